@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * The single source of truth for every struct and enum that the kernel side and user
+ * space share. Only fixed-width types, explicit padding and enums (enums reach BTF, so
+ * the TypeScript codecs in src/abi.ts are tested against the compiled object's BTF).
+ *
+ * Change a layout: bump BF_ABI_VERSION and the _vN suffix of the maps that hold it.
+ */
+#ifndef BOMFATHER_H
+#define BOMFATHER_H
+
+enum bf_abi {
+	BF_ABI_VERSION = 1,
+	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
+	BF_COMM_LEN = 16,
+};
+
+/* What an event reports. */
+enum bf_event_kind {
+	BF_EVENT_FILE = 1, /* an open of a protected file was decided */
+};
+
+/* What the kernel did about it. */
+enum bf_verdict {
+	BF_VERDICT_DENY = 1,  /* refused with EPERM */
+	BF_VERDICT_AUDIT = 2, /* monitor mode: would have been refused, allowed */
+};
+
+/* Access bits of a file grant and of a file event. */
+enum bf_access {
+	BF_ACCESS_READ = 1,
+	BF_ACCESS_WRITE = 2,
+};
+
+/* A rule's mode: enforce (deny and log) or monitor (log only). */
+enum bf_mode {
+	BF_MODE_ENFORCE = 0,
+	BF_MODE_MONITOR = 1,
+};
+
+/* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v1). */
+enum bf_stat {
+	BF_STAT_DENIED = 0,       /* opens refused */
+	BF_STAT_AUDITED = 1,      /* opens that monitor mode let through */
+	BF_STAT_RINGBUF_FULL = 2, /* events lost because the ring buffer was full */
+	BF_STAT_MAX = 3,
+};
+
+/* An inode as the kernel names it: super_block->s_dev (kernel encoding) and i_ino. */
+struct bf_inode_key {
+	__u64 ino; /* inode->i_ino */
+	__u32 dev; /* inode->i_sb->s_dev, MAJOR << 20 | MINOR */
+	__u32 pad; /* always 0 */
+};
+
+/* Value of bf_files_v1: the rule that protects an inode. */
+struct bf_file_rule {
+	__u32 rule_id; /* index into the agent's rule table (policy file:line) */
+	__u32 mode;    /* enum bf_mode */
+};
+
+/* Key of bf_file_grants_v1: may this executable inode open files of this rule? */
+struct bf_grant_key {
+	__u32 rule_id; /* the protecting rule */
+	__u32 dev;     /* executable's inode: s_dev */
+	__u64 ino;     /* executable's inode: i_ino */
+};
+
+/* Value of bf_file_grants_v1. */
+struct bf_grant {
+	__u32 access; /* enum bf_access bits this executable may use */
+	__u32 pad;    /* always 0 */
+};
+
+/* One record in the ring buffer bf_events_v1. */
+struct bf_event {
+	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at the decision */
+	__u32 kind;             /* enum bf_event_kind */
+	__u32 verdict;          /* enum bf_verdict */
+	__u32 rule_id;          /* the rule that decided */
+	__u32 access;           /* enum bf_access bits requested */
+	__u32 pid;              /* thread group id */
+	__u32 tid;              /* thread id */
+	__u32 uid;              /* real uid */
+	__u32 pad;              /* always 0 */
+	char comm[BF_COMM_LEN]; /* task->comm */
+	char exe[BF_PATH_MAX];  /* the executable, as d_path sees it */
+	char target[BF_PATH_MAX]; /* the file opened, as d_path sees it */
+};
+
+#endif /* BOMFATHER_H */

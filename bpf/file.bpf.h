@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * Where an open of a protected file is decided.
+ *
+ * Identity is by inode, never by path string: the protected file's inode must be in
+ * bf_files_v1, and the opening task's executable inode must hold a grant for that rule.
+ * Two hash lookups per open of any file; strings are built only when a denial is logged.
+ */
+#ifndef BF_FILE_BPF_H
+#define BF_FILE_BPF_H
+
+#include "maps.bpf.h"
+
+/* From include/linux/fs.h (macros do not reach BTF). */
+#define BF_FMODE_READ 0x1
+#define BF_FMODE_WRITE 0x2
+
+static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *ino)
+{
+	*ino = BPF_CORE_READ(inode, i_ino);
+	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+static __always_inline void bf_report_file(struct file *file, struct file *exe,
+					   const struct bf_file_rule *rule, __u32 access,
+					   __u32 verdict)
+{
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v1, sizeof(*e), 0);
+	if (!e) {
+		bf_count(BF_STAT_RINGBUF_FULL);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = BF_EVENT_FILE;
+	e->verdict = verdict;
+	e->rule_id = rule->rule_id;
+	e->access = access;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->exe[0] = 0;
+	if (exe)
+		bpf_d_path((struct path *)&exe->f_path, e->exe, sizeof(e->exe));
+	e->target[0] = 0;
+	bpf_d_path((struct path *)&file->f_path, e->target, sizeof(e->target));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int bf_file_open_decide(struct file *file)
+{
+	struct bf_inode_key key = {};
+	bf_inode_of(BPF_CORE_READ(file, f_inode), &key.dev, &key.ino);
+	struct bf_file_rule *rule = bpf_map_lookup_elem(&bf_files_v1, &key);
+	if (!rule)
+		return 0;
+
+	__u32 fmode = BPF_CORE_READ(file, f_mode);
+	__u32 access = 0;
+	if (fmode & BF_FMODE_READ)
+		access |= BF_ACCESS_READ;
+	if (fmode & BF_FMODE_WRITE)
+		access |= BF_ACCESS_WRITE;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (exe) {
+		struct bf_grant_key gk = { .rule_id = rule->rule_id };
+		bf_inode_of(BPF_CORE_READ(exe, f_inode), &gk.dev, &gk.ino);
+		struct bf_grant *grant = bpf_map_lookup_elem(&bf_file_grants_v1, &gk);
+		if (grant && (grant->access & access) == access)
+			return 0;
+	}
+
+	if (rule->mode == BF_MODE_MONITOR) {
+		bf_count(BF_STAT_AUDITED);
+		bf_report_file(file, exe, rule, access, BF_VERDICT_AUDIT);
+		return 0;
+	}
+	bf_count(BF_STAT_DENIED);
+	bf_report_file(file, exe, rule, access, BF_VERDICT_DENY);
+	return -EPERM;
+}
+
+#endif /* BF_FILE_BPF_H */

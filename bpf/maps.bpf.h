@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/* Every map of the agent. Names carry the bf_ prefix and a layout version suffix. */
+#ifndef BF_MAPS_BPF_H
+#define BF_MAPS_BPF_H
+
+#include "bomfather.h"
+
+/* Upper bounds; the policy compiler refuses policies that would not fit. */
+#define BF_MAX_FILES 65536
+#define BF_MAX_GRANTS 65536
+
+/* Protected inodes -> the rule protecting them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BF_MAX_FILES);
+	__type(key, struct bf_inode_key);
+	__type(value, struct bf_file_rule);
+} bf_files_v1 SEC(".maps");
+
+/* (rule, executable inode) -> the access the executable is granted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BF_MAX_GRANTS);
+	__type(key, struct bf_grant_key);
+	__type(value, struct bf_grant);
+} bf_file_grants_v1 SEC(".maps");
+
+/* Decisions worth reporting, read by the agent. Enforcement never depends on it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} bf_events_v1 SEC(".maps");
+
+/* Counters indexed by enum bf_stat. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BF_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} bf_stats_v1 SEC(".maps");
+
+static __always_inline void bf_count(enum bf_stat stat)
+{
+	__u32 key = stat;
+	__u64 *n = bpf_map_lookup_elem(&bf_stats_v1, &key);
+	if (n)
+		*n += 1;
+}
+
+#endif /* BF_MAPS_BPF_H */

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The native half of Bomfather: a thin, synchronous C API over libbpf that bun:ffi calls.
+ *
+ * Rules of this file:
+ * - every function returns >= 0 on success and a negative errno on failure;
+ * - no callbacks into JavaScript and no threads: the agent calls in, gets an answer, goes on;
+ * - data crosses the boundary in buffers owned by the caller (JavaScript);
+ * - libbpf's messages (verifier logs included) are kept in a buffer that bf_last_log() copies out.
+ *
+ * Objects and ring buffers are named by small integer handles, not pointers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+/* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
+#define BF_SHIM_ABI 1
+
+#define BF_MAX_OBJECTS 8
+#define BF_MAX_LINKS 64
+#define BF_LOG_SIZE (64 * 1024)
+#define BF_STASH_SIZE 4096
+
+struct bf_object {
+	struct bpf_object *obj;
+	struct bpf_link *links[BF_MAX_LINKS];
+	int nlinks;
+};
+
+static struct bf_object objects[BF_MAX_OBJECTS];
+
+/* ------------------------------------------------------------------ libbpf log */
+
+static char log_buf[BF_LOG_SIZE];
+static size_t log_len;
+
+static int log_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (log_len >= BF_LOG_SIZE - 1) {
+		/* Keep the tail: verifier logs end with the reason. */
+		memmove(log_buf, log_buf + BF_LOG_SIZE / 2, BF_LOG_SIZE / 2);
+		log_len = BF_LOG_SIZE / 2;
+	}
+	int n = vsnprintf(log_buf + log_len, BF_LOG_SIZE - log_len, fmt, args);
+	if (n > 0)
+		log_len += (size_t)n < BF_LOG_SIZE - log_len ? (size_t)n : BF_LOG_SIZE - log_len - 1;
+	return n;
+}
+
+int bf_abi(void)
+{
+	libbpf_set_print(log_print);
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	return BF_SHIM_ABI;
+}
+
+/* Copy the collected libbpf messages into buf (NUL-terminated) and forget them. */
+int bf_last_log(char *buf, uint32_t len)
+{
+	if (!buf || len == 0)
+		return -EINVAL;
+	size_t n = log_len < len - 1 ? log_len : len - 1;
+	/* Keep the end: that is where libbpf and the verifier say what went wrong. */
+	memcpy(buf, log_buf + (log_len - n), n);
+	buf[n] = 0;
+	log_len = 0;
+	return (int)n;
+}
+
+uint64_t bf_boottime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ objects */
+
+static struct bf_object *get_object(int h)
+{
+	if (h < 0 || h >= BF_MAX_OBJECTS || !objects[h].obj)
+		return NULL;
+	return &objects[h];
+}
+
+/* Open a BPF ELF object from memory. Returns a handle. Nothing reaches the kernel yet. */
+int bf_obj_open(const void *data, uint64_t size, const char *name)
+{
+	int h;
+	for (h = 0; h < BF_MAX_OBJECTS; h++)
+		if (!objects[h].obj)
+			break;
+	if (h == BF_MAX_OBJECTS)
+		return -EMFILE;
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *obj = bpf_object__open_mem(data, size, &opts);
+	if (!obj)
+		return -errno;
+	objects[h].obj = obj;
+	objects[h].nlinks = 0;
+	return h;
+}
+
+/* Choose whether a program is loaded (before bf_obj_load). */
+int bf_prog_set_autoload(int h, const char *prog_name, int autoload)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	struct bpf_program *p = bpf_object__find_program_by_name(o->obj, prog_name);
+	if (!p)
+		return -ENOENT;
+	return bpf_program__set_autoload(p, autoload != 0);
+}
+
+/* Load every program with autoload on and create the maps. */
+int bf_obj_load(int h)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	int err = bpf_object__load(o->obj);
+	return err < 0 ? err : 0;
+}
+
+/* Attach one loaded program by name; its link lives until bf_obj_close. */
+int bf_prog_attach(int h, const char *prog_name)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	if (o->nlinks == BF_MAX_LINKS)
+		return -ENOSPC;
+	struct bpf_program *p = bpf_object__find_program_by_name(o->obj, prog_name);
+	if (!p)
+		return -ENOENT;
+	struct bpf_link *link = bpf_program__attach(p);
+	if (!link)
+		return -errno;
+	o->links[o->nlinks++] = link;
+	return 0;
+}
+
+/* Detach every link and free the object: the kernel forgets it unless something is pinned. */
+int bf_obj_close(int h)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	for (int i = o->nlinks - 1; i >= 0; i--)
+		bpf_link__destroy(o->links[i]);
+	bpf_object__close(o->obj);
+	memset(o, 0, sizeof(*o));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ maps */
+
+/*
+ * The fd of a map by name, after checking that its key and value sizes are what the caller
+ * expects (so a drifted layout fails loudly instead of writing garbage).
+ */
+int bf_map_fd(int h, const char *map_name, uint32_t key_size, uint32_t value_size)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map_name);
+	if (!m)
+		return -ENOENT;
+	if (bpf_map__key_size(m) != key_size || bpf_map__value_size(m) != value_size)
+		return -EPROTO;
+	return bpf_map__fd(m);
+}
+
+int bf_map_update(int fd, const void *key, const void *value, uint64_t flags)
+{
+	int err = bpf_map_update_elem(fd, key, value, flags);
+	return err < 0 ? -errno : 0;
+}
+
+int bf_map_lookup(int fd, const void *key, void *value)
+{
+	int err = bpf_map_lookup_elem(fd, key, value);
+	return err < 0 ? -errno : 0;
+}
+
+int bf_map_delete(int fd, const void *key)
+{
+	int err = bpf_map_delete_elem(fd, key);
+	return err < 0 ? -errno : 0;
+}
+
+/*
+ * Update count entries laid out back to back. Uses BPF_MAP_UPDATE_BATCH where the map
+ * supports it and falls back to one update per entry. Returns the number written; on
+ * failure, a negative errno (entries before the failing one may have been written: the
+ * caller owns the rollback, typically by closing the whole object).
+ */
+int bf_map_update_many(int fd, const void *keys, const void *values, uint32_t count,
+		       uint32_t key_size, uint32_t value_size, uint64_t flags)
+{
+	if (count == 0)
+		return 0;
+	__u32 n = count;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags);
+	int err = bpf_map_update_batch(fd, keys, values, &n, &opts);
+	if (err == 0)
+		return (int)n;
+	if (errno != EINVAL && errno != 524 /* ENOTSUPP, kernel-internal */ && errno != EOPNOTSUPP)
+		return -errno;
+	for (uint32_t i = 0; i < count; i++) {
+		const char *k = (const char *)keys + (size_t)i * key_size;
+		const char *v = (const char *)values + (size_t)i * value_size;
+		if (bpf_map_update_elem(fd, k, v, flags) < 0)
+			return -errno;
+	}
+	return (int)count;
+}
+
+/* Pin a map of an object at path in bpffs. */
+int bf_map_pin(int h, const char *map_name, const char *path)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map_name);
+	if (!m)
+		return -ENOENT;
+	return bpf_map__pin(m, path);
+}
+
+int bf_unpin(const char *path)
+{
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+/* ------------------------------------------------------------------ ring buffer */
+
+/*
+ * Draining copies records into the caller's buffer as [u32 size][u32 pad][record, padded to
+ * 8]. A record that does not fit waits in a one-record stash for the next call, so none is
+ * lost between calls.
+ */
+struct bf_ring {
+	struct ring_buffer *rb;
+	char *out;
+	uint32_t out_len;
+	uint32_t out_used;
+	uint32_t stash_len; /* 0 when empty */
+	char stash[BF_STASH_SIZE];
+};
+
+static struct bf_ring rings[BF_MAX_OBJECTS];
+
+static int copy_record(struct bf_ring *r, const void *data, uint32_t size)
+{
+	uint32_t need = 8 + ((size + 7) & ~7u);
+	if (r->out_used + need > r->out_len)
+		return -ENOSPC;
+	uint32_t hdr[2] = { size, 0 };
+	memcpy(r->out + r->out_used, hdr, 8);
+	memcpy(r->out + r->out_used + 8, data, size);
+	memset(r->out + r->out_used + 8 + size, 0, need - 8 - size);
+	r->out_used += need;
+	return 0;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct bf_ring *r = ctx;
+	if (size > BF_STASH_SIZE)
+		return 0; /* never produced by our programs; drop rather than wedge */
+	if (r->stash_len || copy_record(r, data, (uint32_t)size) < 0) {
+		if (r->stash_len)
+			return -ENOSPC; /* should not happen: we stop at the first full record */
+		memcpy(r->stash, data, size);
+		r->stash_len = (uint32_t)size;
+		return -ENOSPC; /* stop consuming; this record is kept in the stash */
+	}
+	return 0;
+}
+
+int bf_ring_open(int h, const char *map_name)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map_name);
+	if (!m)
+		return -ENOENT;
+	struct bf_ring *r = &rings[h];
+	if (r->rb)
+		return -EBUSY;
+	r->stash_len = 0;
+	r->rb = ring_buffer__new(bpf_map__fd(m), on_record, r, NULL);
+	if (!r->rb) {
+		int err = -errno;
+		return err ? err : -EINVAL;
+	}
+	return h;
+}
+
+/*
+ * Wait up to timeout_ms for records, then copy as many as fit into buf. Returns the bytes
+ * written (0 when nothing arrived).
+ */
+int bf_ring_drain(int rh, void *buf, uint32_t len, int timeout_ms)
+{
+	if (rh < 0 || rh >= BF_MAX_OBJECTS || !rings[rh].rb)
+		return -EBADF;
+	struct bf_ring *r = &rings[rh];
+	r->out = buf;
+	r->out_len = len;
+	r->out_used = 0;
+	if (r->stash_len) {
+		if (copy_record(r, r->stash, r->stash_len) < 0)
+			return -ENOSPC; /* the caller's buffer is smaller than one record */
+		r->stash_len = 0;
+	}
+	int err = r->out_used ? ring_buffer__consume(r->rb) : ring_buffer__poll(r->rb, timeout_ms);
+	if (err < 0 && err != -ENOSPC && err != -EINTR)
+		return err;
+	return (int)r->out_used;
+}
+
+int bf_ring_close(int rh)
+{
+	if (rh < 0 || rh >= BF_MAX_OBJECTS || !rings[rh].rb)
+		return -EBADF;
+	ring_buffer__free(rings[rh].rb);
+	memset(&rings[rh], 0, sizeof(rings[rh]));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ BTF */
+
+static int append(char *out, uint32_t len, uint32_t *used, const char *fmt, ...)
+{
+	if (*used >= len)
+		return -ENOSPC;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (uint32_t)n >= len - *used)
+		return -ENOSPC;
+	*used += (uint32_t)n;
+	return 0;
+}
+
+/*
+ * Describe a struct or enum of the object's BTF as JSON, for the test that keeps
+ * src/abi.ts in step with bpf/bomfather.h:
+ *   {"kind":"struct","size":N,"members":[{"name":"x","offset":O,"size":S},...]}
+ *   {"kind":"enum","size":N,"values":{"A":1,...}}
+ * Works right after bf_obj_open: no kernel needed.
+ */
+int bf_btf_describe(int h, const char *type_name, char *out, uint32_t len)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	struct btf *btf = bpf_object__btf(o->obj);
+	if (!btf)
+		return -ENODATA;
+	uint32_t used = 0;
+	int id = btf__find_by_name_kind(btf, type_name, BTF_KIND_STRUCT);
+	if (id > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_member *m = btf_members(t);
+		if (append(out, len, &used, "{\"kind\":\"struct\",\"size\":%u,\"members\":[", t->size))
+			return -ENOSPC;
+		for (int i = 0; i < btf_vlen(t); i++, m++) {
+			__s64 sz = btf__resolve_size(btf, m->type);
+			if (append(out, len, &used, "%s{\"name\":\"%s\",\"offset\":%u,\"size\":%lld}",
+				   i ? "," : "", btf__name_by_offset(btf, m->name_off),
+				   btf_member_bit_offset(t, i) / 8, (long long)sz))
+				return -ENOSPC;
+		}
+		return append(out, len, &used, "]}") ? -ENOSPC : (int)used;
+	}
+	id = btf__find_by_name_kind(btf, type_name, BTF_KIND_ENUM);
+	if (id > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_enum *e = btf_enum(t);
+		if (append(out, len, &used, "{\"kind\":\"enum\",\"size\":%u,\"values\":{", t->size))
+			return -ENOSPC;
+		for (int i = 0; i < btf_vlen(t); i++, e++)
+			if (append(out, len, &used, "%s\"%s\":%d", i ? "," : "",
+				   btf__name_by_offset(btf, e->name_off), e->val))
+				return -ENOSPC;
+		return append(out, len, &used, "}}") ? -ENOSPC : (int)used;
+	}
+	return -ENOENT;
+}
