@@ -1,0 +1,228 @@
+// The TypeScript face of ffi/shim.c. The only module (with ffi/libc.ts) that imports bun:ffi.
+//
+// The shim is embedded in the binary; it is copied into a memfd and dlopen()ed from
+// /proc/self/fd/N, so the agent needs no writable or executable /tmp.
+import { dlopen, FFIType } from "bun:ffi";
+import { cstr, memfdWith, strerror } from "./libc.ts";
+
+/** Must equal BF_SHIM_ABI in ffi/shim.c. */
+export const SHIM_ABI = 1;
+
+const { i32, u32, u64, ptr } = FFIType;
+const symbols = {
+  bf_abi: { args: [], returns: i32 },
+  bf_last_log: { args: [ptr, u32], returns: i32 },
+  bf_boottime_ns: { args: [], returns: u64 },
+  bf_obj_open: { args: [ptr, u64, ptr], returns: i32 },
+  bf_prog_set_autoload: { args: [i32, ptr, i32], returns: i32 },
+  bf_obj_load: { args: [i32], returns: i32 },
+  bf_prog_attach: { args: [i32, ptr], returns: i32 },
+  bf_obj_close: { args: [i32], returns: i32 },
+  bf_map_fd: { args: [i32, ptr, u32, u32], returns: i32 },
+  bf_map_update: { args: [i32, ptr, ptr, u64], returns: i32 },
+  bf_map_lookup: { args: [i32, ptr, ptr], returns: i32 },
+  bf_map_delete: { args: [i32, ptr], returns: i32 },
+  bf_map_update_many: { args: [i32, ptr, ptr, u32, u32, u32, u64], returns: i32 },
+  bf_map_pin: { args: [i32, ptr, ptr], returns: i32 },
+  bf_unpin: { args: [ptr], returns: i32 },
+  bf_ring_open: { args: [i32, ptr], returns: i32 },
+  bf_ring_drain: { args: [i32, ptr, u32, i32], returns: i32 },
+  bf_ring_close: { args: [i32], returns: i32 },
+  bf_btf_describe: { args: [i32, ptr, ptr, u32], returns: i32 },
+} as const;
+
+type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+
+/** A failed shim call: which operation, the errno, and what libbpf/the verifier said. */
+export class NativeError extends Error {
+  constructor(
+    readonly op: string,
+    readonly errno: number,
+    readonly log: string,
+  ) {
+    super(`${op} failed: ${strerror(errno)} (errno ${errno})`);
+  }
+}
+
+const BPF_ANY = 0n;
+
+export class Shim {
+  private constructor(private readonly lib: Lib) {}
+
+  /** Load the shim from its bytes and check that it speaks our ABI. */
+  static load(bytes: Uint8Array): Shim {
+    const fd = memfdWith("bomfather-shim", bytes);
+    const lib = dlopen(`/proc/self/fd/${fd}`, symbols).symbols;
+    const abi = lib.bf_abi();
+    if (abi !== SHIM_ABI) throw new Error(`Shim ABI ${abi} does not match agent ABI ${SHIM_ABI}: rebuild with ./dev build`);
+    return new Shim(lib);
+  }
+
+  /** libbpf's messages since the last call (the verifier log after a failed load). */
+  lastLog(): string {
+    const buf = new Uint8Array(64 * 1024);
+    const n = this.lib.bf_last_log(buf, buf.length);
+    return n > 0 ? new TextDecoder().decode(buf.subarray(0, n)) : "";
+  }
+
+  /** Throws NativeError for a negative result; returns it otherwise. */
+  check(op: string, result: number): number {
+    if (result < 0) throw new NativeError(op, -result, this.lastLog());
+    return result;
+  }
+
+  boottimeNs(): bigint {
+    return BigInt(this.lib.bf_boottime_ns());
+  }
+
+  openObject(bytes: Uint8Array, name: string): BpfObject {
+    const h = this.check(`Opening BPF object "${name}"`, this.lib.bf_obj_open(bytes, BigInt(bytes.length), cstr(name)));
+    return new BpfObject(this, this.lib, h, name);
+  }
+
+  unpin(path: string): void {
+    this.check(`Unpinning "${path}"`, this.lib.bf_unpin(cstr(path)));
+  }
+}
+
+export class BpfObject {
+  private closed = false;
+  constructor(
+    private readonly shim: Shim,
+    private readonly lib: Lib,
+    readonly handle: number,
+    readonly name: string,
+  ) {}
+
+  setAutoload(prog: string, on: boolean): void {
+    this.shim.check(`Setting autoload of "${prog}"`, this.lib.bf_prog_set_autoload(this.handle, cstr(prog), on ? 1 : 0));
+  }
+
+  load(): void {
+    this.shim.check(`Loading BPF object "${this.name}"`, this.lib.bf_obj_load(this.handle));
+  }
+
+  attach(prog: string): void {
+    this.shim.check(`Attaching program "${prog}"`, this.lib.bf_prog_attach(this.handle, cstr(prog)));
+  }
+
+  map(name: string, keySize: number, valueSize: number): BpfMap {
+    const fd = this.lib.bf_map_fd(this.handle, cstr(name), keySize, valueSize);
+    if (fd === -71 /* EPROTO */) {
+      throw new NativeError(`Opening map "${name}" (key ${keySize} B, value ${valueSize} B): layout differs from the BPF object`, 71, "");
+    }
+    this.shim.check(`Opening map "${name}"`, fd);
+    return new BpfMap(this.shim, this.lib, fd, name, keySize, valueSize);
+  }
+
+  pinMap(name: string, path: string): void {
+    this.shim.check(`Pinning map "${name}" at "${path}"`, this.lib.bf_map_pin(this.handle, cstr(name), cstr(path)));
+  }
+
+  openRing(mapName: string): Ring {
+    const h = this.shim.check(`Opening ring buffer "${mapName}"`, this.lib.bf_ring_open(this.handle, cstr(mapName)));
+    return new Ring(this.shim, this.lib, h);
+  }
+
+  /** A struct's or enum's layout from the object's BTF (see bf_btf_describe). */
+  describeBtf(typeName: string): BtfStruct | BtfEnum {
+    const buf = new Uint8Array(16 * 1024);
+    const n = this.shim.check(`Describing BTF type "${typeName}"`, this.lib.bf_btf_describe(this.handle, cstr(typeName), buf, buf.length));
+    return JSON.parse(new TextDecoder().decode(buf.subarray(0, n)));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lib.bf_obj_close(this.handle);
+  }
+}
+
+export interface BtfStruct {
+  kind: "struct";
+  size: number;
+  members: { name: string; offset: number; size: number }[];
+}
+export interface BtfEnum {
+  kind: "enum";
+  size: number;
+  values: Record<string, number>;
+}
+
+export class BpfMap {
+  constructor(
+    private readonly shim: Shim,
+    private readonly lib: Lib,
+    readonly fd: number,
+    readonly name: string,
+    readonly keySize: number,
+    readonly valueSize: number,
+  ) {}
+
+  update(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
+    this.sizes(key, value, 1);
+    this.shim.check(`Updating map "${this.name}"`, this.lib.bf_map_update(this.fd, key, value, flags));
+  }
+
+  /** The value for key, or null when absent. */
+  lookup(key: Uint8Array): Uint8Array | null {
+    this.sizes(key, null, 1);
+    const value = new Uint8Array(this.valueSize);
+    const r = this.lib.bf_map_lookup(this.fd, key, value);
+    if (r === -2 /* ENOENT */) return null;
+    this.shim.check(`Looking up map "${this.name}"`, r);
+    return value;
+  }
+
+  delete(key: Uint8Array): void {
+    this.sizes(key, null, 1);
+    this.shim.check(`Deleting from map "${this.name}"`, this.lib.bf_map_delete(this.fd, key));
+  }
+
+  /** Write count entries laid out back to back (keys and values), batched by the kernel. */
+  updateMany(keys: Uint8Array, values: Uint8Array, count: number, flags = BPF_ANY): void {
+    if (count === 0) return;
+    this.sizes(keys, values, count);
+    this.shim.check(
+      `Updating ${count} entries of map "${this.name}"`,
+      this.lib.bf_map_update_many(this.fd, keys, values, count, this.keySize, this.valueSize, flags),
+    );
+  }
+
+  private sizes(key: Uint8Array, value: Uint8Array | null, count: number): void {
+    if (key.length !== this.keySize * count || (value && value.length !== this.valueSize * count)) {
+      throw new Error(`Bug: wrong key/value size for map "${this.name}"`);
+    }
+  }
+}
+
+export class Ring {
+  constructor(
+    private readonly shim: Shim,
+    private readonly lib: Lib,
+    readonly handle: number,
+  ) {}
+
+  /**
+   * Wait up to timeoutMs for records and copy as many as fit into buf, each as
+   * [u32 size][u32 pad][record padded to 8]. Returns the bytes written.
+   */
+  drain(buf: Uint8Array, timeoutMs: number): number {
+    return this.shim.check("Reading the event ring buffer", this.lib.bf_ring_drain(this.handle, buf, buf.length, timeoutMs));
+  }
+
+  close(): void {
+    this.lib.bf_ring_close(this.handle);
+  }
+}
+
+/** Split a drained buffer into its records (views into buf). */
+export function* records(buf: Uint8Array, used: number): Generator<Uint8Array> {
+  const view = new DataView(buf.buffer, buf.byteOffset, used);
+  let off = 0;
+  while (off + 8 <= used) {
+    const size = view.getUint32(off, true);
+    yield buf.subarray(off + 8, off + 8 + size);
+    off += 8 + ((size + 7) & ~7);
+  }
+}

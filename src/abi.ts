@@ -1,0 +1,147 @@
+// The TypeScript view of bpf/bomfather.h: enum values, struct layouts and their codecs.
+//
+// Layouts are described here once, offsets are computed with C's alignment rules, and
+// test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
+// this file cannot drift from the header without a failing test.
+
+export const ABI_VERSION = 1;
+export const PATH_MAX = 256;
+export const COMM_LEN = 16;
+
+export const EventKind = { FILE: 1 } as const;
+export const Verdict = { DENY: 1, AUDIT: 2 } as const;
+export const Access = { READ: 1, WRITE: 2 } as const;
+export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
+export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, MAX: 3 } as const;
+
+/** The C enums, by their C names, for the BTF check. */
+export const ENUMS: Record<string, Record<string, number>> = {
+  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN },
+  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE },
+  bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_AUDIT: Verdict.AUDIT },
+  bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
+  bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
+  bf_stat: { BF_STAT_DENIED: Stat.DENIED, BF_STAT_AUDITED: Stat.AUDITED, BF_STAT_RINGBUF_FULL: Stat.RINGBUF_FULL, BF_STAT_MAX: Stat.MAX },
+};
+
+type Scalar = "u32" | "u64";
+type FieldType = Scalar | { char: number };
+type FieldValue<T extends FieldType> = T extends "u64" ? bigint : T extends "u32" ? number : string;
+
+export interface Field {
+  name: string;
+  type: FieldType;
+  offset: number;
+  size: number;
+}
+
+export interface Layout<F extends Record<string, FieldType>> {
+  name: string;
+  size: number;
+  fields: Field[];
+  encode(v: { [K in keyof F]?: FieldValue<F[K]> }): Uint8Array;
+  decode(bytes: Uint8Array): { [K in keyof F]: FieldValue<F[K]> };
+}
+
+function sizeOf(t: FieldType): number {
+  return t === "u64" ? 8 : t === "u32" ? 4 : t.char;
+}
+function alignOf(t: FieldType): number {
+  return t === "u64" ? 8 : t === "u32" ? 4 : 1;
+}
+
+/** A C struct of fixed-width fields, in declaration order. Absent fields encode as zero. */
+export function struct<F extends Record<string, FieldType>>(name: string, spec: F): Layout<F> {
+  const fields: Field[] = [];
+  let off = 0;
+  let maxAlign = 1;
+  for (const [fname, type] of Object.entries(spec)) {
+    const a = alignOf(type);
+    maxAlign = Math.max(maxAlign, a);
+    off = Math.ceil(off / a) * a;
+    fields.push({ name: fname, type, offset: off, size: sizeOf(type) });
+    off += sizeOf(type);
+  }
+  const size = Math.ceil(off / maxAlign) * maxAlign;
+  const utf8 = new TextEncoder();
+  const text = new TextDecoder();
+  return {
+    name,
+    size,
+    fields,
+    encode(v) {
+      const bytes = new Uint8Array(size);
+      const dv = new DataView(bytes.buffer);
+      for (const f of fields) {
+        const x = (v as Record<string, unknown>)[f.name];
+        if (x === undefined) continue;
+        if (f.type === "u64") dv.setBigUint64(f.offset, BigInt(x as bigint | number), true);
+        else if (f.type === "u32") dv.setUint32(f.offset, Number(x), true);
+        else {
+          const s = utf8.encode(String(x));
+          if (s.length >= f.size) throw new Error(`Bug: "${String(x)}" does not fit ${name}.${f.name}`);
+          bytes.set(s, f.offset);
+        }
+      }
+      return bytes;
+    },
+    decode(bytes) {
+      if (bytes.length < size) throw new Error(`Short ${name}: ${bytes.length} of ${size} bytes`);
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, size);
+      const out: Record<string, unknown> = {};
+      for (const f of fields) {
+        if (f.type === "u64") out[f.name] = dv.getBigUint64(f.offset, true);
+        else if (f.type === "u32") out[f.name] = dv.getUint32(f.offset, true);
+        else {
+          const raw = bytes.subarray(f.offset, f.offset + f.size);
+          const nul = raw.indexOf(0);
+          out[f.name] = text.decode(nul < 0 ? raw : raw.subarray(0, nul));
+        }
+      }
+      return out as { [K in keyof F]: FieldValue<F[K]> };
+    },
+  };
+}
+
+export const InodeKey = struct("bf_inode_key", { ino: "u64", dev: "u32", pad: "u32" });
+export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32" });
+export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
+export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
+export const Event = struct("bf_event", {
+  boot_ns: "u64",
+  kind: "u32",
+  verdict: "u32",
+  rule_id: "u32",
+  access: "u32",
+  pid: "u32",
+  tid: "u32",
+  uid: "u32",
+  pad: "u32",
+  comm: { char: COMM_LEN },
+  exe: { char: PATH_MAX },
+  target: { char: PATH_MAX },
+});
+
+/** Every shared struct, for the BTF check. */
+export const STRUCTS = [InodeKey, FileRule, GrantKey, Grant, Event];
+
+/** The maps user space writes, with their layouts. */
+export const MAPS = {
+  files: { name: "bf_files_v1", key: InodeKey, value: FileRule },
+  grants: { name: "bf_file_grants_v1", key: GrantKey, value: Grant },
+} as const;
+export type MapName = keyof typeof MAPS;
+
+export const EVENTS_MAP = "bf_events_v1";
+export const STATS_MAP = "bf_stats_v1";
+
+/**
+ * stat(2) reports st_dev in glibc's encoding; the kernel's inode->i_sb->s_dev uses
+ * MAJOR << 20 | MINOR. Convert the former to the latter.
+ */
+export function kernelDev(stDev: number | bigint): number {
+  const d = BigInt(stDev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return Number(((major << 20n) | minor) & 0xffffffffn);
+}

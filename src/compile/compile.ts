@@ -1,0 +1,172 @@
+// The policy compiler: a pure function from a checked policy (and facts about the target
+// host's files, handed in) to the entries of the kernel maps. Nothing here touches the
+// kernel or the filesystem, so every byte it emits is pinned by unit tests.
+import { Access, GrantKey, Grant, InodeKey, FileRule, MAPS, Mode, type MapName } from "../abi.ts";
+
+/** Where something was written in the policy. */
+export interface Origin {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** One rule the kernel can name in an event (its index is the rule id). */
+export interface RuleInfo {
+  id: number;
+  kind: "file";
+  path: string;
+  origin: Origin;
+}
+
+/** One kernel map entry and the policy text it came from. */
+export interface MapEntry {
+  map: MapName;
+  key: Uint8Array;
+  value: Uint8Array;
+  origin: Origin;
+  /** What the entry means, for people reading goldens and debug output. */
+  note: string;
+}
+
+/** What the compiler needs to know about a path on the target host. */
+export interface PathFacts {
+  dev: number; // kernel encoding of st_dev (see kernelDev)
+  ino: bigint;
+  type: "file" | "directory" | "other";
+}
+
+export type HostFacts = (path: string) => PathFacts | null;
+
+/** The subset of a policy the kernel enforces today, already resolved to paths. */
+export interface FileRuleSpec {
+  path: string;
+  mode: "enforce" | "monitor";
+  origin: Origin;
+  allow: {
+    executable: string;
+    exePath: string;
+    access: ("read" | "write")[];
+    origin: Origin;
+  }[];
+}
+
+export interface CompileProblem {
+  origin: Origin;
+  message: string;
+  hint: string;
+}
+
+export interface Compiled {
+  rules: RuleInfo[];
+  entries: MapEntry[];
+}
+
+export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
+
+export const LIMITS = { files: 65536, grants: 65536 } as const;
+
+function accessBits(access: readonly ("read" | "write")[]): number {
+  let bits = 0;
+  for (const a of access) bits |= a === "read" ? Access.READ : Access.WRITE;
+  return bits;
+}
+
+export function compile(fileRules: readonly FileRuleSpec[], host: HostFacts): CompileResult {
+  const problems: CompileProblem[] = [];
+  const rules: RuleInfo[] = [];
+  const entries: MapEntry[] = [];
+  const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> rule
+
+  for (const spec of fileRules) {
+    const facts = host(spec.path);
+    if (!facts) {
+      problems.push({
+        origin: spec.origin,
+        message: `Cannot protect "${spec.path}": path does not exist on this host`,
+        hint: "create the file before starting the agent, or remove the rule; bomfather protects files by inode and cannot protect a file that is not there",
+      });
+      continue;
+    }
+    if (facts.type !== "file") {
+      problems.push({
+        origin: spec.origin,
+        message: `Cannot protect "${spec.path}": it is a ${facts.type}, and this version protects regular files only`,
+        hint: "name the files inside it one by one",
+      });
+      continue;
+    }
+    const inode = `${facts.dev}:${facts.ino}`;
+    const earlier = protectedBy.get(inode);
+    if (earlier) {
+      problems.push({
+        origin: spec.origin,
+        message: `"${spec.path}" is the same file as "${earlier.path}" (line ${earlier.origin.line}): a file can be protected by one rule only`,
+        hint: "merge the two rules (hard links share one inode)",
+      });
+      continue;
+    }
+    const rule: RuleInfo = { id: rules.length, kind: "file", path: spec.path, origin: spec.origin };
+    rules.push(rule);
+    protectedBy.set(inode, rule);
+    entries.push({
+      map: "files",
+      key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
+      value: FileRule.encode({ rule_id: rule.id, mode: spec.mode === "monitor" ? Mode.MONITOR : Mode.ENFORCE }),
+      origin: spec.origin,
+      note: `protect ${spec.path} (dev ${facts.dev}, ino ${facts.ino}) as rule ${rule.id}, ${spec.mode}`,
+    });
+
+    const grants = new Map<string, MapEntry>();
+    for (const allow of spec.allow) {
+      const exe = host(allow.exePath);
+      if (!exe || exe.type !== "file") {
+        problems.push({
+          origin: allow.origin,
+          message: `Cannot identify executable "${allow.executable}": "${allow.exePath}" ${exe ? `is a ${exe.type}` : "does not exist on this host"}`,
+          hint: "install the executable before starting the agent, or fix its path in executables:",
+        });
+        continue;
+      }
+      const id = `${exe.dev}:${exe.ino}`;
+      const previous = grants.get(id);
+      const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
+      const entry: MapEntry = {
+        map: "grants",
+        key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
+        value: Grant.encode({ access: bits }),
+        origin: allow.origin,
+        note: `rule ${rule.id}: ${allow.exePath} (dev ${exe.dev}, ino ${exe.ino}) may ${allow.access.join("+")}`,
+      };
+      grants.set(id, entry);
+    }
+    entries.push(...grants.values());
+  }
+
+  const count = (m: MapName) => entries.filter((e) => e.map === m).length;
+  if (count("files") > LIMITS.files || count("grants") > LIMITS.grants) {
+    problems.push({
+      origin: fileRules[0]?.origin ?? { file: "", line: 1, col: 1 },
+      message: `The policy needs ${count("files")} protected files and ${count("grants")} grants; the kernel maps hold ${LIMITS.files} and ${LIMITS.grants}`,
+      hint: "split the policy or protect directories instead of single files",
+    });
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
+}
+
+/** Group entries by map, keys and values back to back, for batched updates. */
+export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uint8Array; values: Uint8Array; count: number }[] {
+  const out = [];
+  for (const map of Object.keys(MAPS) as MapName[]) {
+    const mine = entries.filter((e) => e.map === map);
+    if (!mine.length) continue;
+    const { key, value } = MAPS[map];
+    const keys = new Uint8Array(key.size * mine.length);
+    const values = new Uint8Array(value.size * mine.length);
+    mine.forEach((e, i) => {
+      keys.set(e.key, i * key.size);
+      values.set(e.value, i * value.size);
+    });
+    out.push({ map, keys, values, count: mine.length });
+  }
+  return out;
+}

@@ -1,0 +1,48 @@
+// Kernel events -> JSON lines. One object per line, stable keys, for people and for jq.
+import { Access, Event, EventKind, Verdict } from "./abi.ts";
+import type { RuleInfo } from "./compile/compile.ts";
+
+export interface EventLine {
+  time: string;
+  action: "deny" | "audit";
+  kind: "file";
+  pid: number;
+  tid: number;
+  uid: number;
+  comm: string;
+  exe: string;
+  target: string;
+  access: string[];
+  rule: string;
+}
+
+function accessNames(bits: number): string[] {
+  const out: string[] = [];
+  if (bits & Access.READ) out.push("read");
+  if (bits & Access.WRITE) out.push("write");
+  return out;
+}
+
+/**
+ * Decode one ring-buffer record. wallOffsetNs converts the kernel's boot clock to Unix
+ * time (Date.now() in ns minus CLOCK_BOOTTIME, sampled at start).
+ */
+export function decodeEvent(record: Uint8Array, rules: readonly RuleInfo[], wallOffsetNs: bigint): EventLine | null {
+  const e = Event.decode(record);
+  if (e.kind !== EventKind.FILE) return null;
+  const rule = rules[e.rule_id];
+  const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
+  return {
+    time: new Date(ms).toISOString(),
+    action: e.verdict === Verdict.AUDIT ? "audit" : "deny",
+    kind: "file",
+    pid: e.pid,
+    tid: e.tid,
+    uid: e.uid,
+    comm: e.comm,
+    exe: e.exe,
+    target: e.target,
+    access: accessNames(e.access),
+    rule: rule ? `${rule.origin.file}:${rule.origin.line}` : `unknown rule ${e.rule_id}`,
+  };
+}

@@ -1,0 +1,61 @@
+// The only stage that talks to the kernel: load the agent's BPF object, write the compiled
+// map entries, attach the programs, and hand out the event stream.
+//
+// All or nothing: maps are filled before any program is attached, and any failure closes
+// the whole object, so the kernel is left exactly as it was.
+import { EVENTS_MAP, MAPS } from "../abi.ts";
+import { batches, type Compiled } from "../compile/compile.ts";
+import { NativeError, records, type BpfObject, type Ring } from "../../ffi/shim.ts";
+import { agentObject, loadShim } from "./assets.ts";
+
+/** The programs of bpf/bomfather.bpf.c, by function name. */
+export const PROGRAMS = ["file_open"] as const;
+
+export class LoadError extends Error {
+  constructor(
+    message: string,
+    readonly log: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Enforcer {
+  private readonly buf = new Uint8Array(256 * 1024);
+  private constructor(
+    private readonly obj: BpfObject,
+    private readonly ring: Ring,
+    readonly wallOffsetNs: bigint,
+  ) {}
+
+  static async start(compiled: Compiled): Promise<Enforcer> {
+    const shim = await loadShim();
+    const obj = shim.openObject(await agentObject(), "bomfather");
+    try {
+      obj.load();
+      for (const b of batches(compiled.entries)) {
+        const { name, key, value } = MAPS[b.map];
+        obj.map(name, key.size, value.size).updateMany(b.keys, b.values, b.count);
+      }
+      for (const p of PROGRAMS) obj.attach(p);
+      const ring = obj.openRing(EVENTS_MAP);
+      const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - shim.boottimeNs();
+      return new Enforcer(obj, ring, wallOffsetNs);
+    } catch (e) {
+      obj.close();
+      if (e instanceof NativeError) throw new LoadError(e.message, e.log);
+      throw e;
+    }
+  }
+
+  /** Wait up to timeoutMs for events; returns the raw records that arrived. */
+  poll(timeoutMs: number): Uint8Array[] {
+    const used = this.ring.drain(this.buf, timeoutMs);
+    return [...records(this.buf, used)].map((r) => r.slice());
+  }
+
+  stop(): void {
+    this.ring.close();
+    this.obj.close();
+  }
+}

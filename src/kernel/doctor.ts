@@ -1,0 +1,222 @@
+// Can this host enforce? Each check says what it found and, when something is missing, one
+// hint on how to fix it. `run` performs the same checks first and refuses to start when a
+// required one fails.
+import { existsSync, readFileSync } from "node:fs";
+import { release } from "node:os";
+import { mount } from "../../ffi/libc.ts";
+import { NativeError } from "../../ffi/shim.ts";
+import { loadShim, probeObject } from "./assets.ts";
+
+export interface Check {
+  id: string;
+  title: string;
+  status: "ok" | "fail" | "warn";
+  detail: string;
+  hint?: string;
+  /** run refuses to start when a required check fails */
+  required: boolean;
+}
+
+const SECURITYFS = "/sys/kernel/security";
+
+function mounts(): { target: string; type: string }[] {
+  try {
+    return readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [, target = "", type = ""] = l.split(" ");
+        return { target, type };
+      });
+  } catch {
+    return [];
+  }
+}
+
+function isMounted(target: string, type: string): boolean {
+  return mounts().some((m) => m.target === target && m.type === type);
+}
+
+export function kernelVersion(rel = release()): [number, number] {
+  const m = rel.match(/^(\d+)\.(\d+)/);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+/** The active LSMs, mounting securityfs if needed. Null when they cannot be read. */
+function lsmList(): string[] | null {
+  const file = `${SECURITYFS}/lsm`;
+  if (!existsSync(file) && !isMounted(SECURITYFS, "securityfs")) mount("securityfs", SECURITYFS, "securityfs");
+  try {
+    return readFileSync(file, "utf8").trim().split(",").filter(Boolean);
+  } catch {
+    return null;
+  }
+}
+
+function lockdown(): string | null {
+  try {
+    const m = readFileSync(`${SECURITYFS}/lockdown`, "utf8").match(/\[(\w+)\]/);
+    return m?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function lsmHint(current: string[] | null): string {
+  const list = [...(current ?? ["lockdown", "capability", "landlock", "yama", "apparmor"]).filter((l) => l !== "bpf"), "bpf"].join(",");
+  return [
+    `add bpf to the lsm= kernel parameter, keeping the ones already active: lsm=${list}`,
+    `  Debian/Ubuntu: append it to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, reboot`,
+    `  RHEL/Fedora/Rocky: grubby --update-kernel=ALL --args="lsm=${list}", reboot`,
+  ].join("\n");
+}
+
+/**
+ * Load the probe program, attach it to lsm/file_open, open a file, and read back whether
+ * the hook ran for this process. Returns null on success, or what went wrong.
+ */
+async function probeBpfLsm(): Promise<{ detail: string; errno?: number } | null> {
+  const shim = await loadShim();
+  const obj = shim.openObject(await probeObject(), "probe");
+  try {
+    obj.load();
+    const hits = obj.map("probe_hits", 4, 8);
+    const key = (i: number) => new Uint8Array(new Uint32Array([i]).buffer);
+    const u64 = (n: bigint) => new Uint8Array(new BigUint64Array([n]).buffer);
+    hits.update(key(0), u64(BigInt(process.pid)));
+    obj.attach("probe_file_open");
+    readFileSync("/proc/self/stat");
+    const seen = hits.lookup(key(1));
+    const count = seen ? new DataView(seen.buffer).getBigUint64(0, true) : 0n;
+    if (count === 0n) return { detail: "a test LSM program attached but never ran: the bpf LSM is not active" };
+    return null;
+  } catch (e) {
+    if (e instanceof NativeError) {
+      const log = e.log.trim().split("\n").slice(-3).join(" | ");
+      return { detail: `${e.message}${log ? ` [libbpf: ${log}]` : ""}`, errno: e.errno };
+    }
+    throw e;
+  } finally {
+    obj.close();
+  }
+}
+
+export async function runChecks(): Promise<Check[]> {
+  const checks: Check[] = [];
+  const rel = release();
+  const [major, minor] = kernelVersion(rel);
+  const recent = major > 6 || (major === 6 && minor >= 1);
+  checks.push({
+    id: "kernel",
+    title: "Kernel version",
+    status: recent ? "ok" : "fail",
+    detail: `Linux ${rel}`,
+    hint: recent ? undefined : "bomfather needs Linux 6.1 or newer (Debian 12, Ubuntu 24.04, RHEL 9.3+)",
+    required: true,
+  });
+
+  const root = process.getuid?.() === 0;
+  checks.push({
+    id: "root",
+    title: "Running as root",
+    status: root ? "ok" : "fail",
+    detail: root ? "uid 0" : `uid ${process.getuid?.()}`,
+    hint: root ? undefined : "run bomfather as root (sudo bomfather ...): loading BPF LSM programs needs CAP_BPF, CAP_PERFMON and CAP_MAC_ADMIN",
+    required: true,
+  });
+
+  const btf = existsSync("/sys/kernel/btf/vmlinux");
+  checks.push({
+    id: "btf",
+    title: "Kernel BTF",
+    status: btf ? "ok" : "fail",
+    detail: btf ? "/sys/kernel/btf/vmlinux" : "/sys/kernel/btf/vmlinux is missing",
+    hint: btf ? undefined : "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distribution kernel since 2021 is)",
+    required: true,
+  });
+
+  const lsms = lsmList();
+  const listed = lsms?.includes("bpf") ?? false;
+  checks.push({
+    id: "lsm-list",
+    title: "bpf in the active LSM list",
+    status: listed ? "ok" : "fail",
+    detail: lsms ? `lsm=${lsms.join(",")}` : `cannot read ${SECURITYFS}/lsm (securityfs not mounted?)`,
+    hint: listed ? undefined : lsmHint(lsms),
+    required: true,
+  });
+
+  let probe: { detail: string; errno?: number } | null = { detail: "not tried: running as root is needed" };
+  if (root && btf) probe = await probeBpfLsm();
+  let probeHint: string | undefined;
+  if (probe) {
+    const ld = lockdown();
+    if (!listed) probeHint = "see the lsm list check above";
+    else if (probe.errno === 1 /* EPERM */)
+      probeHint =
+        `the kernel lists bpf but refused to load or attach an LSM program (EPERM)` +
+        (ld && ld !== "none" ? `; kernel lockdown is "${ld}", which forbids it: boot with lockdown=integrity or none` : "") +
+        `; BPF trampolines may be blocked (some sandboxed or nested-virtualisation kernels do this); ` +
+        `run on a host whose kernel allows BPF LSM programs`;
+    else probeHint = "check dmesg and the libbpf message above";
+  }
+  checks.push({
+    id: "bpf-lsm",
+    title: "BPF LSM programs load, attach and run",
+    status: probe ? "fail" : "ok",
+    detail: probe ? probe.detail : "a test program on lsm/file_open ran for this process",
+    hint: probeHint,
+    required: true,
+  });
+
+  const bpffs = isMounted("/sys/fs/bpf", "bpf");
+  checks.push({
+    id: "bpffs",
+    title: "bpffs at /sys/fs/bpf",
+    status: bpffs ? "ok" : "warn",
+    detail: bpffs ? "mounted" : "not mounted",
+    hint: bpffs ? undefined : "mount -t bpf bpf /sys/fs/bpf (systemd does this at boot)",
+    required: false,
+  });
+
+  const cgroup2 = isMounted("/sys/fs/cgroup", "cgroup2");
+  checks.push({
+    id: "cgroup2",
+    title: "cgroup v2 at /sys/fs/cgroup",
+    status: cgroup2 ? "ok" : "warn",
+    detail: cgroup2 ? "mounted" : "not mounted",
+    hint: cgroup2 ? undefined : "boot with systemd.unified_cgroup_hierarchy=1, or mount -t cgroup2 none /sys/fs/cgroup",
+    required: false,
+  });
+
+  const verityFs = existsSync("/sys/fs/ext4/features/verity");
+  const verityKfunc = major > 6 || (major === 6 && minor >= 8);
+  checks.push({
+    id: "fsverity",
+    title: "fs-verity (executable digests)",
+    status: verityFs && verityKfunc ? "ok" : "warn",
+    detail: `ext4 verity ${verityFs ? "available" : "missing"}; bpf_get_fsverity_digest ${verityKfunc ? "available" : "needs Linux 6.8"}`,
+    hint: verityFs && verityKfunc ? undefined : "policies that pin executables by digest need Linux 6.8+ with CONFIG_FS_VERITY=y",
+    required: false,
+  });
+  return checks;
+}
+
+export function canEnforce(checks: Check[]): boolean {
+  return checks.every((c) => !c.required || c.status === "ok");
+}
+
+export function formatChecks(checks: Check[]): string {
+  const mark = { ok: "ok  ", fail: "FAIL", warn: "warn" } as const;
+  const lines: string[] = [];
+  for (const c of checks) {
+    lines.push(`[${mark[c.status]}] ${c.title}: ${c.detail}`);
+    if (c.hint) for (const h of c.hint.split("\n")) lines.push(`       hint: ${h}`);
+  }
+  lines.push(
+    canEnforce(checks)
+      ? "This host can enforce bomfather policies."
+      : "This host cannot enforce bomfather policies: bomfather will refuse to start here.",
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,59 @@
+// src/abi.ts against the BTF of the compiled object (built from bpf/bomfather.h): a struct
+// size, a field offset or an enum value that drifts fails here, before any kernel sees it.
+import { describe, expect, test } from "bun:test";
+import { ENUMS, Event, InodeKey, STRUCTS, kernelDev } from "../../src/abi.ts";
+import { agentObject, loadShim } from "../../src/kernel/assets.ts";
+import type { BtfEnum, BtfStruct } from "../../ffi/shim.ts";
+
+const shim = await loadShim();
+const obj = shim.openObject(await agentObject(), "bomfather");
+
+describe("structs match the object's BTF", () => {
+  for (const layout of STRUCTS) {
+    test(layout.name, () => {
+      const btf = obj.describeBtf(layout.name) as BtfStruct;
+      expect(btf.kind).toBe("struct");
+      expect({ size: layout.size, fields: layout.fields.map((f) => ({ name: f.name, offset: f.offset, size: f.size })) }).toEqual({
+        size: btf.size,
+        fields: btf.members,
+      });
+    });
+  }
+});
+
+describe("enums match the object's BTF", () => {
+  for (const [name, values] of Object.entries(ENUMS)) {
+    test(name, () => {
+      const btf = obj.describeBtf(name) as BtfEnum;
+      expect(btf.kind).toBe("enum");
+      expect(values).toEqual(btf.values);
+    });
+  }
+});
+
+test("a struct the header lacks is reported, not invented", () => {
+  expect(() => obj.describeBtf("bf_no_such_struct")).toThrow(/No such file|errno 2/);
+});
+
+test("codecs round-trip and truncate strings at NUL", () => {
+  const bytes = Event.encode({ boot_ns: 5n, pid: 42, comm: "cat", target: "/srv/demo/secret.txt" });
+  const e = Event.decode(bytes);
+  expect(e.boot_ns).toBe(5n);
+  expect(e.pid).toBe(42);
+  expect(e.comm).toBe("cat");
+  expect(e.target).toBe("/srv/demo/secret.txt");
+  expect(e.exe).toBe("");
+  expect(InodeKey.encode({ ino: 0x0102030405060708n, dev: 0x0a0b0c0d })).toEqual(
+    // ino (u64, little endian), dev (u32), pad (u32)
+    new Uint8Array([8, 7, 6, 5, 4, 3, 2, 1, 0x0d, 0x0c, 0x0b, 0x0a, 0, 0, 0, 0]),
+  );
+});
+
+test("st_dev converts to the kernel's s_dev encoding", () => {
+  // 8:1 (sda1): glibc makedev(8,1) = 0x801; kernel MKDEV(8,1) = 8 << 20 | 1
+  expect(kernelDev(0x801)).toBe((8 << 20) | 1);
+  // 259:3 (nvme0n1p3): glibc = 0x10303 ... major 259 = 0x103 -> (0x103 << 8) | 3
+  expect(kernelDev((0x103 << 8) | 3)).toBe((259 << 20) | 3);
+  // minor 300 (> 255): glibc keeps the high minor bits at 12..31
+  expect(kernelDev((8 << 8) | (300 & 0xff) | ((300 & ~0xff) << 12))).toBe((8 << 20) | 300);
+});
