@@ -64,8 +64,13 @@ static __always_inline int bf_file_open_decide(struct file *file)
 	if (fmode & BF_FMODE_WRITE)
 		access |= BF_ACCESS_WRITE;
 
+	/*
+	 * Walked as BTF pointers, not with BPF_CORE_READ, so that bpf_d_path accepts exe's path
+	 * when a denial is logged. mm is NULL for kernel threads: they hold no grant.
+	 */
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct mm_struct *mm = task->mm;
+	struct file *exe = mm ? mm->exe_file : NULL;
 	if (exe) {
 		struct bf_grant_key gk = { .rule_id = rule->rule_id };
 		bf_inode_of(BPF_CORE_READ(exe, f_inode), &gk.dev, &gk.ino);
