@@ -1,0 +1,55 @@
+// From a checked policy to the compiler's input, and from compile problems back to
+// diagnostics. The host facts come from stat(2) on the host the agent runs on.
+import { statSync } from "node:fs";
+import { kernelDev } from "../abi.ts";
+import type { Diagnostic, Policy, ValuePath } from "../policy/index.ts";
+import type { CompileProblem, FileRuleSpec, Origin, PathFacts } from "./compile.ts";
+
+/** Where a value of the policy was written. */
+export type Locate = (path: ValuePath) => { line: number; col: number };
+
+export function fileRulesOf(policy: Policy, file: string, at: Locate): FileRuleSpec[] {
+  const origin = (path: ValuePath): Origin => ({ file, ...at(path) });
+  const defaultMode = policy.mode ?? "enforce";
+  return (policy.files ?? []).map((rule, i) => ({
+    path: rule.path,
+    mode: rule.mode ?? defaultMode,
+    origin: origin(["files", i]),
+    allow: rule.allow.map((grant, j) => {
+      const exe = policy.executables?.[grant.executable];
+      if (!exe) throw new Error(`Bug: checked policy names undefined executable "${grant.executable}"`);
+      return {
+        executable: grant.executable,
+        exePath: exe.path,
+        access: typeof grant.access === "string" ? [grant.access] : grant.access,
+        origin: origin(["files", i, "allow", j]),
+      };
+    }),
+  }));
+}
+
+/** stat(2), following symlinks as the kernel does when it opens or executes the path. */
+export function hostFacts(path: string): PathFacts | null {
+  try {
+    const s = statSync(path, { bigint: true });
+    return {
+      dev: kernelDev(s.dev),
+      ino: s.ino,
+      type: s.isFile() ? "file" : s.isDirectory() ? "directory" : "other",
+    };
+  } catch {
+    return null;
+  }
+}
+
+export function problemsAsDiagnostics(problems: CompileProblem[]): Diagnostic[] {
+  return problems.map((p) => ({
+    file: p.origin.file,
+    line: p.origin.line,
+    col: p.origin.col,
+    severity: "error",
+    message: p.message,
+    hint: p.hint,
+    path: [],
+  }));
+}

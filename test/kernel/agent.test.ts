@@ -1,0 +1,67 @@
+// The compiled agent (dist/bomfather) inside a VM, on Debian's 6.1 and 6.12 kernels: the
+// first slice of file boundaries, doctor, and the refusal to start without the BPF LSM.
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { kernelSuite } from "./harness.ts";
+
+const root = join(import.meta.dir, "..", "..");
+const agent = join(root, "dist", "bomfather");
+if (!existsSync(agent)) throw new Error(`${agent} is missing: run ./dev build first (./dev test does)`);
+
+const scenario = (name: string) => join(import.meta.dir, "scenarios", `${name}.sh`);
+const files = [
+  { host: agent, guest: "/usr/local/sbin/bomfather" },
+  { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
+  // A real glibc ELF, distinct from busybox, as the trusted executable the demo policy names.
+  { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
+];
+
+kernelSuite({
+  scenarios: [scenario("file-slice"), scenario("doctor")],
+  files,
+  checks: [
+    "file-agent-starts",
+    "file-trusted-reader-reads",
+    "file-trusted-reader-content",
+    "file-root-denied",
+    "file-other-user-denied",
+    "file-copy-of-trusted-binary-denied",
+    "file-hard-link-denied",
+    "file-write-by-root-denied",
+    "file-content-intact",
+    "file-content-unchanged",
+    "file-event-action",
+    "file-event-target",
+    "file-event-exe",
+    "file-event-rule",
+    "file-event-access",
+    "file-event-time",
+    "file-event-other-user",
+    "file-event-write",
+    "file-no-event-for-allowed-read",
+    "file-agent-stops-cleanly",
+    "file-readable-after-stop",
+    "doctor-exit-0",
+    "doctor-probe-ran",
+    "doctor-lsm-listed",
+    "doctor-verdict",
+    "doctor-json",
+    "doctor-with-readonly-noexec-tmp",
+  ],
+});
+
+kernelSuite({
+  label: "without bpf in lsm=",
+  lsm: "lockdown,capability,landlock,yama",
+  scenarios: [scenario("refuse-without-bpf-lsm")],
+  files,
+  checks: [
+    "refuse-doctor-exit-3",
+    "refuse-doctor-lsm-hint",
+    "refuse-doctor-verdict",
+    "refuse-run-exit-3",
+    "refuse-run-explains",
+    "refuse-run-hint",
+    "refuse-nothing-enforced",
+  ],
+});

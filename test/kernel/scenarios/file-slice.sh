@@ -1,0 +1,55 @@
+# The first slice of file boundaries, run against the compiled agent and policies/demo.yaml:
+# only /usr/local/bin/trusted-reader may read /srv/demo/secret.txt; root, other users and
+# copies of the trusted binary get EPERM, and each denial is one JSON line naming the rule.
+. /scenarios/lib.sh
+
+POLICY=/policies/demo.yaml
+mkdir -p /srv/demo
+echo "the demo secret" >/srv/demo/secret.txt
+chmod 0644 /srv/demo/secret.txt # world-readable: only bomfather stands in the way
+
+# Events (stdout) and status messages (stderr) apart, as an operator would keep them.
+bomfather --policy "$POLICY" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+AGENT=$!
+BF_BG_PIDS="$BF_BG_PIDS $AGENT"
+if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
+  show_file /tmp/agent.err
+  fail file-agent-starts "the agent did not report that it enforces $POLICY"
+  exit 1
+fi
+pass file-agent-starts "$(head -n1 /tmp/agent.err)"
+
+expect_ok file-trusted-reader-reads /usr/local/bin/trusted-reader /srv/demo/secret.txt
+expect_eq file-trusted-reader-content "the demo secret" "$BF_OUT"
+expect_fail_eperm file-root-denied cat /srv/demo/secret.txt
+expect_fail_eperm file-other-user-denied as_user 1000 cat /srv/demo/secret.txt
+cp /usr/local/bin/trusted-reader /tmp/trusted-reader-copy
+expect_fail_eperm file-copy-of-trusted-binary-denied /tmp/trusted-reader-copy /srv/demo/secret.txt
+ln /srv/demo/secret.txt /srv/demo/hardlink-made-after-start
+expect_fail_eperm file-hard-link-denied cat /srv/demo/hardlink-made-after-start
+expect_fail_eperm file-write-by-root-denied sh -c 'echo overwritten >/srv/demo/secret.txt'
+expect_ok file-content-intact /usr/local/bin/trusted-reader /srv/demo/secret.txt
+expect_eq file-content-unchanged "the demo secret" "$BF_OUT"
+
+# The event for root's cat: one JSON line with the policy line of the rule.
+sleep 0.5
+line=$(grep -n 'path: /srv/demo/secret.txt' "$POLICY" | head -n1 | cut -d: -f1)
+ev=$(grep '"comm":"cat"' /tmp/agent.out | grep '"uid":0' | head -n1)
+echo "event: $ev"
+expect_contains file-event-action '"action":"deny"' "$ev"
+expect_contains file-event-target '"target":"/srv/demo/secret.txt"' "$ev"
+expect_contains file-event-exe '"exe":"/bin/busybox"' "$ev"
+expect_contains file-event-rule "\"rule\":\"$POLICY:$line\"" "$ev"
+expect_contains file-event-access '"access":["read"]' "$ev"
+expect_contains file-event-time '"time":"20' "$ev"
+ev_user=$(grep '"uid":1000' /tmp/agent.out | head -n1)
+expect_contains file-event-other-user '"action":"deny"' "$ev_user"
+ev_write=$(grep '"access":\["write"\]' /tmp/agent.out | head -n1)
+expect_contains file-event-write '"target":"/srv/demo/secret.txt"' "$ev_write"
+allowed=$(grep -c trusted-reader\" /tmp/agent.out)
+expect_eq file-no-event-for-allowed-read 0 "$allowed"
+
+stop_bg "$AGENT"
+expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
+show_file /tmp/agent.err
+expect_ok file-readable-after-stop cat /srv/demo/secret.txt
