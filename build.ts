@@ -112,7 +112,7 @@ export function debianMirror(): string {
   return "http://deb.debian.org/debian";
 }
 
-function buildNative(): { include: string; libs: string[] } {
+export function buildNative(): { include: string; libs: string[] } {
   const dir = join(cacheRoot, "native", NATIVE_CACHE_VERSION);
   const prefix = join(dir, "prefix");
   const libs = ["libbpf.a", "libelf.a", "libz.a"].map((l) => join(prefix, "lib", l));
@@ -166,7 +166,7 @@ function buildNative(): { include: string; libs: string[] } {
 
 // ---------------------------------------------------------------- BPF and shim
 
-function vmlinuxHeader(): string {
+export function vmlinuxHeader(): string {
   const header = join(out, "vmlinux.h");
   if (existsSync(header)) return header;
   const btf = "/sys/kernel/btf/vmlinux";

@@ -1,0 +1,38 @@
+# Cost of open+close for any process, in one VM run: no BPF program, empty programs on the
+# agent's hooks, and the agent enforcing a large policy. Prints "BENCH <mode> <ns per op>".
+. /scenarios/lib.sh
+
+. /opt/bench/env.sh # BENCH_FILES, BENCH_ITERATIONS, BENCH_RUNS, written by bench.ts
+ITER=$BENCH_ITERATIONS
+RUNS=$BENCH_RUNS
+mkdir -p /srv/bench /srv/demo
+echo "the demo secret" >/srv/demo/secret.txt
+echo plain >/srv/bench/plain.txt
+(cd /srv/bench && seq 0 $((BENCH_FILES - 1)) | sed 's/^/f/' | xargs touch)
+
+measure() { # MODE
+  local i=0
+  while [ $i -lt "$RUNS" ]; do
+    echo "BENCH $1 $(/opt/bench/openclose /srv/bench/plain.txt "$ITER")"
+    i=$((i + 1))
+  done
+}
+
+measure none
+/opt/bench/empty-loader /opt/bench/empty.bpf.o >/tmp/empty.out 2>&1 &
+EMPTY=$!
+BF_BG_PIDS="$BF_BG_PIDS $EMPTY"
+wait_for_line /tmp/empty.out attached 60 $EMPTY || { show_file /tmp/empty.out; fail bench-empty "empty programs did not attach"; exit 1; }
+measure empty
+stop_bg $EMPTY
+
+bomfather --policy /opt/bench/large.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+AGENT=$!
+BF_BG_PIDS="$BF_BG_PIDS $AGENT"
+wait_for_line /tmp/agent.err "^bomfather: enforcing" 120 $AGENT || { show_file /tmp/agent.err; fail bench-agent "agent did not start"; exit 1; }
+head -n1 /tmp/agent.err
+measure agent
+expect_fail_eperm bench-agent-enforces cat /srv/bench/f0
+stop_bg $AGENT
+measure none
+pass bench-done "$RUNS runs of $ITER open+close per mode"
