@@ -1,6 +1,8 @@
 // `./dev test`: the unit suite, then the kernel suite, each through `bun test`; prints the
 // totals as its last line ("N passed, M failed") and exits non-zero on any failure or when
 // a suite ran no test at all. The kernel suite never skips: no VM means failures.
+export {};
+
 const bun = process.execPath;
 
 interface Suite {
