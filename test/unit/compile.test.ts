@@ -1,0 +1,117 @@
+// The compiler is pure: fake host facts in, map entries out. Byte goldens are annotated field
+// by field (little endian), so a change of layout or meaning shows up here first.
+import { describe, expect, test } from "bun:test";
+import { batches, compile, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const at = (line: number, col = 5) => ({ file: "p.yaml", line, col });
+
+const host: HostFacts = (path) =>
+  ({
+    "/srv/secret": { dev: (8 << 20) | 1, ino: 0x1234n, type: "file" as const },
+    "/srv/link-to-secret": { dev: (8 << 20) | 1, ino: 0x1234n, type: "file" as const },
+    "/srv/other": { dev: (8 << 20) | 1, ino: 0x99n, type: "file" as const },
+    "/srv": { dev: (8 << 20) | 1, ino: 2n, type: "directory" as const },
+    "/usr/bin/reader": { dev: (8 << 20) | 2, ino: 0x42n, type: "file" as const },
+    "/usr/bin/writer": { dev: (8 << 20) | 2, ino: 0x43n, type: "file" as const },
+  })[path] ?? null;
+
+const rule = (path: string, line: number, allow: FileRuleSpec["allow"], mode: "enforce" | "monitor" = "enforce"): FileRuleSpec => ({
+  path,
+  mode,
+  origin: at(line),
+  allow,
+});
+const grant = (exePath: string, access: ("read" | "write")[], line: number) => ({ executable: exePath.split("/").pop()!, exePath, access, origin: at(line, 9) });
+
+test("one file, one reader: byte golden", () => {
+  const r = compile([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])], host);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  const { rules, entries } = r.compiled;
+  expect(rules).toEqual([{ id: 0, kind: "file", path: "/srv/secret", origin: at(6) }]);
+  expect(entries.map((e) => [e.map, hex(e.key), hex(e.value), e.origin.line])).toEqual([
+    [
+      "files",
+      // bf_inode_key: ino u64 = 0x1234 | dev u32 = 8:1 (0x00800001) | pad u32
+      "3412000000000000" + "01008000" + "00000000",
+      // bf_file_rule: rule_id u32 = 0 | mode u32 = ENFORCE (0)
+      "00000000" + "00000000",
+      6,
+    ],
+    [
+      "grants",
+      // bf_grant_key: rule_id u32 = 0 | dev u32 = 8:2 (0x00800002) | ino u64 = 0x42
+      "00000000" + "02008000" + "4200000000000000",
+      // bf_grant: access u32 = READ (1) | pad u32
+      "01000000" + "00000000",
+      8,
+    ],
+  ]);
+});
+
+test("monitor mode and merged grants for one executable", () => {
+  const r = compile(
+    [rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/reader", ["write"], 6)], "monitor")],
+    host,
+  );
+  if (!r.ok) throw new Error("expected ok");
+  const [file, g] = r.compiled.entries;
+  expect(hex(file!.value)).toBe("00000000" + "01000000"); // rule 0, MONITOR (1)
+  expect(r.compiled.entries.length).toBe(2); // one grant entry, not two
+  expect(hex(g!.value)).toBe("03000000" + "00000000"); // READ | WRITE
+});
+
+test("rule ids follow the order of the rules and map back to their lines", () => {
+  const r = compile(
+    [rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5)]), rule("/srv/other", 7, [grant("/usr/bin/writer", ["write"], 9)])],
+    host,
+  );
+  if (!r.ok) throw new Error("expected ok");
+  expect(r.compiled.rules.map((x) => [x.id, x.origin.line])).toEqual([
+    [0, 3],
+    [1, 7],
+  ]);
+  const grantForRule1 = r.compiled.entries.find((e) => e.map === "grants" && e.origin.line === 9)!;
+  expect(hex(grantForRule1.key).slice(0, 8)).toBe("01000000"); // rule_id 1
+});
+
+describe("problems name the line and never produce entries", () => {
+  test("missing protected file", () => {
+    const r = compile([rule("/srv/missing", 4, [grant("/usr/bin/reader", ["read"], 6)])], host);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems).toEqual([
+      expect.objectContaining({ origin: at(4), message: 'Cannot protect "/srv/missing": path does not exist on this host' }),
+    ]);
+  });
+  test("missing executable", () => {
+    const r = compile([rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 6)])], host);
+    expect(!r.ok && r.problems[0]!.message).toBe('Cannot identify executable "nope": "/usr/bin/nope" does not exist on this host');
+    expect(!r.ok && r.problems[0]!.origin.line).toBe(6);
+  });
+  test("directories are refused in this version, not half-protected", () => {
+    const r = compile([rule("/srv", 2, [grant("/usr/bin/reader", ["read"], 3)])], host);
+    expect(!r.ok && r.problems[0]!.message).toContain("this version protects regular files only");
+  });
+  test("two rules for one inode (a hard link) are refused", () => {
+    const r = compile(
+      [rule("/srv/secret", 2, [grant("/usr/bin/reader", ["read"], 3)]), rule("/srv/link-to-secret", 5, [grant("/usr/bin/writer", ["write"], 6)])],
+      host,
+    );
+    expect(!r.ok && r.problems[0]!.message).toContain('is the same file as "/srv/secret" (line 2)');
+  });
+  test("every problem at once", () => {
+    const r = compile([rule("/srv/missing", 2, []), rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 5)])], host);
+    expect(!r.ok && r.problems.map((p) => p.origin.line)).toEqual([2, 5]);
+  });
+});
+
+test("batches lay keys and values back to back per map", () => {
+  const r = compile([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/writer", ["write"], 6)])], host);
+  if (!r.ok) throw new Error("expected ok");
+  const b = batches(r.compiled.entries);
+  expect(b.map((x) => [x.map, x.count, x.keys.length, x.values.length])).toEqual([
+    ["files", 1, 16, 8],
+    ["grants", 2, 32, 16],
+  ]);
+});
