@@ -1,0 +1,81 @@
+// What every stage of the policy pipeline reports: a message pinned to a place in the policy text.
+
+export type Severity = "error" | "warning";
+
+/** A path into the policy value: keys and list indices, e.g. ["files", 0, "allow", 1, "access"]. */
+export type ValuePath = (string | number)[];
+
+export interface Diagnostic {
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column, in UTF-16 code units (a tab counts as one). */
+  col: number;
+  /** Column just past the underlined text, on the same line; absent when only `col` is known. */
+  endCol?: number;
+  severity: Severity;
+  /** Sentence case, values quoted: `Unknown access "raed"`. */
+  message: string;
+  /** How to fix it: `expected one of "read", "write"`. */
+  hint?: string;
+  /** The value the diagnostic is about ([] for the whole file). */
+  path: ValuePath;
+}
+
+/** A place in the source text. */
+export interface Span {
+  line: number;
+  col: number;
+  endCol?: number;
+}
+
+export function diagnostic(
+  file: string,
+  span: Span,
+  severity: Severity,
+  message: string,
+  path: ValuePath,
+  hint?: string,
+): Diagnostic {
+  const d: Diagnostic = { file, line: span.line, col: span.col, severity, message, path };
+  if (span.endCol !== undefined && span.endCol > span.col) d.endCol = span.endCol;
+  if (hint !== undefined) d.hint = hint;
+  return d;
+}
+
+/** Position order, errors before warnings at the same place; stable otherwise. */
+export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
+  return diags
+    .map((d, i) => ({ d, i }))
+    .sort(
+      (a, b) =>
+        a.d.file.localeCompare(b.d.file) ||
+        a.d.line - b.d.line ||
+        a.d.col - b.d.col ||
+        (a.d.severity === b.d.severity ? 0 : a.d.severity === "error" ? -1 : 1) ||
+        a.i - b.i,
+    )
+    .map(({ d }) => d);
+}
+
+export function hasErrors(diags: readonly Diagnostic[]): boolean {
+  return diags.some((d) => d.severity === "error");
+}
+
+/** `"a"`, `"a" and "b"`, `"a", "b" and "c"`. */
+export function quoteList(values: readonly string[], conjunction = "and"): string {
+  const q = values.map((v) => JSON.stringify(v));
+  if (q.length <= 1) return q.join("");
+  return `${q.slice(0, -1).join(", ")} ${conjunction} ${q[q.length - 1]}`;
+}
+
+/** `"a", "b", "c"` as in `expected one of "read", "write"`. */
+export function quoteAll(values: readonly string[]): string {
+  return values.map((v) => JSON.stringify(v)).join(", ");
+}
+
+/** Quote a value for a message, shortening very long ones. */
+export function quote(value: string, max = 60): string {
+  const v = value.length > max ? `${value.slice(0, max)}…` : value;
+  return JSON.stringify(v);
+}

@@ -1,0 +1,338 @@
+// Stage 1: text to a plain value, remembering where every value came from.
+//
+// The `yaml` package parses the text into nodes with source ranges; we convert those nodes into
+// plain objects and arrays ourselves (instead of `toJS`) so that we can record the position of every
+// value and key under its value path (["files", 0, "allow", 1, "access"]), bound the work done
+// (depth, number of values, alias expansion), and report duplicate keys in linear time.
+
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Alias,
+  type Document,
+  type Node as YamlNode,
+  type YAMLError,
+} from "yaml";
+import { diagnostic, quote, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
+
+/** Deepest nesting accepted. A policy needs about eight levels. */
+export const MAX_DEPTH = 64;
+/** Most values a policy may hold, aliases expanded. Stops alias bombs and runaway generators. */
+export const MAX_VALUES = 200_000;
+
+interface Place {
+  /** Offsets of the value in the text, end exclusive. */
+  start: number;
+  end: number;
+  /** Offsets of the key when the value sits in a mapping. */
+  keyStart?: number;
+  keyEnd?: number;
+}
+
+/** Where each value of a parsed policy sits in its text. */
+export class SourceMap {
+  readonly #places = new Map<string, Place>();
+  readonly #lineStarts: number[];
+
+  constructor(
+    readonly file: string,
+    readonly text: string,
+    lineCounter: LineCounter,
+  ) {
+    this.#lineStarts = lineCounter.lineStarts.length > 0 ? lineCounter.lineStarts : [0];
+  }
+
+  /** @internal used by the parser */
+  set(path: ValuePath, place: Place): void {
+    this.#places.set(pathKey(path), place);
+  }
+
+  has(path: ValuePath): boolean {
+    return this.#places.has(pathKey(path));
+  }
+
+  /** The span of the value at `path`, or of its nearest recorded ancestor. */
+  value(path: ValuePath): Span {
+    const place = this.#nearest(path);
+    if (!place) return { line: 1, col: 1 };
+    if (place.start === place.end && place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
+    return this.span(place.start, place.end);
+  }
+
+  /** The span of the key that holds the value at `path`; the value's span when there is no key. */
+  key(path: ValuePath): Span {
+    const place = this.#nearest(path);
+    if (!place) return { line: 1, col: 1 };
+    if (place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
+    return this.span(place.start, place.end);
+  }
+
+  /** 1-based line and column of an offset. */
+  position(offset: number): { line: number; col: number } {
+    const starts = this.#lineStarts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - starts[lo]! + 1 };
+  }
+
+  #nearest(path: ValuePath): Place | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const place = this.#places.get(pathKey(path.slice(0, n)));
+      if (place) return place;
+    }
+    return undefined;
+  }
+
+  /** A span underlining [start, end) when it fits on one line, else from start to the end of its line. */
+  span(start: number, end: number): Span {
+    const { line, col } = this.position(start);
+    const lineStart = this.#lineStarts[line - 1] ?? 0;
+    let lineEnd = this.text.indexOf("\n", start);
+    if (lineEnd === -1) lineEnd = this.text.length;
+    let stop = Math.min(end, lineEnd);
+    while (stop > start && /\s/.test(this.text[stop - 1]!)) stop--;
+    const endCol = stop - lineStart + 1;
+    return endCol > col ? { line, col, endCol } : { line, col };
+  }
+}
+
+function pathKey(path: ValuePath): string {
+  return JSON.stringify(path);
+}
+
+export interface Parsed {
+  /** The plain value, or undefined when the text is not usable YAML. */
+  value: unknown;
+  map: SourceMap;
+  diagnostics: Diagnostic[];
+}
+
+export function parsePolicyText(text: string, file: string): Parsed {
+  const lineCounter = new LineCounter();
+  const diagnostics: Diagnostic[] = [];
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(text, {
+      lineCounter,
+      prettyErrors: false,
+      uniqueKeys: false, // checked below in linear time; the library's check is quadratic
+      strict: true,
+      merge: false,
+      version: "1.2",
+      schema: "core",
+      intAsBigInt: false,
+    });
+  } catch (e) {
+    // The library reports stack exhaustion as an error; anything thrown is a bug we still contain.
+    const map = new SourceMap(file, text, lineCounter);
+    diagnostics.push(diagnostic(file, { line: 1, col: 1 }, "error", `The YAML parser failed: ${String(e)}`, []));
+    return { value: undefined, map, diagnostics };
+  }
+  const map = new SourceMap(file, text, lineCounter);
+  for (const e of doc.errors) diagnostics.push(yamlDiagnostic(file, e, map, "error"));
+  for (const w of doc.warnings) {
+    const severity = w.code === "TAG_RESOLVE_FAILED" ? "error" : "warning";
+    diagnostics.push(yamlDiagnostic(file, w, map, severity));
+  }
+  if (doc.directives?.yaml?.explicit && doc.directives.yaml.version !== "1.2") {
+    diagnostics.push(
+      diagnostic(file, { line: 1, col: 1 }, "error", `YAML ${doc.directives.yaml.version} is not supported`, [], 'remove the "%YAML" line; policies are YAML 1.2'),
+    );
+  }
+  if (diagnostics.some((d) => d.severity === "error")) return { value: undefined, map, diagnostics };
+
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    diagnostics.push(
+      diagnostic(file, { line: 1, col: 1 }, "error", "Policy is empty", [], 'a policy is a YAML mapping that starts with "version: 1"'),
+    );
+    return { value: undefined, map, diagnostics };
+  }
+
+  const builder = new Builder(doc, file, map, diagnostics);
+  let value: unknown;
+  try {
+    value = builder.build(doc.contents, [], 0);
+  } catch (e) {
+    if (!(e instanceof Abort)) throw e;
+    return { value: undefined, map, diagnostics };
+  }
+  if (diagnostics.some((d) => d.severity === "error")) return { value: undefined, map, diagnostics };
+  return { value, map, diagnostics };
+}
+
+const YAML_HINTS: Record<string, string> = {
+  TAB_AS_INDENT: "indent with spaces",
+  MULTIPLE_DOCS: 'remove the "---" separator; a policy file holds one policy',
+  DUPLICATE_KEY: "a key may appear only once in a mapping",
+  MISSING_CHAR: "close the quote or bracket",
+  BAD_INDENT: "check the indentation of this line against the lines above",
+  TAG_RESOLVE_FAILED: "policies do not use YAML tags; remove it",
+  RESOURCE_EXHAUSTION: "a policy needs only a few levels of nesting",
+};
+
+function yamlDiagnostic(
+  file: string,
+  e: YAMLError,
+  map: SourceMap,
+  severity: "error" | "warning",
+): Diagnostic {
+  const [start, end] = e.pos;
+  let message = e.message.replace(/\s+/g, " ").trim();
+  if (e.code === "MULTIPLE_DOCS") message = "Policy contains more than one YAML document";
+  else if (e.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(message)) message = "Policy is nested too deeply";
+  else if (e.code === "TAG_RESOLVE_FAILED") message = message.replace(/^Unresolved tag: (.*)$/, (_, t: string) => `Unknown tag ${quote(t)}`);
+  message = message.charAt(0).toUpperCase() + message.slice(1);
+  message = message.replace(/\.$/, "");
+  return diagnostic(file, map.span(start, Math.max(end, start)), severity, message, [], YAML_HINTS[e.code] ?? "this is not valid YAML");
+}
+
+class Abort extends Error {}
+
+class Builder {
+  #values = 0;
+  /** Anchors defined so far, in document order (an alias refers to the latest before it). */
+  #anchors = new Map<string, YamlNode>();
+  /** >0 while expanding an alias: anchors seen there are older definitions, not new ones. */
+  #inAlias = 0;
+
+  constructor(
+    private readonly doc: Document.Parsed,
+    private readonly file: string,
+    private readonly map: SourceMap,
+    private readonly diagnostics: Diagnostic[],
+  ) {}
+
+  #fail(span: Span, message: string, path: ValuePath, hint?: string): never {
+    this.diagnostics.push(diagnostic(this.file, span, "error", message, path, hint));
+    throw new Abort();
+  }
+
+  #error(span: Span, message: string, path: ValuePath, hint?: string): void {
+    this.diagnostics.push(diagnostic(this.file, span, "error", message, path, hint));
+  }
+
+  #spanOf(node: { range?: readonly number[] | null } | null | undefined): Span {
+    const r = node?.range;
+    return r ? this.map.span(r[0]!, r[1]!) : { line: 1, col: 1 };
+  }
+
+  build(node: unknown, path: ValuePath, depth: number): unknown {
+    if (++this.#values > MAX_VALUES) {
+      this.#fail(
+        this.#spanOf(node as YamlNode),
+        `Policy holds more than ${MAX_VALUES} values`,
+        path,
+        "aliases may have expanded it; a policy needs far fewer values",
+      );
+    }
+    if (depth > MAX_DEPTH) {
+      this.#fail(this.#spanOf(node as YamlNode), `Policy is nested more than ${MAX_DEPTH} levels deep`, path, "a policy needs only a few levels of nesting");
+    }
+    if (node === null || node === undefined) return null;
+
+    const n = node as YamlNode;
+    if (!isAlias(n) && n.anchor && this.#inAlias === 0) this.#anchors.set(n.anchor, n);
+
+    if (isAlias(n)) return this.#alias(n, path, depth);
+    if (isScalar(n)) {
+      const v = n.value;
+      if (v === null || typeof v === "string" || typeof v === "boolean") return v;
+      if (typeof v === "number") return v;
+      return n.source ?? String(v);
+    }
+    if (isSeq(n)) {
+      const out: unknown[] = [];
+      n.items.forEach((item, i) => {
+        const p = [...path, i];
+        const r = (item as YamlNode | null)?.range;
+        if (r) this.map.set(p, { start: r[0], end: r[1] });
+        else this.map.set(p, this.#placeOf(n));
+        out.push(this.build(item, p, depth + 1));
+      });
+      return out;
+    }
+    if (isMap(n)) {
+      const out: Record<string, unknown> = {};
+      const seen = new Map<string, number>();
+      for (const pair of n.items) {
+        const keyNode = pair.key as YamlNode | null;
+        const kr = keyNode?.range;
+        let key: string;
+        if (isScalar(keyNode)) {
+          const kv = keyNode.value;
+          if (kv === null || kv === "") {
+            this.#error(this.#spanOf(keyNode), "Empty key", path, "write a key before the colon");
+            continue;
+          }
+          key = typeof kv === "string" ? kv : String(keyNode.source ?? kv);
+        } else if (isAlias(keyNode)) {
+          this.#error(this.#spanOf(keyNode), "An alias cannot be used as a key", path, "write the key out");
+          continue;
+        } else {
+          this.#error(this.#spanOf(keyNode ?? n), "A key must be a plain string", path, "write a simple key such as \"path\"");
+          continue;
+        }
+        const p = [...path, key];
+        const first = seen.get(key);
+        if (first !== undefined) {
+          this.#error(
+            this.#spanOf(keyNode),
+            `Duplicate key ${quote(key)}`,
+            p,
+            `first written on line ${this.map.position(first).line}; a key may appear only once in a mapping`,
+          );
+          continue;
+        }
+        seen.set(key, kr?.[0] ?? 0);
+        const valueNode = pair.value as YamlNode | null;
+        const vr = valueNode?.range;
+        const place: Place = vr ? { start: vr[0], end: vr[1] } : { start: kr?.[1] ?? 0, end: kr?.[1] ?? 0 };
+        if (kr) {
+          place.keyStart = kr[0];
+          place.keyEnd = kr[1];
+        }
+        if (valueNode && isScalar(valueNode) && valueNode.value === null && vr && vr[0] === vr[1]) {
+          place.start = place.end = vr[0]; // an empty value: diagnostics point at its key
+        }
+        this.map.set(p, place);
+        // Own data property even for "__proto__", so it is seen (and rejected) as an unknown key.
+        Object.defineProperty(out, key, {
+          value: this.build(valueNode, p, depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    }
+    this.#fail(this.#spanOf(n), "Unsupported YAML node", path);
+  }
+
+  #placeOf(n: YamlNode): Place {
+    const r = n.range;
+    return r ? { start: r[0], end: r[0] } : { start: 0, end: 0 };
+  }
+
+  #alias(a: Alias, path: ValuePath, depth: number): unknown {
+    const target = this.#anchors.get(a.source);
+    if (!target) {
+      // The library knows anchors we have not reached (an alias before its anchor is invalid YAML).
+      this.#fail(this.#spanOf(a), `Unknown alias ${quote("*" + a.source)}`, path, `define the anchor "&${a.source}" before using it`);
+    }
+    this.#inAlias++;
+    try {
+      return this.build(target, path, depth);
+    } finally {
+      this.#inAlias--;
+    }
+  }
+}
