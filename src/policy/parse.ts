@@ -138,11 +138,14 @@ export function parsePolicyText(text: string, file: string): Parsed {
     return { value: undefined, map, diagnostics };
   }
   const map = new SourceMap(file, text, lineCounter);
-  for (const e of doc.errors) diagnostics.push(yamlDiagnostic(file, e, map, "error"));
-  for (const w of doc.warnings) {
-    const severity = w.code === "TAG_RESOLVE_FAILED" ? "error" : "warning";
-    diagnostics.push(yamlDiagnostic(file, w, map, severity));
-  }
+  const seen = new Set<string>();
+  const add = (d: Diagnostic): void => {
+    const id = `${d.line}:${d.col}:${d.message}`;
+    if (!seen.has(id)) diagnostics.push(d);
+    seen.add(id);
+  };
+  for (const e of doc.errors) add(yamlDiagnostic(file, e, map, "error"));
+  for (const w of doc.warnings) add(yamlDiagnostic(file, w, map, w.code === "TAG_RESOLVE_FAILED" ? "error" : "warning"));
   if (doc.directives?.yaml?.explicit && doc.directives.yaml.version !== "1.2") {
     diagnostics.push(
       diagnostic(file, { line: 1, col: 1 }, "error", `YAML ${doc.directives.yaml.version} is not supported`, [], 'remove the "%YAML" line; policies are YAML 1.2'),
@@ -157,6 +160,8 @@ export function parsePolicyText(text: string, file: string): Parsed {
     return { value: undefined, map, diagnostics };
   }
 
+  const root = doc.contents.range;
+  if (root) map.set([], { start: root[0], end: root[1] });
   const builder = new Builder(doc, file, map, diagnostics);
   let value: unknown;
   try {
@@ -187,6 +192,17 @@ function yamlDiagnostic(
 ): Diagnostic {
   const [start, end] = e.pos;
   let message = e.message.replace(/\s+/g, " ").trim();
+  // The parser notices an unclosed quote or bracket where the text ends; point at the opening one.
+  if (e.code === "MISSING_CHAR" || /end with an? [\]}]/.test(message)) {
+    const opener = unclosedOpener(map.text, start);
+    if (opener) {
+      const span = map.span(opener.offset, opener.offset + 1);
+      if (opener.char === '"' || opener.char === "'")
+        return diagnostic(file, span, severity, "Unclosed quoted string", [], `the string that starts here needs a closing ${opener.char}`);
+      const [what, closer] = opener.char === "[" ? ["list", "]"] : ["mapping", "}"];
+      return diagnostic(file, span, severity, `Missing closing ${quote(closer)}`, [], `the ${what} that starts here is never closed`);
+    }
+  }
   if (e.code === "MULTIPLE_DOCS") message = "Policy contains more than one YAML document";
   else if (e.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(message)) message = "Policy is nested too deeply";
   else if (e.code === "TAG_RESOLVE_FAILED") message = message.replace(/^Unresolved tag: (.*)$/, (_, t: string) => `Unknown tag ${quote(t)}`);
@@ -201,8 +217,8 @@ class Builder {
   #values = 0;
   /** Anchors defined so far, in document order (an alias refers to the latest before it). */
   #anchors = new Map<string, YamlNode>();
-  /** >0 while expanding an alias: anchors seen there are older definitions, not new ones. */
-  #inAlias = 0;
+  /** The aliases being expanded, outermost first: anchors seen inside are old definitions, not new ones. */
+  #expanding: { node: Alias; path: ValuePath }[] = [];
 
   constructor(
     private readonly doc: Document.Parsed,
@@ -227,12 +243,15 @@ class Builder {
 
   build(node: unknown, path: ValuePath, depth: number): unknown {
     if (++this.#values > MAX_VALUES) {
-      this.#fail(
-        this.#spanOf(node as YamlNode),
-        `Policy holds more than ${MAX_VALUES} values`,
-        path,
-        "aliases may have expanded it; a policy needs far fewer values",
-      );
+      const alias = this.#expanding[0];
+      if (alias)
+        this.#fail(
+          this.#spanOf(alias.node),
+          `Aliases expand this policy to more than ${MAX_VALUES} values`,
+          alias.path,
+          "this looks like an alias bomb; write the values out, a policy needs far fewer",
+        );
+      this.#fail(this.#spanOf(node as YamlNode), `Policy holds more than ${MAX_VALUES} values`, path, "a policy needs far fewer values");
     }
     if (depth > MAX_DEPTH) {
       this.#fail(this.#spanOf(node as YamlNode), `Policy is nested more than ${MAX_DEPTH} levels deep`, path, "a policy needs only a few levels of nesting");
@@ -240,7 +259,7 @@ class Builder {
     if (node === null || node === undefined) return null;
 
     const n = node as YamlNode;
-    if (!isAlias(n) && n.anchor && this.#inAlias === 0) this.#anchors.set(n.anchor, n);
+    if (!isAlias(n) && n.anchor && this.#expanding.length === 0) this.#anchors.set(n.anchor, n);
 
     if (isAlias(n)) return this.#alias(n, path, depth);
     if (isScalar(n)) {
@@ -328,11 +347,61 @@ class Builder {
       // The library knows anchors we have not reached (an alias before its anchor is invalid YAML).
       this.#fail(this.#spanOf(a), `Unknown alias ${quote("*" + a.source)}`, path, `define the anchor "&${a.source}" before using it`);
     }
-    this.#inAlias++;
+    this.#expanding.push({ node: a, path });
     try {
       return this.build(target, path, depth);
     } finally {
-      this.#inAlias--;
+      this.#expanding.pop();
     }
   }
+}
+
+/**
+ * The quote or flow bracket still open at `end`, by a light scan of the text: quotes and brackets
+ * count only where a YAML value can start (after an indicator), and comments are skipped.
+ */
+export function unclosedOpener(text: string, end: number): { offset: number; char: string } | undefined {
+  const stack: { offset: number; char: string }[] = [];
+  let open: { offset: number; char: string } | undefined;
+  let valueStart = true;
+  const limit = Math.min(end, text.length);
+  for (let i = 0; i < limit; i++) {
+    const c = text[i]!;
+    if (open) {
+      if (open.char === '"' && c === "\\") i++;
+      else if (open.char === "'" && c === "'" && text[i + 1] === "'") i++;
+      else if (c === open.char) {
+        open = undefined;
+        valueStart = false;
+      }
+      continue;
+    }
+    if (c === "\n") {
+      valueStart = true;
+      continue;
+    }
+    if (c === " " || c === "\t" || c === "\r") continue;
+    if (c === "#" && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf("\n", i);
+      i = nl === -1 ? limit : nl - 1;
+      continue;
+    }
+    if (valueStart && (c === '"' || c === "'")) {
+      open = { offset: i, char: c };
+      continue;
+    }
+    if (valueStart && (c === "[" || c === "{")) {
+      stack.push({ offset: i, char: c });
+      continue;
+    }
+    if (stack.length > 0 && (c === "]" || c === "}")) {
+      stack.pop();
+      valueStart = false;
+      continue;
+    }
+    const next = text[i + 1];
+    const indicator = (c === ":" || c === "-" || c === "?") && (next === undefined || /\s/.test(next));
+    valueStart = indicator || (stack.length > 0 && c === ",");
+  }
+  return open ?? stack[stack.length - 1];
 }

@@ -296,7 +296,7 @@ class Meaning {
 
       const ports: PortRange[] = [];
       list(dest.ports).forEach((p, i) => {
-        if (typeof p !== "number" && !isStr(p)) return;
+        if ((typeof p !== "number" || !Number.isInteger(p)) && !isStr(p)) return; // the schema reports it
         const r = parsePort(p);
         if (!r.ok) return this.error([...at, "ports", i], r.message, r.hint);
         const overlap = ports.find((q) => rangesOverlap(q, r.value));

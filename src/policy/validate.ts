@@ -261,6 +261,8 @@ class Validator {
       hint = `write true or false; YAML 1.2 reads ${quote(value)} as text`;
     else if (schema.type === "string" && (typeof value === "number" || typeof value === "boolean"))
       hint = `put it in quotes if you mean the text "${String(value)}"`;
+    else if (schema.type === "array" && !hint && (typeof value === "string" || typeof value === "number" || typeof value === "boolean"))
+      hint = `write it as a list: [${String(value)}]`;
     else if (schema.type === "object" && schema.properties && !hint) {
       const t = titleOf(schema);
       hint = `${article(t)} ${t} is a mapping with the keys ${quoteAll(Object.keys(schema.properties as object))}`;
