@@ -13,7 +13,7 @@ import { diagnostic, quote, type Diagnostic, type ValuePath } from "./diagnostic
 import { PolicySchema, type Policy } from "./schema.ts";
 import type { PathKind } from "./semantic.ts";
 
-export const ENFORCED: Readonly<Record<string, boolean>> = {
+export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   version: true,
   mode: true,
 
@@ -69,7 +69,7 @@ export const ENFORCED: Readonly<Record<string, boolean>> = {
   "agent.events": false,
   "agent.events.output": false,
   "agent.events.include": false,
-};
+});
 
 const HINT = "remove it, or run a version that enforces it; bomfather never accepts a rule it cannot enforce";
 
@@ -80,10 +80,13 @@ export interface SupportOptions {
    * "/" is a directory whether or not this is given.
    */
   pathKind?: (path: string) => PathKind;
+  /** The table to judge by; ENFORCED unless given (tests use this). */
+  enforced?: Readonly<Record<string, boolean>>;
 }
 
 /** One error for every part of `policy` that this version does not enforce. Empty: run it. */
 export function unsupported(policy: Policy, options: SupportOptions = {}): Diagnostic[] {
+  const table = options.enforced ?? ENFORCED;
   const out: Diagnostic[] = [];
   const report = (path: ValuePath, at: "key" | "value", what: string): void => {
     const loc = locate(policy, path, at);
@@ -101,12 +104,12 @@ export function unsupported(policy: Policy, options: SupportOptions = {}): Diagn
       for (const [key, child] of Object.entries(value)) {
         const p = pattern === "" ? key : `${pattern}.${key}`;
         const childPath = [...path, key];
-        if (ENFORCED[p] !== true) {
+        if (table[p] !== true) {
           report(childPath, "key", quote(key));
           continue;
         }
         for (const [item, itemPath] of scalars(child, childPath)) {
-          if (ENFORCED[`${p}=${item}`] === false) report(itemPath, "value", quote(`${key}: ${item}`));
+          if (table[`${p}=${item}`] === false) report(itemPath, "value", quote(`${key}: ${item}`));
         }
         const childSchema = props[key];
         if (childSchema) walk(childSchema, child, childPath, p);
@@ -120,7 +123,7 @@ export function unsupported(policy: Policy, options: SupportOptions = {}): Diagn
   };
   walk(PolicySchema, policy, [], "");
 
-  if (ENFORCED["files.*.path:directory"] !== true && ENFORCED["files.*.path"] === true) {
+  if (table["files.*.path:directory"] !== true && table["files.*.path"] === true) {
     (policy.files ?? []).forEach((rule, i) => {
       const directory = (rule.path.length > 1 && rule.path.endsWith("/")) || options.pathKind?.(rule.path) === "directory";
       if (directory) report(["files", i, "path"], "value", `Protecting the directory ${quote(rule.path)}`);
