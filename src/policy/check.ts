@@ -14,7 +14,7 @@ import { decodePolicy } from "./decode.ts";
 import { parsePolicyText, SourceMap } from "./parse.ts";
 import type { Policy } from "./schema.ts";
 import { checkMeaning, type Host, type PathKind } from "./semantic.ts";
-import { validateShape } from "./validate.ts";
+import { STAGE_LIMIT, validateShape } from "./validate.ts";
 
 /** Most diagnostics reported for one file; past this, one more says how many were left out. */
 export const MAX_DIAGNOSTICS = 100;
@@ -104,16 +104,19 @@ function check(input: string | Uint8Array, file: string, host: Host | null): Che
     return { policy: null, diagnostics: limit(sortDiagnostics(diagnostics)) };
   }
 
-  diagnostics.push(...validateShape(value, parsed.map));
-  diagnostics.push(...checkMeaning(value, parsed.map, host));
-  const sorted = limit(sortDiagnostics(diagnostics));
+  const shape = validateShape(value, parsed.map);
+  const meaning = checkMeaning(value, parsed.map, host);
+  diagnostics.push(...shape, ...meaning);
+  const stopped = shape.length >= STAGE_LIMIT || meaning.length >= STAGE_LIMIT;
+  const sorted = limit(sortDiagnostics(diagnostics), stopped);
   if (hasErrors(sorted)) return { policy: null, diagnostics: sorted };
   const policy = value as Policy;
   sources.set(policy, parsed.map);
   return { policy, diagnostics: sorted };
 }
 
-function limit(diags: Diagnostic[]): Diagnostic[] {
+/** The first MAX_DIAGNOSTICS, then one saying how many more there are (`stopped`: at least). */
+function limit(diags: Diagnostic[], stopped = false): Diagnostic[] {
   if (diags.length <= MAX_DIAGNOSTICS) return diags;
   const kept = diags.slice(0, MAX_DIAGNOSTICS);
   const rest = diags.slice(MAX_DIAGNOSTICS);
@@ -124,7 +127,7 @@ function limit(diags: Diagnostic[]): Diagnostic[] {
       first.file,
       { line: first.line, col: first.col },
       errors > 0 ? "error" : "warning",
-      `${rest.length} more problems not shown (${errors} errors)`,
+      stopped ? `${rest.length} or more problems not shown` : `${rest.length} more problems not shown (${errors} errors)`,
       [],
       "fix the ones above and check again",
     ),

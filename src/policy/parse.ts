@@ -119,6 +119,20 @@ export interface Parsed {
 export function parsePolicyText(text: string, file: string): Parsed {
   const lineCounter = new LineCounter();
   const diagnostics: Diagnostic[] = [];
+
+  // The parser recurses once per level of nesting: deep input is slow long before it overflows
+  // the stack. A policy needs a few levels, so refuse deep nesting before parsing.
+  const deep = tooDeep(text, MAX_DEPTH);
+  if (deep !== -1) {
+    lineCounter.addNewLine(0);
+    for (let i = text.indexOf("\n"); i !== -1 && i < deep; i = text.indexOf("\n", i + 1)) lineCounter.addNewLine(i + 1);
+    const map = new SourceMap(file, text, lineCounter);
+    diagnostics.push(
+      diagnostic(file, map.span(deep, deep + 1), "error", `Policy is nested more than ${MAX_DEPTH} levels deep`, [], "a policy needs only a few levels of nesting"),
+    );
+    return { value: undefined, map, diagnostics };
+  }
+
   let doc: Document.Parsed;
   try {
     doc = parseDocument(text, {
@@ -404,4 +418,56 @@ export function unclosedOpener(text: string, end: number): { offset: number; cha
     valueStart = indicator || (stack.length > 0 && c === ",");
   }
   return open ?? stack[stack.length - 1];
+}
+
+/**
+ * Offset of the first flow bracket or compact block indicator ("- - - x") nested deeper than
+ * `max`, or -1. Same light scan as unclosedOpener: quotes and comments are skipped.
+ */
+export function tooDeep(text: string, max: number): number {
+  let depth = 0;
+  let open: string | undefined;
+  let valueStart = true;
+  let compact = 0; // block indicators since the start of the line
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (open) {
+      if (open === '"' && c === "\\") i++;
+      else if (open === "'" && c === "'" && text[i + 1] === "'") i++;
+      else if (c === open) {
+        open = undefined;
+        valueStart = false;
+      }
+      continue;
+    }
+    if (c === "\n") {
+      valueStart = true;
+      compact = 0;
+      continue;
+    }
+    if (c === " " || c === "\t" || c === "\r") continue;
+    if (c === "#" && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf("\n", i);
+      i = nl === -1 ? text.length : nl - 1;
+      continue;
+    }
+    if (valueStart && (c === '"' || c === "'")) {
+      open = c;
+      continue;
+    }
+    if (valueStart && (c === "[" || c === "{")) {
+      if (++depth > max) return i;
+      continue;
+    }
+    if (depth > 0 && (c === "]" || c === "}")) {
+      depth--;
+      valueStart = false;
+      continue;
+    }
+    const next = text[i + 1];
+    const indicator = (c === ":" || c === "-" || c === "?") && (next === undefined || /\s/.test(next));
+    if (indicator && depth === 0 && ++compact > max) return i;
+    valueStart = indicator || (depth > 0 && c === ",");
+  }
+  return -1;
 }

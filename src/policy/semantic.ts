@@ -20,6 +20,7 @@ import { parseCidr, parseHost, parsePort, rangesOverlap, type PortRange } from "
 import type { SourceMap } from "./parse.ts";
 import { interpreterKind, isSystemDirectory, pathKey, pathProblems, type Problem } from "./paths.ts";
 import { closest } from "./suggest.ts";
+import { STAGE_LIMIT } from "./validate.ts";
 
 /** What the checker may learn about the machine it runs on. */
 export type PathKind = "file" | "directory" | "other" | "missing";
@@ -61,6 +62,7 @@ class Meaning {
     this.#add("warning", path, message, hint, at);
   }
   #add(severity: "error" | "warning", path: ValuePath, message: string, hint: string | undefined, at: "key" | "value"): void {
+    if (this.out.length >= STAGE_LIMIT) return;
     const span = at === "key" ? this.map.key(path) : this.map.value(path);
     this.out.push(diagnostic(this.map.file, span, severity, message, path, hint));
   }
