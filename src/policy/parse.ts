@@ -176,7 +176,7 @@ export function parsePolicyText(text: string, file: string): Parsed {
 
   const root = doc.contents.range;
   if (root) map.set([], { start: root[0], end: root[1] });
-  const builder = new Builder(doc, file, map, diagnostics);
+  const builder = new Builder(file, map, diagnostics);
   let value: unknown;
   try {
     value = builder.build(doc.contents, [], 0);
@@ -235,7 +235,6 @@ class Builder {
   #expanding: { node: Alias; path: ValuePath }[] = [];
 
   constructor(
-    private readonly doc: Document.Parsed,
     private readonly file: string,
     private readonly map: SourceMap,
     private readonly diagnostics: Diagnostic[],

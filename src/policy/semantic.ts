@@ -150,7 +150,7 @@ class Meaning {
     if (hex.length !== 64) return this.error(at, `Digest has ${hex.length} hex digits, expected 64`, hint);
   }
 
-  checkHostPath(at: ValuePath, path: string, what: "executable" | "file" | "directory-ok"): void {
+  checkHostPath(at: ValuePath, path: string, what: "executable" | "file"): void {
     if (!this.host) return;
     let kind: PathKind;
     try {
