@@ -88,7 +88,10 @@ const FileRule = Type.Object(
   { additionalProperties: false, title: "file rule" },
 );
 
-const Port = Type.Union([Type.Integer({ title: "port" }), Type.String({ title: "port range" })], { title: "port" });
+const Port = Type.Union([Type.Integer({ title: "port" }), Type.String({ title: "port range" })], {
+  title: "port",
+  typeHint: 'write a port such as 443, or a range such as "8000-8100"',
+});
 
 const Destination = Type.Object(
   {
@@ -162,7 +165,7 @@ const Environment = Type.Object(
     protect: Type.Optional(Executables('name the executables to protect, or remove "protect" to protect every executable in the policy')),
     mode: Type.Optional(Mode),
   },
-  { additionalProperties: false, title: "environment section" },
+  { additionalProperties: false, title: "environment section", typeHint: 'write "environment: {}" to turn it on with its defaults' },
 );
 
 const Ptrace = Type.Object(
@@ -171,7 +174,7 @@ const Ptrace = Type.Object(
     tracers: Type.Optional(Executables('name the executables that may trace, or remove "tracers" to allow none')),
     mode: Type.Optional(Mode),
   },
-  { additionalProperties: false, title: "ptrace section" },
+  { additionalProperties: false, title: "ptrace section", typeHint: 'write "ptrace: {}" to turn it on with its defaults' },
 );
 
 const Fileless = Type.Object(
@@ -179,7 +182,7 @@ const Fileless = Type.Object(
     allow: Type.Optional(Executables('name the executables that may run fileless programs, or remove "allow" to allow none')),
     mode: Type.Optional(Mode),
   },
-  { additionalProperties: false, title: "fileless section" },
+  { additionalProperties: false, title: "fileless section", typeHint: 'write "fileless: {}" to turn it on with its defaults' },
 );
 
 const Runtime = Type.Object(

@@ -259,7 +259,7 @@ class Validator {
 
   #type(schema: TSchema, value: unknown, path: ValuePath): void {
     const expected = describe(schema);
-    if (value === null) return this.#missingValue(path, `expected ${expected}`);
+    if (value === null) return this.#missingValue(path, typeof schema.typeHint === "string" ? schema.typeHint : `expected ${expected}`);
     let hint: string | undefined = typeof schema.typeHint === "string" ? schema.typeHint : undefined;
     if (schema.type === "boolean" && typeof value === "string" && /^(yes|no|on|off|y|n)$/i.test(value))
       hint = `write true or false; YAML 1.2 reads ${quote(value)} as text`;
