@@ -8,7 +8,7 @@ import { LoadError, Enforcer } from "./kernel/agent.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
 import { compile } from "./compile/compile.ts";
 import { fileRulesOf, hostFacts, problemsAsDiagnostics } from "./compile/from-policy.ts";
-import { checkPolicy, formatDiagnostics, unsupported, type Diagnostic } from "./policy/index.ts";
+import { checkPolicy, formatDiagnostics, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
 
 export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
 
@@ -184,7 +184,7 @@ async function cmdRun(a: Args): Promise<number> {
     return EXIT.INVALID_POLICY;
   }
   // 2. What this version cannot enforce is refused, never ignored.
-  const refused = unsupported(policy);
+  const refused = unsupported(policy, { pathKind: localHost.pathKind });
   if (refused.length) {
     printDiagnostics(refused, raw);
     process.stderr.write("bomfather: refusing to start: the policy asks for protection this version cannot give\n");
@@ -197,7 +197,7 @@ async function cmdRun(a: Args): Promise<number> {
     return EXIT.CANNOT_ENFORCE;
   }
   // 4. Compile against this host's files; 5. load all or nothing.
-  const compiled = compile(fileRulesOf(policy, file), hostFacts);
+  const compiled = compile(fileRulesOf(policy), hostFacts);
   if (!compiled.ok) {
     printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
     return EXIT.INVALID_POLICY;

@@ -2,19 +2,20 @@
 // diagnostics. The host facts come from stat(2) on the host the agent runs on.
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import type { Diagnostic, Policy, ValuePath } from "../policy/index.ts";
+import { locate, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { CompileProblem, FileRuleSpec, Origin, PathFacts } from "./compile.ts";
 
-/** Where a value of the policy was written. */
-export type Locate = (path: ValuePath) => { line: number; col: number };
-
-export function fileRulesOf(policy: Policy, file: string, at: Locate): FileRuleSpec[] {
-  const origin = (path: ValuePath): Origin => ({ file, ...at(path) });
+/** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
+export function fileRulesOf(policy: Policy): FileRuleSpec[] {
+  const origin = (path: ValuePath): Origin => {
+    const { file, line, col } = locate(policy, path);
+    return { file, line, col };
+  };
   const defaultMode = policy.mode ?? "enforce";
   return (policy.files ?? []).map((rule, i) => ({
     path: rule.path,
     mode: rule.mode ?? defaultMode,
-    origin: origin(["files", i]),
+    origin: origin(["files", i, "path"]),
     allow: rule.allow.map((grant, j) => {
       const exe = policy.executables?.[grant.executable];
       if (!exe) throw new Error(`Bug: checked policy names undefined executable "${grant.executable}"`);

@@ -92,7 +92,7 @@ async function probeBpfLsm(): Promise<{ detail: string; errno?: number } | null>
     return null;
   } catch (e) {
     if (e instanceof NativeError) {
-      const log = e.log.trim().split("\n").slice(-3).join(" | ");
+      const log = e.log.trim().split("\n").slice(-3).map((l) => l.replace(/^libbpf: /, "")).join(" | ");
       return { detail: `${e.message}${log ? ` [libbpf: ${log}]` : ""}`, errno: e.errno };
     }
     throw e;
@@ -155,7 +155,7 @@ export async function runChecks(): Promise<Check[]> {
     else if (probe.errno === 1 /* EPERM */)
       probeHint =
         `the kernel lists bpf but refused to load or attach an LSM program (EPERM)` +
-        (ld && ld !== "none" ? `; kernel lockdown is "${ld}", which forbids it: boot with lockdown=integrity or none` : "") +
+        (ld === "confidentiality" ? `; kernel lockdown is "confidentiality", which forbids it: boot with lockdown=integrity` : "") +
         `; BPF trampolines may be blocked (some sandboxed or nested-virtualisation kernels do this); ` +
         `run on a host whose kernel allows BPF LSM programs`;
     else probeHint = "check dmesg and the libbpf message above";

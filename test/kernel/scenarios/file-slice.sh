@@ -22,7 +22,7 @@ pass file-agent-starts "$(head -n1 /tmp/agent.err)"
 expect_ok file-trusted-reader-reads /usr/local/bin/trusted-reader /srv/demo/secret.txt
 expect_eq file-trusted-reader-content "the demo secret" "$BF_OUT"
 expect_fail_eperm file-root-denied cat /srv/demo/secret.txt
-expect_fail_eperm file-other-user-denied as_user 1000 cat /srv/demo/secret.txt
+expect_fail_eperm file-other-user-denied as_user tester cat /srv/demo/secret.txt
 cp /usr/local/bin/trusted-reader /tmp/trusted-reader-copy
 expect_fail_eperm file-copy-of-trusted-binary-denied /tmp/trusted-reader-copy /srv/demo/secret.txt
 ln /srv/demo/secret.txt /srv/demo/hardlink-made-after-start
