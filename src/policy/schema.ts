@@ -60,7 +60,11 @@ const Executable = Type.Object(
     digest: Type.Optional(Type.String({ title: "digest" })),
     inherit: Type.Optional(Type.Boolean({ title: "boolean" })),
   },
-  { additionalProperties: false, title: "executable" },
+  {
+    additionalProperties: false,
+    title: "executable",
+    typeHint: 'give it a "path" on the next line, indented: "path: /usr/local/bin/reader"',
+  },
 );
 
 const Grant = Type.Object(
