@@ -1,0 +1,133 @@
+// Ties the kernel harness together: host tools -> cached kernel -> initramfs -> VM -> parsed results,
+// and registers one bun test per check so a test file stays a list of what it expects.
+
+import { describe, test } from "bun:test";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureHostTools } from "./host-tools.ts";
+import { buildInitramfs, scenarioName, type GuestFile } from "./initramfs.ts";
+import { ensureKernel, KERNEL_SERIES, type Kernel, type KernelSeries } from "./kernels.ts";
+import { describeFailure, parseResults, type Results } from "./protocol.ts";
+import { bootVM, DEFAULT_LSM, DEFAULT_VM_TIMEOUT_MS, type BootResult } from "./vm.ts";
+
+export interface RunScenariosOptions {
+  series: KernelSeries;
+  /** Host paths of the scenario scripts, run in this order in one VM boot. */
+  scenarios: string[];
+  /** Binaries and data to put into the VM; their shared libraries are added automatically. */
+  files?: GuestFile[];
+  /** lsm= kernel parameter; default "lockdown,capability,landlock,yama,bpf". */
+  lsm?: string;
+  /** Check names that must be reported; each missing one is a failure. */
+  expected?: string[];
+  /** Whole VM run limit; default 120 s. */
+  timeoutMs?: number;
+  /** Per-scenario limit inside the VM; default 60 s. */
+  scenarioTimeoutSeconds?: number;
+}
+
+export interface ScenarioRun {
+  results: Results;
+  kernel: Kernel;
+  boot: BootResult;
+  timings: { kernelMs: number; initramfsMs: number; vmMs: number; initramfsBytes: number };
+}
+
+/** Boots one VM on the given kernel series, runs the scenarios, returns one result per check and per scenario. */
+export async function runScenarios(options: RunScenariosOptions): Promise<Results> {
+  return (await runScenariosWithDetails(options)).results;
+}
+
+export async function runScenariosWithDetails(options: RunScenariosOptions): Promise<ScenarioRun> {
+  await ensureHostTools();
+  let started = performance.now();
+  const kernel = await ensureKernel(options.series);
+  const kernelMs = performance.now() - started;
+
+  const work = mkdtempSync(join(tmpdir(), "bomfather-initramfs-"));
+  try {
+    const initramfs = join(work, "root.cpio");
+    started = performance.now();
+    await buildInitramfs({
+      files: options.files ?? [],
+      scenarios: options.scenarios,
+      out: initramfs,
+      scenarioTimeoutSeconds: options.scenarioTimeoutSeconds,
+    });
+    const initramfsMs = performance.now() - started;
+    const initramfsBytes = statSync(initramfs).size;
+
+    // A kernel parameter "NAME=value" without a dot in NAME becomes an environment variable of /init.
+    const boot = await bootVM({
+      kernel: kernel.vmlinuz,
+      initramfs,
+      lsm: options.lsm,
+      append: `BFTEST_SERIES=${options.series}`,
+      timeoutMs: options.timeoutMs,
+    });
+    const results = parseResults(boot.results, {
+      scenarios: options.scenarios.map(scenarioName),
+      expected: options.expected,
+      vmProblem: boot.problem,
+      consoleTail: boot.console.replaceAll("\r", "").split("\n").slice(-40).join("\n"),
+    });
+    const timings = { kernelMs, initramfsMs, vmMs: boot.durationMs, initramfsBytes };
+    process.stderr.write(
+      `[kernel ${kernel.package} ${kernel.version}, lsm=${options.lsm ?? DEFAULT_LSM}] ` +
+        `kernel ready ${seconds(kernelMs)}, initramfs ${(initramfsBytes / 1e6).toFixed(1)} MB ${seconds(initramfsMs)}, ` +
+        `VM boot + scenarios + poweroff ${seconds(boot.durationMs)}\n`,
+    );
+    return { results, kernel, boot, timings };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Starts the run on first call; later calls share it. For tests that read one VM's results. */
+export function lazyRun(options: RunScenariosOptions): () => Promise<Results> {
+  let run: Promise<Results> | undefined;
+  return () => (run ??= runScenarios(options));
+}
+
+/** Throws, with the check's detail and its scenario's log, unless the check passed. */
+export function expectPass(results: Results, name: string): void {
+  const result = results.get(name);
+  if (!result) throw new Error(`${name}: no result (list it in "expected" so a missing report fails clearly)`);
+  if (!result.ok) throw new Error(describeFailure(name, result));
+}
+
+/** Generous per-test timeout: the first test of a run may download a kernel and boots the VM. */
+export function testTimeoutMs(runTimeoutMs = DEFAULT_VM_TIMEOUT_MS): number {
+  return runTimeoutMs + 600_000;
+}
+
+export interface KernelSuiteOptions extends Omit<RunScenariosOptions, "series" | "expected"> {
+  /** Check names to register as tests (the scenario scripts are registered too). */
+  checks: string[];
+  /** Kernel series to boot, one VM each; default both. */
+  kernels?: KernelSeries[];
+  /** Added to each describe() title, e.g. "without bpf in lsm=". */
+  label?: string;
+}
+
+/**
+ * Registers, for each kernel series, a describe() with one test per check and per scenario script.
+ * The first test boots the VM; the others read the same results.
+ */
+export function kernelSuite(options: KernelSuiteOptions): void {
+  for (const series of options.kernels ?? KERNEL_SERIES) {
+    const title = `kernel ${series}${options.label ? ` ${options.label}` : ""}`;
+    describe(title, () => {
+      const results = lazyRun({ ...options, series, expected: options.checks });
+      const names = [...options.scenarios.map(scenarioName), ...options.checks];
+      for (const name of new Set(names)) {
+        test(name, async () => expectPass(await results(), name), testTimeoutMs(options.timeoutMs));
+      }
+    });
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}

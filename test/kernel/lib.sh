@@ -1,0 +1,170 @@
+# Helpers for scenario scripts (busybox ash). A scenario starts with:   . /scenarios/lib.sh
+#
+# Each check reports one line on stdout, which the host reads (test/kernel/protocol.ts):
+#   BFTEST <name> PASS <detail>
+#   BFTEST <name> FAIL <detail>
+# Names are one word (letters, digits, "_", ".", "-"); the detail is squeezed onto one line.
+# Everything a scenario prints is shown on the host when one of its checks fails.
+
+BF_BG_PIDS=""
+
+bf_report() { # STATUS NAME DETAIL...
+  local status=$1 name=$2
+  shift 2
+  case "$name" in
+    "" | *[!A-Za-z0-9_.-]*)
+      echo "BFTEST bad-name FAIL check name \"$name\" must be letters, digits, _ . -"
+      return
+      ;;
+  esac
+  echo "BFTEST $name $status $(printf '%s' "$*" | tr '\r\n\t' '   ')"
+}
+
+pass() { # NAME DETAIL...
+  bf_report PASS "$@"
+}
+
+fail() { # NAME DETAIL...
+  bf_report FAIL "$@"
+}
+
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+  if [ "$2" = "$3" ]; then
+    pass "$1" "got \"$3\""
+  else
+    fail "$1" "expected \"$2\", got \"$3\""
+  fi
+}
+
+# expect_contains NAME NEEDLE HAYSTACK
+expect_contains() {
+  case "$3" in
+    *"$2"*) pass "$1" "found \"$2\"" ;;
+    *) fail "$1" "\"$2\" not found in \"$3\"" ;;
+  esac
+}
+
+# expect_not_contains NAME NEEDLE HAYSTACK
+expect_not_contains() {
+  case "$3" in
+    *"$2"*) fail "$1" "\"$2\" unexpectedly found in \"$3\"" ;;
+    *) pass "$1" "\"$2\" absent" ;;
+  esac
+}
+
+# expect_ok NAME CMD...: the command must succeed. Its output is kept in $BF_OUT and $BF_ERR.
+expect_ok() {
+  local name=$1
+  shift
+  bf_capture "$@"
+  if [ "$BF_STATUS" -eq 0 ]; then
+    pass "$name" "\"$*\" succeeded"
+  else
+    fail "$name" "\"$*\" failed with status $BF_STATUS: $BF_ERR"
+  fi
+}
+
+# expect_fail_eperm NAME CMD...: the command must fail and its stderr say "Operation not permitted".
+expect_fail_eperm() {
+  local name=$1
+  shift
+  bf_capture "$@"
+  if [ "$BF_STATUS" -eq 0 ]; then
+    fail "$name" "\"$*\" succeeded but should have been denied (stdout: $BF_OUT)"
+  else
+    case "$BF_ERR" in
+      *"Operation not permitted"*) pass "$name" "\"$*\" denied: $BF_ERR" ;;
+      *) fail "$name" "\"$*\" failed with status $BF_STATUS but not with EPERM: $BF_ERR" ;;
+    esac
+  fi
+}
+
+# expect_status NAME STATUS CMD...: the command must exit with STATUS.
+expect_status() {
+  local name=$1 expected=$2
+  shift 2
+  bf_capture "$@"
+  if [ "$BF_STATUS" -eq "$expected" ]; then
+    pass "$name" "\"$*\" exited with $expected"
+  else
+    fail "$name" "\"$*\" exited with $BF_STATUS, expected $expected: $BF_ERR"
+  fi
+}
+
+# bf_capture CMD...: runs the command; sets BF_STATUS, BF_OUT and BF_ERR and echoes them to the log.
+bf_capture() {
+  "$@" >/tmp/bf-out 2>/tmp/bf-err
+  BF_STATUS=$?
+  BF_OUT=$(cat /tmp/bf-out)
+  BF_ERR=$(cat /tmp/bf-err)
+  echo "+ $* -> status $BF_STATUS"
+  [ -n "$BF_OUT" ] && echo "$BF_OUT" | sed 's/^/  stdout: /'
+  [ -n "$BF_ERR" ] && echo "$BF_ERR" | sed 's/^/  stderr: /'
+  return 0
+}
+
+# as_user USER CMD...: runs the command as USER from /etc/passwd ("tester" is uid 1000, gid 1000).
+as_user() {
+  local user=$1
+  shift
+  su -s /bin/sh -c 'exec "$0" "$@"' -- "$user" "$@"
+}
+
+# start_bg LOGFILE CMD...: starts the command in the background, stdout and stderr to LOGFILE.
+# Sets BG_PID. Every process started this way is killed when the scenario exits.
+start_bg() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 </dev/null &
+  BG_PID=$!
+  BF_BG_PIDS="$BF_BG_PIDS $BG_PID"
+  echo "+ started pid $BG_PID: $* (log $log)"
+}
+
+# wait_for_line FILE PATTERN SECONDS [PID]: waits until a line of FILE matches PATTERN (grep -E).
+# Returns 0 when it does, 1 on timeout, 2 when PID (if given) has exited first.
+wait_for_line() {
+  local file=$1 pattern=$2 deadline=$(($(date +%s) + $3)) pid=$4
+  while :; do
+    if [ -f "$file" ] && grep -Eq -- "$pattern" "$file"; then return 0; fi
+    if [ -n "$pid" ] && ! is_running "$pid"; then
+      grep -Eq -- "$pattern" "$file" 2>/dev/null && return 0
+      return 2
+    fi
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 0.1
+  done
+}
+
+# is_running PID: true while the process exists and is not a zombie waiting to be reaped.
+is_running() {
+  [ -f "/proc/$1/status" ] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2>/dev/null
+}
+
+# stop_bg PID: sends SIGTERM, then SIGKILL after 5 seconds; sets BG_STATUS to the exit status.
+stop_bg() {
+  local pid=$1 tries=0
+  kill -TERM "$pid" 2>/dev/null
+  while is_running "$pid" && [ "$tries" -lt 50 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+  BG_STATUS=$?
+}
+
+# show_file FILE: copies a file into the scenario's log, for diagnosis on the host.
+show_file() {
+  echo "--- $1"
+  cat "$1" 2>&1
+  echo "--- end of $1"
+}
+
+bf_cleanup() {
+  local pid
+  for pid in $BF_BG_PIDS; do kill -KILL "$pid" 2>/dev/null; done
+}
+trap bf_cleanup EXIT
+trap 'exit 143' TERM INT
