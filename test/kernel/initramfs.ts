@@ -77,7 +77,7 @@ export async function buildInitramfs(options: InitramfsOptions): Promise<void> {
 
     for (const file of options.files) {
       if (!posix.isAbsolute(file.guest)) throw new Error(`Guest path "${file.guest}" must be absolute`);
-      archive.fileFromHost(file.guest, file.host, file.mode ?? statSync(file.host).mode & 0o7777);
+      archive.fileFromHost(file.guest, file.host, file.mode ?? hostMode(file.host));
     }
     for (const library of await sharedLibraries(options.files.map((file) => file.host))) {
       if (!archive.has(library)) archive.fileFromHost(library, library, 0o755);
@@ -86,6 +86,11 @@ export async function buildInitramfs(options: InitramfsOptions): Promise<void> {
   } finally {
     archive.close();
   }
+}
+
+function hostMode(path: string): number {
+  if (!existsSync(path)) throw new Error(`Cannot put "${path}" into the initramfs: file does not exist`);
+  return statSync(path).mode & 0o7777;
 }
 
 function initScript(names: string[], timeoutSeconds: number): string {

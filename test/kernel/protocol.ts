@@ -120,7 +120,7 @@ function summarizeScript(name: string, script: ScriptState | undefined, checks: 
   if (script.checks.length === 0) return { ok: false, detail: `scenario "${name}" reported no checks`, log };
   const failed = [...new Set(script.checks)].filter((check) => !checks.get(check)?.ok);
   if (failed.length > 0) return { ok: false, detail: `scenario "${name}": failed checks ${failed.join(", ")}`, log };
-  return { ok: true, detail: `scenario "${name}" ran ${script.checks.length} checks and exited with status 0`, log };
+  return { ok: true, detail: `scenario "${name}" ran ${new Set(script.checks).size} checks and exited with status 0`, log };
 }
 
 /** Text to show for a failed result: the detail, then the log of the scenario that reported it. */
