@@ -7,6 +7,9 @@
 # Everything a scenario prints is shown on the host when one of its checks fails.
 
 BF_BG_PIDS=""
+# lib.sh keeps its own files here, not in /tmp, so a scenario may remount /tmp read-only or noexec.
+BF_SCRATCH=/run/bftest
+mkdir -p "$BF_SCRATCH"
 
 bf_report() { # STATUS NAME DETAIL...
   local status=$1 name=$2
@@ -94,10 +97,10 @@ expect_status() {
 
 # bf_capture CMD...: runs the command; sets BF_STATUS, BF_OUT and BF_ERR and echoes them to the log.
 bf_capture() {
-  "$@" >/tmp/bf-out 2>/tmp/bf-err
+  "$@" >"$BF_SCRATCH/out" 2>"$BF_SCRATCH/err"
   BF_STATUS=$?
-  BF_OUT=$(cat /tmp/bf-out)
-  BF_ERR=$(cat /tmp/bf-err)
+  BF_OUT=$(cat "$BF_SCRATCH/out")
+  BF_ERR=$(cat "$BF_SCRATCH/err")
   echo "+ $* -> status $BF_STATUS"
   [ -n "$BF_OUT" ] && echo "$BF_OUT" | sed 's/^/  stdout: /'
   [ -n "$BF_ERR" ] && echo "$BF_ERR" | sed 's/^/  stderr: /'
