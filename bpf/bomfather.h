@@ -38,12 +38,18 @@ enum bf_mode {
 	BF_MODE_MONITOR = 1,
 };
 
+/* Flags of a named executable (value of bf_exes_v1). */
+enum bf_exe_flag {
+	BF_EXE_INHERIT = 1, /* programs it starts act with its grants */
+};
+
 /* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v1). */
 enum bf_stat {
 	BF_STAT_DENIED = 0,       /* opens refused */
 	BF_STAT_AUDITED = 1,      /* opens that monitor mode let through */
 	BF_STAT_RINGBUF_FULL = 2, /* events lost because the ring buffer was full */
-	BF_STAT_MAX = 3,
+	BF_STAT_TASK_STORAGE_FAILED = 3, /* an inherited identity could not be stored (fails closed) */
+	BF_STAT_MAX = 4,
 };
 
 /* An inode as the kernel names it: super_block->s_dev (kernel encoding) and i_ino. */
@@ -57,6 +63,12 @@ struct bf_inode_key {
 struct bf_file_rule {
 	__u32 rule_id; /* index into the agent's rule table (policy file:line) */
 	__u32 mode;    /* enum bf_mode */
+};
+
+/* Value of bf_exes_v1 (keyed by the executable's inode): a named executable. */
+struct bf_exe {
+	__u32 flags; /* enum bf_exe_flag bits */
+	__u32 pad;   /* always 0 */
 };
 
 /* Key of bf_file_grants_v1: may this executable inode open files of this rule? */

@@ -10,16 +10,11 @@
 #define BF_FILE_BPF_H
 
 #include "maps.bpf.h"
+#include "inherit.bpf.h"
 
 /* From include/linux/fs.h (macros do not reach BTF). */
 #define BF_FMODE_READ 0x1
 #define BF_FMODE_WRITE 0x2
-
-static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *ino)
-{
-	*ino = BPF_CORE_READ(inode, i_ino);
-	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
-}
 
 static __always_inline void bf_report_file(struct file *file, struct file *exe,
 					   const struct bf_file_rule *rule, __u32 access,
@@ -64,20 +59,22 @@ static __always_inline int bf_file_open_decide(struct file *file)
 	if (fmode & BF_FMODE_WRITE)
 		access |= BF_ACCESS_WRITE;
 
-	/*
-	 * Walked as BTF pointers, not with BPF_CORE_READ, so that bpf_d_path accepts exe's path
-	 * when a denial is logged. mm is NULL for kernel threads: they hold no grant.
-	 */
+	/* Kernel threads have no identity and hold no grant. */
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct mm_struct *mm = task->mm;
-	struct file *exe = mm ? mm->exe_file : NULL;
-	if (exe) {
-		struct bf_grant_key gk = { .rule_id = rule->rule_id };
-		bf_inode_of(BPF_CORE_READ(exe, f_inode), &gk.dev, &gk.ino);
+	struct bf_inode_key id = {};
+	if (bf_current_identity(task, &id)) {
+		struct bf_grant_key gk = { .rule_id = rule->rule_id, .dev = id.dev, .ino = id.ino };
 		struct bf_grant *grant = bpf_map_lookup_elem(&bf_file_grants_v1, &gk);
 		if (grant && (grant->access & access) == access)
 			return 0;
 	}
+
+	/*
+	 * Walked as BTF pointers, not with BPF_CORE_READ, so that bpf_d_path accepts exe's path
+	 * in the event.
+	 */
+	struct mm_struct *mm = task->mm;
+	struct file *exe = mm ? mm->exe_file : NULL;
 
 	if (rule->mode == BF_MODE_MONITOR) {
 		bf_count(BF_STAT_AUDITED);

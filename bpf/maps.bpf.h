@@ -8,6 +8,7 @@
 /* Upper bounds; the policy compiler refuses policies that would not fit. */
 #define BF_MAX_FILES 65536
 #define BF_MAX_GRANTS 65536
+#define BF_MAX_EXES 16384
 
 /* Protected inodes -> the rule protecting them. */
 struct {
@@ -24,6 +25,25 @@ struct {
 	__type(key, struct bf_grant_key);
 	__type(value, struct bf_grant);
 } bf_file_grants_v1 SEC(".maps");
+
+/* Executables the policy names, by inode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BF_MAX_EXES);
+	__type(key, struct bf_inode_key);
+	__type(value, struct bf_exe);
+} bf_exes_v1 SEC(".maps");
+
+/*
+ * The identity a task acts as when it inherited it: the inode of the named executable that
+ * started it (directly or through other programs). No entry: the task is its own executable.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct bf_inode_key);
+} bf_tasks_v1 SEC(".maps");
 
 /* Decisions worth reporting, read by the agent. Enforcement never depends on it. */
 struct {

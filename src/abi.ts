@@ -12,7 +12,8 @@ export const EventKind = { FILE: 1 } as const;
 export const Verdict = { DENY: 1, AUDIT: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
-export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, MAX: 3 } as const;
+export const ExeFlag = { INHERIT: 1 } as const;
+export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, MAX: 4 } as const;
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
@@ -21,7 +22,14 @@ export const ENUMS: Record<string, Record<string, number>> = {
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_AUDIT: Verdict.AUDIT },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
-  bf_stat: { BF_STAT_DENIED: Stat.DENIED, BF_STAT_AUDITED: Stat.AUDITED, BF_STAT_RINGBUF_FULL: Stat.RINGBUF_FULL, BF_STAT_MAX: Stat.MAX },
+  bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT },
+  bf_stat: {
+    BF_STAT_DENIED: Stat.DENIED,
+    BF_STAT_AUDITED: Stat.AUDITED,
+    BF_STAT_RINGBUF_FULL: Stat.RINGBUF_FULL,
+    BF_STAT_TASK_STORAGE_FAILED: Stat.TASK_STORAGE_FAILED,
+    BF_STAT_MAX: Stat.MAX,
+  },
 };
 
 type Scalar = "u32" | "u64";
@@ -105,6 +113,7 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
 
 export const InodeKey = struct("bf_inode_key", { ino: "u64", dev: "u32", pad: "u32" });
 export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32" });
+export const Exe = struct("bf_exe", { flags: "u32", pad: "u32" });
 export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
 export const Event = struct("bf_event", {
@@ -123,10 +132,11 @@ export const Event = struct("bf_event", {
 });
 
 /** Every shared struct, for the BTF check. */
-export const STRUCTS = [InodeKey, FileRule, GrantKey, Grant, Event];
+export const STRUCTS = [InodeKey, FileRule, Exe, GrantKey, Grant, Event];
 
 /** The maps user space writes, with their layouts. */
 export const MAPS = {
+  exes: { name: "bf_exes_v1", key: InodeKey, value: Exe },
   files: { name: "bf_files_v1", key: InodeKey, value: FileRule },
   grants: { name: "bf_file_grants_v1", key: GrantKey, value: Grant },
 } as const;

@@ -7,7 +7,7 @@ import { decodeEvent } from "./events.ts";
 import { LoadError, Enforcer } from "./kernel/agent.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
 import { compile } from "./compile/compile.ts";
-import { fileRulesOf, hostFacts, problemsAsDiagnostics } from "./compile/from-policy.ts";
+import { compileInputOf, hostFacts, problemsAsDiagnostics } from "./compile/from-policy.ts";
 import { checkPolicy, formatDiagnostics, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
 
 export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
@@ -133,7 +133,7 @@ function sourceText(raw: string | Uint8Array): string {
 }
 
 function printDiagnostics(diags: Diagnostic[], raw: string | Uint8Array): void {
-  if (diags.length) process.stderr.write(formatDiagnostics(diags, sourceText(raw)) + "\n");
+  if (diags.length) process.stderr.write(formatDiagnostics(diags, sourceText(raw)));
 }
 
 function cmdCheck(a: Args): number {
@@ -197,7 +197,7 @@ async function cmdRun(a: Args): Promise<number> {
     return EXIT.CANNOT_ENFORCE;
   }
   // 4. Compile against this host's files; 5. load all or nothing.
-  const compiled = compile(fileRulesOf(policy), hostFacts);
+  const compiled = compile(compileInputOf(policy), hostFacts);
   if (!compiled.ok) {
     printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
     return EXIT.INVALID_POLICY;

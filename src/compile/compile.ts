@@ -1,7 +1,7 @@
 // The policy compiler: a pure function from a checked policy (and facts about the target
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
-import { Access, GrantKey, Grant, InodeKey, FileRule, MAPS, Mode, type MapName } from "../abi.ts";
+import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAPS, Mode, type MapName } from "../abi.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -37,17 +37,30 @@ export interface PathFacts {
 
 export type HostFacts = (path: string) => PathFacts | null;
 
-/** The subset of a policy the kernel enforces today, already resolved to paths. */
+/** A named executable, defaults filled in. */
+export interface ExecutableSpec {
+  name: string;
+  path: string;
+  inherit: boolean;
+  origin: Origin;
+}
+
+/** A file rule, defaults filled in; grants name executables of CompileInput.executables. */
 export interface FileRuleSpec {
   path: string;
   mode: "enforce" | "monitor";
   origin: Origin;
   allow: {
     executable: string;
-    exePath: string;
     access: ("read" | "write")[];
     origin: Origin;
   }[];
+}
+
+/** The subset of a policy the kernel enforces today. */
+export interface CompileInput {
+  executables: ExecutableSpec[];
+  files: FileRuleSpec[];
 }
 
 export interface CompileProblem {
@@ -63,7 +76,8 @@ export interface Compiled {
 
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
 
-export const LIMITS = { files: 65536, grants: 65536 } as const;
+/** Sizes of the kernel maps (bpf/maps.bpf.h). */
+export const LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
 
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
@@ -71,13 +85,47 @@ function accessBits(access: readonly ("read" | "write")[]): number {
   return bits;
 }
 
-export function compile(fileRules: readonly FileRuleSpec[], host: HostFacts): CompileResult {
+export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const problems: CompileProblem[] = [];
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
   const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> rule
 
-  for (const spec of fileRules) {
+  // Every named executable, by inode: the kernel needs them all to decide inheritance.
+  const exes = new Map<string, PathFacts>(); // name -> facts
+  const exeByInode = new Map<string, ExecutableSpec>();
+  for (const exe of input.executables) {
+    const facts = host(exe.path);
+    if (!facts || facts.type !== "file") {
+      problems.push({
+        origin: exe.origin,
+        message: `Cannot identify executable "${exe.name}": "${exe.path}" ${facts ? `is a ${facts.type}` : "does not exist on this host"}`,
+        hint: "install the executable before starting the agent, or fix its path; bomfather knows a program by its file",
+      });
+      continue;
+    }
+    const inode = `${facts.dev}:${facts.ino}`;
+    const twin = exeByInode.get(inode);
+    if (twin) {
+      problems.push({
+        origin: exe.origin,
+        message: `"${exe.path}" is the same file as executable "${twin.name}" ("${twin.path}", line ${twin.origin.line}): one program, one name`,
+        hint: "hard links and symbolic links to one program are one executable; keep one name",
+      });
+      continue;
+    }
+    exeByInode.set(inode, exe);
+    exes.set(exe.name, facts);
+    entries.push({
+      map: "exes",
+      key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
+      value: Exe.encode({ flags: exe.inherit ? ExeFlag.INHERIT : 0 }),
+      origin: exe.origin,
+      note: `executable ${exe.name}: ${exe.path} (dev ${facts.dev}, ino ${facts.ino})${exe.inherit ? ", children inherit" : ""}`,
+    });
+  }
+
+  for (const spec of input.files) {
     const facts = host(spec.path);
     if (!facts) {
       problems.push({
@@ -118,15 +166,8 @@ export function compile(fileRules: readonly FileRuleSpec[], host: HostFacts): Co
 
     const grants = new Map<string, MapEntry>();
     for (const allow of spec.allow) {
-      const exe = host(allow.exePath);
-      if (!exe || exe.type !== "file") {
-        problems.push({
-          origin: allow.origin,
-          message: `Cannot identify executable "${allow.executable}": "${allow.exePath}" ${exe ? `is a ${exe.type}` : "does not exist on this host"}`,
-          hint: "install the executable before starting the agent, or fix its path in executables:",
-        });
-        continue;
-      }
+      const exe = exes.get(allow.executable);
+      if (!exe) continue; // reported with the executable
       const id = `${exe.dev}:${exe.ino}`;
       const previous = grants.get(id);
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
@@ -135,7 +176,7 @@ export function compile(fileRules: readonly FileRuleSpec[], host: HostFacts): Co
         key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
         value: Grant.encode({ access: bits }),
         origin: allow.origin,
-        note: `rule ${rule.id}: ${allow.exePath} (dev ${exe.dev}, ino ${exe.ino}) may ${allow.access.join("+")}`,
+        note: `rule ${rule.id}: ${allow.executable} (dev ${exe.dev}, ino ${exe.ino}) may ${allow.access.join("+")}`,
       };
       grants.set(id, entry);
     }
@@ -143,12 +184,14 @@ export function compile(fileRules: readonly FileRuleSpec[], host: HostFacts): Co
   }
 
   const count = (m: MapName) => entries.filter((e) => e.map === m).length;
-  if (count("files") > LIMITS.files || count("grants") > LIMITS.grants) {
-    problems.push({
-      origin: fileRules[0]?.origin ?? { file: "", line: 1, col: 1 },
-      message: `The policy needs ${count("files")} protected files and ${count("grants")} grants; the kernel maps hold ${LIMITS.files} and ${LIMITS.grants}`,
-      hint: "split the policy or protect directories instead of single files",
-    });
+  for (const map of ["exes", "files", "grants"] as const) {
+    if (count(map) > LIMITS[map]) {
+      problems.push({
+        origin: (map === "exes" ? input.executables[0]?.origin : input.files[0]?.origin) ?? { file: "", line: 1, col: 1 },
+        message: `The policy needs ${count(map)} ${map === "exes" ? "executables" : map === "files" ? "protected files" : "grants"}; the kernel holds at most ${LIMITS[map]}`,
+        hint: "split the policy across hosts, or name fewer files",
+      });
+    }
   }
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
 }

@@ -2,31 +2,33 @@
 // diagnostics. The host facts come from stat(2) on the host the agent runs on.
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import { locate, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
-import type { CompileProblem, FileRuleSpec, Origin, PathFacts } from "./compile.ts";
+import { DEFAULTS, locate, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
+import type { CompileInput, CompileProblem, Origin, PathFacts } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
-export function fileRulesOf(policy: Policy): FileRuleSpec[] {
+export function compileInputOf(policy: Policy): CompileInput {
   const origin = (path: ValuePath): Origin => {
     const { file, line, col } = locate(policy, path);
     return { file, line, col };
   };
-  const defaultMode = policy.mode ?? "enforce";
-  return (policy.files ?? []).map((rule, i) => ({
+  const defaultMode = policy.mode ?? DEFAULTS.mode;
+  const executables = Object.entries(policy.executables ?? {}).map(([name, exe]) => ({
+    name,
+    path: exe.path,
+    inherit: exe.inherit ?? DEFAULTS.inherit,
+    origin: origin(["executables", name, "path"]),
+  }));
+  const files = (policy.files ?? []).map((rule, i) => ({
     path: rule.path,
     mode: rule.mode ?? defaultMode,
     origin: origin(["files", i, "path"]),
-    allow: rule.allow.map((grant, j) => {
-      const exe = policy.executables?.[grant.executable];
-      if (!exe) throw new Error(`Bug: checked policy names undefined executable "${grant.executable}"`);
-      return {
-        executable: grant.executable,
-        exePath: exe.path,
-        access: typeof grant.access === "string" ? [grant.access] : grant.access,
-        origin: origin(["files", i, "allow", j]),
-      };
-    }),
+    allow: rule.allow.map((grant, j) => ({
+      executable: grant.executable,
+      access: typeof grant.access === "string" ? [grant.access] : grant.access,
+      origin: origin(["files", i, "allow", j]),
+    })),
   }));
+  return { executables, files };
 }
 
 /** stat(2), following symlinks as the kernel does when it opens or executes the path. */

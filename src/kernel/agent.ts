@@ -9,7 +9,7 @@ import { NativeError, records, type BpfObject, type Ring } from "../../ffi/shim.
 import { agentObject, loadShim } from "./assets.ts";
 
 /** The programs of bpf/bomfather.bpf.c, by function name. */
-export const PROGRAMS = ["file_open"] as const;
+export const PROGRAMS = ["task_alloc", "bprm_creds_for_exec", "file_open"] as const;
 
 export class LoadError extends Error {
   constructor(

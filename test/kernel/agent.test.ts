@@ -14,10 +14,13 @@ const files = [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   // A real glibc ELF, distinct from busybox, as the trusted executable the demo policy names.
   { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
+  { host: join(import.meta.dir, "policies", "inheritance.yaml"), guest: "/policies/inheritance.yaml" },
+  { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
+  { host: "/usr/bin/env", guest: "/usr/local/bin/launcher-no-inherit" },
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("inheritance"), scenario("doctor")],
   files,
   checks: [
     "file-agent-starts",
@@ -41,6 +44,16 @@ kernelSuite({
     "file-no-event-for-allowed-read",
     "file-agent-stops-cleanly",
     "file-readable-after-stop",
+    "inherit-child-reads",
+    "inherit-child-content",
+    "inherit-grandchild-through-shell-reads",
+    "inherit-grandchild-content",
+    "inherit-off-child-denied",
+    "inherit-named-child-acts-as-itself",
+    "inherit-named-child-keeps-own-grants",
+    "inherit-no-grant-no-inheritance",
+    "inherit-unrelated-process-denied",
+    "inherit-chain-broken-by-named",
     "doctor-exit-0",
     "doctor-probe-ran",
     "doctor-lsm-listed",

@@ -1,7 +1,7 @@
 // The compiler is pure: fake host facts in, map entries out. Byte goldens are annotated field
 // by field (little endian), so a change of layout or meaning shows up here first.
 import { describe, expect, test } from "bun:test";
-import { batches, compile, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
+import { batches, compile, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const at = (line: number, col = 5) => ({ file: "p.yaml", line, col });
@@ -22,14 +22,34 @@ const rule = (path: string, line: number, allow: FileRuleSpec["allow"], mode: "e
   origin: at(line),
   allow,
 });
-const grant = (exePath: string, access: ("read" | "write")[], line: number) => ({ executable: exePath.split("/").pop()!, exePath, access, origin: at(line, 9) });
+const grant = (exePath: string, access: ("read" | "write")[], line: number) => ({ executable: exePath.split("/").pop()!, access, origin: at(line, 9) });
+
+const exe = (path: string, line: number, inherit = true): ExecutableSpec => ({ name: path.split("/").pop()!, path, inherit, origin: at(line, 11) });
+/** The executables every test names (lines 20-22), then the file rules under test. */
+const policy = (files: FileRuleSpec[], executables = [exe("/usr/bin/reader", 20), exe("/usr/bin/writer", 21, false)]): CompileInput => ({ executables, files });
+const fileEntries = (entries: { map: string }[]) => entries.filter((e) => e.map !== "exes");
 
 test("one file, one reader: byte golden", () => {
-  const r = compile([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])], host);
+  const r = compile(policy([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])]), host);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   const { rules, entries } = r.compiled;
   expect(rules).toEqual([{ id: 0, kind: "file", path: "/srv/secret", origin: at(6) }]);
   expect(entries.map((e) => [e.map, hex(e.key), hex(e.value), e.origin.line])).toEqual([
+    [
+      "exes",
+      // bf_inode_key: ino u64 = 0x42 | dev u32 = 8:2 (0x00800002) | pad u32
+      "4200000000000000" + "02008000" + "00000000",
+      // bf_exe: flags u32 = INHERIT (1) | pad u32
+      "01000000" + "00000000",
+      20,
+    ],
+    [
+      "exes",
+      // writer: ino 0x43, dev 8:2; flags 0 (inherit: false)
+      "4300000000000000" + "02008000" + "00000000",
+      "00000000" + "00000000",
+      21,
+    ],
     [
       "files",
       // bf_inode_key: ino u64 = 0x1234 | dev u32 = 8:1 (0x00800001) | pad u32
@@ -51,19 +71,19 @@ test("one file, one reader: byte golden", () => {
 
 test("monitor mode and merged grants for one executable", () => {
   const r = compile(
-    [rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/reader", ["write"], 6)], "monitor")],
+    policy([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/reader", ["write"], 6)], "monitor")]),
     host,
   );
   if (!r.ok) throw new Error("expected ok");
-  const [file, g] = r.compiled.entries;
+  const [file, g] = fileEntries(r.compiled.entries) as typeof r.compiled.entries;
   expect(hex(file!.value)).toBe("00000000" + "01000000"); // rule 0, MONITOR (1)
-  expect(r.compiled.entries.length).toBe(2); // one grant entry, not two
+  expect(fileEntries(r.compiled.entries).length).toBe(2); // one grant entry, not two
   expect(hex(g!.value)).toBe("03000000" + "00000000"); // READ | WRITE
 });
 
 test("rule ids follow the order of the rules and map back to their lines", () => {
   const r = compile(
-    [rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5)]), rule("/srv/other", 7, [grant("/usr/bin/writer", ["write"], 9)])],
+    policy([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5)]), rule("/srv/other", 7, [grant("/usr/bin/writer", ["write"], 9)])]),
     host,
   );
   if (!r.ok) throw new Error("expected ok");
@@ -77,7 +97,7 @@ test("rule ids follow the order of the rules and map back to their lines", () =>
 
 describe("problems name the line and never produce entries", () => {
   test("missing protected file", () => {
-    const r = compile([rule("/srv/missing", 4, [grant("/usr/bin/reader", ["read"], 6)])], host);
+    const r = compile(policy([rule("/srv/missing", 4, [grant("/usr/bin/reader", ["read"], 6)])]), host);
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.problems).toEqual([
@@ -85,32 +105,37 @@ describe("problems name the line and never produce entries", () => {
     ]);
   });
   test("missing executable", () => {
-    const r = compile([rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 6)])], host);
+    const r = compile(policy([rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 6)])], [exe("/usr/bin/nope", 22)]), host);
     expect(!r.ok && r.problems[0]!.message).toBe('Cannot identify executable "nope": "/usr/bin/nope" does not exist on this host');
-    expect(!r.ok && r.problems[0]!.origin.line).toBe(6);
+    expect(!r.ok && r.problems[0]!.origin.line).toBe(22);
   });
   test("directories are refused in this version, not half-protected", () => {
-    const r = compile([rule("/srv", 2, [grant("/usr/bin/reader", ["read"], 3)])], host);
+    const r = compile(policy([rule("/srv", 2, [grant("/usr/bin/reader", ["read"], 3)])]), host);
     expect(!r.ok && r.problems[0]!.message).toContain("this version protects regular files only");
   });
   test("two rules for one inode (a hard link) are refused", () => {
     const r = compile(
-      [rule("/srv/secret", 2, [grant("/usr/bin/reader", ["read"], 3)]), rule("/srv/link-to-secret", 5, [grant("/usr/bin/writer", ["write"], 6)])],
+      policy([rule("/srv/secret", 2, [grant("/usr/bin/reader", ["read"], 3)]), rule("/srv/link-to-secret", 5, [grant("/usr/bin/writer", ["write"], 6)])]),
       host,
     );
     expect(!r.ok && r.problems[0]!.message).toContain('is the same file as "/srv/secret" (line 2)');
   });
   test("every problem at once", () => {
-    const r = compile([rule("/srv/missing", 2, []), rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 5)])], host);
-    expect(!r.ok && r.problems.map((p) => p.origin.line)).toEqual([2, 5]);
+    const r = compile(policy([rule("/srv/missing", 2, []), rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 5)])], [exe("/usr/bin/nope", 22)]), host);
+    expect(!r.ok && r.problems.map((p) => p.origin.line)).toEqual([22, 2]);
+  });
+  test("two names for one program are refused", () => {
+    const r = compile(policy([], [exe("/usr/bin/reader", 20), { ...exe("/usr/bin/reader", 21), name: "alias" }]), host);
+    expect(!r.ok && r.problems[0]!.message).toContain('is the same file as executable "reader"');
   });
 });
 
 test("batches lay keys and values back to back per map", () => {
-  const r = compile([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/writer", ["write"], 6)])], host);
+  const r = compile(policy([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/writer", ["write"], 6)])]), host);
   if (!r.ok) throw new Error("expected ok");
   const b = batches(r.compiled.entries);
   expect(b.map((x) => [x.map, x.count, x.keys.length, x.values.length])).toEqual([
+    ["exes", 2, 32, 16],
     ["files", 1, 16, 8],
     ["grants", 2, 32, 16],
   ]);

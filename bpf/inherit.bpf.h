@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * Policy inheritance: which named executable a task acts as.
+ *
+ * A task is its own executable unless bf_tasks_v1 holds an inherited identity for it:
+ * - exec of a named executable: the task acts as that executable (any inherited identity
+ *   is dropped);
+ * - exec of any other program: if the task acted as a named executable with inherit on, it
+ *   keeps acting as it; otherwise it is just the new program;
+ * - fork/clone: the child starts with its parent's identity.
+ * Processes that were running before the agent started have no inherited identity.
+ */
+#ifndef BF_INHERIT_BPF_H
+#define BF_INHERIT_BPF_H
+
+#include "maps.bpf.h"
+
+static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *ino)
+{
+	*ino = BPF_CORE_READ(inode, i_ino);
+	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+/* The identity the current task acts as; false for kernel threads (no executable). */
+static __always_inline bool bf_current_identity(struct task_struct *task, struct bf_inode_key *id)
+{
+	struct bf_inode_key *inherited = bpf_task_storage_get(&bf_tasks_v1, task, 0, 0);
+	if (inherited) {
+		*id = *inherited;
+		return true;
+	}
+	struct mm_struct *mm = task->mm;
+	struct file *exe = mm ? mm->exe_file : NULL;
+	if (!exe)
+		return false;
+	bf_inode_of(BPF_CORE_READ(exe, f_inode), &id->dev, &id->ino);
+	id->pad = 0;
+	return true;
+}
+
+static __always_inline int bf_exec_decide(struct linux_binprm *bprm)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bf_inode_key next = {};
+	bf_inode_of(BPF_CORE_READ(bprm, file, f_inode), &next.dev, &next.ino);
+	if (bpf_map_lookup_elem(&bf_exes_v1, &next)) {
+		bpf_task_storage_delete(&bf_tasks_v1, task);
+		return 0;
+	}
+	struct bf_inode_key cur = {};
+	if (!bf_current_identity(task, &cur))
+		return 0;
+	struct bf_exe *named = bpf_map_lookup_elem(&bf_exes_v1, &cur);
+	if (named && (named->flags & BF_EXE_INHERIT)) {
+		struct bf_inode_key *id = bpf_task_storage_get(&bf_tasks_v1, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (id)
+			*id = cur;
+		else
+			bf_count(BF_STAT_TASK_STORAGE_FAILED);
+	} else {
+		bpf_task_storage_delete(&bf_tasks_v1, task);
+	}
+	return 0;
+}
+
+static __always_inline int bf_fork_decide(struct task_struct *child)
+{
+	struct bf_inode_key *parent = bpf_task_storage_get(&bf_tasks_v1, bpf_get_current_task_btf(), 0, 0);
+	if (!parent)
+		return 0;
+	struct bf_inode_key id = *parent;
+	struct bf_inode_key *mine = bpf_task_storage_get(&bf_tasks_v1, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (mine)
+		*mine = id;
+	else
+		bf_count(BF_STAT_TASK_STORAGE_FAILED);
+	return 0;
+}
+
+#endif /* BF_INHERIT_BPF_H */
