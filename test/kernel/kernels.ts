@@ -40,11 +40,10 @@ const DEFAULT_MIRROR = "http://deb.debian.org/debian";
 const HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources";
 const KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
-/** Where kernels are cached: $BOMFATHER_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/bomfather/kernels. */
+/** Where kernels are cached: <cache root>/kernels, the cache root being $BOMFATHER_CACHE or ${XDG_CACHE_HOME:-$HOME/.cache}/bomfather (as in build.ts). */
 export function kernelCacheRoot(): string {
-  if (process.env.BOMFATHER_CACHE) return process.env.BOMFATHER_CACHE;
-  const cacheHome = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(cacheHome, "bomfather", "kernels");
+  const root = process.env.BOMFATHER_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "bomfather");
+  return join(root, "kernels");
 }
 
 // apt uses locks in its lists and cache directories: one fetch at a time within this process.

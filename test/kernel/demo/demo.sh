@@ -24,7 +24,7 @@ say "The trusted executable reads the secret:"
 echo "# /usr/local/bin/trusted-reader /srv/demo/secret.txt"
 /usr/local/bin/trusted-reader /srv/demo/secret.txt
 
-say "Root's cat is denied, root or not:"
+say "cat, run by root, is denied:"
 echo "# cat /srv/demo/secret.txt"
 cat /srv/demo/secret.txt
 
