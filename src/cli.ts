@@ -8,7 +8,7 @@ import { LoadError, Enforcer } from "./kernel/agent.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
 import { compile } from "./compile/compile.ts";
 import { compileInputOf, hostFacts, problemsAsDiagnostics } from "./compile/from-policy.ts";
-import { checkPolicy, formatDiagnostics, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
+import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
 
 export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
 
@@ -79,15 +79,20 @@ const FLAGS: Record<string, { takesValue: boolean; commands: string[] }> = {
 
 export function parseArgs(argv: string[]): Args {
   const args = [...argv];
-  let command = "run";
-  if (args[0] && !args[0].startsWith("-")) command = args.shift()!;
-  else if (args.length === 0 || args[0] === "--help" || args[0] === "-h") command = "main";
+  const first = args[0];
+  if (first === undefined) {
+    throw new CliError("No command given", EXIT.USAGE, "to enforce a policy: bomfather --policy FILE; for every command: bomfather --help");
+  }
+  if (first === "--help" || first === "-h") return { command: "main", positional: [], flags: new Map([["--help", true]]) };
+  if (first === "--version") return { command: "version", positional: [], flags: new Map() };
+  const command = first.startsWith("-") ? "run" : args.shift()!;
   if (command === "help") {
-    const topic = args[0] && HELP[args[0]] ? args[0] : "main";
+    const topic = args[0] ?? "main";
+    if (!HELP[topic] || topic === "main" && args[0] !== undefined) throw new CliError(`No help for "${topic}"`, EXIT.USAGE, "commands: run, check, doctor, version");
     return { command: topic, positional: [], flags: new Map([["--help", true]]) };
   }
-  if (!HELP[command] || command === "main" && args.length && args[0] !== "--help" && args[0] !== "-h") {
-    throw new CliError(`Unknown command "${command}"`, EXIT.USAGE, `commands: run, check, doctor, version (see bomfather --help)`);
+  if (!HELP[command] || command === "main") {
+    throw new CliError(`Unknown command "${command}"`, EXIT.USAGE, "commands: run, check, doctor, version (see bomfather --help)");
   }
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
@@ -157,7 +162,7 @@ function cmdCheck(a: Args): number {
     errors += diagnostics.filter((d) => d.severity === "error").length;
     if (!a.flags.has("--json")) printDiagnostics(diagnostics, raw);
   }
-  if (a.flags.has("--json")) process.stdout.write(JSON.stringify(all, null, 2) + "\n");
+  if (a.flags.has("--json")) process.stdout.write(formatDiagnosticsJson(all) + "\n");
   else if (errors === 0) process.stderr.write(`${a.positional.join(", ")}: valid\n`);
   return errors ? EXIT.INVALID_POLICY : EXIT.OK;
 }
