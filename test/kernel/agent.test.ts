@@ -14,13 +14,13 @@ const files = [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   // A real glibc ELF, distinct from busybox, as the trusted executable the demo policy names.
   { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
-  { host: join(import.meta.dir, "policies", "inheritance.yaml"), guest: "/policies/inheritance.yaml" },
+  ...["inheritance", "monitor", "half-valid"].map((p) => ({ host: join(import.meta.dir, "policies", `${p}.yaml`), guest: `/policies/${p}.yaml` })),
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher-no-inherit" },
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("inheritance"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("inheritance"), scenario("modes"), scenario("doctor")],
   files,
   checks: [
     "file-agent-starts",
@@ -54,6 +54,16 @@ kernelSuite({
     "inherit-no-grant-no-inheritance",
     "inherit-unrelated-process-denied",
     "inherit-chain-broken-by-named",
+    "modes-half-valid-policy-refused",
+    "modes-half-valid-names-line",
+    "modes-half-valid-says-why",
+    "modes-half-valid-nothing-applied",
+    "modes-enforce-rule-blocks",
+    "modes-monitor-rule-allows",
+    "modes-monitor-content",
+    "modes-monitor-event-audit",
+    "modes-monitor-event-rule",
+    "modes-enforce-event-deny",
     "doctor-exit-0",
     "doctor-probe-ran",
     "doctor-lsm-listed",
