@@ -1,7 +1,8 @@
 // The compiled agent (dist/bomfather) inside a VM, on Debian's 6.1 and 6.12 kernels: the
 // first slice of file boundaries, doctor, and the refusal to start without the BPF LSM.
 import { join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { kernelSuite } from "./harness.ts";
 
 const root = join(import.meta.dir, "..", "..");
@@ -9,6 +10,12 @@ const agent = join(root, "dist", "bomfather");
 if (!existsSync(agent)) throw new Error(`${agent} is missing: run ./dev build first (./dev test does)`);
 
 const scenario = (name: string) => join(import.meta.dir, "scenarios", `${name}.sh`);
+
+// A small C program that opens files the ways an attacker would (O_PATH reopen, file handles).
+const tools = mkdtempSync(join(tmpdir(), "bomfather-tools-"));
+const reach = join(tools, "reach");
+const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", "-o", reach, join(import.meta.dir, "tools", "reach.c")], { stderr: "pipe" });
+if (cc.exitCode !== 0) throw new Error(`Cannot build test/kernel/tools/reach.c: ${cc.stderr.toString()}`);
 const files = [
   { host: agent, guest: "/usr/local/sbin/bomfather" },
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
@@ -17,10 +24,11 @@ const files = [
   ...["inheritance", "monitor", "half-valid"].map((p) => ({ host: join(import.meta.dir, "policies", `${p}.yaml`), guest: `/policies/${p}.yaml` })),
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher-no-inherit" },
+  { host: reach, guest: "/opt/tools/reach" },
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("inheritance"), scenario("modes"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("inheritance"), scenario("modes"), scenario("doctor")],
   files,
   checks: [
     "file-agent-starts",
@@ -44,6 +52,19 @@ kernelSuite({
     "file-no-event-for-allowed-read",
     "file-agent-stops-cleanly",
     "file-readable-after-stop",
+    ...["plain", "opath-reopen", "handle"].flatMap((m) => [`reach-${m}-works-on-unprotected`, `reach-${m}-denied`]),
+    "reach-hard-link-made-before-start",
+    "reach-symlink",
+    "reach-proc-pid-root",
+    "reach-dot-dot-path",
+    "reach-bind-mount",
+    "reach-renamed-file",
+    "reach-renamed-file-still-trusted",
+    "reach-moved-file",
+    "reach-renamed-parent",
+    "reach-trusted-through-dynamic-loader",
+    "reach-same-name-elsewhere",
+    "reach-as-other-user",
     "inherit-child-reads",
     "inherit-child-content",
     "inherit-grandchild-through-shell-reads",

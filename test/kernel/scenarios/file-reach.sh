@@ -1,0 +1,53 @@
+# Threat class "reaching a protected file another way": every path that leads to the protected
+# inode is refused. Each technique is first shown to work on an unprotected file, so a denial
+# is the agent's doing, not a broken technique.
+. /scenarios/lib.sh
+
+mkdir -p /srv/demo /srv/elsewhere /mnt/bound
+echo "the demo secret" >/srv/demo/secret.txt
+echo "public" >/srv/demo/public.txt
+ln /srv/demo/secret.txt /srv/elsewhere/hardlink-made-before-start
+
+bomfather --policy /policies/demo.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+AGENT=$!
+BF_BG_PIDS="$BF_BG_PIDS $AGENT"
+if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
+  show_file /tmp/agent.err
+  fail reach-agent-starts "the agent did not start"
+  exit 1
+fi
+
+for mode in plain opath-reopen handle; do
+  expect_ok "reach-$mode-works-on-unprotected" /opt/tools/reach "$mode" /srv/demo/public.txt
+  expect_fail_eperm "reach-$mode-denied" /opt/tools/reach "$mode" /srv/demo/secret.txt
+done
+
+expect_fail_eperm reach-hard-link-made-before-start cat /srv/elsewhere/hardlink-made-before-start
+ln -s /srv/demo/secret.txt /srv/elsewhere/symlink
+expect_fail_eperm reach-symlink cat /srv/elsewhere/symlink
+expect_fail_eperm reach-proc-pid-root cat /proc/1/root/srv/demo/secret.txt
+expect_fail_eperm reach-dot-dot-path cat /srv/elsewhere/../demo/./secret.txt
+
+mount --bind /srv/demo /mnt/bound
+expect_fail_eperm reach-bind-mount cat /mnt/bound/secret.txt
+umount /mnt/bound
+
+mv /srv/demo/secret.txt /srv/demo/renamed.txt
+expect_fail_eperm reach-renamed-file cat /srv/demo/renamed.txt
+expect_ok reach-renamed-file-still-trusted /usr/local/bin/trusted-reader /srv/demo/renamed.txt
+mv /srv/demo/renamed.txt /srv/elsewhere/moved.txt
+expect_fail_eperm reach-moved-file cat /srv/elsewhere/moved.txt
+mv /srv/elsewhere/moved.txt /srv/demo/secret.txt
+mv /srv/demo /srv/demo-renamed-parent
+expect_fail_eperm reach-renamed-parent cat /srv/demo-renamed-parent/secret.txt
+mv /srv/demo-renamed-parent /srv/demo
+
+# Pretending to be the trusted executable.
+expect_fail_eperm reach-trusted-through-dynamic-loader /lib64/ld-linux-x86-64.so.2 /usr/local/bin/trusted-reader /srv/demo/secret.txt
+mkdir -p /tmp/bin
+cp /usr/local/bin/trusted-reader /tmp/bin/trusted-reader
+expect_fail_eperm reach-same-name-elsewhere /tmp/bin/trusted-reader /srv/demo/secret.txt
+expect_fail_eperm reach-as-other-user as_user tester /opt/tools/reach plain /srv/demo/secret.txt
+
+stop_bg "$AGENT"
+show_file /tmp/agent.out
