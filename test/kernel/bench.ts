@@ -1,4 +1,4 @@
-// `./dev bench`: the cost of the agent's hooks, measured inside one VM run per kernel as
+// `./dev bench`: the cost of the agent's hooks (open+close, fork+exec), measured inside one VM run per kernel as
 // ratios against no BPF program and against empty programs on the same hooks (medians of
 // several runs). The agent enforces a large policy, so the numbers show that a decision
 // does not grow with the number of rules. Writes dist/bench.json.
@@ -18,6 +18,7 @@ async function buildTools(dir: string): Promise<void> {
   const native = buildNative();
   const vmlinux = vmlinuxHeader();
   await run(["gcc", "-O2", "-o", join(dir, "openclose"), join(here, "openclose.c")]);
+  await run(["gcc", "-O2", "-o", join(dir, "forkexec"), join(here, "forkexec.c")]);
   await run(["clang", "-O2", "-g", "-target", "bpf", `-I${join(vmlinux, "..")}`, `-I${native.include}`, "-c", join(here, "empty.bpf.c"), "-o", join(dir, "empty.bpf.o")]);
   await run(["gcc", "-O2", `-I${native.include}`, "-o", join(dir, "empty-loader"), join(here, "empty-loader.c"), ...native.libs]);
 }
@@ -56,7 +57,7 @@ for (const series of KERNEL_SERIES) {
     files: [
       { host: join(root, "dist", "bomfather"), guest: "/usr/local/sbin/bomfather" },
       { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
-      ...["openclose", "empty-loader", "empty.bpf.o", "large.yaml", "env.sh"].map((f) => ({ host: join(dir, f), guest: `/opt/bench/${f}` })),
+      ...["openclose", "forkexec", "empty-loader", "empty.bpf.o", "large.yaml", "env.sh"].map((f) => ({ host: join(dir, f), guest: `/opt/bench/${f}` })),
     ],
     timeoutMs: 900_000,
     scenarioTimeoutSeconds: 850,
@@ -68,21 +69,24 @@ for (const series of KERNEL_SERIES) {
     console.error(log);
     throw new Error(`bench on ${series} failed: ${failed.map(([k, v]) => `${k}: ${v.detail}`).join("; ")}`);
   }
-  const samples: Record<string, number[]> = {};
-  for (const m of log.matchAll(/^BENCH (\w+) ([\d.]+)$/gm)) (samples[m[1]!] ??= []).push(Number(m[2]));
-  const none = median(samples.none ?? []);
-  const empty = median(samples.empty ?? []);
-  const agent = median(samples.agent ?? []);
-  report[series] = {
-    kernel: r.kernel.version,
-    openClose: {
+  const samples: Record<string, Record<string, number[]>> = {};
+  for (const m of log.matchAll(/^BENCH (\w+) (\w+) ([\d.]+)$/gm)) ((samples[m[1]!] ??= {})[m[2]!] ??= []).push(Number(m[3]));
+  const perKernel: Record<string, unknown> = { kernel: r.kernel.version };
+  for (const [op, label] of [["openclose", "open+close"], ["forkexec", "fork+exec"]] as const) {
+    const s = samples[op] ?? {};
+    const none = median(s.none ?? []);
+    const empty = median(s.empty ?? []);
+    const agent = median(s.agent ?? []);
+    if (!(none > 0 && empty > 0 && agent > 0)) throw new Error(`bench on ${series}: no samples for ${op}\n${log}`);
+    perKernel[op] = {
       nsPerOp: { none, empty, agent },
       ratio: { emptyVsNone: +(empty / none).toFixed(3), agentVsNone: +(agent / none).toFixed(3), agentVsEmpty: +(agent / empty).toFixed(3) },
-      samples,
-    },
-  };
-  console.log(`kernel ${series} (${r.kernel.version}): open+close ${none.toFixed(0)} ns without BPF, ` +
-    `empty programs ${(empty / none).toFixed(3)}x, agent with ${FILES + 1} file rules ${(agent / none).toFixed(3)}x`);
+      samples: s,
+    };
+    console.log(`kernel ${series} (${r.kernel.version}): ${label} ${none.toFixed(0)} ns without BPF, ` +
+      `empty programs ${(empty / none).toFixed(3)}x, agent with ${FILES + 1} file rules ${(agent / none).toFixed(3)}x`);
+  }
+  report[series] = perKernel;
 }
 mkdirSync(join(root, "dist"), { recursive: true });
 const out = { date: new Date().toISOString(), policyFileRules: FILES + 1, note: "TCG VM; compare ratios within one run only", results: report };

@@ -11,3 +11,15 @@ int BPF_PROG(empty_file_open, struct file *file, int ret)
 {
 	return ret;
 }
+
+SEC("lsm/bprm_creds_for_exec")
+int BPF_PROG(empty_bprm_creds_for_exec, struct linux_binprm *bprm, int ret)
+{
+	return ret;
+}
+
+SEC("lsm/task_alloc")
+int BPF_PROG(empty_task_alloc, struct task_struct *task, unsigned long clone_flags, int ret)
+{
+	return ret;
+}

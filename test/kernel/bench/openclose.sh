@@ -1,10 +1,12 @@
-# Cost of open+close for any process, in one VM run: no BPF program, empty programs on the
-# agent's hooks, and the agent enforcing a large policy. Prints "BENCH <mode> <ns per op>".
+# Cost of open+close and of fork+exec for any process, in one VM run: no BPF program, empty
+# programs on the agent's hooks, and the agent enforcing a large policy.
+# Prints "BENCH <operation> <mode> <ns per op>".
 . /scenarios/lib.sh
 
 . /opt/bench/env.sh # BENCH_FILES, BENCH_ITERATIONS, BENCH_RUNS, written by bench.ts
 ITER=$BENCH_ITERATIONS
 RUNS=$BENCH_RUNS
+EXEC_ITER=$((ITER / 40))
 mkdir -p /srv/bench /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 echo plain >/srv/bench/plain.txt
@@ -13,7 +15,8 @@ echo plain >/srv/bench/plain.txt
 measure() { # MODE
   local i=0
   while [ $i -lt "$RUNS" ]; do
-    echo "BENCH $1 $(/opt/bench/openclose /srv/bench/plain.txt "$ITER")"
+    echo "BENCH openclose $1 $(/opt/bench/openclose /srv/bench/plain.txt "$ITER")"
+    echo "BENCH forkexec $1 $(/opt/bench/forkexec /bin/true "$EXEC_ITER")"
     i=$((i + 1))
   done
 }
