@@ -25,7 +25,7 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 1
+#define BF_SHIM_ABI 2
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
@@ -78,6 +78,12 @@ int bf_last_log(char *buf, uint32_t len)
 	buf[n] = 0;
 	log_len = 0;
 	return (int)n;
+}
+
+/* CPUs a per-CPU map holds a value for. */
+int bf_num_possible_cpus(void)
+{
+	return libbpf_num_possible_cpus();
 }
 
 uint64_t bf_boottime_ns(void)

@@ -6,13 +6,14 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 1;
+export const SHIM_ABI = 2;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
   bf_abi: { args: [], returns: i32 },
   bf_last_log: { args: [ptr, u32], returns: i32 },
   bf_boottime_ns: { args: [], returns: u64 },
+  bf_num_possible_cpus: { args: [], returns: i32 },
   bf_obj_open: { args: [ptr, u64, ptr], returns: i32 },
   bf_prog_set_autoload: { args: [i32, ptr, i32], returns: i32 },
   bf_obj_load: { args: [i32], returns: i32 },
@@ -69,6 +70,10 @@ export class Shim {
   check(op: string, result: number): number {
     if (result < 0) throw new NativeError(op, -result, this.lastLog());
     return result;
+  }
+
+  numPossibleCpus(): number {
+    return this.check("Counting possible CPUs", this.lib.bf_num_possible_cpus());
   }
 
   boottimeNs(): bigint {
@@ -172,6 +177,14 @@ export class BpfMap {
     if (r === -2 /* ENOENT */) return null;
     this.shim.check(`Looking up map "${this.name}"`, r);
     return value;
+  }
+
+  /** Sum of a per-CPU u64 value over every CPU (valueSize must be 8). */
+  lookupPerCpuSum(key: Uint8Array): bigint {
+    const cpus = this.shim.numPossibleCpus();
+    const values = new BigUint64Array(cpus);
+    this.shim.check(`Looking up map "${this.name}"`, this.lib.bf_map_lookup(this.fd, key, new Uint8Array(values.buffer)));
+    return values.reduce((a, b) => a + b, 0n);
   }
 
   delete(key: Uint8Array): void {

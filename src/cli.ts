@@ -225,6 +225,10 @@ async function cmdRun(a: Args): Promise<number> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // Events are reports: enforcement happens in the kernel whether or not they are read. Lost
+  // events (a full ring buffer) are counted by the kernel and reported here once a second.
+  let lost = 0n;
+  let lastCheck = Date.now();
   while (!stopping) {
     const lines = [];
     for (const rec of enforcer.poll(100)) {
@@ -232,10 +236,19 @@ async function cmdRun(a: Args): Promise<number> {
       if (ev) lines.push(JSON.stringify(ev) + "\n");
     }
     if (lines.length) process.stdout.write(lines.join(""));
+    if (Date.now() - lastCheck >= 1000) {
+      lastCheck = Date.now();
+      const now = enforcer.counters().eventsLost;
+      if (now > lost) process.stderr.write(`bomfather: warning: ${now - lost} event(s) lost (ring buffer full); enforcement is unaffected\n`);
+      lost = now;
+    }
     await new Promise((r) => setTimeout(r, 0));
   }
+  const c = enforcer.counters();
   enforcer.stop();
-  process.stderr.write("bomfather: stopped\n");
+  process.stderr.write(
+    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ${c.inheritanceFailures} inheritance failure(s)\n`,
+  );
   return EXIT.OK;
 }
 

@@ -3,9 +3,9 @@
 //
 // All or nothing: maps are filled before any program is attached, and any failure closes
 // the whole object, so the kernel is left exactly as it was.
-import { EVENTS_MAP, MAPS } from "../abi.ts";
+import { EVENTS_MAP, MAPS, STATS_MAP, Stat } from "../abi.ts";
 import { batches, type Compiled } from "../compile/compile.ts";
-import { NativeError, records, type BpfObject, type Ring } from "../../ffi/shim.ts";
+import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
 /** The programs of bpf/bomfather.bpf.c, by function name. */
@@ -25,6 +25,7 @@ export class Enforcer {
   private constructor(
     private readonly obj: BpfObject,
     private readonly ring: Ring,
+    private readonly stats: BpfMap,
     readonly wallOffsetNs: bigint,
   ) {}
 
@@ -39,8 +40,9 @@ export class Enforcer {
       }
       for (const p of PROGRAMS) obj.attach(p);
       const ring = obj.openRing(EVENTS_MAP);
+      const stats = obj.map(STATS_MAP, 4, 8);
       const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - shim.boottimeNs();
-      return new Enforcer(obj, ring, wallOffsetNs);
+      return new Enforcer(obj, ring, stats, wallOffsetNs);
     } catch (e) {
       obj.close();
       if (e instanceof NativeError) throw new LoadError(e.message, e.log);
@@ -52,6 +54,17 @@ export class Enforcer {
   poll(timeoutMs: number): Uint8Array[] {
     const used = this.ring.drain(this.buf, timeoutMs);
     return [...records(this.buf, used)].map((r) => r.slice());
+  }
+
+  /** The kernel's counters (enum bf_stat), summed over CPUs. */
+  counters(): Record<"denied" | "audited" | "eventsLost" | "inheritanceFailures", bigint> {
+    const at = (i: number) => this.stats.lookupPerCpuSum(new Uint8Array(new Uint32Array([i]).buffer));
+    return {
+      denied: at(Stat.DENIED),
+      audited: at(Stat.AUDITED),
+      eventsLost: at(Stat.RINGBUF_FULL),
+      inheritanceFailures: at(Stat.TASK_STORAGE_FAILED),
+    };
   }
 
   stop(): void {

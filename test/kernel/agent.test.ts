@@ -51,6 +51,7 @@ kernelSuite({
     "file-event-write",
     "file-no-event-for-allowed-read",
     "file-agent-stops-cleanly",
+    "file-agent-counters",
     "file-readable-after-stop",
     ...["plain", "opath-reopen", "handle"].flatMap((m) => [`reach-${m}-works-on-unprotected`, `reach-${m}-denied`]),
     "reach-hard-link-made-before-start",

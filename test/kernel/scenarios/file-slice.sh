@@ -52,4 +52,6 @@ expect_eq file-no-event-for-allowed-read 0 "$allowed"
 stop_bg "$AGENT"
 expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
 show_file /tmp/agent.err
+# The kernel's own counters: root, tester, the copy, the hard link and the write.
+expect_contains file-agent-counters "stopped: 5 denied, 0 audited, 0 event(s) lost" "$(cat /tmp/agent.err)"
 expect_ok file-readable-after-stop cat /srv/demo/secret.txt
