@@ -28,7 +28,7 @@ const files = [
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("inheritance"), scenario("modes"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("doctor")],
   files,
   checks: [
     "file-agent-starts",
@@ -86,6 +86,10 @@ kernelSuite({
     "modes-monitor-event-audit",
     "modes-monitor-event-rule",
     "modes-enforce-event-deny",
+    "flood-denied-while-agent-stopped",
+    "flood-every-open-denied",
+    "flood-lost-events-reported",
+    "flood-still-enforcing",
     "doctor-exit-0",
     "doctor-probe-ran",
     "doctor-lsm-listed",

@@ -1,6 +1,7 @@
 // Opens a file the ways an attacker would try, to prove each lands on the same protected inode.
 // Usage: reach MODE FILE      MODE: plain | opath-reopen | handle
 // Prints the file's first line on success; on failure prints "MODE: <strerror>" to stderr, exit 1.
+// Usage: reach flood FILE N   tries N opens; prints "<opened> opened, <denied> denied".
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,20 @@ static int dump(int fd)
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "flood")) {
+		long n = atol(argv[3]), opened = 0, denied = 0;
+		for (long i = 0; i < n; i++) {
+			int fd = open(argv[2], O_RDONLY);
+			if (fd >= 0) {
+				opened++;
+				close(fd);
+			} else if (errno == EPERM) {
+				denied++;
+			}
+		}
+		printf("%ld opened, %ld denied\n", opened, denied);
+		return 0;
+	}
 	if (argc != 3) {
 		fprintf(stderr, "usage: reach plain|opath-reopen|handle FILE\n");
 		return 2;

@@ -1,0 +1,31 @@
+# Threat "flooding the agent with events until it drops them": enforcement never depends on
+# the agent reading events. With the agent stopped (SIGSTOP), denials go on; thousands of them
+# overflow the ring buffer, and the agent says how many events it lost when it resumes.
+. /scenarios/lib.sh
+
+mkdir -p /srv/demo
+echo "the demo secret" >/srv/demo/secret.txt
+
+bomfather --policy /policies/demo.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+AGENT=$!
+BF_BG_PIDS="$BF_BG_PIDS $AGENT"
+if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
+  show_file /tmp/agent.err
+  fail flood-agent-starts "the agent did not start"
+  exit 1
+fi
+
+kill -STOP "$AGENT"
+expect_fail_eperm flood-denied-while-agent-stopped cat /srv/demo/secret.txt
+bf_capture /opt/tools/reach flood /srv/demo/secret.txt 5000
+expect_eq flood-every-open-denied "0 opened, 5000 denied" "$BF_OUT"
+kill -CONT "$AGENT"
+if wait_for_line /tmp/agent.err "event\(s\) lost \(ring buffer full\); enforcement is unaffected" 30 "$AGENT"; then
+  pass flood-lost-events-reported "$(grep lost /tmp/agent.err | head -n1)"
+else
+  show_file /tmp/agent.err
+  fail flood-lost-events-reported "no warning about lost events"
+fi
+expect_fail_eperm flood-still-enforcing cat /srv/demo/secret.txt
+stop_bg "$AGENT"
+show_file /tmp/agent.err
