@@ -1,31 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The smallest useful LSM program. `bomfather doctor` and `run` load and attach it, open a
- * file, and check that the hook really ran for that process: a `bpf` entry in the lsm list
- * is not proof (the program attaches but never runs when bpf is not in lsm=), and a load
- * can fail for reasons the lsm list does not show.
+ * The smallest useful LSM program, loaded by `doctor` and `run` before the agent's own:
+ * - it proves that this kernel really runs BPF LSM programs: a `bpf` entry in the lsm list is
+ *   not proof (the program attaches but never runs when bpf is not in lsm=);
+ * - it reports how the kernel names the inode of each file the agent opens, so the policy is
+ *   compiled to the kernel's own (s_dev, i_ino) and not to stat(2)'s, which differ on btrfs
+ *   subvolumes and some stacked filesystems.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* [0]: the thread group to watch, written by user space; [1]: opens seen from it. */
+enum probe_slot {
+	PROBE_TGID = 0, /* the thread group to watch, written by user space */
+	PROBE_HITS = 1, /* opens seen from it */
+	PROBE_INO = 2,  /* inode->i_ino of its last open */
+	PROBE_DEV = 3,  /* inode->i_sb->s_dev of its last open */
+	PROBE_SLOTS = 4,
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, PROBE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} probe_hits SEC(".maps");
+} probe_slots SEC(".maps");
+
+static __always_inline __u64 *slot(__u32 i)
+{
+	return bpf_map_lookup_elem(&probe_slots, &i);
+}
 
 SEC("lsm/file_open")
 int BPF_PROG(probe_file_open, struct file *file, int ret)
 {
-	__u32 watch = 0, seen = 1;
-	__u64 *tgid = bpf_map_lookup_elem(&probe_hits, &watch);
-	__u64 *hits = bpf_map_lookup_elem(&probe_hits, &seen);
-	if (tgid && hits && *tgid == bpf_get_current_pid_tgid() >> 32)
-		__sync_fetch_and_add(hits, 1);
+	__u64 *tgid = slot(PROBE_TGID), *hits = slot(PROBE_HITS);
+	__u64 *ino = slot(PROBE_INO), *dev = slot(PROBE_DEV);
+	if (!tgid || !hits || !ino || !dev || *tgid != bpf_get_current_pid_tgid() >> 32)
+		return ret;
+	*ino = BPF_CORE_READ(file, f_inode, i_ino);
+	*dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	__sync_fetch_and_add(hits, 1);
 	return ret;
 }

@@ -7,7 +7,8 @@ import { decodeEvent } from "./events.ts";
 import { LoadError, Enforcer } from "./kernel/agent.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
 import { compile } from "./compile/compile.ts";
-import { compileInputOf, hostFacts, problemsAsDiagnostics } from "./compile/from-policy.ts";
+import { compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics } from "./compile/from-policy.ts";
+import { Probe } from "./kernel/probe.ts";
 import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
 
 export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
@@ -201,8 +202,10 @@ async function cmdRun(a: Args): Promise<number> {
     process.stderr.write(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");
     return EXIT.CANNOT_ENFORCE;
   }
-  // 4. Compile against this host's files; 5. load all or nothing.
-  const compiled = compile(compileInputOf(policy), hostFacts);
+  // 4. Compile against this host's files, named as the kernel names them; 5. load all or nothing.
+  const input = compileInputOf(policy);
+  const kernelInodes = await kernelInodesOf(pathsOf(input));
+  const compiled = compile(input, (path) => hostFacts(path, (p) => kernelInodes.get(p) ?? null));
   if (!compiled.ok) {
     printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
     return EXIT.INVALID_POLICY;
@@ -250,6 +253,21 @@ async function cmdRun(a: Args): Promise<number> {
     `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ${c.inheritanceFailures} inheritance failure(s)\n`,
   );
   return EXIT.OK;
+}
+
+/** The kernel's (s_dev, i_ino) of each regular file among paths, through the probe program. */
+async function kernelInodesOf(paths: string[]): Promise<Map<string, { dev: number; ino: bigint }>> {
+  const probe = await Probe.attach();
+  try {
+    const out = new Map<string, { dev: number; ino: bigint }>();
+    for (const p of paths) {
+      const key = probe.inodeOf(p);
+      if (key) out.set(p, key);
+    }
+    return out;
+  } finally {
+    probe.close();
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -31,15 +31,22 @@ export function compileInputOf(policy: Policy): CompileInput {
   return { executables, files };
 }
 
-/** stat(2), following symlinks as the kernel does when it opens or executes the path. */
-export function hostFacts(path: string): PathFacts | null {
+/** Every path a policy names on the host (executables and protected files). */
+export function pathsOf(input: CompileInput): string[] {
+  return [...new Set([...input.executables.map((e) => e.path), ...input.files.map((f) => f.path)])];
+}
+
+/**
+ * stat(2), following symlinks as the kernel does when it opens or executes the path. The
+ * inode key is the kernel's own when `kernelInode` knows it (see src/kernel/probe.ts): stat's
+ * st_dev differs from the kernel's s_dev on btrfs subvolumes and some stacked filesystems.
+ */
+export function hostFacts(path: string, kernelInode?: (path: string) => { dev: number; ino: bigint } | null): PathFacts | null {
   try {
     const s = statSync(path, { bigint: true });
-    return {
-      dev: kernelDev(s.dev),
-      ino: s.ino,
-      type: s.isFile() ? "file" : s.isDirectory() ? "directory" : "other",
-    };
+    const type = s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";
+    const kernel = type === "file" ? kernelInode?.(path) : null;
+    return kernel ? { ...kernel, type } : { dev: kernelDev(s.dev), ino: s.ino, type };
   } catch {
     return null;
   }

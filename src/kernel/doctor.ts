@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { mount } from "../../ffi/libc.ts";
 import { NativeError } from "../../ffi/shim.ts";
-import { loadShim, probeObject } from "./assets.ts";
+import { Probe } from "./probe.ts";
 
 export interface Check {
   id: string;
@@ -72,32 +72,26 @@ export function lsmHint(current: string[] | null): string {
 }
 
 /**
- * Load the probe program, attach it to lsm/file_open, open a file, and read back whether
- * the hook ran for this process. Returns null on success, or what went wrong.
+ * Attach the probe program to lsm/file_open, open a file, and read back whether the hook ran
+ * for this process. Returns null on success, or what went wrong.
  */
 async function probeBpfLsm(): Promise<{ detail: string; errno?: number } | null> {
-  const shim = await loadShim();
-  const obj = shim.openObject(await probeObject(), "probe");
+  let probe: Probe;
   try {
-    obj.load();
-    const hits = obj.map("probe_hits", 4, 8);
-    const key = (i: number) => new Uint8Array(new Uint32Array([i]).buffer);
-    const u64 = (n: bigint) => new Uint8Array(new BigUint64Array([n]).buffer);
-    hits.update(key(0), u64(BigInt(process.pid)));
-    obj.attach("probe_file_open");
-    readFileSync("/proc/self/stat");
-    const seen = hits.lookup(key(1));
-    const count = seen ? new DataView(seen.buffer).getBigUint64(0, true) : 0n;
-    if (count === 0n) return { detail: "a test LSM program attached but never ran: the bpf LSM is not active" };
-    return null;
+    probe = await Probe.attach();
   } catch (e) {
     if (e instanceof NativeError) {
       const log = e.log.trim().split("\n").slice(-3).map((l) => l.replace(/^libbpf: /, "")).join(" | ");
       return { detail: `${e.message}${log ? ` [libbpf: ${log}]` : ""}`, errno: e.errno };
     }
     throw e;
+  }
+  try {
+    readFileSync("/proc/self/stat");
+    if (probe.hits() === 0n) return { detail: "a test LSM program attached but never ran: the bpf LSM is not active" };
+    return null;
   } finally {
-    obj.close();
+    probe.close();
   }
 }
 

@@ -1,6 +1,9 @@
 // The compiler is pure: fake host facts in, map entries out. Byte goldens are annotated field
 // by field (little endian), so a change of layout or meaning shows up here first.
 import { describe, expect, test } from "bun:test";
+import { statSync } from "node:fs";
+import { kernelDev } from "../../src/abi.ts";
+import { hostFacts } from "../../src/compile/from-policy.ts";
 import { batches, compile, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -139,4 +142,21 @@ test("batches lay keys and values back to back per map", () => {
     ["files", 1, 16, 8],
     ["grants", 2, 32, 16],
   ]);
+});
+
+describe("host facts", () => {
+  const self = import.meta.path;
+
+  test("stat's st_dev converted to the kernel's encoding when the kernel was not asked", () => {
+    const s = statSync(self, { bigint: true });
+    expect(hostFacts(self)).toEqual({ dev: kernelDev(s.dev), ino: s.ino, type: "file" });
+  });
+  test("the kernel's own inode key wins over stat's (btrfs subvolumes differ)", () => {
+    const s = statSync(self, { bigint: true });
+    expect(hostFacts(self, () => ({ dev: 0x2a, ino: s.ino }))).toEqual({ dev: 0x2a, ino: s.ino, type: "file" });
+  });
+  test("directories and missing paths", () => {
+    expect(hostFacts(import.meta.dir)?.type).toBe("directory");
+    expect(hostFacts("/nonexistent/bomfather")).toBeNull();
+  });
 });
