@@ -6,9 +6,9 @@ import { ABI_VERSION } from "./abi.ts";
 import { decodeEvent } from "./events.ts";
 import { LoadError, Enforcer } from "./kernel/agent.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
-import { compile } from "./compile/compile.ts";
+import { compile, type RuleInfo } from "./compile/compile.ts";
 import { compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics } from "./compile/from-policy.ts";
-import { Probe } from "./kernel/probe.ts";
+import { kernelInodes } from "./kernel/probe.ts";
 import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
 
 export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
@@ -204,8 +204,8 @@ async function cmdRun(a: Args): Promise<number> {
   }
   // 4. Compile against this host's files, named as the kernel names them; 5. load all or nothing.
   const input = compileInputOf(policy);
-  const kernelInodes = await kernelInodesOf(pathsOf(input));
-  const compiled = compile(input, (path) => hostFacts(path, (p) => kernelInodes.get(p) ?? null));
+  const inodes = await kernelInodes(pathsOf(input));
+  const compiled = compile(input, (path) => hostFacts(path, (p) => inodes.get(p) ?? null));
   if (!compiled.ok) {
     printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
     return EXIT.INVALID_POLICY;
@@ -221,15 +221,22 @@ async function cmdRun(a: Args): Promise<number> {
   }
   const { rules, entries } = compiled.compiled;
   process.stderr.write(`bomfather: enforcing ${file}: ${rules.length} rule(s), ${entries.length} kernel map entries\n`);
+  await reportEvents(enforcer, rules);
+  return EXIT.OK;
+}
 
+/**
+ * Print the kernel's events as JSON lines until SIGINT or SIGTERM, then stop enforcing.
+ * Events are reports: enforcement happens in the kernel whether or not they are read. Lost
+ * events (a full ring buffer) are counted by the kernel and reported once a second.
+ */
+async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Promise<void> {
   let stopping = false;
   const stop = () => {
     stopping = true;
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  // Events are reports: enforcement happens in the kernel whether or not they are read. Lost
-  // events (a full ring buffer) are counted by the kernel and reported here once a second.
   let lost = 0n;
   let lastCheck = Date.now();
   while (!stopping) {
@@ -252,22 +259,6 @@ async function cmdRun(a: Args): Promise<number> {
   process.stderr.write(
     `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ${c.inheritanceFailures} inheritance failure(s)\n`,
   );
-  return EXIT.OK;
-}
-
-/** The kernel's (s_dev, i_ino) of each regular file among paths, through the probe program. */
-async function kernelInodesOf(paths: string[]): Promise<Map<string, { dev: number; ino: bigint }>> {
-  const probe = await Probe.attach();
-  try {
-    const out = new Map<string, { dev: number; ino: bigint }>();
-    for (const p of paths) {
-      const key = probe.inodeOf(p);
-      if (key) out.set(p, key);
-    }
-    return out;
-  } finally {
-    probe.close();
-  }
 }
 
 export async function main(argv: string[]): Promise<number> {

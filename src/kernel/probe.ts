@@ -1,6 +1,6 @@
 // The probe program (bpf/probe.bpf.c): proof that BPF LSM programs run here, and the kernel's
 // own name for a file's inode.
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, constants, openSync, statSync } from "node:fs";
 import type { BpfMap, BpfObject } from "../../ffi/shim.ts";
 import { loadShim, probeObject } from "./assets.ts";
 
@@ -71,5 +71,32 @@ export class Probe {
 
   close(): void {
     this.obj.close();
+  }
+}
+
+/**
+ * The kernel's (s_dev, i_ino) of each regular file among paths that this process can open.
+ * Only regular files are opened: opening a device or a FIFO can have side effects.
+ */
+export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint }>> {
+  const probe = await Probe.attach();
+  try {
+    const out = new Map<string, { dev: number; ino: bigint }>();
+    for (const p of paths) {
+      if (!isRegularFile(p)) continue;
+      const key = probe.inodeOf(p);
+      if (key) out.set(p, key);
+    }
+    return out;
+  } finally {
+    probe.close();
+  }
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
