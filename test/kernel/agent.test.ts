@@ -32,6 +32,10 @@ kernelSuite({
   files,
   checks: [
     "file-agent-starts",
+    "reach-agent-starts",
+    "inherit-agent-starts",
+    "modes-agent-starts",
+    "flood-agent-starts",
     "file-trusted-reader-reads",
     "file-trusted-reader-content",
     "file-root-denied",

@@ -171,3 +171,20 @@ bf_cleanup() {
 }
 trap bf_cleanup EXIT
 trap 'exit 143' TERM INT
+
+# start_agent CHECK POLICY: starts `bomfather --policy POLICY` in the background, events (stdout)
+# in /tmp/agent.out and status messages (stderr) in /tmp/agent.err, and waits until it enforces.
+# Sets AGENT to its pid. On failure reports CHECK as failed and returns 1.
+start_agent() {
+  local check=$1 policy=$2
+  bomfather --policy "$policy" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+  AGENT=$!
+  BF_BG_PIDS="$BF_BG_PIDS $AGENT"
+  echo "+ started bomfather --policy $policy (pid $AGENT)"
+  if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 120 "$AGENT"; then
+    show_file /tmp/agent.err
+    fail "$check" "bomfather did not start enforcing $policy"
+    return 1
+  fi
+  pass "$check" "$(grep '^bomfather: enforcing' /tmp/agent.err)"
+}

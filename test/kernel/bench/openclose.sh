@@ -29,11 +29,7 @@ wait_for_line /tmp/empty.out attached 60 $EMPTY || { show_file /tmp/empty.out; f
 measure empty
 stop_bg $EMPTY
 
-bomfather --policy /opt/bench/large.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
-AGENT=$!
-BF_BG_PIDS="$BF_BG_PIDS $AGENT"
-wait_for_line /tmp/agent.err "^bomfather: enforcing" 120 $AGENT || { show_file /tmp/agent.err; fail bench-agent "agent did not start"; exit 1; }
-head -n1 /tmp/agent.err
+start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
 measure agent
 expect_fail_eperm bench-agent-enforces cat /srv/bench/f0
 stop_bg $AGENT

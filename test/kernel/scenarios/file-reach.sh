@@ -8,14 +8,7 @@ echo "the demo secret" >/srv/demo/secret.txt
 echo "public" >/srv/demo/public.txt
 ln /srv/demo/secret.txt /srv/elsewhere/hardlink-made-before-start
 
-bomfather --policy /policies/demo.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
-AGENT=$!
-BF_BG_PIDS="$BF_BG_PIDS $AGENT"
-if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
-  show_file /tmp/agent.err
-  fail reach-agent-starts "the agent did not start"
-  exit 1
-fi
+start_agent reach-agent-starts /policies/demo.yaml || exit 1
 
 for mode in plain opath-reopen handle; do
   expect_ok "reach-$mode-works-on-unprotected" /opt/tools/reach "$mode" /srv/demo/public.txt

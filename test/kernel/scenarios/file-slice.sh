@@ -8,16 +8,7 @@ mkdir -p /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 chmod 0644 /srv/demo/secret.txt # world-readable: only bomfather stands in the way
 
-# Events (stdout) and status messages (stderr) apart, as an operator would keep them.
-bomfather --policy "$POLICY" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
-AGENT=$!
-BF_BG_PIDS="$BF_BG_PIDS $AGENT"
-if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
-  show_file /tmp/agent.err
-  fail file-agent-starts "the agent did not report that it enforces $POLICY"
-  exit 1
-fi
-pass file-agent-starts "$(head -n1 /tmp/agent.err)"
+start_agent file-agent-starts "$POLICY" || exit 1
 
 expect_ok file-trusted-reader-reads /usr/local/bin/trusted-reader /srv/demo/secret.txt
 expect_eq file-trusted-reader-content "the demo secret" "$BF_OUT"

@@ -6,14 +6,7 @@
 mkdir -p /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 
-bomfather --policy /policies/demo.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
-AGENT=$!
-BF_BG_PIDS="$BF_BG_PIDS $AGENT"
-if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
-  show_file /tmp/agent.err
-  fail flood-agent-starts "the agent did not start"
-  exit 1
-fi
+start_agent flood-agent-starts /policies/demo.yaml || exit 1
 
 kill -STOP "$AGENT"
 expect_fail_eperm flood-denied-while-agent-stopped cat /srv/demo/secret.txt

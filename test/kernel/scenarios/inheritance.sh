@@ -6,14 +6,7 @@ mkdir -p /srv/inherit
 echo "inherited secret" >/srv/inherit/secret.txt
 echo "reader only" >/srv/inherit/reader-only.txt
 
-bomfather --policy /policies/inheritance.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
-AGENT=$!
-BF_BG_PIDS="$BF_BG_PIDS $AGENT"
-if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
-  show_file /tmp/agent.err
-  fail inherit-agent-starts "the agent did not start"
-  exit 1
-fi
+start_agent inherit-agent-starts /policies/inheritance.yaml || exit 1
 
 expect_ok inherit-child-reads /usr/local/bin/launcher cat /srv/inherit/secret.txt
 expect_eq inherit-child-content "inherited secret" "$BF_OUT"

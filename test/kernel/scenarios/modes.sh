@@ -13,14 +13,7 @@ expect_contains modes-half-valid-names-line "/policies/half-valid.yaml:$line:" "
 expect_contains modes-half-valid-says-why "does not exist on this host" "$BF_ERR"
 expect_ok modes-half-valid-nothing-applied cat /srv/modes/enforced.txt
 
-bomfather --policy /policies/monitor.yaml >/tmp/agent.out 2>/tmp/agent.err </dev/null &
-AGENT=$!
-BF_BG_PIDS="$BF_BG_PIDS $AGENT"
-if ! wait_for_line /tmp/agent.err "^bomfather: enforcing" 60 "$AGENT"; then
-  show_file /tmp/agent.err
-  fail modes-agent-starts "the agent did not start"
-  exit 1
-fi
+start_agent modes-agent-starts /policies/monitor.yaml || exit 1
 expect_fail_eperm modes-enforce-rule-blocks cat /srv/modes/enforced.txt
 expect_ok modes-monitor-rule-allows cat /srv/modes/monitored.txt
 expect_eq modes-monitor-content monitored "$BF_OUT"
