@@ -47,12 +47,12 @@ static __always_inline void bf_report_file(struct file *file, struct file *exe,
 static __always_inline int bf_file_open_decide(struct file *file)
 {
 	struct bf_inode_key key = {};
-	bf_inode_of(BPF_CORE_READ(file, f_inode), &key.dev, &key.ino);
+	bf_inode_of(file->f_inode, &key.dev, &key.ino);
 	struct bf_file_rule *rule = bpf_map_lookup_elem(&bf_files_v1, &key);
 	if (!rule)
 		return 0;
 
-	__u32 fmode = BPF_CORE_READ(file, f_mode);
+	__u32 fmode = file->f_mode;
 	__u32 access = 0;
 	if (fmode & BF_FMODE_READ)
 		access |= BF_ACCESS_READ;
@@ -70,8 +70,8 @@ static __always_inline int bf_file_open_decide(struct file *file)
 	}
 
 	/*
-	 * Walked as BTF pointers, not with BPF_CORE_READ, so that bpf_d_path accepts exe's path
-	 * in the event.
+	 * Walked as BTF pointers (as everywhere here), which is also what lets bpf_d_path accept
+	 * exe's path in the event.
 	 */
 	struct mm_struct *mm = task->mm;
 	struct file *exe = mm ? mm->exe_file : NULL;

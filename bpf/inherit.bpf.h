@@ -15,10 +15,14 @@
 
 #include "maps.bpf.h"
 
+/*
+ * Fields are read by walking BTF pointers (plain loads the verifier guards, relocated by CO-RE),
+ * not with BPF_CORE_READ: these run on every open and exec, and a helper call per field costs more.
+ */
 static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *ino)
 {
-	*ino = BPF_CORE_READ(inode, i_ino);
-	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	*ino = inode->i_ino;
+	*dev = inode->i_sb->s_dev;
 }
 
 /* The identity the current task acts as; false for kernel threads (no executable). */
@@ -33,7 +37,13 @@ static __always_inline bool bf_current_identity(struct task_struct *task, struct
 	struct file *exe = mm ? mm->exe_file : NULL;
 	if (!exe)
 		return false;
-	bf_inode_of(BPF_CORE_READ(exe, f_inode), &id->dev, &id->ino);
+	/*
+	 * BPF_CORE_READ here: with plain loads the compiler merges these with the copy from task
+	 * storage above into one instruction on two pointer types, which the verifier refuses.
+	 */
+	struct inode *inode = BPF_CORE_READ(exe, f_inode);
+	id->ino = BPF_CORE_READ(inode, i_ino);
+	id->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	id->pad = 0;
 	return true;
 }
@@ -42,7 +52,7 @@ static __always_inline int bf_exec_decide(struct linux_binprm *bprm)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_inode_key next = {};
-	bf_inode_of(BPF_CORE_READ(bprm, file, f_inode), &next.dev, &next.ino);
+	bf_inode_of(bprm->file->f_inode, &next.dev, &next.ino);
 	if (bpf_map_lookup_elem(&bf_exes_v1, &next)) {
 		bpf_task_storage_delete(&bf_tasks_v1, task);
 		return 0;

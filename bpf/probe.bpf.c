@@ -41,8 +41,8 @@ int BPF_PROG(probe_file_open, struct file *file, int ret)
 	__u64 *ino = slot(PROBE_INO), *dev = slot(PROBE_DEV);
 	if (!tgid || !hits || !ino || !dev || *tgid != bpf_get_current_pid_tgid() >> 32)
 		return ret;
-	*ino = BPF_CORE_READ(file, f_inode, i_ino);
-	*dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	*ino = file->f_inode->i_ino;
+	*dev = file->f_inode->i_sb->s_dev;
 	__sync_fetch_and_add(hits, 1);
 	return ret;
 }

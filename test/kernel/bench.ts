@@ -1,6 +1,6 @@
 // `./dev bench`: the cost of the agent's hooks (open+close, fork+exec), measured inside one VM run per kernel as
 // ratios against no BPF program and against empty programs on the same hooks (medians of
-// several runs). The agent enforces a large policy, so the numbers show that a decision
+// 9 runs: 3 rounds interleaving the modes, 3 runs each). The agent enforces a large policy, so the numbers show that a decision
 // does not grow with the number of rules. Writes dist/bench.json.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,7 +47,7 @@ const median = (xs: number[]) => {
 const dir = mkdtempSync(join(tmpdir(), "bomfather-bench-"));
 await buildTools(dir);
 writeFileSync(join(dir, "large.yaml"), largePolicy());
-writeFileSync(join(dir, "env.sh"), `BENCH_FILES=${FILES}\nBENCH_ITERATIONS=${process.env.BENCH_ITERATIONS ?? 20000}\nBENCH_RUNS=${process.env.BENCH_RUNS ?? 5}\n`);
+writeFileSync(join(dir, "env.sh"), `BENCH_FILES=${FILES}\nBENCH_ITERATIONS=${process.env.BENCH_ITERATIONS ?? 20000}\nBENCH_RUNS=${process.env.BENCH_RUNS ?? 3}\nBENCH_ROUNDS=${process.env.BENCH_ROUNDS ?? 3}\n`);
 
 const report: Record<string, unknown> = {};
 for (const series of KERNEL_SERIES) {
