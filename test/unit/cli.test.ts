@@ -124,3 +124,14 @@ describe("run", () => {
     for (const line of failed) expect(r.err).toContain(line.slice(0, 40));
   });
 });
+
+test("the binary is one file that needs only glibc", () => {
+  const p = Bun.spawnSync(["ldd", bin], { stdout: "pipe" });
+  const libs = p.stdout
+    .toString()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[0]!)
+    .filter(Boolean);
+  expect(libs.length).toBeGreaterThan(0);
+  for (const lib of libs) expect(lib).toMatch(/^(linux-vdso\.so\.1|libc\.so\.6|libpthread\.so\.0|libdl\.so\.2|libm\.so\.6|\/lib64\/ld-linux-x86-64\.so\.2)$/);
+});
