@@ -10,7 +10,7 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 1,
+	BF_ABI_VERSION = 2,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 };
@@ -18,6 +18,15 @@ enum bf_abi {
 /* What an event reports. */
 enum bf_event_kind {
 	BF_EVENT_FILE = 1, /* an open of a protected file was decided */
+};
+
+/* The operation on a protected file that an event reports. */
+enum bf_op {
+	BF_OP_OPEN = 1,    /* open(2) and every other way of opening */
+	BF_OP_SETATTR = 2, /* truncate, chmod, chown, utimes */
+	BF_OP_UNLINK = 3,  /* unlink(2) */
+	BF_OP_RENAME = 4,  /* rename(2), as source or as the file replaced */
+	BF_OP_RECEIVE = 5, /* a descriptor received over a Unix socket or with pidfd_getfd */
 };
 
 /* What the kernel did about it. */
@@ -94,10 +103,10 @@ struct bf_event {
 	__u32 pid;              /* thread group id */
 	__u32 tid;              /* thread id */
 	__u32 uid;              /* real uid */
-	__u32 pad;              /* always 0 */
+	__u32 op;               /* enum bf_op */
 	char comm[BF_COMM_LEN]; /* task->comm */
 	char exe[BF_PATH_MAX];  /* the executable, as d_path sees it */
-	char target[BF_PATH_MAX]; /* the file opened, as d_path sees it */
+	char target[BF_PATH_MAX]; /* the file, as d_path sees it; empty when the hook has no path */
 };
 
 #endif /* BOMFATHER_H */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
 /*
- * Where an open of a protected file is decided.
+ * Where an operation on a protected file is decided: opening it, changing its attributes
+ * (truncate, chmod, chown, utimes), unlinking or renaming it, receiving a descriptor of it.
  *
- * Identity is by inode, never by path string: the protected file's inode must be in
- * bf_files_v1, and the opening task's executable inode must hold a grant for that rule.
- * Two hash lookups per open of any file; strings are built only when a denial is logged.
+ * Identity is by inode, never by path string: the file's inode must be in bf_files_v1, and
+ * the task's identity (inherit.bpf.h) must hold a grant for that rule covering the access.
+ * One hash lookup for a file nobody protects; strings are built only when an event is logged.
  */
 #ifndef BF_FILE_BPF_H
 #define BF_FILE_BPF_H
@@ -16,11 +17,21 @@
 #define BF_FMODE_READ 0x1
 #define BF_FMODE_WRITE 0x2
 
-static __always_inline void bf_report_file(struct file *file, struct file *exe,
-					   const struct bf_file_rule *rule, __u32 access,
-					   __u32 verdict)
+static __always_inline __u32 bf_access_of(struct file *file)
 {
-	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v1, sizeof(*e), 0);
+	__u32 fmode = file->f_mode, access = 0;
+	if (fmode & BF_FMODE_READ)
+		access |= BF_ACCESS_READ;
+	if (fmode & BF_FMODE_WRITE)
+		access |= BF_ACCESS_WRITE;
+	return access;
+}
+
+static __always_inline void bf_report_file(const struct path *path, struct file *exe,
+					   const struct bf_file_rule *rule, __u32 access,
+					   __u32 op, __u32 verdict)
+{
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v2, sizeof(*e), 0);
 	if (!e) {
 		bf_count(BF_STAT_RINGBUF_FULL);
 		return;
@@ -34,30 +45,32 @@ static __always_inline void bf_report_file(struct file *file, struct file *exe,
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->pad = 0;
+	e->op = op;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->exe[0] = 0;
 	if (exe)
 		bpf_d_path((struct path *)&exe->f_path, e->exe, sizeof(e->exe));
 	e->target[0] = 0;
-	bpf_d_path((struct path *)&file->f_path, e->target, sizeof(e->target));
+	if (path)
+		bpf_d_path((struct path *)path, e->target, sizeof(e->target));
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline int bf_file_open_decide(struct file *file)
+/*
+ * May the current task perform op, needing access, on inode? 0 or -EPERM. path is where the
+ * file was reached, for the event; NULL when the hook only has a dentry (the agent then
+ * reports the rule's path).
+ */
+static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u32 op,
+					  const struct path *path)
 {
+	if (!inode)
+		return 0; /* a negative dentry: nothing there yet */
 	struct bf_inode_key key = {};
-	bf_inode_of(file->f_inode, &key.dev, &key.ino);
+	bf_inode_of(inode, &key.dev, &key.ino);
 	struct bf_file_rule *rule = bpf_map_lookup_elem(&bf_files_v1, &key);
 	if (!rule)
 		return 0;
-
-	__u32 fmode = file->f_mode;
-	__u32 access = 0;
-	if (fmode & BF_FMODE_READ)
-		access |= BF_ACCESS_READ;
-	if (fmode & BF_FMODE_WRITE)
-		access |= BF_ACCESS_WRITE;
 
 	/* Kernel threads have no identity and hold no grant. */
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -78,11 +91,11 @@ static __always_inline int bf_file_open_decide(struct file *file)
 
 	if (rule->mode == BF_MODE_MONITOR) {
 		bf_count(BF_STAT_AUDITED);
-		bf_report_file(file, exe, rule, access, BF_VERDICT_AUDIT);
+		bf_report_file(path, exe, rule, access, op, BF_VERDICT_AUDIT);
 		return 0;
 	}
 	bf_count(BF_STAT_DENIED);
-	bf_report_file(file, exe, rule, access, BF_VERDICT_DENY);
+	bf_report_file(path, exe, rule, access, op, BF_VERDICT_DENY);
 	return -EPERM;
 }
 

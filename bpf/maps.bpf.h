@@ -49,7 +49,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
-} bf_events_v1 SEC(".maps");
+} bf_events_v2 SEC(".maps");
 
 /* Counters indexed by enum bf_stat. */
 struct {

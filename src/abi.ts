@@ -4,11 +4,12 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 
 export const EventKind = { FILE: 1 } as const;
+export const Op = { OPEN: 1, SETATTR: 2, UNLINK: 3, RENAME: 4, RECEIVE: 5 } as const;
 export const Verdict = { DENY: 1, AUDIT: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
@@ -19,6 +20,7 @@ export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILE
 export const ENUMS: Record<string, Record<string, number>> = {
   bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN },
   bf_event_kind: { BF_EVENT_FILE: EventKind.FILE },
+  bf_op: { BF_OP_OPEN: Op.OPEN, BF_OP_SETATTR: Op.SETATTR, BF_OP_UNLINK: Op.UNLINK, BF_OP_RENAME: Op.RENAME, BF_OP_RECEIVE: Op.RECEIVE },
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_AUDIT: Verdict.AUDIT },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
@@ -125,7 +127,7 @@ export const Event = struct("bf_event", {
   pid: "u32",
   tid: "u32",
   uid: "u32",
-  pad: "u32",
+  op: "u32",
   comm: { char: COMM_LEN },
   exe: { char: PATH_MAX },
   target: { char: PATH_MAX },
@@ -142,7 +144,7 @@ export const MAPS = {
 } as const;
 export type MapName = keyof typeof MAPS;
 
-export const EVENTS_MAP = "bf_events_v1";
+export const EVENTS_MAP = "bf_events_v2";
 export const STATS_MAP = "bf_stats_v1";
 
 /**

@@ -1,11 +1,12 @@
 // Kernel events -> JSON lines. One object per line, stable keys, for people and for jq.
-import { Access, Event, EventKind, Verdict } from "./abi.ts";
+import { Access, Event, EventKind, Op, Verdict } from "./abi.ts";
 import type { RuleInfo } from "./compile/compile.ts";
 
 export interface EventLine {
   time: string;
   action: "deny" | "audit";
   kind: "file";
+  op: OpName;
   pid: number;
   tid: number;
   uid: number;
@@ -15,6 +16,15 @@ export interface EventLine {
   access: string[];
   rule: string;
 }
+
+export type OpName = "open" | "setattr" | "unlink" | "rename" | "receive" | "unknown";
+const OP_NAMES: Record<number, OpName> = {
+  [Op.OPEN]: "open",
+  [Op.SETATTR]: "setattr",
+  [Op.UNLINK]: "unlink",
+  [Op.RENAME]: "rename",
+  [Op.RECEIVE]: "receive",
+};
 
 function accessNames(bits: number): string[] {
   const out: string[] = [];
@@ -36,12 +46,14 @@ export function decodeEvent(record: Uint8Array, rules: readonly RuleInfo[], wall
     time: new Date(ms).toISOString(),
     action: e.verdict === Verdict.AUDIT ? "audit" : "deny",
     kind: "file",
+    op: OP_NAMES[e.op] ?? "unknown",
     pid: e.pid,
     tid: e.tid,
     uid: e.uid,
     comm: e.comm,
     exe: e.exe,
-    target: e.target,
+    // Hooks that see only a dentry send no path: the rule's path names the file then.
+    target: e.target || (rule?.path ?? ""),
     access: accessNames(e.access),
     rule: rule ? `${rule.origin.file}:${rule.origin.line}` : `unknown rule ${e.rule_id}`,
   };

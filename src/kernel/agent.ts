@@ -9,7 +9,15 @@ import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "..
 import { agentObject, loadShim } from "./assets.ts";
 
 /** The programs of bpf/bomfather.bpf.c, by function name. */
-export const PROGRAMS = ["task_alloc", "bprm_creds_for_exec", "file_open"] as const;
+export const PROGRAMS = [
+  "task_alloc",
+  "bprm_creds_for_exec",
+  "file_open",
+  "inode_setattr",
+  "inode_unlink",
+  "inode_rename",
+  "file_receive",
+] as const;
 
 export class LoadError extends Error {
   constructor(

@@ -1,16 +1,29 @@
-// Opens a file the ways an attacker would try, to prove each lands on the same protected inode.
-// Usage: reach MODE FILE      MODE: plain | opath-reopen | handle
-// Prints the file's first line on success; on failure prints "MODE: <strerror>" to stderr, exit 1.
-// Usage: reach flood FILE N   tries N opens; prints "<opened> opened, <denied> denied".
+// Reaches a file the ways an attacker would, to prove each is decided on the protected inode.
+//
+//   reach plain|opath-reopen|handle FILE   open it; print its first line
+//   reach truncate|chmod|chown|utimes FILE  change it without opening it
+//   reach flood FILE N                      try N opens; print "<opened> opened, <denied> denied"
+//   reach hold FILE                         open it, print "holding fd N", wait to be killed
+//   reach getfd PID FD                      take descriptor FD of process PID (pidfd_getfd)
+//   reach send-fd FILE SOCKET               open FILE, serve its descriptor once on SOCKET
+//   reach recv-fd SOCKET                    receive a descriptor (SCM_RIGHTS) and read it
+//
+// Failures print "MODE: STEP: <strerror>" to stderr and exit 1.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-static int fail(const char *mode, const char *step)
+static const char *mode;
+
+static int fail(const char *step)
 {
 	fprintf(stderr, "%s: %s: %s\n", mode, step, strerror(errno));
 	return 1;
@@ -21,18 +34,85 @@ static int dump(int fd)
 	char buf[256];
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0)
-		return fail("read", "read");
+		return fail("read");
 	buf[n] = 0;
 	fputs(buf, stdout);
 	return 0;
 }
 
+static int unix_socket(const char *path, struct sockaddr_un *addr)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	strncpy(addr->sun_path, path, sizeof(addr->sun_path) - 1);
+	return s;
+}
+
+static int send_fd(const char *file, const char *sock)
+{
+	int fd = open(file, O_RDONLY);
+	if (fd < 0)
+		return fail("open");
+	struct sockaddr_un addr;
+	int s = unix_socket(sock, &addr);
+	unlink(sock);
+	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, 1) < 0)
+		return fail("listen");
+	printf("listening\n");
+	fflush(stdout);
+	int c = accept(s, NULL, NULL);
+	if (c < 0)
+		return fail("accept");
+	char byte = 'x';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(c, &msg, 0) < 0)
+		return fail("sendmsg");
+	return 0;
+}
+
+static int recv_fd(const char *sock)
+{
+	struct sockaddr_un addr;
+	int s = unix_socket(sock, &addr);
+	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return fail("connect");
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	if (recvmsg(s, &msg, 0) < 0)
+		return fail("recvmsg");
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS) {
+		/* The kernel drops a descriptor that security_file_receive refuses (MSG_CTRUNC). */
+		errno = EPERM;
+		return fail(msg.msg_flags & MSG_CTRUNC ? "no descriptor received (MSG_CTRUNC)" : "no descriptor received");
+	}
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return dump(fd);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "flood")) {
+	if (argc < 3) {
+		fprintf(stderr, "usage: see the comment at the top of reach.c\n");
+		return 2;
+	}
+	mode = argv[1];
+	const char *file = argv[2];
+	if (!strcmp(mode, "flood") && argc == 4) {
 		long n = atol(argv[3]), opened = 0, denied = 0;
 		for (long i = 0; i < n; i++) {
-			int fd = open(argv[2], O_RDONLY);
+			int fd = open(file, O_RDONLY);
 			if (fd >= 0) {
 				opened++;
 				close(fd);
@@ -43,39 +123,57 @@ int main(int argc, char **argv)
 		printf("%ld opened, %ld denied\n", opened, denied);
 		return 0;
 	}
-	if (argc != 3) {
-		fprintf(stderr, "usage: reach plain|opath-reopen|handle FILE\n");
-		return 2;
-	}
-	const char *mode = argv[1], *file = argv[2];
-	int fd = -1;
 	if (!strcmp(mode, "plain")) {
-		fd = open(file, O_RDONLY);
-		if (fd < 0)
-			return fail(mode, "open");
-	} else if (!strcmp(mode, "opath-reopen")) {
+		int fd = open(file, O_RDONLY);
+		return fd < 0 ? fail("open") : dump(fd);
+	}
+	if (!strcmp(mode, "opath-reopen")) {
 		/* O_PATH opens nothing; reopening it through /proc makes a real open. */
 		int p = open(file, O_PATH);
 		if (p < 0)
-			return fail(mode, "open O_PATH");
+			return fail("open O_PATH");
 		char proc[64];
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p);
-		fd = open(proc, O_RDONLY);
-		if (fd < 0)
-			return fail(mode, "reopen");
-	} else if (!strcmp(mode, "handle")) {
+		int fd = open(proc, O_RDONLY);
+		return fd < 0 ? fail("reopen") : dump(fd);
+	}
+	if (!strcmp(mode, "handle")) {
 		struct file_handle *h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
 		h->handle_bytes = MAX_HANDLE_SZ;
 		int mount_id;
 		if (name_to_handle_at(AT_FDCWD, file, h, &mount_id, 0) < 0)
-			return fail(mode, "name_to_handle_at");
-		int mfd = open("/", O_RDONLY | O_DIRECTORY);
-		fd = open_by_handle_at(mfd, h, O_RDONLY);
-		if (fd < 0)
-			return fail(mode, "open_by_handle_at");
-	} else {
-		fprintf(stderr, "unknown mode %s\n", mode);
-		return 2;
+			return fail("name_to_handle_at");
+		int fd = open_by_handle_at(open("/", O_RDONLY | O_DIRECTORY), h, O_RDONLY);
+		return fd < 0 ? fail("open_by_handle_at") : dump(fd);
 	}
-	return dump(fd);
+	if (!strcmp(mode, "truncate"))
+		return truncate(file, 0) < 0 ? fail("truncate") : 0;
+	if (!strcmp(mode, "chmod"))
+		return chmod(file, 0777) < 0 ? fail("chmod") : 0;
+	if (!strcmp(mode, "chown"))
+		return chown(file, 1000, 1000) < 0 ? fail("chown") : 0;
+	if (!strcmp(mode, "utimes"))
+		return utimensat(AT_FDCWD, file, NULL, 0) < 0 ? fail("utimensat") : 0;
+	if (!strcmp(mode, "hold")) {
+		int fd = open(file, O_RDONLY);
+		if (fd < 0)
+			return fail("open");
+		printf("holding fd %d\n", fd);
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	if (!strcmp(mode, "getfd") && argc == 4) {
+		int pidfd = syscall(SYS_pidfd_open, atoi(argv[2]), 0);
+		if (pidfd < 0)
+			return fail("pidfd_open");
+		int fd = syscall(SYS_pidfd_getfd, pidfd, atoi(argv[3]), 0);
+		return fd < 0 ? fail("pidfd_getfd") : dump(fd);
+	}
+	if (!strcmp(mode, "send-fd") && argc == 4)
+		return send_fd(file, argv[3]);
+	if (!strcmp(mode, "recv-fd"))
+		return recv_fd(file);
+	fprintf(stderr, "unknown mode %s\n", mode);
+	return 2;
 }
