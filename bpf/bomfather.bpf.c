@@ -2,7 +2,8 @@
 /*
  * Entry points of the agent's BPF programs: one thin function per LSM hook, named after
  * the hook. The decisions live in the headers: file.bpf.h (operations on protected files) and
- * inherit.bpf.h (which named executable a task acts as).
+ * inherit.bpf.h (which named executable a task acts as) and identity.bpf.h (nobody changes
+ * the executable the kernel records for a process).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -15,6 +16,7 @@
 #include "maps.bpf.h"
 #include "inherit.bpf.h"
 #include "file.bpf.h"
+#include "identity.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -27,6 +29,7 @@ enum bf_mode bf_btf_anchor_mode __attribute__((unused));
 enum bf_stat bf_btf_anchor_stat __attribute__((unused));
 enum bf_event_kind bf_btf_anchor_kind __attribute__((unused));
 enum bf_op bf_btf_anchor_op __attribute__((unused));
+enum bf_rule_builtin bf_btf_anchor_rule_builtin __attribute__((unused));
 enum bf_exe_flag bf_btf_anchor_exe_flag __attribute__((unused));
 struct bf_exe bf_btf_anchor_exe __attribute__((unused));
 
@@ -118,4 +121,17 @@ int BPF_PROG(task_alloc, struct task_struct *task, unsigned long clone_flags, in
 	if (ret)
 		return ret;
 	return bf_fork_decide(task);
+}
+
+/*
+ * Returning 0 lets the kernel go on to its own handling: the BPF LSM default for this hook is
+ * -ENOSYS ("no LSM handled it"), which the stub returns when every program returned 0.
+ */
+SEC("lsm/task_prctl")
+int BPF_PROG(task_prctl, int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
+	     unsigned long arg5, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_prctl_decide(option, arg2);
 }

@@ -15,9 +15,15 @@ enum bf_abi {
 	BF_COMM_LEN = 16,
 };
 
+/* rule_id of events decided by a protection that is always on, not by a policy rule. */
+enum bf_rule_builtin {
+	BF_RULE_BUILTIN = 0x7fffffff, /* above any rule id: the maps hold far fewer rules */
+};
+
 /* What an event reports. */
 enum bf_event_kind {
-	BF_EVENT_FILE = 1, /* an open of a protected file was decided */
+	BF_EVENT_FILE = 1,     /* an operation on a protected file was decided */
+	BF_EVENT_IDENTITY = 2, /* an attempt to change what executable a process is */
 };
 
 /* The operation on a protected file that an event reports. */
@@ -27,6 +33,7 @@ enum bf_op {
 	BF_OP_UNLINK = 3,  /* unlink(2) */
 	BF_OP_RENAME = 4,  /* rename(2), as source or as the file replaced */
 	BF_OP_RECEIVE = 5, /* a descriptor received over a Unix socket or with pidfd_getfd */
+	BF_OP_SET_EXE = 6, /* prctl(PR_SET_MM, PR_SET_MM_EXE_FILE or PR_SET_MM_MAP) */
 };
 
 /* What the kernel did about it. */
@@ -98,7 +105,7 @@ struct bf_event {
 	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at the decision */
 	__u32 kind;             /* enum bf_event_kind */
 	__u32 verdict;          /* enum bf_verdict */
-	__u32 rule_id;          /* the rule that decided */
+	__u32 rule_id;          /* the rule that decided; BF_RULE_BUILTIN for built-in protections */
 	__u32 access;           /* enum bf_access bits requested */
 	__u32 pid;              /* thread group id */
 	__u32 tid;              /* thread id */

@@ -8,8 +8,9 @@ export const ABI_VERSION = 2;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 
-export const EventKind = { FILE: 1 } as const;
-export const Op = { OPEN: 1, SETATTR: 2, UNLINK: 3, RENAME: 4, RECEIVE: 5 } as const;
+export const EventKind = { FILE: 1, IDENTITY: 2 } as const;
+export const RULE_BUILTIN = 0x7fffffff;
+export const Op = { OPEN: 1, SETATTR: 2, UNLINK: 3, RENAME: 4, RECEIVE: 5, SET_EXE: 6 } as const;
 export const Verdict = { DENY: 1, AUDIT: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
@@ -19,8 +20,16 @@ export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILE
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
   bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN },
-  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE },
-  bf_op: { BF_OP_OPEN: Op.OPEN, BF_OP_SETATTR: Op.SETATTR, BF_OP_UNLINK: Op.UNLINK, BF_OP_RENAME: Op.RENAME, BF_OP_RECEIVE: Op.RECEIVE },
+  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY },
+  bf_rule_builtin: { BF_RULE_BUILTIN: RULE_BUILTIN },
+  bf_op: {
+    BF_OP_OPEN: Op.OPEN,
+    BF_OP_SETATTR: Op.SETATTR,
+    BF_OP_UNLINK: Op.UNLINK,
+    BF_OP_RENAME: Op.RENAME,
+    BF_OP_RECEIVE: Op.RECEIVE,
+    BF_OP_SET_EXE: Op.SET_EXE,
+  },
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_AUDIT: Verdict.AUDIT },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },

@@ -1,11 +1,11 @@
 // Kernel events -> JSON lines. One object per line, stable keys, for people and for jq.
-import { Access, Event, EventKind, Op, Verdict } from "./abi.ts";
+import { Access, Event, EventKind, Op, RULE_BUILTIN, Verdict } from "./abi.ts";
 import type { RuleInfo } from "./compile/compile.ts";
 
 export interface EventLine {
   time: string;
   action: "deny" | "audit";
-  kind: "file";
+  kind: "file" | "identity";
   op: OpName;
   pid: number;
   tid: number;
@@ -17,13 +17,14 @@ export interface EventLine {
   rule: string;
 }
 
-export type OpName = "open" | "setattr" | "unlink" | "rename" | "receive" | "unknown";
+export type OpName = "open" | "setattr" | "unlink" | "rename" | "receive" | "set_exe_file" | "unknown";
 const OP_NAMES: Record<number, OpName> = {
   [Op.OPEN]: "open",
   [Op.SETATTR]: "setattr",
   [Op.UNLINK]: "unlink",
   [Op.RENAME]: "rename",
   [Op.RECEIVE]: "receive",
+  [Op.SET_EXE]: "set_exe_file",
 };
 
 function accessNames(bits: number): string[] {
@@ -39,13 +40,13 @@ function accessNames(bits: number): string[] {
  */
 export function decodeEvent(record: Uint8Array, rules: readonly RuleInfo[], wallOffsetNs: bigint): EventLine | null {
   const e = Event.decode(record);
-  if (e.kind !== EventKind.FILE) return null;
-  const rule = rules[e.rule_id];
+  if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY) return null;
+  const rule = e.rule_id === RULE_BUILTIN ? undefined : rules[e.rule_id];
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
   return {
     time: new Date(ms).toISOString(),
     action: e.verdict === Verdict.AUDIT ? "audit" : "deny",
-    kind: "file",
+    kind: e.kind === EventKind.IDENTITY ? "identity" : "file",
     op: OP_NAMES[e.op] ?? "unknown",
     pid: e.pid,
     tid: e.tid,
@@ -55,6 +56,11 @@ export function decodeEvent(record: Uint8Array, rules: readonly RuleInfo[], wall
     // Hooks that see only a dentry send no path: the rule's path names the file then.
     target: e.target || (rule?.path ?? ""),
     access: accessNames(e.access),
-    rule: rule ? `${rule.origin.file}:${rule.origin.line}` : `unknown rule ${e.rule_id}`,
+    rule:
+      e.rule_id === RULE_BUILTIN
+        ? "builtin: executable identity"
+        : rule
+          ? `${rule.origin.file}:${rule.origin.line}`
+          : `unknown rule ${e.rule_id}`,
   };
 }

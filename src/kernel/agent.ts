@@ -17,6 +17,7 @@ export const PROGRAMS = [
   "inode_unlink",
   "inode_rename",
   "file_receive",
+  "task_prctl",
 ] as const;
 
 export class LoadError extends Error {

@@ -30,7 +30,7 @@ const files = [
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("doctor")],
   files,
   checks: [
     "file-agent-starts",
@@ -94,6 +94,13 @@ kernelSuite({
     ...["setattr", "unlink", "rename", "receive"].map((op) => `writes-event-${op}`),
     "writes-event-unlink-names-file",
     "writes-event-unlink-access",
+    "identity-agent-starts",
+    "identity-set-exe-file-denied",
+    "identity-denied-at-prctl",
+    "identity-other-prctl-still-works",
+    "identity-other-prctl-result",
+    "identity-event",
+    "identity-event-rule",
     "inherit-child-reads",
     "inherit-child-content",
     "inherit-grandchild-through-shell-reads",

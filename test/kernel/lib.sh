@@ -119,6 +119,7 @@ as_user() {
 start_bg() {
   local log=$1
   shift
+  : >"$log" # emptied here: the redirection below happens in the child, possibly after wait_for_line reads
   "$@" >"$log" 2>&1 </dev/null &
   BG_PID=$!
   BF_BG_PIDS="$BF_BG_PIDS $BG_PID"
@@ -177,6 +178,10 @@ trap 'exit 143' TERM INT
 # Sets AGENT to its pid. On failure reports CHECK as failed and returns 1.
 start_agent() {
   local check=$1 policy=$2
+  # Empty the logs first: the redirections below happen in the child, after this shell may
+  # already be reading a previous agent's "enforcing" line.
+  : >/tmp/agent.out
+  : >/tmp/agent.err
   bomfather --policy "$policy" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
   AGENT=$!
   BF_BG_PIDS="$BF_BG_PIDS $AGENT"

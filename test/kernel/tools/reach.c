@@ -7,6 +7,9 @@
 //   reach getfd PID FD                      take descriptor FD of process PID (pidfd_getfd)
 //   reach send-fd FILE SOCKET               open FILE, serve its descriptor once on SOCKET
 //   reach recv-fd SOCKET                    receive a descriptor (SCM_RIGHTS) and read it
+//   reach prctl-name NAME                   set and read back the thread name (prctl works)
+//   reach borrow-exe TRUSTED FILE           make TRUSTED this process's executable (prctl
+//                                           PR_SET_MM_EXE_FILE), then open FILE
 //
 // Failures print "MODE: STEP: <strerror>" to stderr and exit 1.
 #define _GNU_SOURCE
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -172,6 +176,22 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "send-fd") && argc == 4)
 		return send_fd(file, argv[3]);
+	if (!strcmp(mode, "prctl-name")) {
+		char name[16] = { 0 };
+		if (prctl(PR_SET_NAME, argv[2], 0, 0, 0) < 0 || prctl(PR_GET_NAME, name, 0, 0, 0) < 0)
+			return fail("prctl");
+		printf("%s\n", name);
+		return 0;
+	}
+	if (!strcmp(mode, "borrow-exe") && argc == 4) {
+		int exe = open(argv[2], O_RDONLY);
+		if (exe < 0)
+			return fail("open trusted");
+		if (prctl(PR_SET_MM, PR_SET_MM_EXE_FILE, exe, 0, 0) < 0)
+			return fail("prctl PR_SET_MM_EXE_FILE");
+		int fd = open(argv[3], O_RDONLY);
+		return fd < 0 ? fail("open") : dump(fd);
+	}
 	if (!strcmp(mode, "recv-fd"))
 		return recv_fd(file);
 	fprintf(stderr, "unknown mode %s\n", mode);

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * Executable identity cannot be borrowed: while the agent runs, no process may change the
+ * executable the kernel records for it (mm->exe_file), which is what the agent knows a
+ * program by. prctl(PR_SET_MM, PR_SET_MM_EXE_FILE or PR_SET_MM_MAP) is refused for everyone;
+ * checkpoint/restore tools that need it cannot restore while the agent runs.
+ */
+#ifndef BF_IDENTITY_BPF_H
+#define BF_IDENTITY_BPF_H
+
+#include "maps.bpf.h"
+
+/* From include/uapi/linux/prctl.h (macros do not reach BTF). */
+#define BF_PR_SET_MM 35
+#define BF_PR_SET_MM_EXE_FILE 13
+#define BF_PR_SET_MM_MAP 14
+
+static __always_inline void bf_report_identity(__u32 op)
+{
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v2, sizeof(*e), 0);
+	if (!e) {
+		bf_count(BF_STAT_RINGBUF_FULL);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = BF_EVENT_IDENTITY;
+	e->verdict = BF_VERDICT_DENY;
+	e->rule_id = BF_RULE_BUILTIN;
+	e->access = 0;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->op = op;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->exe[0] = 0;
+	e->target[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int bf_prctl_decide(int option, unsigned long arg2)
+{
+	if (option != BF_PR_SET_MM || (arg2 != BF_PR_SET_MM_EXE_FILE && arg2 != BF_PR_SET_MM_MAP))
+		return 0;
+	bf_count(BF_STAT_DENIED);
+	bf_report_identity(BF_OP_SET_EXE);
+	return -EPERM;
+}
+
+#endif /* BF_IDENTITY_BPF_H */
