@@ -95,7 +95,17 @@ int BPF_PROG(inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	ret = bf_file_decide(old_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
 	if (ret)
 		return ret;
-	return bf_file_decide(new_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	ret = bf_file_decide(new_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	if (ret)
+		return ret;
+	bf_rename_carry_protection(old_dentry->d_inode, new_dentry->d_inode);
+	return 0;
+}
+
+SEC("lsm/inode_free_security")
+void BPF_PROG(inode_free_security, struct inode *inode)
+{
+	bf_inode_gone(inode);
 }
 
 /* A descriptor passed over a Unix socket (SCM_RIGHTS) or taken with pidfd_getfd. */

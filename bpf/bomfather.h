@@ -65,7 +65,8 @@ enum bf_stat {
 	BF_STAT_AUDITED = 1,      /* opens that monitor mode let through */
 	BF_STAT_RINGBUF_FULL = 2, /* events lost because the ring buffer was full */
 	BF_STAT_TASK_STORAGE_FAILED = 3, /* an inherited identity could not be stored (fails closed) */
-	BF_STAT_MAX = 4,
+	BF_STAT_PROTECTION_NOT_CARRIED = 4, /* a file renamed over a protected one could not be protected (map full) */
+	BF_STAT_MAX = 5,
 };
 
 /* An inode as the kernel names it: super_block->s_dev (kernel encoding) and i_ino. */

@@ -99,4 +99,39 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	return -EPERM;
 }
 
+/*
+ * A permitted rename that replaces a protected file moves its protection to the file that
+ * takes its place: that is how editors and deploy tools update a file atomically (write a
+ * temporary file, rename it over the original), and the file at the protected path must stay
+ * protected. If the rename then fails, the temporary file stays protected too: more, not less.
+ */
+static __always_inline void bf_rename_carry_protection(struct inode *source, struct inode *replaced)
+{
+	if (!source || !replaced)
+		return;
+	struct bf_inode_key old = {}, next = {};
+	bf_inode_of(replaced, &old.dev, &old.ino);
+	struct bf_file_rule *rule = bpf_map_lookup_elem(&bf_files_v1, &old);
+	if (!rule)
+		return;
+	struct bf_file_rule copy = *rule;
+	bf_inode_of(source, &next.dev, &next.ino);
+	if (bpf_map_update_elem(&bf_files_v1, &next, &copy, BPF_NOEXIST) && !bpf_map_lookup_elem(&bf_files_v1, &next))
+		bf_count(BF_STAT_PROTECTION_NOT_CARRIED);
+}
+
+/*
+ * A protected inode that is gone for good (no link left, last reference dropped) leaves the
+ * map, so that a new file that gets the same inode number later is not protected by mistake.
+ * An inode merely evicted from the cache still has links and keeps its entry.
+ */
+static __always_inline void bf_inode_gone(struct inode *inode)
+{
+	if (inode->i_nlink != 0)
+		return;
+	struct bf_inode_key key = {};
+	bf_inode_of(inode, &key.dev, &key.ino);
+	bpf_map_delete_elem(&bf_files_v1, &key);
+}
+
 #endif /* BF_FILE_BPF_H */

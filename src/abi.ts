@@ -15,7 +15,7 @@ export const Verdict = { DENY: 1, AUDIT: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
 export const ExeFlag = { INHERIT: 1 } as const;
-export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, MAX: 4 } as const;
+export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, MAX: 5 } as const;
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
@@ -39,6 +39,7 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_STAT_AUDITED: Stat.AUDITED,
     BF_STAT_RINGBUF_FULL: Stat.RINGBUF_FULL,
     BF_STAT_TASK_STORAGE_FAILED: Stat.TASK_STORAGE_FAILED,
+    BF_STAT_PROTECTION_NOT_CARRIED: Stat.PROTECTION_NOT_CARRIED,
     BF_STAT_MAX: Stat.MAX,
   },
 };

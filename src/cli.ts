@@ -227,8 +227,8 @@ async function cmdRun(a: Args): Promise<number> {
 
 /**
  * Print the kernel's events as JSON lines until SIGINT or SIGTERM, then stop enforcing.
- * Events are reports: enforcement happens in the kernel whether or not they are read. Lost
- * events (a full ring buffer) are counted by the kernel and reported once a second.
+ * Events are reports: enforcement happens in the kernel whether or not they are read. The
+ * kernel counts what went wrong on its side; new failures are reported once a second.
  */
 async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Promise<void> {
   let stopping = false;
@@ -237,7 +237,12 @@ async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Pro
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  let lost = 0n;
+  const warnings = {
+    eventsLost: "event(s) lost (ring buffer full); enforcement is unaffected",
+    inheritanceFailures: "process(es) could not inherit a grant (out of memory); they were denied instead",
+    protectionNotCarried: "file(s) renamed over a protected file could not be protected (too many protected files)",
+  } as const;
+  let seen = enforcer.counters();
   let lastCheck = Date.now();
   while (!stopping) {
     const lines = [];
@@ -248,16 +253,19 @@ async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Pro
     if (lines.length) process.stdout.write(lines.join(""));
     if (Date.now() - lastCheck >= 1000) {
       lastCheck = Date.now();
-      const now = enforcer.counters().eventsLost;
-      if (now > lost) process.stderr.write(`bomfather: warning: ${now - lost} event(s) lost (ring buffer full); enforcement is unaffected\n`);
-      lost = now;
+      const now = enforcer.counters();
+      for (const [key, text] of Object.entries(warnings) as [keyof typeof warnings, string][]) {
+        if (now[key] > seen[key]) process.stderr.write(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
+      }
+      seen = now;
     }
     await new Promise((r) => setTimeout(r, 0));
   }
   const c = enforcer.counters();
   enforcer.stop();
   process.stderr.write(
-    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ${c.inheritanceFailures} inheritance failure(s)\n`,
+    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
+      `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
 }
 

@@ -18,6 +18,7 @@ export const PROGRAMS = [
   "inode_rename",
   "file_receive",
   "task_prctl",
+  "inode_free_security",
 ] as const;
 
 export class LoadError extends Error {
@@ -66,13 +67,14 @@ export class Enforcer {
   }
 
   /** The kernel's counters (enum bf_stat), summed over CPUs. */
-  counters(): Record<"denied" | "audited" | "eventsLost" | "inheritanceFailures", bigint> {
+  counters(): Record<"denied" | "audited" | "eventsLost" | "inheritanceFailures" | "protectionNotCarried", bigint> {
     const at = (i: number) => this.stats.lookupPerCpuSum(new Uint8Array(new Uint32Array([i]).buffer));
     return {
       denied: at(Stat.DENIED),
       audited: at(Stat.AUDITED),
       eventsLost: at(Stat.RINGBUF_FULL),
       inheritanceFailures: at(Stat.TASK_STORAGE_FAILED),
+      protectionNotCarried: at(Stat.PROTECTION_NOT_CARRIED),
     };
   }
 

@@ -44,5 +44,5 @@ stop_bg "$AGENT"
 expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
 show_file /tmp/agent.err
 # The kernel's own counters: root, tester, the copy, the hard link and the write.
-expect_contains file-agent-counters "stopped: 5 denied, 0 audited, 0 event(s) lost" "$(cat /tmp/agent.err)"
+expect_contains file-agent-counters "stopped: 5 denied, 0 audited, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
 expect_ok file-readable-after-stop cat /srv/demo/secret.txt

@@ -37,6 +37,13 @@ expect_eq writes-writer-content "original content
 appended" "$BF_OUT"
 expect_ok writes-writer-renames-back /opt/trusted/busybox mv /srv/writes/moved.txt $F
 
+# Atomic replacement by the writer (write a temporary file, rename it over the protected one):
+# the new file at the protected path is protected too.
+expect_ok writes-writer-replaces-atomically /opt/trusted/busybox sh -c "echo replaced >$F.tmp && mv $F.tmp $F"
+expect_fail_eperm writes-replaced-file-protected cat $F
+expect_ok writes-replaced-file-trusted /usr/local/bin/trusted-reader $F
+expect_eq writes-replaced-file-content replaced "$BF_OUT"
+
 # Descriptors: a named program holds the file open; root takes or receives the descriptor.
 /usr/local/bin/fd-holder hold /srv/writes/public.txt >/tmp/hold-public.out &
 PUB=$!
