@@ -59,7 +59,7 @@ kernelSuite({
     "file-agent-stops-cleanly",
     "file-agent-counters",
     "file-readable-after-stop",
-    ...["plain", "opath-reopen", "handle"].flatMap((m) => [`reach-${m}-works-on-unprotected`, `reach-${m}-denied`]),
+    ...["plain", "opath-reopen", "handle", "io-uring"].flatMap((m) => [`reach-${m}-works-on-unprotected`, `reach-${m}-denied`]),
     "reach-hard-link-made-before-start",
     "reach-symlink",
     "reach-proc-pid-root",

@@ -10,7 +10,7 @@ ln /srv/demo/secret.txt /srv/elsewhere/hardlink-made-before-start
 
 start_agent reach-agent-starts /policies/demo.yaml || exit 1
 
-for mode in plain opath-reopen handle; do
+for mode in plain opath-reopen handle io-uring; do
   expect_ok "reach-$mode-works-on-unprotected" /opt/tools/reach "$mode" /srv/demo/public.txt
   expect_fail_eperm "reach-$mode-denied" /opt/tools/reach "$mode" /srv/demo/secret.txt
 done

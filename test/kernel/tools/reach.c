@@ -1,6 +1,7 @@
 // Reaches a file the ways an attacker would, to prove each is decided on the protected inode.
 //
 //   reach plain|opath-reopen|handle FILE   open it; print its first line
+//   reach io-uring FILE                     open it with an io_uring IORING_OP_OPENAT
 //   reach truncate|chmod|chown|utimes FILE  change it without opening it
 //   reach flood FILE N                      try N opens; print "<opened> opened, <denied> denied"
 //   reach hold FILE                         open it, print "holding fd N", wait to be killed
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -105,6 +108,44 @@ static int recv_fd(const char *sock)
 	return dump(fd);
 }
 
+/* One IORING_OP_OPENAT through a ring set up by hand (no liburing): the descriptor or -errno. */
+static int io_uring_open(const char *file)
+{
+	struct io_uring_params p = { 0 };
+	int ring = syscall(__NR_io_uring_setup, 2, &p);
+	if (ring < 0)
+		return -errno;
+	size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(__u32);
+	size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (p.features & IORING_FEAT_SINGLE_MMAP)
+		sq_size = cq_size = sq_size > cq_size ? sq_size : cq_size;
+	char *sq = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+	char *cq = (p.features & IORING_FEAT_SINGLE_MMAP) ? sq
+		: mmap(NULL, cq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+	struct io_uring_sqe *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+					 MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
+		return -errno;
+	memset(&sqes[0], 0, sizeof(sqes[0]));
+	sqes[0].opcode = IORING_OP_OPENAT;
+	sqes[0].fd = AT_FDCWD;
+	sqes[0].addr = (unsigned long)file;
+	sqes[0].open_flags = O_RDONLY;
+	unsigned *tail = (unsigned *)(sq + p.sq_off.tail);
+	unsigned *mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	unsigned *array = (unsigned *)(sq + p.sq_off.array);
+	array[*tail & *mask] = 0;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		return -errno;
+	unsigned *head = (unsigned *)(cq + p.cq_off.head);
+	unsigned *cmask = (unsigned *)(cq + p.cq_off.ring_mask);
+	struct io_uring_cqe *cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	int res = cqes[__atomic_load_n(head, __ATOMIC_ACQUIRE) & *cmask].res;
+	__atomic_store_n(head, *head + 1, __ATOMIC_RELEASE);
+	return res;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -149,6 +190,14 @@ int main(int argc, char **argv)
 			return fail("name_to_handle_at");
 		int fd = open_by_handle_at(open("/", O_RDONLY | O_DIRECTORY), h, O_RDONLY);
 		return fd < 0 ? fail("open_by_handle_at") : dump(fd);
+	}
+	if (!strcmp(mode, "io-uring")) {
+		int fd = io_uring_open(file);
+		if (fd < 0) {
+			errno = -fd;
+			return fail("IORING_OP_OPENAT");
+		}
+		return dump(fd);
 	}
 	if (!strcmp(mode, "truncate"))
 		return truncate(file, 0) < 0 ? fail("truncate") : 0;
