@@ -25,7 +25,7 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 2
+#define BF_SHIM_ABI 3
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
@@ -130,6 +130,28 @@ int bf_prog_set_autoload(int h, const char *prog_name, int autoload)
 	if (!p)
 		return -ENOENT;
 	return bpf_program__set_autoload(p, autoload != 0);
+}
+
+/* The names of the object's programs, one per line, into buf (NUL-terminated). */
+int bf_obj_program_names(int h, char *buf, uint32_t len)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	uint32_t used = 0;
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, o->obj) {
+		const char *name = bpf_program__name(p);
+		size_t n = strlen(name);
+		if (used + n + 2 > len)
+			return -ENOSPC;
+		memcpy(buf + used, name, n);
+		used += n;
+		buf[used++] = '\n';
+	}
+	if (len)
+		buf[used < len ? used : len - 1] = 0;
+	return (int)used;
 }
 
 /* Load every program with autoload on and create the maps. */

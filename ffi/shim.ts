@@ -6,7 +6,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 2;
+export const SHIM_ABI = 3;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -16,6 +16,7 @@ const symbols = {
   bf_num_possible_cpus: { args: [], returns: i32 },
   bf_obj_open: { args: [ptr, u64, ptr], returns: i32 },
   bf_prog_set_autoload: { args: [i32, ptr, i32], returns: i32 },
+  bf_obj_program_names: { args: [i32, ptr, u32], returns: i32 },
   bf_obj_load: { args: [i32], returns: i32 },
   bf_prog_attach: { args: [i32, ptr], returns: i32 },
   bf_obj_close: { args: [i32], returns: i32 },
@@ -98,6 +99,13 @@ export class BpfObject {
     readonly handle: number,
     readonly name: string,
   ) {}
+
+  /** The programs the object holds, by name. */
+  programNames(): string[] {
+    const buf = new Uint8Array(8 * 1024);
+    const n = this.shim.check(`Listing the programs of "${this.name}"`, this.lib.bf_obj_program_names(this.handle, buf, buf.length));
+    return new TextDecoder().decode(buf.subarray(0, n)).split("\n").filter(Boolean);
+  }
 
   setAutoload(prog: string, on: boolean): void {
     this.shim.check(`Setting autoload of "${prog}"`, this.lib.bf_prog_set_autoload(this.handle, cstr(prog), on ? 1 : 0));

@@ -8,7 +8,12 @@ import { batches, type Compiled } from "../compile/compile.ts";
 import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
-/** The programs of bpf/bomfather.bpf.c, by function name. */
+/**
+ * The programs of bpf/bomfather.bpf.c, by function name, in the order they are attached:
+ * identity tracking (fork, exec) before the decisions that use it. Every program of the
+ * object must be here (checked at start and by test/unit/abi.test.ts): a program loaded but
+ * never attached would be a rule silently not enforced.
+ */
 export const PROGRAMS = [
   "task_alloc",
   "bprm_creds_for_exec",
@@ -43,6 +48,8 @@ export class Enforcer {
     const shim = await loadShim();
     const obj = shim.openObject(await agentObject(), "bomfather");
     try {
+      const missing = obj.programNames().filter((p) => !(PROGRAMS as readonly string[]).includes(p));
+      if (missing.length) throw new Error(`Bug: programs ${missing.join(", ")} are in the BPF object but not in PROGRAMS`);
       obj.load();
       for (const b of batches(compiled.entries)) {
         const { name, key, value } = MAPS[b.map];

@@ -2,6 +2,7 @@
 // size, a field offset or an enum value that drifts fails here, before any kernel sees it.
 import { describe, expect, test } from "bun:test";
 import { ENUMS, Event, InodeKey, STRUCTS, kernelDev } from "../../src/abi.ts";
+import { PROGRAMS } from "../../src/kernel/agent.ts";
 import { agentObject, loadShim } from "../../src/kernel/assets.ts";
 import type { BtfEnum, BtfStruct } from "../../ffi/shim.ts";
 
@@ -56,4 +57,8 @@ test("st_dev converts to the kernel's s_dev encoding", () => {
   expect(kernelDev((0x103 << 8) | 3)).toBe((259 << 20) | 3);
   // minor 300 (> 255): glibc keeps the high minor bits at 12..31
   expect(kernelDev((8 << 8) | (300 & 0xff) | ((300 & ~0xff) << 12))).toBe((8 << 20) | 300);
+});
+
+test("every program of the object is attached by the agent, and nothing else", () => {
+  expect([...obj.programNames()].sort()).toEqual([...PROGRAMS].sort());
 });
