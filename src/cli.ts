@@ -231,6 +231,10 @@ async function cmdRun(a: Args): Promise<number> {
  * kernel counts what went wrong on its side; new failures are reported once a second.
  */
 async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Promise<void> {
+  const status = safeWriter(process.stderr, () => {});
+  const events = safeWriter(process.stdout, (why) =>
+    status(`bomfather: warning: cannot write events to stdout (${why}); enforcement continues, events are no longer printed\n`),
+  );
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -250,12 +254,12 @@ async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Pro
       const ev = decodeEvent(rec, rules, enforcer.wallOffsetNs);
       if (ev) lines.push(JSON.stringify(ev) + "\n");
     }
-    if (lines.length) process.stdout.write(lines.join(""));
+    if (lines.length) events(lines.join(""));
     if (Date.now() - lastCheck >= 1000) {
       lastCheck = Date.now();
       const now = enforcer.counters();
       for (const [key, text] of Object.entries(warnings) as [keyof typeof warnings, string][]) {
-        if (now[key] > seen[key]) process.stderr.write(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
+        if (now[key] > seen[key]) status(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
       }
       seen = now;
     }
@@ -263,10 +267,32 @@ async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Pro
   }
   const c = enforcer.counters();
   enforcer.stop();
-  process.stderr.write(
+  status(
     `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
       `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
+}
+
+/**
+ * A write that never throws: when the reader of a stream goes away (EPIPE), the agent says so
+ * once through onBroken and goes on enforcing; losing its audience must not stop it.
+ */
+function safeWriter(stream: NodeJS.WriteStream, onBroken: (why: string) => void): (text: string) => void {
+  let broken = false;
+  const breaks = (e: unknown) => {
+    if (broken) return;
+    broken = true;
+    onBroken((e as NodeJS.ErrnoException)?.code ?? String(e));
+  };
+  stream.on("error", breaks);
+  return (text) => {
+    if (broken) return;
+    try {
+      stream.write(text);
+    } catch (e) {
+      breaks(e);
+    }
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {

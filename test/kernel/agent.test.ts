@@ -30,7 +30,7 @@ const files = [
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("events-pipe"), scenario("doctor")],
   files,
   checks: [
     "file-agent-starts",
@@ -129,6 +129,14 @@ kernelSuite({
     "flood-every-open-denied",
     "flood-lost-events-reported",
     "flood-still-enforcing",
+    "pipe-agent-starts",
+    "pipe-first-denial",
+    "pipe-first-event-read",
+    "pipe-second-denial",
+    "pipe-third-denial",
+    "pipe-agent-survives",
+    "pipe-still-enforcing",
+    "pipe-agent-says-so",
     "doctor-exit-0",
     "doctor-probe-ran",
     "doctor-lsm-listed",
