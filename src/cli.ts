@@ -40,8 +40,9 @@ Exit codes: 0 ok, 1 invalid policy, 2 usage error, 3 this host cannot enforce.`,
   run: `Usage: bomfather run --policy FILE
 
 Checks the policy and the host, loads the policy into the kernel and enforces it until
-stopped (SIGINT or SIGTERM). The policy loads entirely or not at all. Each decision worth
-reporting is one JSON line on stdout; status messages go to stderr.
+stopped (SIGINT or SIGTERM; SIGHUP is ignored). The policy loads entirely or not at all.
+Each decision worth reporting is one JSON line on stdout; status messages go to stderr. If
+stdout's reader goes away, enforcement continues without events.
 
 Exit codes: 0 stopped cleanly, 1 invalid policy (or names paths missing on this host),
 2 usage error, 3 this host cannot enforce (run \`bomfather doctor\`).`,
@@ -241,6 +242,8 @@ async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Pro
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // A closed terminal must not switch protection off (SIGHUP's default is to terminate).
+  process.on("SIGHUP", () => status("bomfather: SIGHUP ignored: enforcement continues (stop with SIGTERM or SIGINT)\n"));
   const warnings = {
     eventsLost: "event(s) lost (ring buffer full); enforcement is unaffected",
     inheritanceFailures: "process(es) could not inherit a grant (out of memory); they were denied instead",

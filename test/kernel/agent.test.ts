@@ -56,6 +56,8 @@ kernelSuite({
     "file-event-other-user",
     "file-event-write",
     "file-no-event-for-allowed-read",
+    "file-agent-survives-sighup",
+    "file-enforcing-after-sighup",
     "file-agent-stops-cleanly",
     "file-agent-counters",
     "file-readable-after-stop",
