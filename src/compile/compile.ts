@@ -33,6 +33,8 @@ export interface PathFacts {
   dev: number; // kernel encoding of st_dev (see kernelDev)
   ino: bigint;
   type: "file" | "directory" | "other";
+  /** For a file starting with "#!": the interpreter it names. */
+  interpreter?: string;
 }
 
 export type HostFacts = (path: string) => PathFacts | null;
@@ -101,6 +103,14 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         origin: exe.origin,
         message: `Cannot identify executable "${exe.name}": "${exe.path}" ${facts ? `is a ${facts.type}` : "does not exist on this host"}`,
         hint: "install the executable before starting the agent, or fix its path; bomfather knows a program by its file",
+      });
+      continue;
+    }
+    if (facts.interpreter !== undefined) {
+      problems.push({
+        origin: exe.origin,
+        message: `Executable "${exe.name}": "${exe.path}" is a script run by "${facts.interpreter}", and the kernel knows a running script as its interpreter: a grant to "${exe.name}" would never apply`,
+        hint: `name a compiled program, or the interpreter "${facts.interpreter}" (which trusts every script it runs)`,
       });
       continue;
     }

@@ -1,11 +1,14 @@
 // The compiler is pure: fake host facts in, map entries out. Byte goldens are annotated field
 // by field (little endian), so a change of layout or meaning shows up here first.
 import { describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { kernelDev } from "../../src/abi.ts";
 import { hostFacts } from "../../src/compile/from-policy.ts";
 import { batches, compile, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
 
+const self = import.meta.path;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const at = (line: number, col = 5) => ({ file: "p.yaml", line, col });
 
@@ -145,7 +148,6 @@ test("batches lay keys and values back to back per map", () => {
 });
 
 describe("host facts", () => {
-  const self = import.meta.path;
 
   test("stat's st_dev converted to the kernel's encoding when the kernel was not asked", () => {
     const s = statSync(self, { bigint: true });
@@ -159,4 +161,17 @@ describe("host facts", () => {
     expect(hostFacts(import.meta.dir)?.type).toBe("directory");
     expect(hostFacts("/nonexistent/bomfather")).toBeNull();
   });
+});
+
+test("a script named as an executable is refused: the kernel sees its interpreter", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bomfather-script-"));
+  const script = join(dir, "deploy.sh");
+  writeFileSync(script, "#!/bin/sh -e\necho deploying\n");
+  expect(hostFacts(script)?.interpreter).toBe("/bin/sh");
+  expect(hostFacts(self)?.interpreter).toBeUndefined();
+  const r = compile(policy([], [exe(script, 20)]), hostFacts);
+  expect(!r.ok && r.problems[0]!.message).toBe(
+    `Executable "deploy.sh": "${script}" is a script run by "/bin/sh", and the kernel knows a running script as its interpreter: a grant to "deploy.sh" would never apply`,
+  );
+  expect(!r.ok && r.problems[0]!.origin.line).toBe(20);
 });
