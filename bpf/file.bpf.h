@@ -31,26 +31,11 @@ static __always_inline void bf_report_file(const struct path *path, struct file 
 					   const struct bf_file_rule *rule, __u32 access,
 					   __u32 op, __u32 verdict)
 {
-	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v2, sizeof(*e), 0);
-	if (!e) {
-		bf_count(BF_STAT_RINGBUF_FULL);
+	struct bf_event *e = bf_event_begin(BF_EVENT_FILE, verdict, rule->rule_id, access, op);
+	if (!e)
 		return;
-	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->kind = BF_EVENT_FILE;
-	e->verdict = verdict;
-	e->rule_id = rule->rule_id;
-	e->access = access;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->op = op;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->exe[0] = 0;
 	if (exe)
 		bpf_d_path((struct path *)&exe->f_path, e->exe, sizeof(e->exe));
-	e->target[0] = 0;
 	if (path)
 		bpf_d_path((struct path *)path, e->target, sizeof(e->target));
 	bpf_ringbuf_submit(e, 0);

@@ -17,25 +17,9 @@
 
 static __always_inline void bf_report_identity(__u32 op)
 {
-	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v2, sizeof(*e), 0);
-	if (!e) {
-		bf_count(BF_STAT_RINGBUF_FULL);
-		return;
-	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->kind = BF_EVENT_IDENTITY;
-	e->verdict = BF_VERDICT_DENY;
-	e->rule_id = BF_RULE_BUILTIN;
-	e->access = 0;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->op = op;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->exe[0] = 0;
-	e->target[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	struct bf_event *e = bf_event_begin(BF_EVENT_IDENTITY, BF_VERDICT_DENY, BF_RULE_BUILTIN, 0, op);
+	if (e)
+		bpf_ringbuf_submit(e, 0);
 }
 
 static __always_inline int bf_prctl_decide(int option, unsigned long arg2)

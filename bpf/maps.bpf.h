@@ -67,4 +67,32 @@ static __always_inline void bf_count(enum bf_stat stat)
 		*n += 1;
 }
 
+/*
+ * Reserve an event and fill what every event carries; the caller adds exe and target and
+ * submits it. NULL (counted) when the ring buffer is full.
+ */
+static __always_inline struct bf_event *bf_event_begin(__u32 kind, __u32 verdict, __u32 rule_id,
+							__u32 access, __u32 op)
+{
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v2, sizeof(*e), 0);
+	if (!e) {
+		bf_count(BF_STAT_RINGBUF_FULL);
+		return NULL;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = kind;
+	e->verdict = verdict;
+	e->rule_id = rule_id;
+	e->access = access;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->op = op;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->exe[0] = 0;
+	e->target[0] = 0;
+	return e;
+}
+
 #endif /* BF_MAPS_BPF_H */
