@@ -147,6 +147,7 @@ function cmdCheck(a: Args): number {
   if (a.positional.length === 0) throw new CliError("No policy file given", EXIT.USAGE, "usage: bomfather check [--json] FILE...");
   const all: Diagnostic[] = [];
   let errors = 0;
+  let warnings = 0;
   for (const file of a.positional) {
     let raw: string | Uint8Array;
     try {
@@ -162,10 +163,11 @@ function cmdCheck(a: Args): number {
     const { diagnostics } = checkPolicy(raw, file);
     all.push(...diagnostics);
     errors += diagnostics.filter((d) => d.severity === "error").length;
+    warnings += diagnostics.filter((d) => d.severity === "warning").length;
     if (!a.flags.has("--json")) printDiagnostics(diagnostics, raw);
   }
   if (a.flags.has("--json")) process.stdout.write(formatDiagnosticsJson(all) + "\n");
-  else if (errors === 0) process.stderr.write(`${a.positional.join(", ")}: valid\n`);
+  else if (errors === 0) process.stderr.write(`${a.positional.join(", ")}: valid${warnings ? `, ${warnings} warning(s)` : ""}\n`);
   return errors ? EXIT.INVALID_POLICY : EXIT.OK;
 }
 
