@@ -102,6 +102,23 @@ static struct bf_object *get_object(int h)
 	return &objects[h];
 }
 
+/* A program or map of object h by name; NULL with *err set to a negative errno otherwise. */
+static struct bpf_program *find_program(int h, const char *name, int *err)
+{
+	struct bf_object *o = get_object(h);
+	struct bpf_program *p = o ? bpf_object__find_program_by_name(o->obj, name) : NULL;
+	*err = !o ? -EBADF : !p ? -ENOENT : 0;
+	return p;
+}
+
+static struct bpf_map *find_map(int h, const char *name, int *err)
+{
+	struct bf_object *o = get_object(h);
+	struct bpf_map *m = o ? bpf_object__find_map_by_name(o->obj, name) : NULL;
+	*err = !o ? -EBADF : !m ? -ENOENT : 0;
+	return m;
+}
+
 /* Open a BPF ELF object from memory. Returns a handle. Nothing reaches the kernel yet. */
 int bf_obj_open(const void *data, uint64_t size, const char *name)
 {
@@ -123,12 +140,10 @@ int bf_obj_open(const void *data, uint64_t size, const char *name)
 /* Choose whether a program is loaded (before bf_obj_load). */
 int bf_prog_set_autoload(int h, const char *prog_name, int autoload)
 {
-	struct bf_object *o = get_object(h);
-	if (!o)
-		return -EBADF;
-	struct bpf_program *p = bpf_object__find_program_by_name(o->obj, prog_name);
+	int err;
+	struct bpf_program *p = find_program(h, prog_name, &err);
 	if (!p)
-		return -ENOENT;
+		return err;
 	return bpf_program__set_autoload(p, autoload != 0);
 }
 
@@ -172,9 +187,10 @@ int bf_prog_attach(int h, const char *prog_name)
 		return -EBADF;
 	if (o->nlinks == BF_MAX_LINKS)
 		return -ENOSPC;
-	struct bpf_program *p = bpf_object__find_program_by_name(o->obj, prog_name);
+	int err;
+	struct bpf_program *p = find_program(h, prog_name, &err);
 	if (!p)
-		return -ENOENT;
+		return err;
 	struct bpf_link *link = bpf_program__attach(p);
 	if (!link)
 		return -errno;
@@ -203,12 +219,10 @@ int bf_obj_close(int h)
  */
 int bf_map_fd(int h, const char *map_name, uint32_t key_size, uint32_t value_size)
 {
-	struct bf_object *o = get_object(h);
-	if (!o)
-		return -EBADF;
-	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map_name);
+	int err;
+	struct bpf_map *m = find_map(h, map_name, &err);
 	if (!m)
-		return -ENOENT;
+		return err;
 	if (bpf_map__key_size(m) != key_size || bpf_map__value_size(m) != value_size)
 		return -EPROTO;
 	return bpf_map__fd(m);
@@ -262,12 +276,10 @@ int bf_map_update_many(int fd, const void *keys, const void *values, uint32_t co
 /* Pin a map of an object at path in bpffs. */
 int bf_map_pin(int h, const char *map_name, const char *path)
 {
-	struct bf_object *o = get_object(h);
-	if (!o)
-		return -EBADF;
-	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map_name);
+	int err;
+	struct bpf_map *m = find_map(h, map_name, &err);
 	if (!m)
-		return -ENOENT;
+		return err;
 	return bpf_map__pin(m, path);
 }
 
@@ -324,21 +336,17 @@ static int on_record(void *ctx, void *data, size_t size)
 
 int bf_ring_open(int h, const char *map_name)
 {
-	struct bf_object *o = get_object(h);
-	if (!o)
-		return -EBADF;
-	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map_name);
+	int err;
+	struct bpf_map *m = find_map(h, map_name, &err);
 	if (!m)
-		return -ENOENT;
+		return err;
 	struct bf_ring *r = &rings[h];
 	if (r->rb)
 		return -EBUSY;
 	r->stash_len = 0;
 	r->rb = ring_buffer__new(bpf_map__fd(m), on_record, r, NULL);
-	if (!r->rb) {
-		int err = -errno;
-		return err ? err : -EINVAL;
-	}
+	if (!r->rb)
+		return errno ? -errno : -EINVAL;
 	return h;
 }
 
