@@ -86,6 +86,9 @@ for (const series of KERNEL_SERIES) {
     console.log(`kernel ${series} (${r.kernel.version}): ${label} ${none.toFixed(0)} ns without BPF, ` +
       `empty programs ${(empty / none).toFixed(3)}x, agent with ${FILES + 1} file rules ${(agent / none).toFixed(3)}x`);
   }
+  const startup = median(samples.startup?.agent ?? []);
+  perKernel.startup = { msToEnforce: Math.round(startup / 1e6), samples: samples.startup?.agent };
+  console.log(`kernel ${series}: from start to enforcing ${FILES + 1} file rules: ${(startup / 1e9).toFixed(1)} s (TCG)`);
   report[series] = perKernel;
 }
 mkdirSync(join(root, "dist"), { recursive: true });

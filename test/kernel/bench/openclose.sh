@@ -33,7 +33,10 @@ while [ $round -lt "$BENCH_ROUNDS" ]; do
   measure empty
   stop_bg $EMPTY
 
+  t0=$(cut -d' ' -f1 /proc/uptime)
   start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  echo "BENCH startup agent $(echo "$t0 $t1" | awk '{ printf "%.0f", ($2 - $1) * 1e9 }')"
   measure agent
   expect_fail_eperm bench-agent-enforces cat /srv/bench/f0
   stop_bg $AGENT
