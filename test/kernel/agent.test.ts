@@ -38,6 +38,8 @@ kernelSuite({
     "inherit-agent-starts",
     "modes-agent-starts",
     "flood-agent-starts",
+    "file-running-before-start-trusted-reads",
+    "file-running-before-start-other-denied",
     "file-trusted-reader-reads",
     "file-trusted-reader-content",
     "file-root-denied",

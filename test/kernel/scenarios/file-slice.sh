@@ -8,7 +8,23 @@ mkdir -p /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 chmod 0644 /srv/demo/secret.txt # world-readable: only bomfather stands in the way
 
+# Processes already running when the agent starts are judged like any other: by their
+# executable. Each waits on a FIFO, then opens the secret once the agent enforces.
+mkfifo /tmp/go-trusted /tmp/go-shell
+/usr/local/bin/trusted-reader /tmp/go-trusted /srv/demo/secret.txt >/tmp/early-trusted.out 2>&1 &
+EARLY_TRUSTED=$!
+sh -c 'read x </tmp/go-shell; cat /srv/demo/secret.txt' >/tmp/early-shell.out 2>&1 &
+EARLY_SHELL=$!
+BF_BG_PIDS="$BF_BG_PIDS $EARLY_TRUSTED $EARLY_SHELL"
+
 start_agent file-agent-starts "$POLICY" || exit 1
+
+echo go >/tmp/go-trusted
+echo go >/tmp/go-shell
+wait $EARLY_TRUSTED
+expect_contains file-running-before-start-trusted-reads "the demo secret" "$(cat /tmp/early-trusted.out)"
+wait $EARLY_SHELL
+expect_contains file-running-before-start-other-denied "Operation not permitted" "$(cat /tmp/early-shell.out)"
 
 expect_ok file-trusted-reader-reads /usr/local/bin/trusted-reader /srv/demo/secret.txt
 expect_eq file-trusted-reader-content "the demo secret" "$BF_OUT"
@@ -49,6 +65,7 @@ expect_fail_eperm file-enforcing-after-sighup cat /srv/demo/secret.txt
 stop_bg "$AGENT"
 expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
 show_file /tmp/agent.err
-# The kernel's own counters: root, tester, the copy, the hard link, the write, after SIGHUP.
-expect_contains file-agent-counters "stopped: 6 denied, 0 audited, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
+# The kernel's own counters: the early shell, root, tester, the copy, the hard link, the
+# write, and the read after SIGHUP.
+expect_contains file-agent-counters "stopped: 7 denied, 0 audited, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
 expect_ok file-readable-after-stop cat /srv/demo/secret.txt
