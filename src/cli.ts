@@ -58,8 +58,8 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 usage error.`,
   doctor: `Usage: bomfather doctor [--json]
 
 Checks whether this host can enforce policies: kernel version, root, BTF, the active LSM
-list, a real test load of a BPF LSM program, bpffs, cgroup v2 and fs-verity. Prints a hint
-for everything missing.
+list, a real test load of a BPF LSM program, the agent's own programs through this kernel's
+verifier, bpffs, cgroup v2 and fs-verity. Prints a hint for everything missing.
 
 Exit codes: 0 this host can enforce, 3 it cannot.`,
   version: `Usage: bomfather version
@@ -199,8 +199,8 @@ async function cmdRun(a: Args): Promise<number> {
     process.stderr.write("bomfather: refusing to start: the policy asks for protection this version cannot give\n");
     return EXIT.INVALID_POLICY;
   }
-  // 3. The host.
-  const checks = await runChecks();
+  // 3. The host (the agent's programs are loaded for real in step 5).
+  const checks = await runChecks({ agentLoad: false });
   if (!canEnforce(checks)) {
     process.stderr.write(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");
     return EXIT.CANNOT_ENFORCE;

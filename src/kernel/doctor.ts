@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { mount } from "../../ffi/libc.ts";
 import { NativeError } from "../../ffi/shim.ts";
+import { agentObject, loadShim } from "./assets.ts";
 import { Probe } from "./probe.ts";
 
 export interface Check {
@@ -95,7 +96,35 @@ async function probeBpfLsm(): Promise<{ detail: string; errno?: number } | null>
   }
 }
 
-export async function runChecks(): Promise<Check[]> {
+/** Load (not attach) the agent's own programs: does this kernel's verifier accept them? */
+async function agentLoadCheck(): Promise<Check> {
+  const title = "The agent's programs pass this kernel's verifier";
+  const shim = await loadShim();
+  const obj = shim.openObject(await agentObject(), "bomfather");
+  try {
+    obj.load();
+    return { id: "agent-load", title, status: "ok", detail: `${obj.programNames().length} programs loaded`, required: true };
+  } catch (e) {
+    if (!(e instanceof NativeError)) throw e;
+    const log = e.log.trim().split("\n").slice(-4).map((l) => l.replace(/^libbpf: /, "")).join(" | ");
+    return {
+      id: "agent-load",
+      title,
+      status: "fail",
+      detail: `${e.message}${log ? ` [libbpf: ${log}]` : ""}`,
+      hint: "this kernel rejects one of bomfather's programs; please report it with the output of bomfather doctor --json",
+      required: true,
+    };
+  } finally {
+    obj.close();
+  }
+}
+
+/**
+ * Every check, in order. agentLoad: also load the agent's own programs (doctor does; run
+ * skips it, since loading them is its next step and reports the same failure).
+ */
+export async function runChecks(options: { agentLoad?: boolean } = {}): Promise<Check[]> {
   const checks: Check[] = [];
   const rel = release();
   const [major, minor] = kernelVersion(rel);
@@ -162,6 +191,7 @@ export async function runChecks(): Promise<Check[]> {
     hint: probeHint,
     required: true,
   });
+  if (!probe && (options.agentLoad ?? true)) checks.push(await agentLoadCheck());
 
   checks.push(
     mountCheck("bpffs", "bpffs at /sys/fs/bpf", "/sys/fs/bpf", "bpf", "mount -t bpf bpf /sys/fs/bpf (systemd does this at boot)"),

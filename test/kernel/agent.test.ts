@@ -144,6 +144,7 @@ kernelSuite({
     "doctor-exit-0",
     "doctor-probe-ran",
     "doctor-lsm-listed",
+    "doctor-agent-programs-load",
     "doctor-verdict",
     "doctor-json",
     "doctor-with-readonly-noexec-tmp",

@@ -5,6 +5,7 @@
 expect_status doctor-exit-0 0 bomfather doctor
 expect_contains doctor-probe-ran "[ok  ] BPF LSM programs load, attach and run" "$BF_OUT"
 expect_contains doctor-lsm-listed "[ok  ] bpf in the active LSM list" "$BF_OUT"
+expect_contains doctor-agent-programs-load "[ok  ] The agent's programs pass this kernel's verifier" "$BF_OUT"
 expect_contains doctor-verdict "This host can enforce" "$BF_OUT"
 
 bf_capture bomfather doctor --json
