@@ -208,7 +208,7 @@ async function cmdRun(a: Args): Promise<number> {
   // 4. Compile against this host's files, named as the kernel names them; 5. load all or nothing.
   const input = compileInputOf(policy);
   const inodes = await kernelInodes(pathsOf(input));
-  const compiled = compile(input, (path) => hostFacts(path, (p) => inodes.get(p) ?? null));
+  const compiled = compile(input, (path, role) => hostFacts(path, role, (p) => inodes.get(p) ?? null));
   if (!compiled.ok) {
     printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
     return EXIT.INVALID_POLICY;

@@ -37,7 +37,9 @@ export interface PathFacts {
   interpreter?: string;
 }
 
-export type HostFacts = (path: string) => PathFacts | null;
+/** What a path is for decides what is worth learning about it (a script's "#!" only matters for executables). */
+export type PathRole = "executable" | "file";
+export type HostFacts = (path: string, role: PathRole) => PathFacts | null;
 
 /** A named executable, defaults filled in. */
 export interface ExecutableSpec {
@@ -97,7 +99,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const exes = new Map<string, PathFacts>(); // name -> facts
   const exeByInode = new Map<string, ExecutableSpec>();
   for (const exe of input.executables) {
-    const facts = host(exe.path);
+    const facts = host(exe.path, "executable");
     if (!facts || facts.type !== "file") {
       problems.push({
         origin: exe.origin,
@@ -136,7 +138,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   }
 
   for (const spec of input.files) {
-    const facts = host(spec.path);
+    const facts = host(spec.path, "file");
     if (!facts) {
       problems.push({
         origin: spec.origin,

@@ -3,7 +3,7 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, locate, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
-import type { CompileInput, CompileProblem, Origin, PathFacts } from "./compile.ts";
+import type { CompileInput, CompileProblem, Origin, PathFacts, PathRole } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
@@ -41,13 +41,18 @@ export function pathsOf(input: CompileInput): string[] {
  * inode key is the kernel's own when `kernelInode` knows it (see src/kernel/probe.ts): stat's
  * st_dev differs from the kernel's s_dev on btrfs subvolumes and some stacked filesystems.
  */
-export function hostFacts(path: string, kernelInode?: (path: string) => { dev: number; ino: bigint } | null): PathFacts | null {
+export function hostFacts(
+  path: string,
+  role: PathRole,
+  kernelInode?: (path: string) => { dev: number; ino: bigint } | null,
+): PathFacts | null {
   try {
     const s = statSync(path, { bigint: true });
     const type = s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";
     const kernel = type === "file" ? kernelInode?.(path) : null;
     const facts: PathFacts = kernel ? { ...kernel, type } : { dev: kernelDev(s.dev), ino: s.ino, type };
-    const interpreter = type === "file" ? shebang(path) : undefined;
+    // Only an executable's first line matters; a protected file is not read.
+    const interpreter = type === "file" && role === "executable" ? shebang(path) : undefined;
     if (interpreter !== undefined) facts.interpreter = interpreter;
     return facts;
   } catch {

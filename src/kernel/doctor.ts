@@ -82,8 +82,7 @@ async function probeBpfLsm(): Promise<{ detail: string; errno?: number } | null>
     probe = await Probe.attach();
   } catch (e) {
     if (e instanceof NativeError) {
-      const log = e.log.trim().split("\n").slice(-3).map((l) => l.replace(/^libbpf: /, "")).join(" | ");
-      return { detail: `${e.message}${log ? ` [libbpf: ${log}]` : ""}`, errno: e.errno };
+      return { detail: withLibbpfLog(e, 3), errno: e.errno };
     }
     throw e;
   }
@@ -96,6 +95,12 @@ async function probeBpfLsm(): Promise<{ detail: string; errno?: number } | null>
   }
 }
 
+/** A failure's message with the last lines libbpf printed (where the verifier says why), on one line. */
+function withLibbpfLog(e: NativeError, lines: number): string {
+  const log = e.log.trim().split("\n").slice(-lines).map((l) => l.replace(/^libbpf: /, "")).join(" | ");
+  return `${e.message}${log ? ` [libbpf: ${log}]` : ""}`;
+}
+
 /** Load (not attach) the agent's own programs: does this kernel's verifier accept them? */
 async function agentLoadCheck(): Promise<Check> {
   const title = "The agent's programs pass this kernel's verifier";
@@ -106,12 +111,11 @@ async function agentLoadCheck(): Promise<Check> {
     return { id: "agent-load", title, status: "ok", detail: `${obj.programNames().length} programs loaded`, required: true };
   } catch (e) {
     if (!(e instanceof NativeError)) throw e;
-    const log = e.log.trim().split("\n").slice(-4).map((l) => l.replace(/^libbpf: /, "")).join(" | ");
     return {
       id: "agent-load",
       title,
       status: "fail",
-      detail: `${e.message}${log ? ` [libbpf: ${log}]` : ""}`,
+      detail: withLibbpfLog(e, 4),
       hint: "this kernel rejects one of bomfather's programs; please report it with the output of bomfather doctor --json",
       required: true,
     };

@@ -151,15 +151,15 @@ describe("host facts", () => {
 
   test("stat's st_dev converted to the kernel's encoding when the kernel was not asked", () => {
     const s = statSync(self, { bigint: true });
-    expect(hostFacts(self)).toEqual({ dev: kernelDev(s.dev), ino: s.ino, type: "file" });
+    expect(hostFacts(self, "file")).toEqual({ dev: kernelDev(s.dev), ino: s.ino, type: "file" });
   });
   test("the kernel's own inode key wins over stat's (btrfs subvolumes differ)", () => {
     const s = statSync(self, { bigint: true });
-    expect(hostFacts(self, () => ({ dev: 0x2a, ino: s.ino }))).toEqual({ dev: 0x2a, ino: s.ino, type: "file" });
+    expect(hostFacts(self, "file", () => ({ dev: 0x2a, ino: s.ino }))).toEqual({ dev: 0x2a, ino: s.ino, type: "file" });
   });
   test("directories and missing paths", () => {
-    expect(hostFacts(import.meta.dir)?.type).toBe("directory");
-    expect(hostFacts("/nonexistent/bomfather")).toBeNull();
+    expect(hostFacts(import.meta.dir, "file")?.type).toBe("directory");
+    expect(hostFacts("/nonexistent/bomfather", "file")).toBeNull();
   });
 });
 
@@ -167,8 +167,9 @@ test("a script named as an executable is refused: the kernel sees its interprete
   const dir = mkdtempSync(join(tmpdir(), "bomfather-script-"));
   const script = join(dir, "deploy.sh");
   writeFileSync(script, "#!/bin/sh -e\necho deploying\n");
-  expect(hostFacts(script)?.interpreter).toBe("/bin/sh");
-  expect(hostFacts(self)?.interpreter).toBeUndefined();
+  expect(hostFacts(script, "executable")?.interpreter).toBe("/bin/sh");
+  expect(hostFacts(self, "executable")?.interpreter).toBeUndefined();
+  expect(hostFacts(script, "file")?.interpreter).toBeUndefined(); // protected files are not read
   const r = compile(policy([], [exe(script, 20)]), hostFacts);
   expect(!r.ok && r.problems[0]!.message).toBe(
     `Executable "deploy.sh": "${script}" is a script run by "/bin/sh", and the kernel knows a running script as its interpreter: a grant to "deploy.sh" would never apply`,
