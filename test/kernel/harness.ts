@@ -59,13 +59,24 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
     const initramfsBytes = statSync(initramfs).size;
 
     // A kernel parameter "NAME=value" without a dot in NAME becomes an environment variable of /init.
-    const boot = await bootVM({
-      kernel: kernel.vmlinuz,
-      initramfs,
-      lsm: options.lsm,
-      append: `BFTEST_SERIES=${options.series}`,
-      timeoutMs: options.timeoutMs,
-    });
+    const bootOnce = () =>
+      bootVM({
+        kernel: kernel.vmlinuz,
+        initramfs,
+        lsm: options.lsm,
+        append: `BFTEST_SERIES=${options.series}`,
+        timeoutMs: options.timeoutMs,
+      });
+    let boot = await bootOnce();
+    // Software emulation occasionally crashes the guest kernel while it boots, before /init
+    // runs anything of ours (seen on 6.12 under QEMU 7.2 TCG). Such a boot is retried; a VM
+    // that dies once scenarios have started never is, so no result of ours is ever retried away.
+    for (let retry = 1; retry <= BOOT_RETRIES && diedBeforeScenarios(boot); retry++) {
+      process.stderr.write(
+        `[kernel ${kernel.package}] the guest kernel crashed while booting, before any scenario ran; retrying (${retry}/${BOOT_RETRIES})\n`,
+      );
+      boot = await bootOnce();
+    }
     const results = parseResults(boot.results, {
       scenarios: options.scenarios.map(scenarioName),
       expected: options.expected,
@@ -126,6 +137,13 @@ export function kernelSuite(options: KernelSuiteOptions): void {
       }
     });
   }
+}
+
+const BOOT_RETRIES = 2;
+
+/** The guest kernel panicked or oopsed before /init started the first scenario. */
+export function diedBeforeScenarios(boot: Pick<BootResult, "results" | "console">): boolean {
+  return !boot.results.includes("BFTEST-LOG-BEGIN") && /Kernel panic|Oops:|BUG:|general protection fault/.test(boot.console);
 }
 
 function seconds(ms: number): string {
