@@ -2,14 +2,14 @@
 // and registers one bun test per check so a test file stays a list of what it expects.
 
 import { describe, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureHostTools } from "./host-tools.ts";
 import { buildInitramfs, scenarioName, type GuestFile } from "./initramfs.ts";
 import { ensureKernel, KERNEL_SERIES, type Kernel, type KernelSeries } from "./kernels.ts";
 import { describeFailure, parseResults, type Results } from "./protocol.ts";
-import { bootVM, DEFAULT_LSM, DEFAULT_VM_TIMEOUT_MS, type BootResult } from "./vm.ts";
+import { bootVM, consoleProblems, DEFAULT_LSM, DEFAULT_VM_TIMEOUT_MS, type BootResult } from "./vm.ts";
 
 export interface RunScenariosOptions {
   series: KernelSeries;
@@ -27,10 +27,22 @@ export interface RunScenariosOptions {
   scenarioTimeoutSeconds?: number;
 }
 
+/**
+ * The result every boot reports beside its scenarios' checks: the guest kernel printed no soft
+ * lockup, RCU stall, hung task, oops, BUG or WARNING (vm.ts consoleProblems).
+ */
+export const CONSOLE_CHECK = "guest-kernel-console-clean";
+
+/** Where every boot's whole kernel console is kept (newest CONSOLE_LOGS_KEPT of them). */
+export const CONSOLE_LOG_DIR = process.env.BOMFATHER_VM_LOGS ?? join(import.meta.dir, "..", "..", "dist", "vm-logs");
+const CONSOLE_LOGS_KEPT = 200;
+
 export interface ScenarioRun {
   results: Results;
   kernel: Kernel;
   boot: BootResult;
+  /** The file holding this boot's whole kernel console. */
+  consoleLog: string;
   timings: { kernelMs: number; initramfsMs: number; vmMs: number; initramfsBytes: number };
 }
 
@@ -59,14 +71,18 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
     const initramfsBytes = statSync(initramfs).size;
 
     // A kernel parameter "NAME=value" without a dot in NAME becomes an environment variable of /init.
-    const bootOnce = () =>
-      bootVM({
+    let consoleLog = "";
+    const bootOnce = () => {
+      consoleLog = newConsoleLog(options.series, options.scenarios.map(scenarioName));
+      return bootVM({
         kernel: kernel.vmlinuz,
         initramfs,
         lsm: options.lsm,
         append: `BFTEST_SERIES=${options.series}`,
         timeoutMs: options.timeoutMs,
+        consoleLog,
       });
+    };
     let boot = await bootOnce();
     // Software emulation occasionally crashes the guest kernel while it boots, before /init
     // runs anything of ours (seen on 6.12 under QEMU 7.2 TCG). Such a boot is retried; a VM
@@ -82,14 +98,24 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
       expected: options.expected,
       vmProblem: boot.problem,
       consoleTail: boot.console.replaceAll("\r", "").split("\n").slice(-40).join("\n"),
+      consoleLog,
     });
+    const problems = consoleProblems(boot.console);
+    results.set(CONSOLE_CHECK, {
+      ok: problems.length === 0,
+      detail: problems.length === 0 ? "no lockup, stall, hung task, oops, BUG or WARNING" : `the guest kernel reported: ${problems.slice(0, 10).join(" | ")}`,
+      log: `full guest console: ${consoleLog}`,
+    });
+    if (problems.length || [...results.values()].some((r) => !r.ok)) {
+      process.stderr.write(`[kernel ${kernel.package}] a check failed; the whole guest console is in ${consoleLog}\n`);
+    }
     const timings = { kernelMs, initramfsMs, vmMs: boot.durationMs, initramfsBytes };
     process.stderr.write(
       `[kernel ${kernel.package} ${kernel.version}, lsm=${options.lsm ?? DEFAULT_LSM}] ` +
         `kernel ready ${seconds(kernelMs)}, initramfs ${(initramfsBytes / 1e6).toFixed(1)} MB ${seconds(initramfsMs)}, ` +
         `VM boot + scenarios + poweroff ${seconds(boot.durationMs)}\n`,
     );
-    return { results, kernel, boot, timings };
+    return { results, kernel, boot, consoleLog, timings };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -131,7 +157,7 @@ export function kernelSuite(options: KernelSuiteOptions): void {
     const title = `kernel ${series}${options.label ? ` ${options.label}` : ""}`;
     describe(title, () => {
       const results = lazyRun({ ...options, series, expected: options.checks });
-      const names = [...options.scenarios.map(scenarioName), ...options.checks];
+      const names = [...options.scenarios.map(scenarioName), ...options.checks, CONSOLE_CHECK];
       for (const name of new Set(names)) {
         test(name, async () => expectPass(await results(), name), testTimeoutMs(options.timeoutMs));
       }
@@ -144,6 +170,16 @@ const BOOT_RETRIES = 2;
 /** The guest kernel panicked or oopsed before /init started the first scenario. */
 export function diedBeforeScenarios(boot: Pick<BootResult, "results" | "console">): boolean {
   return !boot.results.includes("BFTEST-LOG-BEGIN") && /Kernel panic|Oops:|BUG:|general protection fault/.test(boot.console);
+}
+
+/** A new file for one boot's console, named by time, kernel and scenarios; old ones are pruned. */
+function newConsoleLog(series: KernelSeries, scenarios: string[]): string {
+  mkdirSync(CONSOLE_LOG_DIR, { recursive: true });
+  const old = readdirSync(CONSOLE_LOG_DIR).filter((f) => f.endsWith(".console")).sort();
+  for (const f of old.slice(0, Math.max(0, old.length - CONSOLE_LOGS_KEPT + 1))) rmSync(join(CONSOLE_LOG_DIR, f), { force: true });
+  const stamp = new Date().toISOString().replaceAll(":", "").replace(/\..*/, "");
+  const what = scenarios.join("+").slice(0, 80);
+  return join(CONSOLE_LOG_DIR, `${stamp}-${process.pid}-${series}-${what}.console`);
 }
 
 function seconds(ms: number): string {

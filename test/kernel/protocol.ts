@@ -29,6 +29,8 @@ export interface ParseOptions {
   vmProblem?: string;
   /** The end of the kernel console, added to the log of failures caused by a VM that ended early. */
   consoleTail?: string;
+  /** Where the whole kernel console of this boot is kept; named in the log of every failure. */
+  consoleLog?: string;
 }
 
 const RESULT_LINE = /^BFTEST (\S+) (PASS|FAIL)(?: (.*))?$/;
@@ -95,6 +97,11 @@ export function parseResults(text: string, options: ParseOptions): Results {
     }
   }
 
+  if (options.consoleLog) {
+    for (const [name, result] of results) {
+      if (!result.ok) results.set(name, { ...result, log: `${result.log}\n(full guest console: ${options.consoleLog})` });
+    }
+  }
   if (!done || options.vmProblem) {
     const why = options.vmProblem ?? "the VM stopped before /init reported BFTEST-DONE";
     const consoleTail = options.consoleTail ? `\n--- end of the kernel console ---\n${options.consoleTail}` : "";

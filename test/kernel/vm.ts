@@ -1,8 +1,9 @@
 // Boots a kernel and initramfs under QEMU in software emulation (TCG) and collects what it printed.
-// ttyS0 is the kernel console (streamed to the host's stderr when BOMFATHER_VM_VERBOSE=1); ttyS1
+// ttyS0 is the kernel console (streamed to the host's stderr when BOMFATHER_VM_VERBOSE=1, and to a
+// file as it arrives, so that a VM killed by its timeout leaves its whole console behind); ttyS1
 // carries the test protocol (protocol.ts), written to a file so kernel messages never interleave.
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -14,6 +15,20 @@ export const DEFAULT_LSM = "lockdown,capability,landlock,yama,bpf";
 // uses its fallback path and 6.12 booted 10 of 10 times; 6.1 is unaffected either way.
 export const DEFAULT_CPU = "max,cx16=off";
 const QEMU = "qemu-system-x86_64";
+
+/**
+ * Kernel parameters of every boot. No `quiet`: the lockup detectors' stack traces are printed at
+ * the default message level, which `quiet` hides. A soft lockup prints every CPU's stack and
+ * panics, and so does a task hung for 120 s: the VM then stops at once (panic=-1 with
+ * -no-reboot) instead of running into its timeout, and the console holds the traces.
+ */
+export const KERNEL_PARAMETERS = [
+  "console=ttyS0",
+  "panic=-1",
+  "softlockup_all_cpu_backtrace=1",
+  "softlockup_panic=1",
+  "hung_task_panic=1",
+];
 
 export interface BootOptions {
   /** Path of the kernel image (vmlinuz). */
@@ -29,6 +44,8 @@ export interface BootOptions {
   /** qemu is killed after this long. Default 120 s. */
   timeoutMs?: number;
   memoryMb?: number;
+  /** The whole kernel console is written to this file as it arrives. */
+  consoleLog?: string;
 }
 
 export interface BootResult {
@@ -47,7 +64,7 @@ export interface BootResult {
 export async function bootVM(options: BootOptions): Promise<BootResult> {
   if (!Bun.which(QEMU)) throw new Error(`Cannot boot the test VM: ${QEMU} not found (Debian package qemu-system-x86)`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_VM_TIMEOUT_MS;
-  const append = ["console=ttyS0", "quiet", "panic=-1", `lsm=${options.lsm ?? DEFAULT_LSM}`, options.append ?? ""];
+  const append = [...KERNEL_PARAMETERS, `lsm=${options.lsm ?? DEFAULT_LSM}`, options.append ?? ""];
 
   const work = mkdtempSync(join(tmpdir(), "bomfather-vm-"));
   const resultsFile = join(work, "results.txt");
@@ -71,7 +88,7 @@ export async function bootVM(options: BootOptions): Promise<BootResult> {
 
     const verbose = process.env.BOMFATHER_VM_VERBOSE === "1";
     const [consoleText, stderr, exitCode] = await Promise.all([
-      collect(qemu.stdout, verbose),
+      collect(qemu.stdout, verbose, options.consoleLog),
       new Response(qemu.stderr).text(),
       qemu.exited,
     ]);
@@ -94,13 +111,46 @@ export async function bootVM(options: BootOptions): Promise<BootResult> {
   }
 }
 
-async function collect(stream: ReadableStream<Uint8Array>, echo: boolean): Promise<string> {
+async function collect(stream: ReadableStream<Uint8Array>, echo: boolean, file?: string): Promise<string> {
   const decoder = new TextDecoder();
+  const fd = file === undefined ? undefined : openSync(file, "w");
   let text = "";
-  for await (const chunk of stream) {
-    const part = decoder.decode(chunk, { stream: true });
-    if (echo) process.stderr.write(part);
-    text += part;
+  try {
+    for await (const chunk of stream) {
+      if (fd !== undefined) writeSync(fd, chunk);
+      const part = decoder.decode(chunk, { stream: true });
+      if (echo) process.stderr.write(part);
+      text += part;
+    }
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return text + decoder.decode();
 }
+
+/**
+ * What the guest kernel reported going wrong: soft lockups, RCU stalls, hung tasks, oopses,
+ * panics, BUGs and WARNINGs. One line each (the first line of each report); the console file
+ * holds the stack traces. A test run whose console has any of these fails.
+ */
+export function consoleProblems(console: string): string[] {
+  const problems: string[] = [];
+  for (const line of console.replaceAll("\r", "").split("\n")) {
+    if (CONSOLE_PROBLEM.test(line)) problems.push(line.trim());
+  }
+  return problems;
+}
+
+const CONSOLE_PROBLEM = new RegExp(
+  [
+    String.raw`\bBUG: `, // soft lockup, sleeping in atomic context, bad page state, KASAN...
+    String.raw`\bWARNING: `, // WARN_ON and lockdep
+    String.raw`rcu: INFO: .*stall`,
+    String.raw`rcu_\w+ (?:self-)?detected (?:expedited )?stalls?`,
+    String.raw`blocked for more than \d+ seconds`,
+    String.raw`\bOops\b`,
+    String.raw`general protection fault`,
+    String.raw`Kernel panic`,
+    String.raw`\bcut here\b`,
+  ].join("|"),
+);

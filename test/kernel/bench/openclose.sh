@@ -1,45 +1,81 @@
 # Cost of open+close and of fork+exec for any process, in one VM run: no BPF program, empty
-# programs on the agent's hooks, and the agent enforcing a large policy.
-# Prints "BENCH <operation> <mode> <ns per op>".
+# programs on the agent's hooks, and the agent enforcing a large policy; then the cost of each
+# program per call, from the kernel's own BPF statistics.
+# Prints "BENCH <operation> <mode> <round> <ns per op>", "BENCH startup agent <round> <ns>" and
+# "BPFSTATS <mode> <bpftool prog show -j>".
 . /scenarios/lib.sh
 
-. /opt/bench/env.sh # BENCH_FILES, BENCH_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS, written by bench.ts
-ITER=$BENCH_ITERATIONS
-RUNS=$BENCH_RUNS
-EXEC_ITER=$((ITER / 40))
+. /opt/bench/env.sh # BENCH_FILES, BENCH_ITERATIONS, BENCH_EXEC_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS
 mkdir -p /srv/bench /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 echo plain >/srv/bench/plain.txt
 (cd /srv/bench && seq 0 $((BENCH_FILES - 1)) | sed 's/^/f/' | xargs touch)
 
-measure() { # MODE
+measure() { # MODE ROUND
   local i=0
-  while [ $i -lt "$RUNS" ]; do
-    echo "BENCH openclose $1 $(/opt/bench/openclose /srv/bench/plain.txt "$ITER")"
-    echo "BENCH forkexec $1 $(/opt/bench/forkexec /bin/true "$EXEC_ITER")"
+  while [ $i -lt "$BENCH_RUNS" ]; do
+    echo "BENCH openclose $1 $2 $(/opt/bench/openclose /srv/bench/plain.txt "$BENCH_ITERATIONS")"
+    echo "BENCH forkexec $1 $2 $(/opt/bench/forkexec /bin/true "$BENCH_EXEC_ITERATIONS")"
     i=$((i + 1))
   done
 }
 
-# Rounds interleave the three modes, so slow drift of the emulated machine hits all of them.
-round=0
-while [ $round -lt "$BENCH_ROUNDS" ]; do
-  measure none
-
+attach_empty() {
   /opt/bench/empty-loader /opt/bench/empty.bpf.o >/tmp/empty.out 2>&1 &
   EMPTY=$!
   BF_BG_PIDS="$BF_BG_PIDS $EMPTY"
   wait_for_line /tmp/empty.out attached 60 $EMPTY || { show_file /tmp/empty.out; fail bench-empty "empty programs did not attach"; exit 1; }
-  measure empty
-  stop_bg $EMPTY
+}
 
+start_timed_agent() { # ROUND
+  local t0 t1
   t0=$(cut -d' ' -f1 /proc/uptime)
   start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
   t1=$(cut -d' ' -f1 /proc/uptime)
-  echo "BENCH startup agent $(echo "$t0 $t1" | awk '{ printf "%.0f", ($2 - $1) * 1e9 }')"
-  measure agent
-  expect_fail_eperm bench-agent-enforces cat /srv/bench/f0
-  stop_bg $AGENT
+  echo "BENCH startup agent $1 $(echo "$t0 $t1" | awk '{ printf "%.0f", ($2 - $1) * 1e9 }')"
+}
+
+run_mode() { # MODE ROUND
+  case $1 in
+    none) measure none "$2" ;;
+    empty) attach_empty; measure empty "$2"; stop_bg $EMPTY ;;
+    agent)
+      start_timed_agent "$2"
+      measure agent "$2"
+      expect_fail_eperm bench-agent-enforces cat /srv/bench/f0
+      stop_bg $AGENT
+      ;;
+  esac
+}
+
+# Rounds interleave the three modes, each round in another order, so that slow drift of the
+# emulated machine and the order itself hit every mode alike.
+round=0
+while [ $round -lt "$BENCH_ROUNDS" ]; do
+  case $((round % 3)) in
+    0) order="none empty agent" ;;
+    1) order="empty agent none" ;;
+    2) order="agent none empty" ;;
+  esac
+  for mode in $order; do run_mode $mode $round; done
   round=$((round + 1))
 done
-pass bench-done "$BENCH_ROUNDS rounds of $RUNS runs per mode: $ITER open+close, $EXEC_ITER fork+exec each"
+
+# The cost of each program per call, measured by the kernel (run_time_ns / run_cnt). The
+# statistics are on only here: they add a clock read to every program run.
+stats() { # MODE
+  echo 1 >/proc/sys/kernel/bpf_stats_enabled
+  /opt/bench/openclose /srv/bench/plain.txt "$BENCH_ITERATIONS" >/dev/null
+  /usr/local/bin/trusted-reader /srv/bench/f1 >/dev/null
+  cat /srv/bench/f1 2>/dev/null
+  /opt/bench/forkexec /bin/true "$BENCH_EXEC_ITERATIONS" >/dev/null
+  echo 0 >/proc/sys/kernel/bpf_stats_enabled
+  echo "BPFSTATS $1 $(bpftool -j prog show)"
+}
+attach_empty
+stats empty
+stop_bg $EMPTY
+start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
+stats agent
+stop_bg $AGENT
+pass bench-done "$BENCH_ROUNDS rounds of $BENCH_RUNS runs per mode: $BENCH_ITERATIONS open+close, $BENCH_EXEC_ITERATIONS fork+exec each"
