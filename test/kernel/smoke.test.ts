@@ -4,7 +4,10 @@
 // Run: node_modules/.bin/bun test test/kernel/smoke.test.ts
 
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { benchGuestFiles, buildBenchTools } from "./bench/tools.ts";
 import { expectPass, kernelSuite, lazyRun, testTimeoutMs } from "./harness.ts";
 import { KERNEL_SERIES } from "./kernels.ts";
 
@@ -23,6 +26,11 @@ const SMOKE_CHECKS = [
   "smoke-wait-for-line-sees-exit",
   "smoke",
 ];
+
+// The emulator under the suite must patch kernel code correctly (scenarios/code-patching.sh).
+const tools = mkdtempSync(join(tmpdir(), "bomfather-smoke-"));
+await buildBenchTools(tools);
+writeFileSync(join(tools, "env.sh"), `PATCH_CYCLES=${process.env.PATCH_CYCLES ?? 1000}\n`);
 
 for (const series of KERNEL_SERIES) {
   describe(`kernel ${series}`, () => {
@@ -53,5 +61,15 @@ for (const series of KERNEL_SERIES) {
     lsm: "lockdown,capability,landlock,yama",
     scenarios: [scenario("lsm-without-bpf")],
     checks: ["lsm-list-lacks-bpf"],
+  });
+
+  kernelSuite({
+    kernels: [series],
+    label: "emulator",
+    scenarios: [scenario("code-patching")],
+    files: benchGuestFiles(tools, ["env.sh"]),
+    timeoutMs: 600_000,
+    scenarioTimeoutSeconds: 540,
+    checks: ["code-patching"],
   });
 }

@@ -6,15 +6,16 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureQemu } from "./qemu.ts";
 
 export const DEFAULT_VM_TIMEOUT_MS = 120_000;
 export const DEFAULT_LSM = "lockdown,capability,landlock,yama,bpf";
 // Debian 12's QEMU 7.2 mis-emulates CMPXCHG16B under TCG: the 6.12 guest oopsed in most boots right
 // after SLUB's `cmpxchg16b %gs:(%rsi)` (random crashes, double faults, garbage EFLAGS), with
 // multi-threaded and single-threaded TCG, -smp 1 and 2, cpu max and qemu64. Without CX16 the kernel
-// uses its fallback path and 6.12 booted 10 of 10 times; 6.1 is unaffected either way.
+// uses its fallback path and 6.12 booted 10 of 10 times; 6.1 is unaffected either way. Kept with QEMU
+// 10.0 (qemu.ts), where it costs nothing.
 export const DEFAULT_CPU = "max,cx16=off";
-const QEMU = "qemu-system-x86_64";
 
 /**
  * Kernel parameters of every boot. No `quiet`: the lockup detectors' stack traces are printed at
@@ -62,14 +63,15 @@ export interface BootResult {
 }
 
 export async function bootVM(options: BootOptions): Promise<BootResult> {
-  if (!Bun.which(QEMU)) throw new Error(`Cannot boot the test VM: ${QEMU} not found (Debian package qemu-system-x86)`);
+  const qemu = await ensureQemu();
   const timeoutMs = options.timeoutMs ?? DEFAULT_VM_TIMEOUT_MS;
   const append = [...KERNEL_PARAMETERS, `lsm=${options.lsm ?? DEFAULT_LSM}`, options.append ?? ""];
 
   const work = mkdtempSync(join(tmpdir(), "bomfather-vm-"));
   const resultsFile = join(work, "results.txt");
   const commandLine = [
-    QEMU,
+    qemu.binary,
+    ...["-L", qemu.firmware],
     ...["-accel", "tcg", "-cpu", options.cpu ?? DEFAULT_CPU, "-smp", "2", "-m", String(options.memoryMb ?? 2048)],
     ...["-nographic", "-no-reboot", "-monitor", "none"],
     ...["-serial", "stdio", "-serial", `file:${resultsFile}`],
@@ -79,25 +81,25 @@ export async function bootVM(options: BootOptions): Promise<BootResult> {
 
   try {
     const started = performance.now();
-    const qemu = Bun.spawn(commandLine, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const vm = Bun.spawn(commandLine, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      qemu.kill("SIGKILL");
+      vm.kill("SIGKILL");
     }, timeoutMs);
 
     const verbose = process.env.BOMFATHER_VM_VERBOSE === "1";
     const [consoleText, stderr, exitCode] = await Promise.all([
-      collect(qemu.stdout, verbose, options.consoleLog),
-      new Response(qemu.stderr).text(),
-      qemu.exited,
+      collect(vm.stdout, verbose, options.consoleLog),
+      new Response(vm.stderr).text(),
+      vm.exited,
     ]);
     clearTimeout(timer);
     const durationMs = performance.now() - started;
 
     let problem: string | undefined;
     if (timedOut) problem = `the VM was killed after ${timeoutMs / 1000} s without powering off`;
-    else if (exitCode !== 0) problem = `${QEMU} exited with status ${exitCode}: ${stderr.trim() || "no message"}`;
+    else if (exitCode !== 0) problem = `QEMU ${qemu.version} exited with status ${exitCode}: ${stderr.trim() || "no message"}`;
 
     let results = "";
     try {
