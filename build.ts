@@ -219,7 +219,11 @@ function compileAgent(inputs: string[]): string {
   if (upToDate(bin, [...sources, ...inputs, join(root, "package.json")])) return bin;
   step("bun build --compile -> dist/bomfather");
   mkdirSync(dist, { recursive: true });
-  sh([process.execPath, "build", "--compile", "--minify-syntax", "--sourcemap=none", join(root, "src", "cli.ts"), "--outfile", bin]);
+  // No bunfig.toml or .env from the working directory: either could preload code into the agent.
+  sh([
+    process.execPath, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
+    "--minify-syntax", "--sourcemap=none", join(root, "src", "cli.ts"), "--outfile", bin,
+  ]);
   return bin;
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Entry points of the agent's BPF programs: one thin function per LSM hook, named after
- * the hook. The decisions live in the headers: file.bpf.h (operations on protected files) and
- * inherit.bpf.h (which named executable a task acts as) and identity.bpf.h (nobody changes
- * the executable the kernel records for a process).
+ * the hook. The decisions live in the headers: file.bpf.h (operations on protected files and
+ * guarded directories), inherit.bpf.h (which named executable a task acts as), identity.bpf.h
+ * (nobody changes the executable the kernel records for a process) and agent.bpf.h (nobody but
+ * the agent stops or rewires the agent).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -17,6 +18,7 @@
 #include "inherit.bpf.h"
 #include "file.bpf.h"
 #include "identity.bpf.h"
+#include "agent.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -32,6 +34,17 @@ enum bf_op bf_btf_anchor_op __attribute__((unused));
 enum bf_rule_builtin bf_btf_anchor_rule_builtin __attribute__((unused));
 enum bf_exe_flag bf_btf_anchor_exe_flag __attribute__((unused));
 struct bf_exe bf_btf_anchor_exe __attribute__((unused));
+struct bf_file_rule bf_btf_anchor_file_rule __attribute__((unused));
+struct bf_grant_key bf_btf_anchor_grant_key __attribute__((unused));
+struct bf_grant bf_btf_anchor_grant __attribute__((unused));
+struct bf_state bf_btf_anchor_state __attribute__((unused));
+struct bf_task bf_btf_anchor_task __attribute__((unused));
+struct bf_agent bf_btf_anchor_agent __attribute__((unused));
+enum bf_unsafe bf_btf_anchor_unsafe __attribute__((unused));
+enum bf_agent_flag bf_btf_anchor_agent_flag __attribute__((unused));
+enum bf_task_flag bf_btf_anchor_task_flag __attribute__((unused));
+enum bf_object_kind bf_btf_anchor_object_kind __attribute__((unused));
+struct bf_object_key bf_btf_anchor_object_key __attribute__((unused));
 
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
@@ -77,12 +90,88 @@ int inode_setattr(unsigned long long *ctx)
 	return bf_setattr_before_6_3(ctx);
 }
 
+/* Removing an entry changes the directory and removes (a link to) the file. */
+static __always_inline int bf_remove_decide(struct inode *dir, struct dentry *dentry)
+{
+	int ret = bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_UNLINK, NULL);
+	if (ret)
+		return ret;
+	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_UNLINK, NULL);
+}
+
 SEC("lsm/inode_unlink")
 int BPF_PROG(inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_UNLINK, NULL);
+	return bf_remove_decide(dir, dentry);
+}
+
+SEC("lsm/inode_rmdir")
+int BPF_PROG(inode_rmdir, struct inode *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_remove_decide(dir, dentry);
+}
+
+/* New entries in a guarded directory: files, directories, nodes, symbolic and hard links. */
+SEC("lsm/inode_create")
+int BPF_PROG(inode_create, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+}
+
+SEC("lsm/inode_mkdir")
+int BPF_PROG(inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+}
+
+SEC("lsm/inode_mknod")
+int BPF_PROG(inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+}
+
+SEC("lsm/inode_symlink")
+int BPF_PROG(inode_symlink, struct inode *dir, struct dentry *dentry, const char *old_name, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+}
+
+SEC("lsm/inode_link")
+int BPF_PROG(inode_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+}
+
+/* Mounting over a guarded directory would hide it. */
+SEC("lsm/sb_mount")
+int BPF_PROG(sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags,
+	     void *data, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(path->dentry->d_inode, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(move_mount, const struct path *from_path, const struct path *to_path, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(to_path->dentry->d_inode, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
 }
 
 /* Renaming a protected file, or replacing one by renaming another file over it. */
@@ -90,6 +179,12 @@ SEC("lsm/inode_rename")
 int BPF_PROG(inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	     struct inode *new_dir, struct dentry *new_dentry, int ret)
 {
+	if (ret)
+		return ret;
+	ret = bf_file_decide(old_dir, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	if (ret)
+		return ret;
+	ret = bf_file_decide(new_dir, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
 	if (ret)
 		return ret;
 	ret = bf_file_decide(old_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
@@ -123,6 +218,113 @@ int BPF_PROG(bprm_creds_for_exec, struct linux_binprm *bprm, int ret)
 	if (ret)
 		return ret;
 	return bf_exec_decide(bprm);
+}
+
+/* Once per handler of an exec (a script, then its interpreter). */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(bprm_check_security, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	bf_agent_secure_exec(bprm);
+	return 0;
+}
+
+SEC("lsm/bprm_committing_creds")
+void BPF_PROG(bprm_committing_creds, struct linux_binprm *bprm)
+{
+	bf_agent_exec_commit(bprm);
+}
+
+SEC("lsm/task_kill")
+int BPF_PROG(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *cred, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_signal_decide(p, sig);
+}
+
+SEC("lsm/file_send_sigiotask")
+int BPF_PROG(file_send_sigiotask, struct task_struct *tsk, struct fown_struct *fown, int sig, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_sigio_decide(tsk, sig);
+}
+
+SEC("lsm/task_setrlimit")
+int BPF_PROG(task_setrlimit, struct task_struct *p, unsigned int resource, struct rlimit *new_rlim, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_agent_guard_task(p, BF_OP_RLIMIT, resource);
+}
+
+/* ptrace attach and seize, process_vm_readv/writev, /proc/PID/mem and the like, pidfd_getfd. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_agent_guard_task(child, BF_OP_PTRACE, mode);
+}
+
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(ptrace_traceme, struct task_struct *parent, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_traceme_decide();
+}
+
+/*
+ * Every bpf() command. Only the first two arguments are read: newer kernels added a third before
+ * the previous return value, and CO-RE does not relocate hook arguments.
+ */
+SEC("lsm/bpf")
+int BPF_PROG(bpf, int cmd, union bpf_attr *attr)
+{
+	return bf_bpf_decide(cmd, attr);
+}
+
+SEC("lsm/bpf_map")
+int BPF_PROG(bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_bpf_object_decide(BF_OBJECT_MAP, map->id);
+}
+
+SEC("lsm/bpf_prog")
+int BPF_PROG(bpf_prog, struct bpf_prog *prog, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_bpf_object_decide(BF_OBJECT_PROG, prog->aux->id);
+}
+
+SEC("lsm/sb_umount")
+int BPF_PROG(sb_umount, struct vfsmount *mnt, int flags, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_umount_decide(mnt);
+}
+
+/* Every read and write: only writes to cgroup and proc files go further than two compares. */
+SEC("lsm/file_permission")
+int BPF_PROG(file_permission, struct file *file, int mask, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_write_decide(file, mask);
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_task, struct cgroup *dst_cgrp, const char *path, struct task_struct *task, bool threadgroup)
+{
+	bf_agent_moved(dst_cgrp, task);
+	return 0;
 }
 
 SEC("lsm/task_alloc")

@@ -10,9 +10,10 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 2,
+	BF_ABI_VERSION = 3,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
+	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
 };
 
 /* rule_id of events decided by a protection that is always on, not by a policy rule. */
@@ -24,6 +25,7 @@ enum bf_rule_builtin {
 enum bf_event_kind {
 	BF_EVENT_FILE = 1,     /* an operation on a protected file was decided */
 	BF_EVENT_IDENTITY = 2, /* an attempt to change what executable a process is */
+	BF_EVENT_AGENT = 3,    /* an attempt to stop, pause, trace or tamper with the agent */
 };
 
 /* The operation on a protected file that an event reports. */
@@ -34,6 +36,23 @@ enum bf_op {
 	BF_OP_RENAME = 4,  /* rename(2), as source or as the file replaced */
 	BF_OP_RECEIVE = 5, /* a descriptor received over a Unix socket or with pidfd_getfd */
 	BF_OP_SET_EXE = 6, /* prctl(PR_SET_MM, PR_SET_MM_EXE_FILE or PR_SET_MM_MAP) */
+	BF_OP_SIGNAL = 7,  /* a signal to the agent (kill, tkill, tgkill, pidfd_send_signal); arg: the signal */
+	BF_OP_SIGIO = 8,   /* a signal to the agent through F_SETOWN/F_SETSIG; arg: the signal */
+	BF_OP_RLIMIT = 9,  /* setrlimit/prlimit on the agent; arg: the resource */
+	BF_OP_PTRACE = 10, /* ptrace, process_vm_readv/writev, /proc/PID/mem or pidfd_getfd on the agent; arg: mode */
+	BF_OP_BPF = 11,    /* bpf() on the agent's maps, programs or links; arg: the command */
+	BF_OP_CGROUP = 12, /* a write to a cgroup file that would kill, freeze or starve the agent */
+	BF_OP_UMOUNT = 13, /* unmounting the bpffs that holds the agent's pins */
+	BF_OP_PROC = 14,   /* a write to the agent's oom_score_adj, or to /proc/sysrq-trigger */
+	BF_OP_UNSAFE_EXEC = 15, /* the agent's binary started traced or with BUN_ or NODE_ variables: not the agent; arg: enum bf_unsafe */
+	BF_OP_CREATE = 16, /* creating, linking or moving an entry into a guarded directory */
+};
+
+/* arg of a BF_OP_UNSAFE_EXEC event. */
+enum bf_unsafe {
+	BF_UNSAFE_TRACED = 1,      /* traced when it started (LSM_UNSAFE_PTRACE) */
+	BF_UNSAFE_ENVIRONMENT = 2, /* a BUN_* or NODE_* variable in its environment */
+	BF_UNSAFE_UNREAD = 3,      /* its environment could not be read in full */
 };
 
 /* What the kernel did about it. */
@@ -54,19 +73,38 @@ enum bf_mode {
 	BF_MODE_MONITOR = 1,
 };
 
-/* Flags of a named executable (value of bf_exes_v1). */
+/* Kinds of BPF object in bf_objects_v1. */
+enum bf_object_kind {
+	BF_OBJECT_MAP = 1,
+	BF_OBJECT_PROG = 2,
+	BF_OBJECT_LINK = 3,
+};
+
+/* Flags of the agent's configuration (bf_agent_v1). */
+enum bf_agent_flag {
+	BF_AGENT_MONITOR = 1, /* self-protection logs attempts and refuses none */
+};
+
+/* Flags of a task (bf_tasks_v2). */
+enum bf_task_flag {
+	BF_TASK_INHERITED = 1, /* `inherited` holds the named executable the task acts as */
+	BF_TASK_UNTRUSTED = 2, /* runs the agent's binary but started unsafely: not the agent */
+};
+
+/* Flags of a named executable (value of the bf_exes_gen_v1 inner maps). */
 enum bf_exe_flag {
 	BF_EXE_INHERIT = 1, /* programs it starts act with its grants */
 };
 
-/* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v1). */
+/* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v2). */
 enum bf_stat {
 	BF_STAT_DENIED = 0,       /* opens refused */
 	BF_STAT_AUDITED = 1,      /* opens that monitor mode let through */
 	BF_STAT_RINGBUF_FULL = 2, /* events lost because the ring buffer was full */
 	BF_STAT_TASK_STORAGE_FAILED = 3, /* an inherited identity could not be stored (fails closed) */
 	BF_STAT_PROTECTION_NOT_CARRIED = 4, /* a file renamed over a protected one could not be protected (map full) */
-	BF_STAT_MAX = 5,
+	BF_STAT_NO_POLICY = 5, /* a decision found no policy generation in its slot (never expected) */
+	BF_STAT_MAX = 6,
 };
 
 /* An inode as the kernel names it: super_block->s_dev (kernel encoding) and i_ino. */
@@ -76,34 +114,73 @@ struct bf_inode_key {
 	__u32 pad; /* always 0 */
 };
 
-/* Value of bf_files_v1: the rule that protects an inode. */
+/*
+ * Value of the bf_files_gen_v1 inner maps: the rule that protects an inode. For a directory,
+ * writing means changing its entries (creating, linking, removing, renaming one).
+ */
 struct bf_file_rule {
 	__u32 rule_id; /* index into the agent's rule table (policy file:line) */
 	__u32 mode;    /* enum bf_mode */
+	__u32 guards;  /* enum bf_access bits that need a grant; the others are open to all */
+	__u32 pad;     /* always 0 */
 };
 
-/* Value of bf_exes_v1 (keyed by the executable's inode): a named executable. */
+/* Value of the bf_exes_gen_v1 inner maps (keyed by the executable's inode): a named executable. */
 struct bf_exe {
 	__u32 flags; /* enum bf_exe_flag bits */
 	__u32 pad;   /* always 0 */
 };
 
-/* Key of bf_file_grants_v1: may this executable inode open files of this rule? */
+/* Key of the bf_grants_gen_v1 inner maps: may this executable inode open files of this rule? */
 struct bf_grant_key {
 	__u32 rule_id; /* the protecting rule */
 	__u32 dev;     /* executable's inode: s_dev */
 	__u64 ino;     /* executable's inode: i_ino */
 };
 
-/* Value of bf_file_grants_v1. */
+/* Value of the bf_grants_gen_v1 inner maps. */
 struct bf_grant {
 	__u32 access; /* enum bf_access bits this executable may use */
 	__u32 pad;    /* always 0 */
 };
 
-/* One record in the ring buffer bf_events_v1. */
+/* Value of bf_tasks_v2 (task storage). */
+struct bf_task {
+	struct bf_inode_key inherited; /* with BF_TASK_INHERITED: the named executable it acts as */
+	__u32 flags;                   /* enum bf_task_flag bits */
+	__u32 pad;                     /* always 0 */
+};
+
+/* Value of bf_agent_v1 (one entry): who the agent is and what it guards beside its policy. */
+struct bf_agent {
+	struct bf_inode_key exe; /* the agent's binary; ino 0 until the agent is installed */
+	__u32 pins_dev;          /* s_dev of the bpffs holding the agent's pins */
+	__u32 state_dev;         /* s_dev of the file system holding the agent's state and socket */
+	__u32 flags;             /* enum bf_agent_flag bits */
+	__u32 pad;               /* always 0 */
+};
+
+/* Key of bf_objects_v1: one of the agent's maps, programs or links. */
+struct bf_object_key {
+	__u32 kind; /* enum bf_object_kind */
+	__u32 id;   /* the kernel's id of the object */
+};
+
+/*
+ * Value of bf_state_v1 (one entry): which slot of the bf_*_gen maps the programs decide with. User
+ * space fills the other slot with a new generation, then switches `active` in one update.
+ */
+struct bf_state {
+	__u32 active;      /* slot of the generation in force: 0 or 1 (BF_SLOTS) */
+	__u32 generation0; /* generation number held by slot 0; 0: empty */
+	__u32 generation1; /* generation number held by slot 1; 0: empty */
+	__u32 pad;         /* always 0 */
+};
+
+/* One record in the ring buffer bf_events_v3. */
 struct bf_event {
 	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at the decision */
+	__u32 generation;       /* the policy generation that decided: rule_id is one of its rules */
 	__u32 kind;             /* enum bf_event_kind */
 	__u32 verdict;          /* enum bf_verdict */
 	__u32 rule_id;          /* the rule that decided; BF_RULE_BUILTIN for built-in protections */
@@ -112,6 +189,8 @@ struct bf_event {
 	__u32 tid;              /* thread id */
 	__u32 uid;              /* real uid */
 	__u32 op;               /* enum bf_op */
+	__u32 arg;              /* what op says it holds (a signal, a bpf() command...); 0 otherwise */
+	__u32 target_pid;       /* for operations on a process: its thread group id; 0 otherwise */
 	char comm[BF_COMM_LEN]; /* task->comm */
 	char exe[BF_PATH_MAX];  /* the executable, as d_path sees it */
 	char target[BF_PATH_MAX]; /* the file, as d_path sees it; empty when the hook has no path */

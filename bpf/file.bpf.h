@@ -3,7 +3,7 @@
  * Where an operation on a protected file is decided: opening it, changing its attributes
  * (truncate, chmod, chown, utimes), unlinking or renaming it, receiving a descriptor of it.
  *
- * Identity is by inode, never by path string: the file's inode must be in bf_files_v1, and
+ * Identity is by inode, never by path string: the file's inode must be in the files map of the generation in force, and
  * the task's identity (inherit.bpf.h) must hold a grant for that rule covering the access.
  * One hash lookup for a file nobody protects; strings are built only when an event is logged.
  */
@@ -27,11 +27,11 @@ static __always_inline __u32 bf_access_of(struct file *file)
 	return access;
 }
 
-static __always_inline void bf_report_file(const struct path *path, struct file *exe,
+static __always_inline void bf_report_file(__u32 generation, const struct path *path, struct file *exe,
 					   const struct bf_file_rule *rule, __u32 access,
 					   __u32 op, __u32 verdict)
 {
-	struct bf_event *e = bf_event_begin(BF_EVENT_FILE, verdict, rule->rule_id, access, op);
+	struct bf_event *e = bf_event_begin(generation, BF_EVENT_FILE, verdict, rule->rule_id, access, op);
 	if (!e)
 		return;
 	if (exe)
@@ -51,10 +51,13 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 {
 	if (!inode)
 		return 0; /* a negative dentry: nothing there yet */
+	struct bf_policy policy;
+	if (!bf_policy(&policy))
+		return 0;
 	struct bf_inode_key key = {};
 	bf_inode_of(inode, &key.dev, &key.ino);
-	struct bf_file_rule *rule = bpf_map_lookup_elem(&bf_files_v1, &key);
-	if (!rule)
+	struct bf_file_rule *rule = bpf_map_lookup_elem(policy.files, &key);
+	if (!rule || !(rule->guards & access))
 		return 0;
 
 	/* Kernel threads have no identity and hold no grant. */
@@ -62,7 +65,7 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	struct bf_inode_key id = {};
 	if (bf_current_identity(task, &id)) {
 		struct bf_grant_key gk = { .rule_id = rule->rule_id, .dev = id.dev, .ino = id.ino };
-		struct bf_grant *grant = bpf_map_lookup_elem(&bf_file_grants_v1, &gk);
+		struct bf_grant *grant = bpf_map_lookup_elem(policy.grants, &gk);
 		if (grant && (grant->access & access) == access)
 			return 0;
 	}
@@ -76,11 +79,11 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 
 	if (rule->mode == BF_MODE_MONITOR) {
 		bf_count(BF_STAT_AUDITED);
-		bf_report_file(path, exe, rule, access, op, BF_VERDICT_AUDIT);
+		bf_report_file(policy.generation, path, exe, rule, access, op, BF_VERDICT_AUDIT);
 		return 0;
 	}
 	bf_count(BF_STAT_DENIED);
-	bf_report_file(path, exe, rule, access, op, BF_VERDICT_DENY);
+	bf_report_file(policy.generation, path, exe, rule, access, op, BF_VERDICT_DENY);
 	return -EPERM;
 }
 
@@ -89,34 +92,54 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
  * takes its place: that is how editors and deploy tools update a file atomically (write a
  * temporary file, rename it over the original), and the file at the protected path must stay
  * protected. If the rename then fails, the temporary file stays protected too: more, not less.
+ *
+ * Both slots are updated, each with its own rule: a generation being applied carries the file
+ * too, and the agent reconciles what a rename did while it built that generation.
  */
+static __always_inline void bf_carry_in_slot(__u32 slot, struct bf_inode_key *old, struct bf_inode_key *next)
+{
+	void *files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
+	if (!files)
+		return;
+	struct bf_file_rule *rule = bpf_map_lookup_elem(files, old);
+	if (!rule)
+		return;
+	struct bf_file_rule copy = *rule;
+	if (bpf_map_update_elem(files, next, &copy, BPF_NOEXIST) && !bpf_map_lookup_elem(files, next))
+		bf_count(BF_STAT_PROTECTION_NOT_CARRIED);
+}
+
 static __always_inline void bf_rename_carry_protection(struct inode *source, struct inode *replaced)
 {
 	if (!source || !replaced)
 		return;
 	struct bf_inode_key old = {}, next = {};
 	bf_inode_of(replaced, &old.dev, &old.ino);
-	struct bf_file_rule *rule = bpf_map_lookup_elem(&bf_files_v1, &old);
-	if (!rule)
-		return;
-	struct bf_file_rule copy = *rule;
 	bf_inode_of(source, &next.dev, &next.ino);
-	if (bpf_map_update_elem(&bf_files_v1, &next, &copy, BPF_NOEXIST) && !bpf_map_lookup_elem(&bf_files_v1, &next))
-		bf_count(BF_STAT_PROTECTION_NOT_CARRIED);
+	bf_carry_in_slot(0, &old, &next);
+	bf_carry_in_slot(1, &old, &next);
 }
 
 /*
  * A protected inode that is gone for good (no link left, last reference dropped) leaves the
- * map, so that a new file that gets the same inode number later is not protected by mistake.
- * An inode merely evicted from the cache still has links and keeps its entry.
+ * maps of both slots, so that a new file that gets the same inode number later is not protected
+ * by mistake. An inode merely evicted from the cache still has links and keeps its entry.
  */
+static __always_inline void bf_forget_in_slot(__u32 slot, struct bf_inode_key *key)
+{
+	void *files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
+	if (files)
+		bpf_map_delete_elem(files, key);
+}
+
 static __always_inline void bf_inode_gone(struct inode *inode)
 {
 	if (inode->i_nlink != 0)
 		return;
 	struct bf_inode_key key = {};
 	bf_inode_of(inode, &key.dev, &key.ino);
-	bpf_map_delete_elem(&bf_files_v1, &key);
+	bf_forget_in_slot(0, &key);
+	bf_forget_in_slot(1, &key);
 }
 
 #endif /* BF_FILE_BPF_H */

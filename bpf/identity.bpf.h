@@ -17,7 +17,7 @@
 
 static __always_inline void bf_report_identity(__u32 op)
 {
-	struct bf_event *e = bf_event_begin(BF_EVENT_IDENTITY, BF_VERDICT_DENY, BF_RULE_BUILTIN, 0, op);
+	struct bf_event *e = bf_event_begin(0, BF_EVENT_IDENTITY, BF_VERDICT_DENY, BF_RULE_BUILTIN, 0, op);
 	if (e)
 		bpf_ringbuf_submit(e, 0);
 }

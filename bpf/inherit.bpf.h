@@ -2,7 +2,7 @@
 /*
  * Policy inheritance: which named executable a task acts as.
  *
- * A task is its own executable unless bf_tasks_v1 holds an inherited identity for it:
+ * A task is its own executable unless bf_tasks_v2 holds an inherited identity for it:
  * - exec of a named executable: the task acts as that executable (any inherited identity
  *   is dropped);
  * - exec of any other program: if the task acted as a named executable with inherit on, it
@@ -25,12 +25,17 @@ static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *
 	*dev = inode->i_sb->s_dev;
 }
 
-/* The identity the current task acts as; false for kernel threads (no executable). */
+/*
+ * The identity the current task acts as; false for kernel threads (no executable) and for a task
+ * that runs the agent's binary without being the agent (agent.bpf.h): neither holds any grant.
+ */
 static __always_inline bool bf_current_identity(struct task_struct *task, struct bf_inode_key *id)
 {
-	struct bf_inode_key *inherited = bpf_task_storage_get(&bf_tasks_v1, task, 0, 0);
-	if (inherited) {
-		*id = *inherited;
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, 0);
+	if (t && (t->flags & BF_TASK_UNTRUSTED))
+		return false;
+	if (t && (t->flags & BF_TASK_INHERITED)) {
+		*id = t->inherited;
 		return true;
 	}
 	struct mm_struct *mm = task->mm;
@@ -48,40 +53,54 @@ static __always_inline bool bf_current_identity(struct task_struct *task, struct
 	return true;
 }
 
+/* The task is its own executable from now on (other flags stay). */
+static __always_inline void bf_drop_inherited(struct task_struct *task)
+{
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, 0);
+	if (t)
+		t->flags &= ~BF_TASK_INHERITED;
+}
+
 static __always_inline int bf_exec_decide(struct linux_binprm *bprm)
 {
+	struct bf_policy policy;
+	if (!bf_policy(&policy))
+		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_inode_key next = {};
 	bf_inode_of(bprm->file->f_inode, &next.dev, &next.ino);
-	if (bpf_map_lookup_elem(&bf_exes_v1, &next)) {
-		bpf_task_storage_delete(&bf_tasks_v1, task);
+	if (bpf_map_lookup_elem(policy.exes, &next)) {
+		bf_drop_inherited(task);
 		return 0;
 	}
 	struct bf_inode_key cur = {};
 	if (!bf_current_identity(task, &cur))
 		return 0;
-	struct bf_exe *named = bpf_map_lookup_elem(&bf_exes_v1, &cur);
+	struct bf_exe *named = bpf_map_lookup_elem(policy.exes, &cur);
 	if (named && (named->flags & BF_EXE_INHERIT)) {
-		struct bf_inode_key *id = bpf_task_storage_get(&bf_tasks_v1, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (id)
-			*id = cur;
-		else
+		struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t) {
+			t->inherited = cur;
+			t->flags |= BF_TASK_INHERITED;
+		} else {
 			bf_count(BF_STAT_TASK_STORAGE_FAILED);
+		}
 	} else {
-		bpf_task_storage_delete(&bf_tasks_v1, task);
+		bf_drop_inherited(task);
 	}
 	return 0;
 }
 
+/* A new task starts with what its parent task carries. */
 static __always_inline int bf_fork_decide(struct task_struct *child)
 {
-	struct bf_inode_key *parent = bpf_task_storage_get(&bf_tasks_v1, bpf_get_current_task_btf(), 0, 0);
-	if (!parent)
+	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v2, bpf_get_current_task_btf(), 0, 0);
+	if (!parent || !parent->flags)
 		return 0;
-	struct bf_inode_key id = *parent;
-	struct bf_inode_key *mine = bpf_task_storage_get(&bf_tasks_v1, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct bf_task copy = *parent;
+	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v2, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (mine)
-		*mine = id;
+		*mine = copy;
 	else
 		bf_count(BF_STAT_TASK_STORAGE_FAILED);
 	return 0;

@@ -1,55 +1,136 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
-/* Every map of the agent. Names carry the bf_ prefix and a layout version suffix. */
+/*
+ * Every map of the agent. Names carry the bf_ prefix and a layout version suffix.
+ *
+ * Every map is pinned by name in the agent's bpffs directory (LIBBPF_PIN_BY_NAME): the kernel keeps
+ * enforcing from the pins if the agent process dies, and the next start reuses the maps whose layout
+ * it shares (same name, same version) while it loads and attaches its own programs.
+ *
+ * A policy is a generation: three inner hash maps (files, grants, executables) that user space
+ * creates and fills, puts in the inactive slot of the bf_*_gen outer maps, and then makes active
+ * with one update of bf_state_v1. The programs read the slot once per decision.
+ */
 #ifndef BF_MAPS_BPF_H
 #define BF_MAPS_BPF_H
 
 #include "bomfather.h"
 
-/* Upper bounds; the policy compiler refuses policies that would not fit. */
+/*
+ * Upper bounds of the inner maps of one generation; the compiler refuses policies that would not
+ * fit. Inner maps are not preallocated, so an empty slot costs nothing. User space creates each
+ * generation's inner maps with the parameters of these templates (the kernel requires them to match).
+ * Their key and value are given by size: clang emits only a forward declaration of a struct seen
+ * through the template's pointers, which libbpf cannot size.
+ */
 #define BF_MAX_FILES 65536
 #define BF_MAX_GRANTS 65536
 #define BF_MAX_EXES 16384
 
-/* Protected inodes -> the rule protecting them. */
+#define BF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
+
+/* Which slot is in force, and which generation each slot holds. One entry. */
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bf_state);
+	BF_PINNED;
+} bf_state_v1 SEC(".maps");
+
+/* Protected inodes -> the rule protecting them (per generation). */
+struct bf_files_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BF_MAX_FILES);
-	__type(key, struct bf_inode_key);
-	__type(value, struct bf_file_rule);
-} bf_files_v1 SEC(".maps");
-
-/* (rule, executable inode) -> the access the executable is granted. */
+	__uint(key_size, sizeof(struct bf_inode_key));
+	__uint(value_size, sizeof(struct bf_file_rule));
+};
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	BF_PINNED;
+	__array(values, struct bf_files_inner);
+} bf_files_gen_v1 SEC(".maps");
+
+/* (rule, executable inode) -> the access the executable is granted (per generation). */
+struct bf_grants_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BF_MAX_GRANTS);
-	__type(key, struct bf_grant_key);
-	__type(value, struct bf_grant);
-} bf_file_grants_v1 SEC(".maps");
-
-/* Executables the policy names, by inode. */
+	__uint(key_size, sizeof(struct bf_grant_key));
+	__uint(value_size, sizeof(struct bf_grant));
+};
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	BF_PINNED;
+	__array(values, struct bf_grants_inner);
+} bf_grants_gen_v1 SEC(".maps");
+
+/* Executables the policy names, by inode (per generation). */
+struct bf_exes_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BF_MAX_EXES);
-	__type(key, struct bf_inode_key);
-	__type(value, struct bf_exe);
-} bf_exes_v1 SEC(".maps");
+	__uint(key_size, sizeof(struct bf_inode_key));
+	__uint(value_size, sizeof(struct bf_exe));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	BF_PINNED;
+	__array(values, struct bf_exes_inner);
+} bf_exes_gen_v1 SEC(".maps");
 
 /*
- * The identity a task acts as when it inherited it: the inode of the named executable that
- * started it (directly or through other programs). No entry: the task is its own executable.
+ * What the kernel remembers of a task: the named executable it acts as when it inherited one
+ * (inherit.bpf.h), and whether it runs the agent's binary without being the agent (agent.bpf.h).
+ * No entry: the task is its own executable.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct bf_inode_key);
-} bf_tasks_v1 SEC(".maps");
+	__type(value, struct bf_task);
+	BF_PINNED;
+} bf_tasks_v2 SEC(".maps");
+
+/* Who the agent is (its binary) and what it guards besides its policy. One entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bf_agent);
+	BF_PINNED;
+} bf_agent_v1 SEC(".maps");
+
+/* The agent's own maps, programs and links, by kernel id: bpf() hands their descriptors to it only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct bf_object_key);
+	__type(value, __u32);
+	BF_PINNED;
+} bf_objects_v1 SEC(".maps");
+
+/* Ids of the cgroups that hold (or held) the agent, and their ancestors. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u32);
+	BF_PINNED;
+} bf_agent_cgroups_v1 SEC(".maps");
 
 /* Decisions worth reporting, read by the agent. Enforcement never depends on it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
-} bf_events_v2 SEC(".maps");
+	BF_PINNED;
+} bf_events_v3 SEC(".maps");
 
 /* Counters indexed by enum bf_stat. */
 struct {
@@ -57,30 +138,66 @@ struct {
 	__uint(max_entries, BF_STAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} bf_stats_v1 SEC(".maps");
+	BF_PINNED;
+} bf_stats_v2 SEC(".maps");
 
 static __always_inline void bf_count(enum bf_stat stat)
 {
 	__u32 key = stat;
-	__u64 *n = bpf_map_lookup_elem(&bf_stats_v1, &key);
+	__u64 *n = bpf_map_lookup_elem(&bf_stats_v2, &key);
 	if (n)
 		*n += 1;
+}
+
+/* The policy generation in force: its number and its three maps. */
+struct bf_policy {
+	__u32 generation;
+	void *files;  /* struct bf_files_inner */
+	void *grants; /* struct bf_grants_inner */
+	void *exes;   /* struct bf_exes_inner */
+};
+
+/* The maps of one slot; false (counted) when the slot is empty, which apply never leaves it. */
+static __always_inline bool bf_policy_slot(__u32 slot, struct bf_policy *p)
+{
+	p->files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
+	p->grants = bpf_map_lookup_elem(&bf_grants_gen_v1, &slot);
+	p->exes = bpf_map_lookup_elem(&bf_exes_gen_v1, &slot);
+	if (p->files && p->grants && p->exes)
+		return true;
+	bf_count(BF_STAT_NO_POLICY);
+	return false;
+}
+
+/* The generation in force. */
+static __always_inline bool bf_policy(struct bf_policy *p)
+{
+	__u32 zero = 0;
+	struct bf_state *st = bpf_map_lookup_elem(&bf_state_v1, &zero);
+	if (!st) {
+		bf_count(BF_STAT_NO_POLICY);
+		return false;
+	}
+	__u32 slot = st->active & 1;
+	p->generation = slot ? st->generation1 : st->generation0;
+	return bf_policy_slot(slot, p);
 }
 
 /*
  * Reserve an event and fill what every event carries; the caller adds exe and target and
  * submits it. NULL (counted) when the ring buffer is full.
  */
-static __always_inline struct bf_event *bf_event_begin(__u32 kind, __u32 verdict, __u32 rule_id,
-							__u32 access, __u32 op)
+static __always_inline struct bf_event *bf_event_begin(__u32 generation, __u32 kind, __u32 verdict,
+							__u32 rule_id, __u32 access, __u32 op)
 {
-	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v2, sizeof(*e), 0);
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v3, sizeof(*e), 0);
 	if (!e) {
 		bf_count(BF_STAT_RINGBUF_FULL);
 		return NULL;
 	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->generation = generation;
 	e->kind = kind;
 	e->verdict = verdict;
 	e->rule_id = rule_id;
@@ -89,6 +206,8 @@ static __always_inline struct bf_event *bf_event_begin(__u32 kind, __u32 verdict
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->op = op;
+	e->arg = 0;
+	e->target_pid = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->exe[0] = 0;
 	e->target[0] = 0;

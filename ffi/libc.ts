@@ -1,5 +1,6 @@
 // The few libc calls the agent needs that Bun does not offer: memfd_create (to load the shim
-// without touching /tmp), mount (to mount securityfs/bpffs when missing) and strerror.
+// without touching /tmp), mount (to mount securityfs/bpffs when missing), flock (one agent at a
+// time) and strerror.
 import { dlopen, FFIType, read } from "bun:ffi";
 
 const libc = dlopen("libc.so.6", {
@@ -7,6 +8,7 @@ const libc = dlopen("libc.so.6", {
   write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   mount: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   __errno_location: { args: [], returns: FFIType.ptr },
 });
@@ -47,4 +49,15 @@ export function memfdWith(name: string, bytes: Uint8Array): number {
 export function mount(source: string, target: string, fstype: string): number {
   const r = libc.symbols.mount(cstr(source), cstr(target), cstr(fstype), 0n, null);
   return r === 0 ? 0 : -errno();
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** flock(fd, LOCK_EX | LOCK_NB): true when this process now holds the lock, false when another does. */
+export function tryLockExclusive(fd: number): boolean {
+  if (libc.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const e = errno();
+  if (e === 11 /* EWOULDBLOCK */) return false;
+  throw new Error(`flock failed: ${strerror(e)}`);
 }

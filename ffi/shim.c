@@ -25,17 +25,28 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 3
+#define BF_SHIM_ABI 4
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
 #define BF_LOG_SIZE (64 * 1024)
 #define BF_STASH_SIZE 4096
 
+/* The shape of a map-in-map's inner maps; libbpf frees its template once the object is loaded. */
+struct bf_inner_spec {
+	char outer[BPF_OBJ_NAME_LEN];
+	enum bpf_map_type type;
+	__u32 key_size, value_size, max_entries, flags;
+};
+
+#define BF_MAX_INNER 8
+
 struct bf_object {
 	struct bpf_object *obj;
 	struct bpf_link *links[BF_MAX_LINKS];
 	int nlinks;
+	struct bf_inner_spec inner[BF_MAX_INNER];
+	int ninner;
 };
 
 static struct bf_object objects[BF_MAX_OBJECTS];
@@ -119,8 +130,13 @@ static struct bpf_map *find_map(int h, const char *name, int *err)
 	return m;
 }
 
-/* Open a BPF ELF object from memory. Returns a handle. Nothing reaches the kernel yet. */
-int bf_obj_open(const void *data, uint64_t size, const char *name)
+/*
+ * Open a BPF ELF object from memory. Returns a handle. Nothing reaches the kernel yet. When
+ * pin_root is not NULL, the maps declared with LIBBPF_PIN_BY_NAME are reused from pin_root/<name>
+ * at load when pinned there already (libbpf checks that they match), and pinned there otherwise.
+ * Without pin_root nothing is pinned (not even in libbpf's default /sys/fs/bpf).
+ */
+int bf_obj_open(const void *data, uint64_t size, const char *name, const char *pin_root)
 {
 	int h;
 	for (h = 0; h < BF_MAX_OBJECTS; h++)
@@ -128,10 +144,20 @@ int bf_obj_open(const void *data, uint64_t size, const char *name)
 			break;
 	if (h == BF_MAX_OBJECTS)
 		return -EMFILE;
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name, .pin_root_path = pin_root);
 	struct bpf_object *obj = bpf_object__open_mem(data, size, &opts);
 	if (!obj)
 		return -errno;
+	if (!pin_root) {
+		struct bpf_map *m;
+		bpf_object__for_each_map(m, obj) {
+			int err = bpf_map__set_pin_path(m, NULL);
+			if (err) {
+				bpf_object__close(obj);
+				return err;
+			}
+		}
+	}
 	objects[h].obj = obj;
 	objects[h].nlinks = 0;
 	return h;
@@ -175,12 +201,31 @@ int bf_obj_load(int h)
 	struct bf_object *o = get_object(h);
 	if (!o)
 		return -EBADF;
+	struct bpf_map *m;
+	o->ninner = 0;
+	bpf_object__for_each_map(m, o->obj) {
+		struct bpf_map *inner = bpf_map__inner_map(m);
+		if (!inner)
+			continue;
+		if (o->ninner == BF_MAX_INNER)
+			return -ENOSPC;
+		struct bf_inner_spec *spec = &o->inner[o->ninner++];
+		snprintf(spec->outer, sizeof(spec->outer), "%s", bpf_map__name(m));
+		spec->type = bpf_map__type(inner);
+		spec->key_size = bpf_map__key_size(inner);
+		spec->value_size = bpf_map__value_size(inner);
+		spec->max_entries = bpf_map__max_entries(inner);
+		spec->flags = bpf_map__map_flags(inner);
+	}
 	int err = bpf_object__load(o->obj);
 	return err < 0 ? err : 0;
 }
 
-/* Attach one loaded program by name; its link lives until bf_obj_close. */
-int bf_prog_attach(int h, const char *prog_name)
+/*
+ * Attach one loaded program by name. Without pin_path its link lives until bf_obj_close; with
+ * pin_path it is pinned there and lives until that pin is removed, whatever becomes of this process.
+ */
+int bf_prog_attach(int h, const char *prog_name, const char *pin_path)
 {
 	struct bf_object *o = get_object(h);
 	if (!o)
@@ -194,6 +239,13 @@ int bf_prog_attach(int h, const char *prog_name)
 	struct bpf_link *link = bpf_program__attach(p);
 	if (!link)
 		return -errno;
+	if (pin_path) {
+		err = bpf_link__pin(link, pin_path);
+		if (err) {
+			bpf_link__destroy(link);
+			return err;
+		}
+	}
 	o->links[o->nlinks++] = link;
 	return 0;
 }
@@ -271,6 +323,132 @@ int bf_map_update_many(int fd, const void *keys, const void *values, uint32_t co
 			return -errno;
 	}
 	return (int)count;
+}
+
+/*
+ * A new, empty map shaped like the inner map template of the map-in-map outer_name (the kernel
+ * accepts only inner maps that match it), named name, for a loaded object (the shape is recorded
+ * by bf_obj_load). Returns its fd; the caller closes it.
+ */
+int bf_inner_map_create(int h, const char *outer_name, const char *name)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	for (int i = 0; i < o->ninner; i++) {
+		struct bf_inner_spec *spec = &o->inner[i];
+		if (strcmp(spec->outer, outer_name))
+			continue;
+		LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = spec->flags);
+		int fd = bpf_map_create(spec->type, name, spec->key_size, spec->value_size, spec->max_entries, &opts);
+		return fd < 0 ? -errno : fd;
+	}
+	return -ENOENT; /* not a map-in-map of this object, or the object is not loaded yet */
+}
+
+/* The kernel's id of the map behind fd. */
+int64_t bf_map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	return err < 0 ? -errno : (int64_t)info.id;
+}
+
+/*
+ * The kernel ids of the object's maps, programs and links, as (kind, id) pairs of u32 into out
+ * (kind: 1 map, 2 program, 3 link, as enum bf_object_kind). Returns the number of pairs.
+ */
+int bf_obj_ids(int h, uint32_t *out, uint32_t max_pairs)
+{
+	struct bf_object *o = get_object(h);
+	if (!o)
+		return -EBADF;
+	uint32_t n = 0;
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, o->obj) {
+		int fd = bpf_map__fd(m);
+		if (fd < 0)
+			continue;
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+			return -errno;
+		if (n == max_pairs)
+			return -ENOSPC;
+		out[2 * n] = 1;
+		out[2 * n + 1] = info.id;
+		n++;
+	}
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, o->obj) {
+		int fd = bpf_program__fd(p);
+		if (fd < 0)
+			continue;
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+			return -errno;
+		if (n == max_pairs)
+			return -ENOSPC;
+		out[2 * n] = 2;
+		out[2 * n + 1] = info.id;
+		n++;
+	}
+	for (int i = 0; i < o->nlinks; i++) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_link__fd(o->links[i]), &info, &len) < 0)
+			return -errno;
+		if (n == max_pairs)
+			return -ENOSPC;
+		out[2 * n] = 3;
+		out[2 * n + 1] = info.id;
+		n++;
+	}
+	return (int)n;
+}
+
+int bf_fd_close(int fd)
+{
+	return close(fd) < 0 ? -errno : 0;
+}
+
+/* Make a map read-only for every file descriptor (BPF programs still write it). */
+int bf_map_freeze(int fd)
+{
+	return bpf_map_freeze(fd) < 0 ? -errno : 0;
+}
+
+/*
+ * Every entry of a hash map, keys and values back to back, into the caller's buffers (room for
+ * max entries). Returns the number of entries, or -ENOSPC when there are more than max.
+ */
+int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_size, uint32_t value_size)
+{
+	uint32_t n = 0;
+	char *prev = NULL;
+	char cur[256];
+	if (key_size > sizeof(cur))
+		return -EINVAL;
+	for (;;) {
+		char *next = (char *)keys + (size_t)n * key_size;
+		if (n == max) {
+			/* Full: is there one more? */
+			if (bpf_map_get_next_key(fd, prev, cur) == 0)
+				return -ENOSPC;
+			return errno == ENOENT ? (int)n : -errno;
+		}
+		if (bpf_map_get_next_key(fd, prev, next) < 0)
+			return errno == ENOENT ? (int)n : -errno;
+		if (bpf_map_lookup_elem(fd, next, (char *)values + (size_t)n * value_size) < 0) {
+			if (errno == ENOENT)
+				continue; /* deleted meanwhile (only the kernel deletes): look again from prev */
+			return -errno;
+		}
+		prev = next;
+		n++;
+	}
 }
 
 /* Pin a map of an object at path in bpffs. */

@@ -6,7 +6,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 3;
+export const SHIM_ABI = 4;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -14,11 +14,11 @@ const symbols = {
   bf_last_log: { args: [ptr, u32], returns: i32 },
   bf_boottime_ns: { args: [], returns: u64 },
   bf_num_possible_cpus: { args: [], returns: i32 },
-  bf_obj_open: { args: [ptr, u64, ptr], returns: i32 },
+  bf_obj_open: { args: [ptr, u64, ptr, ptr], returns: i32 },
   bf_prog_set_autoload: { args: [i32, ptr, i32], returns: i32 },
   bf_obj_program_names: { args: [i32, ptr, u32], returns: i32 },
   bf_obj_load: { args: [i32], returns: i32 },
-  bf_prog_attach: { args: [i32, ptr], returns: i32 },
+  bf_prog_attach: { args: [i32, ptr, ptr], returns: i32 },
   bf_obj_close: { args: [i32], returns: i32 },
   bf_map_fd: { args: [i32, ptr, u32, u32], returns: i32 },
   bf_map_update: { args: [i32, ptr, ptr, u64], returns: i32 },
@@ -26,6 +26,12 @@ const symbols = {
   bf_map_delete: { args: [i32, ptr], returns: i32 },
   bf_map_update_many: { args: [i32, ptr, ptr, u32, u32, u32, u64], returns: i32 },
   bf_map_pin: { args: [i32, ptr, ptr], returns: i32 },
+  bf_inner_map_create: { args: [i32, ptr, ptr], returns: i32 },
+  bf_fd_close: { args: [i32], returns: i32 },
+  bf_map_id: { args: [i32], returns: FFIType.i64 },
+  bf_map_freeze: { args: [i32], returns: i32 },
+  bf_map_dump: { args: [i32, ptr, ptr, u32, u32, u32], returns: i32 },
+  bf_obj_ids: { args: [i32, ptr, u32], returns: i32 },
   bf_unpin: { args: [ptr], returns: i32 },
   bf_ring_open: { args: [i32, ptr], returns: i32 },
   bf_ring_drain: { args: [i32, ptr, u32, i32], returns: i32 },
@@ -81,8 +87,15 @@ export class Shim {
     return BigInt(this.lib.bf_boottime_ns());
   }
 
-  openObject(bytes: Uint8Array, name: string): BpfObject {
-    const h = this.check(`Opening BPF object "${name}"`, this.lib.bf_obj_open(bytes, BigInt(bytes.length), cstr(name)));
+  /**
+   * Open a BPF object from its bytes. With pinRoot, its maps declared LIBBPF_PIN_BY_NAME are
+   * reused from pinRoot when pinned there already, and pinned there otherwise (at load).
+   */
+  openObject(bytes: Uint8Array, name: string, pinRoot?: string): BpfObject {
+    const h = this.check(
+      `Opening BPF object "${name}"`,
+      this.lib.bf_obj_open(bytes, BigInt(bytes.length), cstr(name), pinRoot === undefined ? null : cstr(pinRoot)),
+    );
     return new BpfObject(this, this.lib, h, name);
   }
 
@@ -115,8 +128,21 @@ export class BpfObject {
     this.shim.check(`Loading BPF object "${this.name}"`, this.lib.bf_obj_load(this.handle));
   }
 
-  attach(prog: string): void {
-    this.shim.check(`Attaching program "${prog}"`, this.lib.bf_prog_attach(this.handle, cstr(prog)));
+  /** Attach a program; with pinPath its link is pinned there and outlives this process. */
+  attach(prog: string, pinPath?: string): void {
+    this.shim.check(
+      `Attaching program "${prog}"${pinPath ? ` (pinned at "${pinPath}")` : ""}`,
+      this.lib.bf_prog_attach(this.handle, cstr(prog), pinPath === undefined ? null : cstr(pinPath)),
+    );
+  }
+
+  /**
+   * A new, empty map shaped like the inner map template of the map-in-map `outer`, as a BpfMap the
+   * caller owns (close it once the outer map holds it).
+   */
+  createInnerMap(outer: string, name: string, keySize: number, valueSize: number): BpfMap {
+    const fd = this.shim.check(`Creating an inner map of "${outer}"`, this.lib.bf_inner_map_create(this.handle, cstr(outer), cstr(name)));
+    return new BpfMap(this.shim, this.lib, fd, name, keySize, valueSize, true);
   }
 
   map(name: string, keySize: number, valueSize: number): BpfMap {
@@ -135,6 +161,13 @@ export class BpfObject {
   openRing(mapName: string): Ring {
     const h = this.shim.check(`Opening ring buffer "${mapName}"`, this.lib.bf_ring_open(this.handle, cstr(mapName)));
     return new Ring(this.shim, this.lib, h);
+  }
+
+  /** The kernel ids of the object's maps, programs and links: [kind (enum bf_object_kind), id]. */
+  objectIds(): [number, number][] {
+    const out = new Uint32Array(2 * 256);
+    const n = this.shim.check(`Listing the BPF objects of "${this.name}"`, this.lib.bf_obj_ids(this.handle, out, 256));
+    return Array.from({ length: n }, (_, i) => [out[2 * i]!, out[2 * i + 1]!]);
   }
 
   /** A struct's or enum's layout from the object's BTF (see bf_btf_describe). */
@@ -170,7 +203,32 @@ export class BpfMap {
     readonly name: string,
     readonly keySize: number,
     readonly valueSize: number,
+    /** This map's fd is ours to close (maps of an object are closed with the object). */
+    private readonly owned = false,
   ) {}
+
+  /** Read-only for every file descriptor from now on (BPF programs still write it). */
+  freeze(): void {
+    this.shim.check(`Freezing map "${this.name}"`, this.lib.bf_map_freeze(this.fd));
+  }
+
+  /** Every entry (keys and values back to back); throws when there are more than max. */
+  dump(max: number): { keys: Uint8Array; values: Uint8Array; count: number } {
+    const keys = new Uint8Array(this.keySize * Math.max(max, 1));
+    const values = new Uint8Array(this.valueSize * Math.max(max, 1));
+    const count = this.shim.check(`Reading map "${this.name}"`, this.lib.bf_map_dump(this.fd, keys, values, max, this.keySize, this.valueSize));
+    return { keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * this.valueSize), count };
+  }
+
+  /** The kernel's id of this map. */
+  id(): number {
+    return Number(this.shim.check(`Reading the id of map "${this.name}"`, Number(this.lib.bf_map_id(this.fd))));
+  }
+
+  /** Close a map this side created; the kernel frees it once nothing else holds it. */
+  close(): void {
+    if (this.owned) this.lib.bf_fd_close(this.fd);
+  }
 
   update(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
     this.sizes(key, value, 1);

@@ -4,23 +4,45 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
+export const SLOTS = 2;
 
-export const EventKind = { FILE: 1, IDENTITY: 2 } as const;
+export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3 } as const;
 export const RULE_BUILTIN = 0x7fffffff;
-export const Op = { OPEN: 1, SETATTR: 2, UNLINK: 3, RENAME: 4, RECEIVE: 5, SET_EXE: 6 } as const;
+export const Op = {
+  OPEN: 1,
+  SETATTR: 2,
+  UNLINK: 3,
+  RENAME: 4,
+  RECEIVE: 5,
+  SET_EXE: 6,
+  SIGNAL: 7,
+  SIGIO: 8,
+  RLIMIT: 9,
+  PTRACE: 10,
+  BPF: 11,
+  CGROUP: 12,
+  UMOUNT: 13,
+  PROC: 14,
+  UNSAFE_EXEC: 15,
+  CREATE: 16,
+} as const;
+export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
+export const AgentFlag = { MONITOR: 1 } as const;
+export const ObjectKind = { MAP: 1, PROG: 2, LINK: 3 } as const;
+export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2 } as const;
 export const Verdict = { DENY: 1, AUDIT: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
 export const ExeFlag = { INHERIT: 1 } as const;
-export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, MAX: 5 } as const;
+export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
-  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN },
-  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY },
+  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS },
+  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT },
   bf_rule_builtin: { BF_RULE_BUILTIN: RULE_BUILTIN },
   bf_op: {
     BF_OP_OPEN: Op.OPEN,
@@ -29,7 +51,21 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_RENAME: Op.RENAME,
     BF_OP_RECEIVE: Op.RECEIVE,
     BF_OP_SET_EXE: Op.SET_EXE,
+    BF_OP_SIGNAL: Op.SIGNAL,
+    BF_OP_SIGIO: Op.SIGIO,
+    BF_OP_RLIMIT: Op.RLIMIT,
+    BF_OP_PTRACE: Op.PTRACE,
+    BF_OP_BPF: Op.BPF,
+    BF_OP_CGROUP: Op.CGROUP,
+    BF_OP_UMOUNT: Op.UMOUNT,
+    BF_OP_PROC: Op.PROC,
+    BF_OP_UNSAFE_EXEC: Op.UNSAFE_EXEC,
+    BF_OP_CREATE: Op.CREATE,
   },
+  bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
+  bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR },
+  bf_object_kind: { BF_OBJECT_MAP: ObjectKind.MAP, BF_OBJECT_PROG: ObjectKind.PROG, BF_OBJECT_LINK: ObjectKind.LINK },
+  bf_task_flag: { BF_TASK_INHERITED: TaskFlag.INHERITED, BF_TASK_UNTRUSTED: TaskFlag.UNTRUSTED },
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_AUDIT: Verdict.AUDIT },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
@@ -40,6 +76,7 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_STAT_RINGBUF_FULL: Stat.RINGBUF_FULL,
     BF_STAT_TASK_STORAGE_FAILED: Stat.TASK_STORAGE_FAILED,
     BF_STAT_PROTECTION_NOT_CARRIED: Stat.PROTECTION_NOT_CARRIED,
+    BF_STAT_NO_POLICY: Stat.NO_POLICY,
     BF_STAT_MAX: Stat.MAX,
   },
 };
@@ -124,12 +161,17 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
 }
 
 export const InodeKey = struct("bf_inode_key", { ino: "u64", dev: "u32", pad: "u32" });
-export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32" });
+export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32", guards: "u32", pad: "u32" });
 export const Exe = struct("bf_exe", { flags: "u32", pad: "u32" });
 export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
+export const State = struct("bf_state", { active: "u32", generation0: "u32", generation1: "u32", pad: "u32" });
+export const Task = struct("bf_task", { ino: "u64", dev: "u32", pad0: "u32", flags: "u32", pad: "u32" });
+export const Agent = struct("bf_agent", { ino: "u64", dev: "u32", pad0: "u32", pins_dev: "u32", state_dev: "u32", flags: "u32", pad: "u32" });
+export const ObjectKey = struct("bf_object_key", { kind: "u32", id: "u32" });
 export const Event = struct("bf_event", {
   boot_ns: "u64",
+  generation: "u32",
   kind: "u32",
   verdict: "u32",
   rule_id: "u32",
@@ -138,24 +180,36 @@ export const Event = struct("bf_event", {
   tid: "u32",
   uid: "u32",
   op: "u32",
+  arg: "u32",
+  target_pid: "u32",
   comm: { char: COMM_LEN },
   exe: { char: PATH_MAX },
   target: { char: PATH_MAX },
 });
 
 /** Every shared struct, for the BTF check. */
-export const STRUCTS = [InodeKey, FileRule, Exe, GrantKey, Grant, Event];
+export const STRUCTS = [InodeKey, FileRule, Exe, GrantKey, Grant, State, Event, ObjectKey];
+/** Structs with a nested struct, checked by size only (the BTF check compares flat members). */
+export const NESTED_STRUCTS = [Task, Agent];
 
-/** The maps user space writes, with their layouts. */
+/**
+ * The maps of a policy generation, with their layouts: each is an inner map of the map-in-map
+ * `outer`, one slot per generation the kernel holds (bpf/maps.bpf.h).
+ */
 export const MAPS = {
-  exes: { name: "bf_exes_v1", key: InodeKey, value: Exe },
-  files: { name: "bf_files_v1", key: InodeKey, value: FileRule },
-  grants: { name: "bf_file_grants_v1", key: GrantKey, value: Grant },
+  exes: { outer: "bf_exes_gen_v1", key: InodeKey, value: Exe },
+  files: { outer: "bf_files_gen_v1", key: InodeKey, value: FileRule },
+  grants: { outer: "bf_grants_gen_v1", key: GrantKey, value: Grant },
 } as const;
 export type MapName = keyof typeof MAPS;
 
-export const EVENTS_MAP = "bf_events_v2";
-export const STATS_MAP = "bf_stats_v1";
+export const STATE_MAP = "bf_state_v1";
+export const AGENT_MAP = "bf_agent_v1";
+export const OBJECTS_MAP = "bf_objects_v1";
+export const AGENT_CGROUPS_MAP = "bf_agent_cgroups_v1";
+export const TASKS_MAP = "bf_tasks_v2";
+export const EVENTS_MAP = "bf_events_v3";
+export const STATS_MAP = "bf_stats_v2";
 
 /**
  * stat(2) reports st_dev in glibc's encoding; the kernel's inode->i_sb->s_dev uses

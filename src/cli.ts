@@ -3,26 +3,12 @@
 import { readFileSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import { ABI_VERSION } from "./abi.ts";
-import { decodeEvent } from "./events.ts";
-import { LoadError, Enforcer } from "./kernel/agent.ts";
+import { runAgent } from "./agent/run.ts";
+import { CliError, EXIT } from "./exit.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
-import { compile, type RuleInfo } from "./compile/compile.ts";
-import { compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics } from "./compile/from-policy.ts";
-import { kernelInodes } from "./kernel/probe.ts";
-import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
+import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, type Diagnostic } from "./policy/index.ts";
 
-export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
-
-/** An expected failure: printed as message + hint, exits with code. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly code: number,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
+export { CliError, EXIT };
 
 const HELP: Record<string, string> = {
   main: `bomfather ${pkg.version}: runtime protection enforced by BPF LSM programs
@@ -184,120 +170,7 @@ async function cmdRun(a: Args): Promise<number> {
     throw new CliError("No policy given", EXIT.USAGE, "usage: bomfather --policy FILE (try policies/demo.yaml)");
   }
   if (a.positional.length) throw new CliError(`Unexpected argument "${a.positional[0]}"`, EXIT.USAGE, "usage: bomfather --policy FILE");
-
-  // 1. The text: every problem at once, nothing reaches the kernel.
-  const raw = readPolicy(file);
-  const { policy, diagnostics } = checkPolicy(raw, file);
-  if (!policy) {
-    printDiagnostics(diagnostics, raw);
-    return EXIT.INVALID_POLICY;
-  }
-  // 2. What this version cannot enforce is refused, never ignored.
-  const refused = unsupported(policy, { pathKind: localHost.pathKind });
-  if (refused.length) {
-    printDiagnostics(refused, raw);
-    process.stderr.write("bomfather: refusing to start: the policy asks for protection this version cannot give\n");
-    return EXIT.INVALID_POLICY;
-  }
-  // 3. The host (the agent's programs are loaded for real in step 5).
-  const checks = await runChecks({ agentLoad: false });
-  if (!canEnforce(checks)) {
-    process.stderr.write(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");
-    return EXIT.CANNOT_ENFORCE;
-  }
-  // 4. Compile against this host's files, named as the kernel names them; 5. load all or nothing.
-  const input = compileInputOf(policy);
-  const inodes = await kernelInodes(pathsOf(input));
-  const compiled = compile(input, (path, role) => hostFacts(path, role, (p) => inodes.get(p) ?? null));
-  if (!compiled.ok) {
-    printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
-    return EXIT.INVALID_POLICY;
-  }
-  let enforcer: Enforcer;
-  try {
-    enforcer = await Enforcer.start(compiled.compiled);
-  } catch (e) {
-    if (e instanceof LoadError) {
-      throw new CliError(`Cannot load the policy into the kernel: ${e.message}`, EXIT.CANNOT_ENFORCE, e.log.trim().split("\n").slice(-20).join("\n") || "run bomfather doctor");
-    }
-    throw e;
-  }
-  const { rules, entries } = compiled.compiled;
-  process.stderr.write(`bomfather: enforcing ${file}: ${rules.length} rule(s), ${entries.length} kernel map entries\n`);
-  await reportEvents(enforcer, rules);
-  return EXIT.OK;
-}
-
-/**
- * Print the kernel's events as JSON lines until SIGINT or SIGTERM, then stop enforcing.
- * Events are reports: enforcement happens in the kernel whether or not they are read. The
- * kernel counts what went wrong on its side; new failures are reported once a second.
- */
-async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Promise<void> {
-  const status = safeWriter(process.stderr, () => {});
-  const events = safeWriter(process.stdout, (why) =>
-    status(`bomfather: warning: cannot write events to stdout (${why}); enforcement continues, events are no longer printed\n`),
-  );
-  let stopping = false;
-  const stop = () => {
-    stopping = true;
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  // A closed terminal must not switch protection off (SIGHUP's default is to terminate).
-  process.on("SIGHUP", () => status("bomfather: SIGHUP ignored: enforcement continues (stop with SIGTERM or SIGINT)\n"));
-  const warnings = {
-    eventsLost: "event(s) lost (ring buffer full); enforcement is unaffected",
-    inheritanceFailures: "process(es) could not inherit a grant (out of memory); they were denied instead",
-    protectionNotCarried: "file(s) renamed over a protected file could not be protected (too many protected files)",
-  } as const;
-  let seen = enforcer.counters();
-  let lastCheck = Date.now();
-  while (!stopping) {
-    const lines = [];
-    for (const rec of enforcer.poll(100)) {
-      const ev = decodeEvent(rec, rules, enforcer.wallOffsetNs);
-      if (ev) lines.push(JSON.stringify(ev) + "\n");
-    }
-    if (lines.length) events(lines.join(""));
-    if (Date.now() - lastCheck >= 1000) {
-      lastCheck = Date.now();
-      const now = enforcer.counters();
-      for (const [key, text] of Object.entries(warnings) as [keyof typeof warnings, string][]) {
-        if (now[key] > seen[key]) status(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
-      }
-      seen = now;
-    }
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  const c = enforcer.counters();
-  enforcer.stop();
-  status(
-    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
-      `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
-  );
-}
-
-/**
- * A write that never throws: when the reader of a stream goes away (EPIPE), the agent says so
- * once through onBroken and goes on enforcing; losing its audience must not stop it.
- */
-function safeWriter(stream: NodeJS.WriteStream, onBroken: (why: string) => void): (text: string) => void {
-  let broken = false;
-  const breaks = (e: unknown) => {
-    if (broken) return;
-    broken = true;
-    onBroken((e as NodeJS.ErrnoException)?.code ?? String(e));
-  };
-  stream.on("error", breaks);
-  return (text) => {
-    if (broken) return;
-    try {
-      stream.write(text);
-    } catch (e) {
-      breaks(e);
-    }
-  };
+  return runAgent(file);
 }
 
 export async function main(argv: string[]): Promise<number> {

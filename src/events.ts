@@ -1,11 +1,24 @@
 // Kernel events -> JSON lines. One object per line, stable keys, for people and for jq.
-import { Access, Event, EventKind, Op, RULE_BUILTIN, Verdict } from "./abi.ts";
-import type { RuleInfo } from "./compile/compile.ts";
+import { readlinkSync } from "node:fs";
+import { constants } from "node:os";
+import { Access, Event, EventKind, Op, RULE_BUILTIN, Unsafe, Verdict } from "./abi.ts";
+
+/** A policy rule as an event names it. */
+export interface EventRule {
+  path: string;
+  file: string;
+  line: number;
+  /** For a rule no policy line wrote: what it guards ("the agent's binary"). */
+  builtin?: string;
+}
+
+/** The rule `id` of policy generation `generation`, when it is known. */
+export type RuleLookup = (generation: number, id: number) => EventRule | undefined;
 
 export interface EventLine {
   time: string;
   action: "deny" | "audit";
-  kind: "file" | "identity";
+  kind: "file" | "identity" | "agent";
   op: OpName;
   pid: number;
   tid: number;
@@ -15,16 +28,40 @@ export interface EventLine {
   target: string;
   access: string[];
   rule: string;
+  /** The policy generation that decided (0 for built-in protections). */
+  generation: number;
+  /** What the attempt carried, for operations on the agent: "SIGKILL", "bpf(BPF_MAP_GET_FD_BY_ID)"... */
+  detail?: string;
 }
 
-export type OpName = "open" | "setattr" | "unlink" | "rename" | "receive" | "set_exe_file" | "unknown";
-const OP_NAMES: Record<number, OpName> = {
+const OP_NAMES = {
   [Op.OPEN]: "open",
   [Op.SETATTR]: "setattr",
   [Op.UNLINK]: "unlink",
   [Op.RENAME]: "rename",
   [Op.RECEIVE]: "receive",
   [Op.SET_EXE]: "set_exe_file",
+  [Op.SIGNAL]: "signal",
+  [Op.SIGIO]: "sigio",
+  [Op.RLIMIT]: "rlimit",
+  [Op.PTRACE]: "ptrace",
+  [Op.BPF]: "bpf",
+  [Op.CGROUP]: "cgroup_write",
+  [Op.UMOUNT]: "umount",
+  [Op.PROC]: "proc_write",
+  [Op.UNSAFE_EXEC]: "unsafe_exec",
+  [Op.CREATE]: "create",
+} as const;
+export type OpName = (typeof OP_NAMES)[keyof typeof OP_NAMES] | "unknown";
+
+const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+const BPF_COMMANDS: Record<number, string> = { 13: "BPF_PROG_GET_FD_BY_ID", 14: "BPF_MAP_GET_FD_BY_ID", 30: "BPF_LINK_GET_FD_BY_ID" };
+const OBJECT_KINDS: Record<number, string> = { 1: "map", 2: "program", 3: "link" };
+const RLIMITS = ["RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME"];
+const UNSAFE: Record<number, string> = {
+  [Unsafe.TRACED]: "started traced: not trusted as the agent",
+  [Unsafe.ENVIRONMENT]: "started with a BUN_ or NODE_ variable: not trusted as the agent",
+  [Unsafe.UNREAD]: "started with an environment that could not be read in full: not trusted as the agent",
 };
 
 function accessNames(bits: number): string[] {
@@ -34,33 +71,71 @@ function accessNames(bits: number): string[] {
   return out;
 }
 
+/** What an attempt on the agent carried, in words. */
+function detailOf(op: number, arg: number): string | undefined {
+  switch (op) {
+    case Op.SIGNAL:
+    case Op.SIGIO:
+      return SIGNALS[arg] ?? `signal ${arg}`;
+    case Op.RLIMIT:
+      return RLIMITS[arg] ?? `resource ${arg}`;
+    case Op.PTRACE:
+      return arg ? `mode 0x${arg.toString(16)}` : "PTRACE_TRACEME";
+    case Op.BPF:
+      return BPF_COMMANDS[arg] ? `bpf(${BPF_COMMANDS[arg]})` : OBJECT_KINDS[arg] ? `a file descriptor of the agent's ${OBJECT_KINDS[arg]}` : `bpf command ${arg}`;
+    case Op.UNSAFE_EXEC:
+      return UNSAFE[arg];
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The kernel names the executable by its file name where it cannot build a path: the process's
+ * /proc entry gives the whole path while it lives.
+ */
+function fullExe(exe: string, pid: number): string {
+  if (exe === "" || exe.startsWith("/")) return exe;
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return exe;
+  }
+}
+
+function ruleText(e: { rule_id: number; generation: number }, rule: EventRule | undefined): string {
+  if (e.rule_id === RULE_BUILTIN) return e.generation === 0 ? "builtin: self-protection" : "builtin";
+  if (!rule) return `unknown rule ${e.rule_id} of policy generation ${e.generation}`;
+  if (rule.builtin) return `builtin: ${rule.builtin}`;
+  return `${rule.file}:${rule.line}`;
+}
+
 /**
  * Decode one ring-buffer record. wallOffsetNs converts the kernel's boot clock to Unix
  * time (Date.now() in ns minus CLOCK_BOOTTIME, sampled at start).
  */
-export function decodeEvent(record: Uint8Array, rules: readonly RuleInfo[], wallOffsetNs: bigint): EventLine | null {
+export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs: bigint): EventLine | null {
   const e = Event.decode(record);
-  if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY) return null;
-  const rule = e.rule_id === RULE_BUILTIN ? undefined : rules[e.rule_id];
+  if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY && e.kind !== EventKind.AGENT) return null;
+  const rule = e.rule_id === RULE_BUILTIN ? undefined : rules(e.generation, e.rule_id);
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
-  return {
+  const line: EventLine = {
     time: new Date(ms).toISOString(),
     action: e.verdict === Verdict.AUDIT ? "audit" : "deny",
-    kind: e.kind === EventKind.IDENTITY ? "identity" : "file",
-    op: OP_NAMES[e.op] ?? "unknown",
+    kind: e.kind === EventKind.IDENTITY ? "identity" : e.kind === EventKind.AGENT ? "agent" : "file",
+    op: OP_NAMES[e.op as keyof typeof OP_NAMES] ?? "unknown",
     pid: e.pid,
     tid: e.tid,
     uid: e.uid,
     comm: e.comm,
-    exe: e.exe,
+    exe: fullExe(e.exe, e.pid),
     // Hooks that see only a dentry send no path: the rule's path names the file then.
-    target: e.target || (rule?.path ?? ""),
+    target: e.target || (e.target_pid ? `pid ${e.target_pid}` : (rule?.path ?? "")),
     access: accessNames(e.access),
-    rule:
-      e.rule_id === RULE_BUILTIN
-        ? "builtin: executable identity"
-        : rule
-          ? `${rule.origin.file}:${rule.origin.line}`
-          : `unknown rule ${e.rule_id}`,
+    rule: e.kind === EventKind.IDENTITY ? "builtin: executable identity" : ruleText(e, rule),
+    generation: e.generation,
   };
+  const detail = detailOf(e.op, e.arg);
+  if (detail) line.detail = detail;
+  return line;
 }

@@ -13,9 +13,15 @@ export interface Origin {
 /** One rule the kernel can name in an event (its index is the rule id). */
 export interface RuleInfo {
   id: number;
-  kind: "file";
+  /** file: a policy's file rule; guard: a file or directory guarded for the agent. */
+  kind: "file" | "guard";
   path: string;
   origin: Origin;
+  /** For a rule no policy line wrote (the agent's own files): what it guards. */
+  builtin?: string;
+  /** The file protected, as compiled: apply re-checks that it is still the one at path. */
+  inode: { dev: number; ino: bigint };
+  mode: "enforce" | "monitor";
 }
 
 /** One kernel map entry and the policy text it came from. */
@@ -61,10 +67,31 @@ export interface FileRuleSpec {
   }[];
 }
 
-/** The subset of a policy the kernel enforces today. */
+/**
+ * A file or directory guarded for the agent: nobody but the agent writes it (a directory: nobody
+ * else creates, links, removes or renames its entries, or mounts over it); reading stays open.
+ */
+export interface GuardedSpec {
+  path: string;
+  type: "file" | "directory";
+  /** What it is, when no policy line names it ("the agent's binary"...). */
+  builtin?: string;
+  origin: Origin;
+}
+
+/** Self-protection: who the agent is and what it guards. */
+export interface AgentSpec {
+  /** The agent's binary: the only identity that may write what is guarded. */
+  exe: string;
+  guarded: GuardedSpec[];
+  mode: "enforce" | "monitor";
+}
+
+/** The subset of a policy the kernel enforces today, and the agent's own protection. */
 export interface CompileInput {
   executables: ExecutableSpec[];
   files: FileRuleSpec[];
+  agent?: AgentSpec;
 }
 
 export interface CompileProblem {
@@ -94,6 +121,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
   const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> rule
+  const fileRules = new Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>(); // "dev:ino" -> a policy rule and its grants
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, PathFacts>(); // name -> facts
@@ -165,18 +193,26 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       });
       continue;
     }
-    const rule: RuleInfo = { id: rules.length, kind: "file", path: spec.path, origin: spec.origin };
+    const rule: RuleInfo = {
+      id: rules.length,
+      kind: "file",
+      path: spec.path,
+      origin: spec.origin,
+      inode: { dev: facts.dev, ino: facts.ino },
+      mode: spec.mode,
+    };
+    fileRules.set(inode, { rule, grants: new Map() });
     rules.push(rule);
     protectedBy.set(inode, rule);
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
-      value: FileRule.encode({ rule_id: rule.id, mode: spec.mode === "monitor" ? Mode.MONITOR : Mode.ENFORCE }),
+      value: fileRuleValue(rule),
       origin: spec.origin,
       note: `protect ${spec.path} (dev ${facts.dev}, ino ${facts.ino}) as rule ${rule.id}, ${spec.mode}`,
     });
 
-    const grants = new Map<string, MapEntry>();
+    const grants = fileRules.get(inode)!.grants;
     for (const allow of spec.allow) {
       const exe = exes.get(allow.executable);
       if (!exe) continue; // reported with the executable
@@ -192,8 +228,9 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       };
       grants.set(id, entry);
     }
-    entries.push(...grants.values());
   }
+  if (input.agent) guardForAgent(input.agent, host, rules, entries, fileRules, problems);
+  for (const { grants } of fileRules.values()) entries.push(...grants.values());
 
   const count = (m: MapName) => entries.filter((e) => e.map === m).length;
   for (const map of ["exes", "files", "grants"] as const) {
@@ -206,6 +243,78 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
     }
   }
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
+}
+
+/** The kernel's value for a rule: a policy rule guards reading and writing, an agent guard writing only. */
+export function fileRuleValue(rule: RuleInfo): Uint8Array {
+  return FileRule.encode({
+    rule_id: rule.id,
+    mode: rule.mode === "monitor" ? Mode.MONITOR : Mode.ENFORCE,
+    guards: rule.kind === "guard" ? Access.WRITE : Access.READ | Access.WRITE,
+  });
+}
+
+/**
+ * The agent's files and directories become rules that guard writing only, granted to the agent's
+ * binary. A path a policy rule protects already keeps that rule, and the agent gets read and write.
+ */
+function guardForAgent(
+  agent: AgentSpec,
+  host: HostFacts,
+  rules: RuleInfo[],
+  entries: MapEntry[],
+  fileRules: Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>,
+  problems: CompileProblem[],
+): void {
+  const exe = host(agent.exe, "executable");
+  if (!exe || exe.type !== "file") {
+    throw new Error(`Bug: the agent's own binary "${agent.exe}" cannot be identified`);
+  }
+  const grantAgent = (rule: RuleInfo, access: number, origin: Origin) => ({
+    map: "grants" as const,
+    key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
+    value: Grant.encode({ access }),
+    origin,
+    note: `rule ${rule.id}: the agent (dev ${exe.dev}, ino ${exe.ino}) may ${access & Access.READ ? "read+write" : "write"}`,
+  });
+  const guardedHere = new Set<string>();
+  for (const g of agent.guarded) {
+    const facts = host(g.path, "file");
+    if (!facts || facts.type !== g.type) {
+      problems.push({
+        origin: g.origin,
+        message: `Cannot guard "${g.path}" for the agent: ${facts ? `it is a ${facts.type}, not a ${g.type}` : "it does not exist on this host"}`,
+        hint: g.builtin ? "this is a bug: please report it" : "create it before starting the agent, or remove it from agent.protection.files",
+      });
+      continue;
+    }
+    const inode = `${facts.dev}:${facts.ino}`;
+    if (guardedHere.has(inode)) continue; // the policy file given twice, a path named twice: one rule
+    guardedHere.add(inode);
+    const policyRule = fileRules.get(inode);
+    if (policyRule) {
+      policyRule.grants.set(`${exe.dev}:${exe.ino}`, grantAgent(policyRule.rule, Access.READ | Access.WRITE, g.origin));
+      continue;
+    }
+    const rule: RuleInfo = {
+      id: rules.length,
+      kind: "guard",
+      path: g.path,
+      origin: g.origin,
+      builtin: g.builtin,
+      inode: { dev: facts.dev, ino: facts.ino },
+      mode: agent.mode,
+    };
+    rules.push(rule);
+    entries.push({
+      map: "files",
+      key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
+      value: fileRuleValue(rule),
+      origin: g.origin,
+      note: `guard ${g.type} ${g.path} (dev ${facts.dev}, ino ${facts.ino}) for the agent as rule ${rule.id}: writing needs the agent`,
+    });
+    entries.push(grantAgent(rule, Access.WRITE, g.origin));
+  }
 }
 
 /** Group entries by map, keys and values back to back, for batched updates. */

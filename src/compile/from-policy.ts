@@ -3,7 +3,7 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, locate, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
-import type { CompileInput, CompileProblem, Origin, PathFacts, PathRole } from "./compile.ts";
+import type { AgentSpec, CompileInput, CompileProblem, GuardedSpec, Origin, PathFacts, PathRole } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
@@ -31,9 +31,37 @@ export function compileInputOf(policy: Policy): CompileInput {
   return { executables, files };
 }
 
-/** Every path a policy names on the host (executables and protected files). */
+/** Where the agent's own things are on this host. */
+export interface AgentPaths {
+  /** The agent's binary (realpath of /proc/self/exe). */
+  exe: string;
+  /** The policy file the agent enforces. */
+  policyFile: string;
+  /** Directories holding its pins and its state. */
+  pins: string;
+  state: string;
+}
+
+/** What self-protection guards: the agent's binary, its policy, its pins, its state, agent.protection.files. */
+export function agentSpecOf(policy: Policy, paths: AgentPaths): AgentSpec {
+  const builtin: Origin = { file: "builtin", line: 0, col: 0 };
+  const guarded: GuardedSpec[] = [
+    { path: paths.exe, type: "file", builtin: "the agent's binary", origin: builtin },
+    { path: paths.policyFile, type: "file", builtin: "the policy file", origin: builtin },
+    { path: paths.pins, type: "directory", builtin: "the agent's pinned BPF objects", origin: builtin },
+    { path: paths.state, type: "directory", builtin: "the agent's state and control socket", origin: builtin },
+  ];
+  (policy.agent?.protection?.files ?? []).forEach((path, i) => {
+    const { file, line, col } = locate(policy, ["agent", "protection", "files", i]);
+    guarded.push({ path, type: "file", origin: { file, line, col } });
+  });
+  return { exe: paths.exe, guarded, mode: policy.agent?.protection?.mode ?? policy.mode ?? DEFAULTS.mode };
+}
+
+/** Every path a policy names on the host (executables, protected files, what the agent guards). */
 export function pathsOf(input: CompileInput): string[] {
-  return [...new Set([...input.executables.map((e) => e.path), ...input.files.map((f) => f.path)])];
+  const agent = input.agent ? [input.agent.exe, ...input.agent.guarded.map((g) => g.path)] : [];
+  return [...new Set([...input.executables.map((e) => e.path), ...input.files.map((f) => f.path), ...agent])];
 }
 
 /**
@@ -49,7 +77,7 @@ export function hostFacts(
   try {
     const s = statSync(path, { bigint: true });
     const type = s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";
-    const kernel = type === "file" ? kernelInode?.(path) : null;
+    const kernel = type === "other" ? null : kernelInode?.(path);
     const facts: PathFacts = kernel ? { ...kernel, type } : { dev: kernelDev(s.dev), ino: s.ino, type };
     // Only an executable's first line matters; a protected file is not read.
     const interpreter = type === "file" && role === "executable" ? shebang(path) : undefined;

@@ -75,15 +75,15 @@ export class Probe {
 }
 
 /**
- * The kernel's (s_dev, i_ino) of each regular file among paths that this process can open.
- * Only regular files are opened: opening a device or a FIFO can have side effects.
+ * The kernel's (s_dev, i_ino) of each regular file and directory among paths that this process
+ * can open. Nothing else is opened: opening a device or a FIFO can have side effects.
  */
 export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint }>> {
   const probe = await Probe.attach();
   try {
     const out = new Map<string, { dev: number; ino: bigint }>();
     for (const p of paths) {
-      if (!isRegularFile(p)) continue;
+      if (!isFileOrDirectory(p)) continue;
       const key = probe.inodeOf(p);
       if (key) out.set(p, key);
     }
@@ -93,9 +93,10 @@ export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: 
   }
 }
 
-function isRegularFile(path: string): boolean {
+function isFileOrDirectory(path: string): boolean {
   try {
-    return statSync(path).isFile();
+    const s = statSync(path);
+    return s.isFile() || s.isDirectory();
   } catch {
     return false;
   }

@@ -30,7 +30,7 @@ const files = [
 ];
 
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("events-pipe"), scenario("doctor")],
+  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("events-pipe"), scenario("doctor"), scenario("lifecycle")],
   files,
   checks: [
     "file-agent-starts",
@@ -148,6 +148,33 @@ kernelSuite({
     "doctor-verdict",
     "doctor-json",
     "doctor-with-readonly-noexec-tmp",
+    ...[
+      "agent-starts",
+      "first-generation",
+      "denied",
+      "event-names-generation",
+      "second-agent-refused",
+      "second-agent-says-why",
+      "denied-after-second-agent",
+      "enforced-after-agent-died",
+      "trusted-reads-after-agent-died",
+      "write-refused-after-agent-died",
+      "other-policy-refused",
+      "other-policy-names-policy-in-force",
+      "enforced-after-refusal",
+      "agent-adopts",
+      "adoption-said",
+      "next-generation",
+      "no-gap-across-restart",
+      "loop-ran",
+      "earlier-programs-released",
+      "denied-by-new-run",
+      "earlier-generation-event-rule",
+      "trusted-reads-after-adoption",
+      "stops-cleanly",
+      "readable-after-stop",
+      "pins-removed",
+    ].map((c) => `life-${c}`),
   ],
 });
 

@@ -169,6 +169,8 @@ show_file() {
 bf_cleanup() {
   local pid
   for pid in $BF_BG_PIDS; do kill -KILL "$pid" 2>/dev/null; done
+  # An agent killed here leaves its pins enforcing; the next scenario starts from a clean kernel.
+  rm -rf /sys/fs/bpf/bomfather /run/bomfather 2>/dev/null
 }
 trap bf_cleanup EXIT
 trap 'exit 143' TERM INT

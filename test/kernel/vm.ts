@@ -70,9 +70,9 @@ export async function bootVM(options: BootOptions): Promise<BootResult> {
   const work = mkdtempSync(join(tmpdir(), "bomfather-vm-"));
   const resultsFile = join(work, "results.txt");
   const commandLine = [
-    qemu.binary,
-    ...["-L", qemu.firmware],
-    ...["-accel", "tcg", "-cpu", options.cpu ?? DEFAULT_CPU, "-smp", "2", "-m", String(options.memoryMb ?? 2048)],
+    process.env.BOMFATHER_EXP_QEMU ?? qemu.binary,
+    ...(process.env.BOMFATHER_EXP_QEMU ? [] : ["-L", qemu.firmware]),
+    ...["-accel", "tcg", "-cpu", options.cpu ?? DEFAULT_CPU, "-smp", process.env.BOMFATHER_VM_CPUS ?? "2", "-m", String(options.memoryMb ?? 2048)],
     ...["-nographic", "-no-reboot", "-monitor", "none"],
     ...["-serial", "stdio", "-serial", `file:${resultsFile}`],
     ...["-kernel", options.kernel, "-initrd", options.initramfs],

@@ -1,8 +1,8 @@
 // src/abi.ts against the BTF of the compiled object (built from bpf/bomfather.h): a struct
 // size, a field offset or an enum value that drifts fails here, before any kernel sees it.
 import { describe, expect, test } from "bun:test";
-import { ENUMS, Event, InodeKey, STRUCTS, kernelDev } from "../../src/abi.ts";
-import { PROGRAMS } from "../../src/kernel/agent.ts";
+import { ENUMS, Event, InodeKey, NESTED_STRUCTS, STRUCTS, kernelDev } from "../../src/abi.ts";
+import { PROGRAMS } from "../../src/kernel/kernel.ts";
 import { agentObject, loadShim } from "../../src/kernel/assets.ts";
 import type { BtfEnum, BtfStruct } from "../../ffi/shim.ts";
 
@@ -18,6 +18,18 @@ describe("structs match the object's BTF", () => {
         size: btf.size,
         fields: btf.members,
       });
+    });
+  }
+});
+
+describe("structs holding a struct match the object's BTF in size and outer fields", () => {
+  for (const layout of NESTED_STRUCTS) {
+    test(layout.name, () => {
+      const btf = obj.describeBtf(layout.name) as BtfStruct;
+      expect(btf.size).toBe(layout.size);
+      // The nested bf_inode_key comes first (16 bytes); the fields after it line up.
+      const after = layout.fields.filter((f) => f.offset >= 16).map((f) => ({ name: f.name, offset: f.offset, size: f.size }));
+      expect(after).toEqual(btf.members.filter((m) => m.offset >= 16));
     });
   }
 });

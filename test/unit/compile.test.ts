@@ -33,13 +33,13 @@ const grant = (exePath: string, access: ("read" | "write")[], line: number) => (
 const exe = (path: string, line: number, inherit = true): ExecutableSpec => ({ name: path.split("/").pop()!, path, inherit, origin: at(line, 11) });
 /** The executables every test names (lines 20-22), then the file rules under test. */
 const policy = (files: FileRuleSpec[], executables = [exe("/usr/bin/reader", 20), exe("/usr/bin/writer", 21, false)]): CompileInput => ({ executables, files });
-const fileEntries = (entries: { map: string }[]) => entries.filter((e) => e.map !== "exes");
+const fileEntries = <T extends { map: string }>(entries: T[]) => entries.filter((e) => e.map !== "exes");
 
 test("one file, one reader: byte golden", () => {
   const r = compile(policy([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])]), host);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   const { rules, entries } = r.compiled;
-  expect(rules).toEqual([{ id: 0, kind: "file", path: "/srv/secret", origin: at(6) }]);
+  expect(rules).toEqual([{ id: 0, kind: "file", path: "/srv/secret", origin: at(6), inode: { dev: (8 << 20) | 1, ino: 0x1234n }, mode: "enforce" }]);
   expect(entries.map((e) => [e.map, hex(e.key), hex(e.value), e.origin.line])).toEqual([
     [
       "exes",
@@ -60,8 +60,8 @@ test("one file, one reader: byte golden", () => {
       "files",
       // bf_inode_key: ino u64 = 0x1234 | dev u32 = 8:1 (0x00800001) | pad u32
       "3412000000000000" + "01008000" + "00000000",
-      // bf_file_rule: rule_id u32 = 0 | mode u32 = ENFORCE (0)
-      "00000000" + "00000000",
+      // bf_file_rule: rule_id u32 = 0 | mode u32 = ENFORCE (0) | guards u32 = READ|WRITE (3) | pad u32
+      "00000000" + "00000000" + "03000000" + "00000000",
       6,
     ],
     [
@@ -82,7 +82,7 @@ test("monitor mode and merged grants for one executable", () => {
   );
   if (!r.ok) throw new Error("expected ok");
   const [file, g] = fileEntries(r.compiled.entries) as typeof r.compiled.entries;
-  expect(hex(file!.value)).toBe("00000000" + "01000000"); // rule 0, MONITOR (1)
+  expect(hex(file!.value)).toBe("00000000" + "01000000" + "03000000" + "00000000"); // rule 0, MONITOR (1), guards READ|WRITE
   expect(fileEntries(r.compiled.entries).length).toBe(2); // one grant entry, not two
   expect(hex(g!.value)).toBe("03000000" + "00000000"); // READ | WRITE
 });
@@ -142,7 +142,7 @@ test("batches lay keys and values back to back per map", () => {
   const b = batches(r.compiled.entries);
   expect(b.map((x) => [x.map, x.count, x.keys.length, x.values.length])).toEqual([
     ["exes", 2, 32, 16],
-    ["files", 1, 16, 8],
+    ["files", 1, 16, 16],
     ["grants", 2, 32, 16],
   ]);
 });
@@ -175,4 +175,51 @@ test("a script named as an executable is refused: the kernel sees its interprete
     `Executable "deploy.sh": "${script}" is a script run by "/bin/sh", and the kernel knows a running script as its interpreter: a grant to "deploy.sh" would never apply`,
   );
   expect(!r.ok && r.problems[0]!.origin.line).toBe(20);
+});
+
+describe("the agent's own files", () => {
+  const agent = (guarded: { path: string; type: "file" | "directory"; builtin?: string; line: number }[], mode: "enforce" | "monitor" = "enforce") => ({
+    exe: "/usr/bin/writer",
+    mode,
+    guarded: guarded.map((g) => ({ path: g.path, type: g.type, builtin: g.builtin, origin: at(g.line) })),
+  });
+
+  test("a guarded file and directory: writing needs the agent, reading is open (byte golden)", () => {
+    const r = compile({ ...policy([]), agent: agent([{ path: "/srv/other", type: "file", builtin: "the policy file", line: 0 }, { path: "/srv", type: "directory", line: 30 }]) }, host);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.compiled.rules.map((x) => [x.id, x.kind, x.path, x.builtin])).toEqual([
+      [0, "guard", "/srv/other", "the policy file"],
+      [1, "guard", "/srv", undefined],
+    ]);
+    expect(fileEntries(r.compiled.entries).map((e) => [e.map, hex(e.key), hex(e.value)])).toEqual([
+      // /srv/other: ino 0x99, dev 8:1 | rule 0, ENFORCE, guards WRITE (2) only
+      ["files", "9900000000000000" + "01008000" + "00000000", "00000000" + "00000000" + "02000000" + "00000000"],
+      // grant: rule 0, the agent's binary (writer: dev 8:2, ino 0x43) may WRITE (2)
+      ["grants", "00000000" + "02008000" + "4300000000000000", "02000000" + "00000000"],
+      // the directory /srv: ino 2 | rule 1, guards WRITE
+      ["files", "0200000000000000" + "01008000" + "00000000", "01000000" + "00000000" + "02000000" + "00000000"],
+      ["grants", "01000000" + "02008000" + "4300000000000000", "02000000" + "00000000"],
+    ]);
+  });
+
+  test("a file a policy rule protects keeps that rule, and the agent may read and write it", () => {
+    const r = compile({ ...policy([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])]), agent: agent([{ path: "/srv/link-to-secret", type: "file", line: 40 }]) }, host);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.compiled.rules.length).toBe(1);
+    const grants = r.compiled.entries.filter((e) => e.map === "grants").map((e) => [hex(e.key), hex(e.value)]);
+    expect(grants).toContainEqual(["00000000" + "02008000" + "4300000000000000", "03000000" + "00000000"]);
+  });
+
+  test("a guarded path missing on the host is a problem at its line", () => {
+    const r = compile({ ...policy([]), agent: agent([{ path: "/srv/missing", type: "file", line: 41 }]) }, host);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.map((p) => [p.origin.line, p.message])).toEqual([[41, 'Cannot guard "/srv/missing" for the agent: it does not exist on this host']]);
+  });
+
+  test("monitor mode reaches the guard rules", () => {
+    const r = compile({ ...policy([]), agent: agent([{ path: "/srv/other", type: "file", line: 42 }], "monitor") }, host);
+    if (!r.ok) throw new Error("expected ok");
+    expect(hex(fileEntries(r.compiled.entries)[0]!.value)).toBe("00000000" + "01000000" + "02000000" + "00000000");
+  });
 });

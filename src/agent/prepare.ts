@@ -1,0 +1,45 @@
+// From the bytes of a policy file to what the kernel should hold, without touching the kernel: the
+// text is checked, what this version cannot enforce is refused, and the policy is compiled against
+// this host's files as the kernel names them. Shared by the start of the agent and by a reload.
+import { createHash } from "node:crypto";
+import { compile, type Compiled } from "../compile/compile.ts";
+import { agentSpecOf, compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
+import { kernelInodes } from "../kernel/probe.ts";
+import { checkPolicy, localHost, unsupported, type Diagnostic, type Policy } from "../policy/index.ts";
+
+export type Prepared =
+  | { ok: true; policy: Policy; compiled: Compiled; sha256: string }
+  | { ok: false; stage: "text" | "unsupported" | "host"; diagnostics: Diagnostic[] };
+
+export function sha256(bytes: string | Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The text alone: every problem at once, and what this version cannot enforce is refused, never ignored. */
+export function checkText(bytes: string | Uint8Array, file: string): { ok: true; policy: Policy } | { ok: false; stage: "text" | "unsupported"; diagnostics: Diagnostic[] } {
+  const { policy, diagnostics } = checkPolicy(bytes, file);
+  if (!policy) return { ok: false, stage: "text", diagnostics };
+  const refused = unsupported(policy, { pathKind: localHost.pathKind });
+  if (refused.length) return { ok: false, stage: "unsupported", diagnostics: refused };
+  return { ok: true, policy };
+}
+
+/**
+ * This host's files, named as the kernel names them (the probe program runs: the host must enforce),
+ * with the agent's own files and directories guarded.
+ */
+export async function compileForHost(policy: Policy, agent: AgentPaths): Promise<{ ok: true; compiled: Compiled } | { ok: false; diagnostics: Diagnostic[] }> {
+  const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
+  const inodes = await kernelInodes(pathsOf(input));
+  const compiled = compile(input, (path, role) => hostFacts(path, role, (p) => inodes.get(p) ?? null));
+  return compiled.ok ? { ok: true, compiled: compiled.compiled } : { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems) };
+}
+
+/** Both, for a host known to enforce (a reload). */
+export async function preparePolicy(bytes: string | Uint8Array, file: string, agent: AgentPaths): Promise<Prepared> {
+  const text = checkText(bytes, file);
+  if (!text.ok) return text;
+  const host = await compileForHost(text.policy, agent);
+  if (!host.ok) return { ok: false, stage: "host", diagnostics: host.diagnostics };
+  return { ok: true, policy: text.policy, compiled: host.compiled, sha256: sha256(bytes) };
+}

@@ -1,0 +1,288 @@
+// The agent: from a policy file to enforcement, then the loop that reports what the kernel decides
+// until the agent is stopped.
+//
+// Start:
+//   1. the policy is checked and compiled (prepare.ts); the host is checked (doctor);
+//   2. one agent at a time (AgentState.lock);
+//   3. a kernel side may be installed already, pinned by an earlier run whose process is gone: it is
+//      adopted only for the same policy (the bytes it was applied from), and replaced without a gap;
+//   4. the policy is applied as a new generation, this run's programs are attached and pinned, and
+//      only then are earlier runs' programs released.
+// The loop never blocks the JavaScript thread: the ring buffer is drained without waiting, on a
+// timer, so other timers (and a control socket) share the thread.
+import { mkdirSync, readFileSync, realpathSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
+import { kernelDev } from "../abi.ts";
+import type { AgentPaths } from "../compile/from-policy.ts";
+import { formatDiagnostics, type Diagnostic } from "../policy/index.ts";
+import { decodeEvent, type EventRule } from "../events.ts";
+import { CliError, EXIT } from "../exit.ts";
+import { apply } from "../kernel/apply.ts";
+import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
+import { Kernel, LoadError, PIN_ROOT, type AgentIdentity, type Counters } from "../kernel/kernel.ts";
+import { kernelInodes } from "../kernel/probe.ts";
+import type { RuleInfo } from "../compile/compile.ts";
+import { checkText, compileForHost, sha256 } from "./prepare.ts";
+import { AgentState, RUN_DIR, type RuleRecord } from "./state.ts";
+
+const POLL_MS = 50;
+
+export interface Output {
+  /** Status messages (stderr). */
+  status: (text: string) => void;
+  /** Event lines (stdout). */
+  events: (text: string) => void;
+}
+
+export async function runAgent(file: string): Promise<number> {
+  const status = safeWriter(process.stderr, () => {});
+  const events = safeWriter(process.stdout, (why) =>
+    status(`bomfather: warning: cannot write events to stdout (${why}); enforcement continues, events are no longer printed\n`),
+  );
+  const out: Output = { status, events };
+
+  // 1. The policy and the host.
+  const bytes = readPolicy(file);
+  const text = checkText(bytes, file);
+  if (!text.ok) {
+    printDiagnostics(out, text.diagnostics, bytes);
+    if (text.stage === "unsupported") status("bomfather: refusing to start: the policy asks for protection this version cannot give\n");
+    return EXIT.INVALID_POLICY;
+  }
+  const checks = await runChecks({ agentLoad: false });
+  if (!canEnforce(checks)) {
+    status(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");
+    return EXIT.CANNOT_ENFORCE;
+  }
+
+  // 2. One agent at a time.
+  const state = AgentState.lock();
+  if (!state) {
+    const running = AgentState.peek();
+    throw new CliError(
+      `Another bomfather agent is running on this host${running ? ` (pid ${running.pid}, enforcing "${running.policyFile}" since ${running.appliedAt})` : ""}`,
+      EXIT.AGENT_RUNNING,
+      "there is one agent per host; to change its policy, reload it (bomfather reload)",
+    );
+  }
+
+  // 3. What the kernel enforces already, if anything.
+  const pinned = Kernel.pinned();
+  const inForce = pinned ? state.inForce() : null;
+  const policySha256 = sha256(bytes);
+  if (pinned && inForce && inForce.policySha256 !== policySha256) {
+    state.release();
+    throw new CliError(
+      `The kernel still enforces "${inForce.policyFile}" (generation ${inForce.generation}, sha256 ${inForce.policySha256.slice(0, 16)}...), ` +
+        `left by an agent that is no longer running, and "${file}" is a different policy`,
+      EXIT.AGENT_RUNNING,
+      `start the agent with the policy in force ("${inForce.policyFile}"), then change it with a signed reload (bomfather reload)`,
+    );
+  }
+
+  // The policy, with the agent's own files and directories guarded.
+  mkdirSync(PIN_ROOT, { recursive: true, mode: 0o700 });
+  const paths: AgentPaths = { exe: realpathSync("/proc/self/exe"), policyFile: realpathSync(file), pins: PIN_ROOT, state: RUN_DIR };
+  const host = await compileForHost(text.policy, paths);
+  if (!host.ok) {
+    state.release();
+    printDiagnostics(out, host.diagnostics, bytes);
+    return EXIT.INVALID_POLICY;
+  }
+  const prepared = { compiled: host.compiled, sha256: policySha256 };
+  const identity = await agentIdentity(paths, text.policy.agent?.protection?.mode ?? text.policy.mode ?? "enforce");
+
+  // 4. Apply, attach, release.
+  let kernel: Kernel;
+  try {
+    kernel = await Kernel.open();
+  } catch (e) {
+    state.release();
+    if (e instanceof LoadError) throw loadFailure(e);
+    throw e;
+  }
+  const runId = randomBytes(8).toString("hex");
+  const { compiled } = prepared;
+  let generation: number;
+  try {
+    if (pinned && !inForce && kernel.generation() !== 0) {
+      throw new CliError(
+        `The kernel enforces policy generation ${kernel.generation()} from pins in ${PIN_ROOT}, but ${RUN_DIR}/state.json does not say which policy it is`,
+        EXIT.AGENT_RUNNING,
+        "bomfather will not replace a policy it cannot identify; reboot to clear the pins",
+      );
+    }
+    kernel.registerSelf(); // before anything else: the maps of a first install are the agent's alone from now on
+    kernel.configure(identity);
+    kernel.agentCgroups(agentCgroups());
+    generation = Math.max(...kernel.slots().generations) + 1;
+    const applied = await apply(kernel, compiled, generation, kernelInodes);
+    for (const path of applied.reconciled) status(`bomfather: "${path}" was replaced while the policy was applied; the file now at that path is protected\n`);
+    kernel.attach(runId);
+    kernel.registerSelf();
+    const released = kernel.releaseOthers(runId);
+    protectFromOomKiller(status);
+    if (pinned) status(`bomfather: adopted the kernel side left by an earlier run (released ${released.filter((r) => r.startsWith("link-")).length} program(s) of earlier runs)\n`);
+  } catch (e) {
+    if (pinned) kernel.close(); // the earlier run's programs and pins go on enforcing
+    else kernel.uninstall(); // nothing half-installed stays behind
+    state.release();
+    if (e instanceof LoadError) throw loadFailure(e);
+    throw e;
+  }
+  state.recordInForce(
+    { policyFile: file, policySha256: prepared.sha256, generation, runId, pid: process.pid, appliedAt: new Date().toISOString() },
+    compiled.rules,
+  );
+  status(`bomfather: enforcing ${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, policy generation ${generation}\n`);
+
+  await loop(kernel, state, out, { [generation]: compiled.rules });
+
+  const c = kernel.counters();
+  kernel.uninstall();
+  state.forget();
+  state.release();
+  status(
+    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
+      `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
+  );
+  return EXIT.OK;
+}
+
+/** Who the agent is, as self-protection knows it: its binary's inode and where its pins and state live. */
+async function agentIdentity(paths: AgentPaths, mode: "enforce" | "monitor"): Promise<AgentIdentity> {
+  const exe = (await kernelInodes([paths.exe])).get(paths.exe);
+  if (!exe) throw new Error(`Bug: cannot name the agent's own binary "${paths.exe}" as the kernel does`);
+  return { exe, pinsDev: kernelDev(statSync(paths.pins).dev), stateDev: kernelDev(statSync(paths.state).dev), monitor: mode === "monitor" };
+}
+
+/**
+ * The ids of the cgroup v2 holding this process and of its ancestors (a cgroup v2 directory's
+ * inode number is the cgroup's id). Empty without cgroup v2 at /sys/fs/cgroup.
+ */
+function agentCgroups(): bigint[] {
+  const line = readFileSync("/proc/self/cgroup", "utf8").split("\n").find((l) => l.startsWith("0::"));
+  if (!line) return [];
+  const ids: bigint[] = [];
+  let dir = join(CGROUP_ROOT, line.slice(3));
+  for (;;) {
+    try {
+      if (statfsSync(dir).type !== CGROUP2_SUPER_MAGIC) break;
+      ids.push(statSync(dir, { bigint: true }).ino);
+    } catch {
+      break;
+    }
+    if (dir === CGROUP_ROOT || dir === "/") break;
+    dir = dirname(dir);
+  }
+  return ids;
+}
+
+const CGROUP_ROOT = "/sys/fs/cgroup";
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** The OOM killer passes over a process whose oom_score_adj is -1000 (writing it is then refused to others). */
+function protectFromOomKiller(status: (text: string) => void): void {
+  try {
+    writeFileSync("/proc/self/oom_score_adj", "-1000\n");
+  } catch (e) {
+    status(`bomfather: warning: cannot set oom_score_adj to -1000 (${(e as Error).message}): the OOM killer may choose the agent; enforcement would continue from the pins\n`);
+  }
+}
+
+function loadFailure(e: LoadError): CliError {
+  return new CliError(`Cannot load the policy into the kernel: ${e.message}`, EXIT.CANNOT_ENFORCE, e.log.trim().split("\n").slice(-20).join("\n") || "run bomfather doctor");
+}
+
+const WARNINGS: Partial<Record<keyof Counters, string>> = {
+  eventsLost: "event(s) lost (ring buffer full); enforcement is unaffected",
+  inheritanceFailures: "process(es) could not inherit a grant (out of memory); they were denied instead",
+  protectionNotCarried: "file(s) renamed over a protected file could not be protected (too many protected files)",
+  noPolicy: "decision(s) found no policy generation in force (a bug: please report it)",
+};
+
+/**
+ * Report the kernel's events as JSON lines until SIGINT or SIGTERM. Events are reports: the kernel
+ * enforces whether or not they are read. New kernel-side failures are reported once a second.
+ */
+async function loop(kernel: Kernel, state: AgentState, out: Output, known: Record<number, readonly RuleInfo[]>): Promise<void> {
+  const cache = new Map<number, RuleRecord[] | null>();
+  const rules = (generation: number, id: number): EventRule | undefined => {
+    const mine = known[generation]?.[id];
+    if (mine) return { path: mine.path, file: mine.origin.file, line: mine.origin.line, builtin: mine.builtin };
+    if (!cache.has(generation)) cache.set(generation, state.rules(generation));
+    return cache.get(generation)?.find((r) => r.id === id);
+  };
+  // A closed terminal must not switch protection off (SIGHUP's default is to terminate).
+  process.on("SIGHUP", () => out.status("bomfather: SIGHUP ignored: enforcement continues (stop with SIGTERM or SIGINT)\n"));
+
+  let seen = kernel.counters();
+  let lastCheck = Date.now();
+  const drain = () => {
+    for (let batch = 0; batch < 64; batch++) {
+      const records = kernel.poll(0);
+      if (!records.length) break;
+      const lines = [];
+      for (const rec of records) {
+        const ev = decodeEvent(rec, rules, kernel.wallOffsetNs);
+        if (ev) lines.push(JSON.stringify(ev) + "\n");
+      }
+      if (lines.length) out.events(lines.join(""));
+    }
+    if (Date.now() - lastCheck >= 1000) {
+      lastCheck = Date.now();
+      const now = kernel.counters();
+      for (const [key, text] of Object.entries(WARNINGS) as [keyof Counters, string][]) {
+        if (now[key] > seen[key]) out.status(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
+      }
+      seen = now;
+    }
+  };
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(drain, POLL_MS);
+    const stop = () => {
+      clearInterval(timer);
+      drain();
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}
+
+function readPolicy(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : String(code ?? e);
+    throw new CliError(`Cannot read policy "${file}": ${why}`, EXIT.INVALID_POLICY);
+  }
+}
+
+function printDiagnostics(out: Output, diags: Diagnostic[], raw: Uint8Array): void {
+  if (diags.length) out.status(formatDiagnostics(diags, new TextDecoder().decode(raw)));
+}
+
+/**
+ * A write that never throws: when the reader of a stream goes away (EPIPE), the agent says so
+ * once through onBroken and goes on enforcing; losing its audience must not stop it.
+ */
+function safeWriter(stream: NodeJS.WriteStream, onBroken: (why: string) => void): (text: string) => void {
+  let broken = false;
+  const breaks = (e: unknown) => {
+    if (broken) return;
+    broken = true;
+    onBroken((e as NodeJS.ErrnoException)?.code ?? String(e));
+  };
+  stream.on("error", breaks);
+  return (text) => {
+    if (broken) return;
+    try {
+      stream.write(text);
+    } catch (e) {
+      breaks(e);
+    }
+  };
+}

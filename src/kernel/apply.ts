@@ -1,0 +1,121 @@
+// apply(plan, generation): a compiled policy becomes the one the kernel enforces, atomically.
+//
+// 1. Fresh inner maps (files, grants, executables) are created and registered as the agent's own at
+//    once (agent.bpf.h refuses their descriptors to anyone else), filled, and checked against the
+//    files on disk: a protected file replaced by a rename since it was compiled is protected again.
+// 2. They are frozen (no file descriptor can write them any more; BPF programs still do), then read
+//    back and compared with the plan byte for byte: whatever slipped in before the registration is
+//    found here, and the generation is refused.
+// 3. They go into the slot not in force (bf_*_gen maps), and bf_state_v1 records the slot's
+//    generation number: nothing in force has changed yet.
+// 4. One update of bf_state_v1 makes that slot the one in force. A decision reads the slot once,
+//    so it sees the old generation or the new one, never a mix: no moment in which neither holds.
+//    From 3 on, the kernel itself carries protection across renames in both slots.
+// A failure before 4 leaves the kernel enforcing what it enforced (the new inner maps are closed
+// and freed).
+import { statSync } from "node:fs";
+import { InodeKey, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
+import { batches, fileRuleValue, type Compiled } from "../compile/compile.ts";
+import type { BpfMap } from "../../ffi/shim.ts";
+import type { Kernel } from "./kernel.ts";
+
+export interface Applied {
+  generation: number;
+  slot: 0 | 1;
+  /** Protected paths whose file was replaced while the generation was built, protected again. */
+  reconciled: string[];
+}
+
+/** The kernel's names of some paths' inodes (src/kernel/probe.ts kernelInodes). */
+export type KernelInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint }>>;
+
+export class ApplyError extends Error {}
+
+/** kernelInodes names the files found replaced in step 1. */
+export async function apply(kernel: Kernel, compiled: Compiled, generation: number, kernelInodes: KernelInodes): Promise<Applied> {
+  const before = kernel.slots();
+  if (generation <= Math.max(...before.generations)) {
+    throw new Error(`Bug: generation ${generation} is not newer than those the kernel holds (${before.generations.join(", ")})`);
+  }
+  const slot = (1 - before.active) as 0 | 1;
+  const inner = new Map<MapName, BpfMap>();
+  try {
+    // 1. Build.
+    for (const kind of Object.keys(MAPS) as MapName[]) {
+      const { outer, key, value } = MAPS[kind];
+      const map = kernel.obj.createInnerMap(outer, `bf_${kind}_${generation}`.slice(0, 15), key.size, value.size);
+      inner.set(kind, map);
+      kernel.registerObjects([[ObjectKind.MAP, map.id()]]);
+    }
+    const plan = batches(compiled.entries);
+    for (const b of plan) inner.get(b.map)!.updateMany(b.keys, b.values, b.count);
+    const reconciled = await reconcile(compiled, inner.get("files")!, kernelInodes);
+
+    // 2. Freeze, and check that the maps hold the plan and nothing else.
+    for (const map of inner.values()) map.freeze();
+    for (const kind of Object.keys(MAPS) as MapName[]) {
+      const planned = new Map<string, string>();
+      for (const e of compiled.entries) if (e.map === kind) planned.set(hex(e.key), hex(e.value));
+      if (kind === "files") for (const r of reconciled) planned.set(hex(r.key), hex(r.value));
+      const got = inner.get(kind)!.dump(planned.size);
+      const { key, value } = MAPS[kind];
+      for (let i = 0; i < got.count; i++) {
+        const k = hex(got.keys.subarray(i * key.size, (i + 1) * key.size));
+        if (planned.get(k) !== hex(got.values.subarray(i * value.size, (i + 1) * value.size))) {
+          throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
+        }
+      }
+      if (got.count !== planned.size) throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
+    }
+
+    // 3. Stage in the slot not in force.
+    for (const [kind, map] of inner) kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(map.fd));
+    const generations: [number, number] = [...before.generations];
+    generations[slot] = generation;
+    writeState(kernel, before.active, generations);
+
+    // 4. In force.
+    writeState(kernel, slot, generations);
+    return { generation, slot, reconciled: reconciled.map((r) => r.path) };
+  } finally {
+    for (const map of inner.values()) map.close(); // the outer maps hold them now (or nothing does)
+  }
+}
+
+/** Protected paths whose file is no longer the one compiled: the file now there gets the rule too. */
+async function reconcile(
+  compiled: Compiled,
+  files: BpfMap,
+  kernelInodes: KernelInodes,
+): Promise<{ path: string; key: Uint8Array; value: Uint8Array }[]> {
+  const replaced = compiled.rules.filter((rule) => {
+    try {
+      return statSync(rule.path, { bigint: true }).ino !== rule.inode.ino;
+    } catch {
+      return false; // nothing at the path any more: nothing to protect there
+    }
+  });
+  if (!replaced.length) return [];
+  const keys = await kernelInodes(replaced.map((r) => r.path));
+  const out = [];
+  for (const rule of replaced) {
+    const k = keys.get(rule.path);
+    if (!k) continue;
+    const entry = { path: rule.path, key: InodeKey.encode({ ino: k.ino, dev: k.dev }), value: fileRuleValue(rule) };
+    files.update(entry.key, entry.value);
+    out.push(entry);
+  }
+  return out;
+}
+
+function writeState(kernel: Kernel, active: 0 | 1, generations: [number, number]): void {
+  kernel.state.update(u32(0), State.encode({ active, generation0: generations[0], generation1: generations[1] }));
+}
+
+function u32(n: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString("hex");
+}

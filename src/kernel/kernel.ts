@@ -1,0 +1,239 @@
+// The kernel side of the agent, installed once and then given policies as generations. The only
+// module (with apply.ts) that changes what the kernel enforces.
+//
+// Lifecycle, and why it is not the agent process's:
+// - open(): load the BPF object. Every map is pinned by name in PIN_ROOT; maps already pinned there
+//   (left by an earlier run, whose programs may still be enforcing) are reused, not replaced.
+// - apply() (apply.ts): a compiled policy becomes the one in force as a new generation.
+// - attach(runId): every program is attached and its link pinned as PIN_ROOT/link-<runId>-<program>. The
+//   links outlive this process: if it dies, the kernel goes on enforcing the last generation.
+// - releaseOthers(runId): once this run's programs enforce, the links of earlier runs (and maps no
+//   program of this version uses) are unpinned, so the old programs detach. Attaching the new
+//   before releasing the old leaves no moment in which nothing is enforced.
+// - uninstall(): every pin removed; when this process closes its descriptors nothing is enforced.
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP } from "../abi.ts";
+import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
+import { agentObject, loadShim } from "./assets.ts";
+
+/** The bpffs directory holding the agent's pinned maps and links. */
+export const PIN_ROOT = "/sys/fs/bpf/bomfather";
+
+/**
+ * The programs of bpf/bomfather.bpf.c, by function name, in the order they are attached:
+ * identity tracking (fork, exec) before the decisions that use it. Every program of the
+ * object must be here (checked at start and by test/unit/abi.test.ts): a program loaded but
+ * never attached would be a rule silently not enforced.
+ */
+export const PROGRAMS = [
+  "task_alloc",
+  "bprm_creds_for_exec",
+  "bprm_check_security",
+  "bprm_committing_creds",
+  "cgroup_attach_task",
+  "task_kill",
+  "file_send_sigiotask",
+  "task_setrlimit",
+  "ptrace_access_check",
+  "ptrace_traceme",
+  "bpf",
+  "bpf_map",
+  "bpf_prog",
+  "sb_umount",
+  "sb_mount",
+  "move_mount",
+  "file_permission",
+  "file_open",
+  "inode_setattr",
+  "inode_unlink",
+  "inode_rmdir",
+  "inode_create",
+  "inode_mkdir",
+  "inode_mknod",
+  "inode_symlink",
+  "inode_link",
+  "inode_rename",
+  "file_receive",
+  "task_prctl",
+  "inode_free_security",
+] as const;
+
+/** The maps this version pins, by name; a pinned bf_* map not listed here belongs to another version. */
+export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
+
+/** Who the agent is and where its things live, for self-protection (bf_agent_v1). */
+export interface AgentIdentity {
+  /** The agent's binary as the kernel names it. */
+  exe: { dev: number; ino: bigint };
+  /** s_dev of the bpffs holding PIN_ROOT and of the file system holding the agent's state. */
+  pinsDev: number;
+  stateDev: number;
+  /** Self-protection logs attempts and refuses none. */
+  monitor: boolean;
+}
+
+export class LoadError extends Error {
+  constructor(
+    message: string,
+    readonly log: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Counters = Record<"denied" | "audited" | "eventsLost" | "inheritanceFailures" | "protectionNotCarried" | "noPolicy", bigint>;
+
+/** Which slot is in force and the generation each slot holds (bf_state_v1). */
+export interface SlotState {
+  active: 0 | 1;
+  generations: [number, number];
+}
+
+export class Kernel {
+  private readonly buf = new Uint8Array(256 * 1024);
+  private ring: Ring | null = null;
+  readonly state: BpfMap;
+  private readonly stats: BpfMap;
+
+  private constructor(
+    readonly obj: BpfObject,
+    readonly wallOffsetNs: bigint,
+  ) {
+    this.state = obj.map(STATE_MAP, 4, State.size);
+    this.stats = obj.map(STATS_MAP, 4, 8);
+  }
+
+  /** Is a kernel side installed (pinned) on this host, by this or another run? */
+  static pinned(): boolean {
+    return existsSync(join(PIN_ROOT, STATE_MAP));
+  }
+
+  /**
+   * Load the agent's BPF object, reusing the maps pinned in PIN_ROOT (so an earlier run's policy
+   * and the identities tasks inherited stay as they are) and pinning the others. Nothing is
+   * attached yet. Throws LoadError when the kernel refuses.
+   */
+  static async open(): Promise<Kernel> {
+    const shim = await loadShim();
+    mkdirSync(PIN_ROOT, { recursive: true, mode: 0o700 });
+    const obj = shim.openObject(await agentObject(), "bomfather", PIN_ROOT);
+    try {
+      const missing = obj.programNames().filter((p) => !(PROGRAMS as readonly string[]).includes(p));
+      if (missing.length) throw new Error(`Bug: programs ${missing.join(", ")} are in the BPF object but not in PROGRAMS`);
+      obj.load();
+      return new Kernel(obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs());
+    } catch (e) {
+      obj.close();
+      if (e instanceof NativeError) throw new LoadError(e.message, e.log);
+      throw e;
+    }
+  }
+
+  slots(): SlotState {
+    const v = this.state.lookup(new Uint8Array(4));
+    const s = v ? State.decode(v) : { active: 0, generation0: 0, generation1: 0 };
+    return { active: s.active === 1 ? 1 : 0, generations: [s.generation0, s.generation1] };
+  }
+
+  /** The generation in force; 0 when none was ever applied. */
+  generation(): number {
+    const s = this.slots();
+    return s.generations[s.active];
+  }
+
+  /** Who the agent is: from this update on, self-protection knows it (and guards it once attached). */
+  configure(agent: AgentIdentity): void {
+    this.obj.map(AGENT_MAP, 4, Agent.size).update(
+      u32(0),
+      Agent.encode({ ino: agent.exe.ino, dev: agent.exe.dev, pins_dev: agent.pinsDev, state_dev: agent.stateDev, flags: agent.monitor ? AgentFlag.MONITOR : 0 }),
+    );
+  }
+
+  /** Maps, programs and links whose file descriptors bpf() then hands to the agent only. */
+  registerObjects(objects: [number, number][]): void {
+    const map = this.obj.map(OBJECTS_MAP, ObjectKey.size, 4);
+    for (const [kind, id] of objects) map.update(ObjectKey.encode({ kind, id }), u32(1));
+  }
+
+  /** Every map, program and link of this run's object (call once attached). */
+  registerSelf(): void {
+    this.registerObjects(this.obj.objectIds());
+  }
+
+  /** The cgroups holding the agent (its own and their ancestors): freezing or killing them is refused. */
+  agentCgroups(ids: bigint[]): void {
+    const map = this.obj.map(AGENT_CGROUPS_MAP, 8, 4);
+    for (const id of ids) map.update(new Uint8Array(new BigUint64Array([id]).buffer), u32(1));
+  }
+
+  /**
+   * Attach every program, pinning its link as PIN_ROOT/link-<runId>-<program> (one flat directory:
+   * self-protection guards the entries of PIN_ROOT itself).
+   */
+  attach(runId: string): void {
+    try {
+      for (const p of PROGRAMS) this.obj.attach(p, join(PIN_ROOT, `${linkPrefix(runId)}${p}`));
+    } catch (e) {
+      for (const entry of readdirSync(PIN_ROOT)) if (entry.startsWith(linkPrefix(runId))) rmSync(join(PIN_ROOT, entry), { force: true });
+      if (e instanceof NativeError) throw new LoadError(e.message, e.log);
+      throw e;
+    }
+  }
+
+  /**
+   * Unpin the links of every other run (their programs detach once nothing holds them) and the
+   * maps of other versions. Returns what was removed.
+   */
+  releaseOthers(runId: string): string[] {
+    const removed: string[] = [];
+    for (const entry of readdirSync(PIN_ROOT)) {
+      const stale = entry.startsWith("link-") ? !entry.startsWith(linkPrefix(runId)) : !PINNED_MAPS.includes(entry);
+      if (!stale) continue;
+      rmSync(join(PIN_ROOT, entry), { recursive: true, force: true });
+      removed.push(entry);
+    }
+    return removed;
+  }
+
+  /** Wait up to timeoutMs (0: not at all) for events; returns the raw records that arrived. */
+  poll(timeoutMs: number): Uint8Array[] {
+    this.ring ??= this.obj.openRing(EVENTS_MAP);
+    const used = this.ring.drain(this.buf, timeoutMs);
+    return [...records(this.buf, used)].map((r) => r.slice());
+  }
+
+  /** The kernel's counters (enum bf_stat), summed over CPUs. */
+  counters(): Counters {
+    const at = (i: number) => this.stats.lookupPerCpuSum(new Uint8Array(new Uint32Array([i]).buffer));
+    return {
+      denied: at(Stat.DENIED),
+      audited: at(Stat.AUDITED),
+      eventsLost: at(Stat.RINGBUF_FULL),
+      inheritanceFailures: at(Stat.TASK_STORAGE_FAILED),
+      protectionNotCarried: at(Stat.PROTECTION_NOT_CARRIED),
+      noPolicy: at(Stat.NO_POLICY),
+    };
+  }
+
+  /** Close this process's descriptors; what is pinned goes on enforcing. */
+  close(): void {
+    this.ring?.close();
+    this.ring = null;
+    this.obj.close();
+  }
+
+  /** Remove every pin, then close: nothing is enforced any more. */
+  uninstall(): void {
+    rmSync(PIN_ROOT, { recursive: true, force: true });
+    this.close();
+  }
+}
+
+function linkPrefix(runId: string): string {
+  return `link-${runId}-`;
+}
+
+function u32(n: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}

@@ -1,0 +1,62 @@
+# Enforcement outlives the agent process: the kernel side is pinned, the policy in force is a
+# generation, and a new start adopts what is pinned and replaces it with no gap.
+. /scenarios/lib.sh
+
+POLICY=/policies/demo.yaml
+mkdir -p /srv/demo
+echo "the demo secret" >/srv/demo/secret.txt
+chmod 0644 /srv/demo/secret.txt
+line=$(grep -n 'path: /srv/demo/secret.txt' "$POLICY" | head -n1 | cut -d: -f1)
+
+start_agent life-agent-starts "$POLICY" || exit 1
+expect_contains life-first-generation "policy generation 1" "$(cat /tmp/agent.err)"
+expect_fail_eperm life-denied cat /srv/demo/secret.txt
+sleep 0.5
+expect_contains life-event-names-generation '"generation":1' "$(grep '"comm":"cat"' /tmp/agent.out | head -n1)"
+
+# One agent per host.
+expect_status life-second-agent-refused 4 bomfather --policy "$POLICY"
+expect_contains life-second-agent-says-why "Another bomfather agent is running" "$BF_ERR"
+expect_fail_eperm life-denied-after-second-agent cat /srv/demo/secret.txt
+
+# The agent's process dies: the pinned programs and maps go on enforcing the same generation.
+kill -KILL "$AGENT"
+wait "$AGENT" 2>/dev/null
+ls -la /sys/fs/bpf/bomfather
+expect_fail_eperm life-enforced-after-agent-died cat /srv/demo/secret.txt
+expect_ok life-trusted-reads-after-agent-died /usr/local/bin/trusted-reader /srv/demo/secret.txt
+expect_fail_eperm life-write-refused-after-agent-died sh -c 'echo overwritten >/srv/demo/secret.txt'
+
+# A start with another policy does not replace what the kernel enforces.
+expect_status life-other-policy-refused 4 bomfather --policy /policies/writes.yaml
+expect_contains life-other-policy-names-policy-in-force "$POLICY" "$BF_ERR"
+expect_fail_eperm life-enforced-after-refusal cat /srv/demo/secret.txt
+
+# A start with the same policy adopts the pins and replaces them: a loop of opens running across
+# the restart is denied every time.
+start_bg /tmp/loop.log sh -c 'n=0; while [ ! -f /tmp/stop-loop ]; do cat /srv/demo/secret.txt >/dev/null 2>&1 && echo LEAK; n=$((n + 1)); done; echo "opens $n"'
+LOOP=$BG_PID
+sleep 1
+start_agent life-agent-adopts "$POLICY" || exit 1
+expect_contains life-adoption-said "adopted the kernel side" "$(cat /tmp/agent.err)"
+expect_contains life-next-generation "policy generation 2" "$(cat /tmp/agent.err)"
+sleep 1
+touch /tmp/stop-loop
+wait "$LOOP"
+show_file /tmp/loop.log
+expect_not_contains life-no-gap-across-restart LEAK "$(cat /tmp/loop.log)"
+expect_contains life-loop-ran "opens" "$(cat /tmp/loop.log)"
+expect_eq life-earlier-programs-released 1 "$(ls /sys/fs/bpf/bomfather | grep "^link-.*-file_open$" | wc -l)"
+expect_fail_eperm life-denied-by-new-run cat /srv/demo/secret.txt
+# A denial decided while no agent ran is reported by the next run, with its generation's policy line.
+sleep 0.5
+ev=$(grep '"generation":1' /tmp/agent.out | head -n1)
+echo "event of generation 1: $ev"
+expect_contains life-earlier-generation-event-rule "\"rule\":\"$POLICY:$line\"" "$ev"
+expect_ok life-trusted-reads-after-adoption /usr/local/bin/trusted-reader /srv/demo/secret.txt
+
+# A clean stop removes everything.
+stop_bg "$AGENT"
+expect_eq life-stops-cleanly 0 "$BG_STATUS"
+expect_ok life-readable-after-stop cat /srv/demo/secret.txt
+expect_eq life-pins-removed "" "$(ls /sys/fs/bpf/bomfather 2>/dev/null)"
