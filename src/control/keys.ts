@@ -3,7 +3,7 @@
 // Two formats are read: the PKCS#8 PEM that `openssl genpkey -algorithm ed25519` writes (through
 // node:crypto), and the unencrypted OpenSSH key that `ssh-keygen -t ed25519 -N ''` writes
 // (node:crypto does not read the openssh-key-v1 container, so it is parsed here). Everything else
-// is refused with a message naming what was given. The public side, and the base64 SPKI that
+// is refused with a ControlError naming what was given. The public side, and the base64 SPKI that
 // `agent.keys` holds, come from src/policy/keys.ts.
 
 import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
@@ -13,6 +13,7 @@ import nacl from "tweetnacl";
 import { encodeSpki, parsePublicKey } from "../policy/keys.ts";
 import { NAME, NAME_HINT } from "../policy/semantic.ts";
 import { KEY_OPERATIONS } from "../policy/schema.ts";
+import { ControlError } from "./error.ts";
 
 /** An Ed25519 key pair ready to sign. */
 export interface SigningKey {
@@ -22,16 +23,6 @@ export interface SigningKey {
   secretKey: Uint8Array;
   /** What the key file was, for messages: "PKCS#8 PEM" or "OpenSSH". */
   format: string;
-}
-
-/** A key file that cannot be used to sign: what it is, and what to do. */
-export class KeyError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -61,7 +52,7 @@ function fromSeed(seed: Uint8Array, format: string): SigningKey {
   return { publicKey: pair.publicKey, secretKey: pair.secretKey, format };
 }
 
-/** Read and parse a private key file; throws KeyError with what was wrong and a hint. */
+/** Read and parse a private key file; throws ControlError with what was wrong and a hint. */
 export function readPrivateKey(file: string): SigningKey {
   let data: Buffer;
   try {
@@ -69,7 +60,7 @@ export function readPrivateKey(file: string): SigningKey {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : String(code ?? e);
-    throw new KeyError(`Cannot read key ${q(file)}: ${why}`, "give the path of the private key file, for example --sign ops.pem");
+    throw new ControlError(`Cannot read key ${q(file)}: ${why}`, "give the path of the private key file, for example --sign ops.pem");
   }
   return parsePrivateKey(data, file);
 }
@@ -80,11 +71,11 @@ export function parsePrivateKey(data: Uint8Array, name: string): SigningKey {
   const label = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
   if (label === "OPENSSH PRIVATE KEY") return parseOpenSsh(text, name);
   if (label === "ENCRYPTED PRIVATE KEY")
-    throw new KeyError(`Key ${q(name)} is encrypted (PKCS#8 with a passphrase)`, `bomfather reads unencrypted keys only: decrypt a copy with "openssl pkey -in ${name} -out PLAIN.pem", or keep the key on an offline machine and use "bomfather sign" there`);
+    throw new ControlError(`Key ${q(name)} is encrypted (PKCS#8 with a passphrase)`, `bomfather reads unencrypted keys only: decrypt a copy with "openssl pkey -in ${name} -out PLAIN.pem", or keep the key on an offline machine and use "bomfather sign" there`);
   if (label === "PUBLIC KEY" || label === "SSH2 PUBLIC KEY" || /^ssh-[a-z0-9-]+ AAAA/.test(text) || /^(ecdsa|sk)-[a-z0-9.@-]+ AAAA/.test(text))
-    throw new KeyError(`Key ${q(name)} is a public key; signing needs the private key`, /^(ssh|ecdsa|sk)-/.test(text) ? `give the private key file (for OpenSSH, the same name without ".pub")` : "give the private key file; the public key belongs in the policy under agent.keys");
+    throw new ControlError(`Key ${q(name)} is a public key; signing needs the private key`, /^(ssh|ecdsa|sk)-/.test(text) ? `give the private key file (for OpenSSH, the same name without ".pub")` : "give the private key file; the public key belongs in the policy under agent.keys");
   if (label === undefined && !text.includes("-----BEGIN") && parsePublicKey(text).ok)
-    throw new KeyError(`Key ${q(name)} is a public key; signing needs the private key`, "give the private key file; the public key belongs in the policy under agent.keys");
+    throw new ControlError(`Key ${q(name)} is a public key; signing needs the private key`, "give the private key file; the public key belongs in the policy under agent.keys");
 
   let key: KeyObject;
   try {
@@ -92,20 +83,20 @@ export function parsePrivateKey(data: Uint8Array, name: string): SigningKey {
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ERR_MISSING_PASSPHRASE")
-      throw new KeyError(`Key ${q(name)} is encrypted`, `bomfather reads unencrypted Ed25519 keys only; ${MAKE_ONE}`);
+      throw new ControlError(`Key ${q(name)} is encrypted`, `bomfather reads unencrypted Ed25519 keys only; ${MAKE_ONE}`);
     if (code === "ERR_OSSL_EVP_UNSUPPORTED_ALGORITHM")
-      throw new KeyError(`Key ${q(name)} is not an Ed25519 key (its algorithm is not one bomfather reads)`, MAKE_ONE);
-    throw new KeyError(`Key ${q(name)} is not a private key file bomfather reads`, WANTED);
+      throw new ControlError(`Key ${q(name)} is not an Ed25519 key (its algorithm is not one bomfather reads)`, MAKE_ONE);
+    throw new ControlError(`Key ${q(name)} is not a private key file bomfather reads`, WANTED);
   }
-  if (key.type !== "private") throw new KeyError(`Key ${q(name)} is a public key; signing needs the private key`, "give the private key file");
+  if (key.type !== "private") throw new ControlError(`Key ${q(name)} is a public key; signing needs the private key`, "give the private key file");
   const kind = key.asymmetricKeyType;
   if (kind !== "ed25519") {
     const what = kind === "rsa" || kind === "rsa-pss" ? "an RSA" : kind === "ec" ? "an ECDSA" : kind === "dsa" ? "a DSA" : `an ${q(String(kind))}`;
-    throw new KeyError(`Key ${q(name)} is ${what} key; bomfather signs with Ed25519 keys only`, MAKE_ONE);
+    throw new ControlError(`Key ${q(name)} is ${what} key; bomfather signs with Ed25519 keys only`, MAKE_ONE);
   }
   const jwk = key.export({ format: "jwk" });
   const seed = Buffer.from(String(jwk.d), "base64url");
-  if (seed.length !== nacl.sign.seedLength) throw new KeyError(`Key ${q(name)} holds a ${seed.length}-byte Ed25519 seed; expected 32`, WANTED);
+  if (seed.length !== nacl.sign.seedLength) throw new ControlError(`Key ${q(name)} holds a ${seed.length}-byte Ed25519 seed; expected 32`, WANTED);
   return fromSeed(seed, "PKCS#8 PEM");
 }
 
@@ -151,7 +142,7 @@ function sshKeyKind(type: string): string {
 /** The openssh-key-v1 container (OpenSSH's PROTOCOL.key), unencrypted, one Ed25519 key. */
 function parseOpenSsh(text: string, name: string): SigningKey {
   const m = /^-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----$/.exec(text);
-  const bad = (why: string) => new KeyError(`Key ${q(name)} is a damaged OpenSSH private key (${why})`, WANTED);
+  const bad = (why: string) => new ControlError(`Key ${q(name)} is a damaged OpenSSH private key (${why})`, WANTED);
   if (!m) throw bad("no END line");
   const body = Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
   if (!body.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC)) throw bad("not openssh-key-v1");
@@ -164,9 +155,9 @@ function parseOpenSsh(text: string, name: string): SigningKey {
     if (count !== 1) throw bad(`${count} keys in one file`);
     const pub = new SshReader(r.bytes());
     const type = pub.text();
-    if (type !== "ssh-ed25519") throw new KeyError(`Key ${q(name)} is ${sshKeyKind(type)} OpenSSH key (${q(type)}); bomfather signs with Ed25519 keys only`, type.startsWith("sk-") ? "a security key keeps its private half in the token; use a software Ed25519 key: ssh-keygen -t ed25519" : MAKE_ONE);
+    if (type !== "ssh-ed25519") throw new ControlError(`Key ${q(name)} is ${sshKeyKind(type)} OpenSSH key (${q(type)}); bomfather signs with Ed25519 keys only`, type.startsWith("sk-") ? "a security key keeps its private half in the token; use a software Ed25519 key: ssh-keygen -t ed25519" : MAKE_ONE);
     if (cipher !== "none" || kdf !== "none")
-      throw new KeyError(`Key ${q(name)} is an encrypted OpenSSH key (cipher ${q(cipher)})`, `bomfather reads unencrypted keys only: remove the passphrase from a copy ("cp ${name} PLAIN && ssh-keygen -p -N '' -f PLAIN"), or keep the key on an offline machine and use "bomfather sign" there`);
+      throw new ControlError(`Key ${q(name)} is an encrypted OpenSSH key (cipher ${q(cipher)})`, `bomfather reads unencrypted keys only: remove the passphrase from a copy ("cp ${name} PLAIN && ssh-keygen -p -N '' -f PLAIN"), or keep the key on an offline machine and use "bomfather sign" there`);
     const publicKey = pub.bytes();
     const priv = new SshReader(r.bytes());
     if (r.rest !== 0) throw bad("trailing bytes");
@@ -206,11 +197,11 @@ export interface WrittenKeyPair {
  */
 export function writeKeyPair(base: string): WrittenKeyPair {
   const name = basename(base);
-  if (!NAME.test(name)) throw new KeyError(`Invalid key name ${q(name)}`, NAME_HINT);
+  if (!NAME.test(name)) throw new ControlError(`Invalid key name ${q(name)}`, NAME_HINT);
   const privateFile = `${base}.pem`;
   const publicFile = `${base}.pub.pem`;
   for (const f of [privateFile, publicFile])
-    if (existsSync(f)) throw new KeyError(`Refusing to overwrite ${q(f)}`, "choose another name, or move the old key away first");
+    if (existsSync(f)) throw new ControlError(`Refusing to overwrite ${q(f)}`, "choose another name, or move the old key away first");
   const pair = generateKeyPairSync("ed25519", {
     publicKeyEncoding: { type: "spki", format: "pem" },
     privateKeyEncoding: { type: "pkcs8", format: "pem" },
@@ -233,6 +224,6 @@ function writeNew(file: string, text: string, mode: number): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "EEXIST" ? "it already exists" : code === "ENOENT" ? "its directory does not exist" : code === "EACCES" ? "permission denied" : String(code ?? e);
-    throw new KeyError(`Cannot write ${q(file)}: ${why}`, "choose a writable directory and a new name");
+    throw new ControlError(`Cannot write ${q(file)}: ${why}`, "choose a writable directory and a new name");
   }
 }

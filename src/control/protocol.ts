@@ -27,7 +27,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import nacl from "tweetnacl";
-import type { Policy } from "../policy/index.ts";
+import { MAX_POLICY_BYTES, type Policy } from "../policy/index.ts";
 import { parsePublicKey } from "../policy/keys.ts";
 import { KEY_OPERATIONS } from "../policy/schema.ts";
 import { fingerprint, type SigningKey } from "./keys.ts";
@@ -519,4 +519,72 @@ export class Challenges {
     this.gone.set(id, why);
     if (this.gone.size > REMEMBERED) this.gone.delete(this.gone.keys().next().value!);
   }
+}
+
+// --- requests over the local socket -----------------------------------------------------------
+//
+// One request per connection: the client writes one JSON object and a newline, the agent answers
+// with one JSON object and a newline, then closes.
+//
+//   {"op":"challenge","action":"shutdown"}
+//   {"op":"challenge","action":"reload","policySha256":"<64 hex>"}
+//       -> {"ok":true,"challenge":"bomfather-challenge-v1:..."}
+//   {"op":"submit","action":"shutdown","response":"bomfather-response-v1:..."}
+//   {"op":"submit","action":"reload","response":"...","policy":"<base64 of the policy file>"}
+//       -> {"ok":true,"message":"..."}
+//   any  -> {"ok":false,"reason":"...","message":"...","hint"?:"...","diagnostics"?:"..."}
+
+/** The largest reload: the policy language's own limit. */
+export const MAX_RELOAD_POLICY_BYTES = MAX_POLICY_BYTES;
+/** The largest request line: a reload of the largest policy, in base64, and room for the rest. */
+export const MAX_REQUEST_BYTES = Math.ceil(MAX_RELOAD_POLICY_BYTES / 3) * 4 + 64 * 1024;
+
+/** Refusals of the socket layer, before or around a signed request. */
+export const REQUEST_REASONS = ["bad-request", "too-large", "timeout", "internal-error"] as const;
+
+export type Request =
+  | { op: "challenge"; action: Action; policySha256?: string }
+  | { op: "submit"; action: Action; response: string; policy?: string };
+
+export type Reply =
+  | { ok: true; challenge?: string; message?: string }
+  | { ok: false; reason: string; message: string; hint?: string; diagnostics?: string };
+
+/** A request with its fields decoded. */
+export type ParsedRequest =
+  | { op: "challenge"; action: Action; policySha256: Uint8Array | null }
+  | { op: "submit"; action: Action; response: string; policy?: Uint8Array };
+
+const FIELDS: Record<string, readonly string[]> = {
+  challenge: ["op", "action", "policySha256"],
+  submit: ["op", "action", "response", "policy"],
+};
+
+export function parseRequest(line: string): { ok: true; value: ParsedRequest } | { ok: false; reply: Reply } {
+  const bad = (message: string, reason = "bad-request") => ({ ok: false as const, reply: { ok: false as const, reason, message, hint: "use the bomfather command of the same version as the agent" } });
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return bad("Request is not JSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return bad("Request is not a JSON object");
+  const o = v as Record<string, unknown>;
+  const fields = typeof o.op === "string" ? FIELDS[o.op] : undefined;
+  if (!fields) return bad(`Unknown request ${q(String(o.op))}`);
+  const unknown = Object.keys(o).find((k) => !fields.includes(k));
+  if (unknown !== undefined) return bad(`Unknown field ${q(unknown)} in a ${q(String(o.op))} request`);
+  if (!(ACTIONS as readonly unknown[]).includes(o.action)) return bad(`Unknown action ${q(String(o.action))}`);
+  const action = o.action as Action;
+  if (o.op === "challenge") {
+    if (action === "shutdown") return o.policySha256 === undefined ? { ok: true, value: { op: "challenge", action, policySha256: null } } : bad("A shutdown challenge takes no policySha256");
+    if (typeof o.policySha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.policySha256)) return bad("A reload challenge needs policySha256: 64 lower-case hex digits");
+    return { ok: true, value: { op: "challenge", action, policySha256: Buffer.from(o.policySha256, "hex") } };
+  }
+  if (typeof o.response !== "string") return bad("A submit request needs a response");
+  if (o.policy === undefined) return { ok: true, value: { op: "submit", action, response: o.response } };
+  if (typeof o.policy !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.policy) || o.policy.length % 4 !== 0) return bad("policy must be base64");
+  const policy = Buffer.from(o.policy, "base64");
+  if (policy.length > MAX_RELOAD_POLICY_BYTES) return bad(`Policy is too large (${policy.length} bytes; the limit is ${MAX_RELOAD_POLICY_BYTES})`, "too-large");
+  return { ok: true, value: { op: "submit", action, response: o.response, policy } };
 }

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nacl from "tweetnacl";
-import { fingerprint, KeyError, parsePrivateKey, policyKeyLines, readPrivateKey, writeKeyPair } from "../../../src/control/keys.ts";
+import { ControlError } from "../../../src/control/error.ts";
+import { fingerprint, parsePrivateKey, policyKeyLines, readPrivateKey, writeKeyPair } from "../../../src/control/keys.ts";
 import { checkPolicy, parsePublicKey } from "../../../src/policy/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bomfather-keys-"));
@@ -17,11 +18,11 @@ function sh(...argv: string[]): string {
   return p.stdout.toString();
 }
 
-function refusal(file: string): KeyError {
+function refusal(file: string): ControlError {
   try {
     readPrivateKey(at(file));
   } catch (e) {
-    if (e instanceof KeyError) return e;
+    if (e instanceof ControlError) return e;
     throw e;
   }
   throw new Error(`${file} was accepted`);
