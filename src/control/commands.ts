@@ -239,7 +239,7 @@ async function control(action: Action, opts: ReloadOptions, policy: Buffer | nul
   }
 
   const reply = await requestAgent(
-    policy ? { op: "submit", action, response: response.trim(), policy: policy.toString("base64") } : { op: "submit", action, response: response.trim() },
+    policy ? { op: "submit", action, response: response.trim(), policy: policy.toString("base64"), policyName: opts.policy! } : { op: "submit", action, response: response.trim() },
     { ...path, timeoutMs: SUBMIT_TIMEOUT_MS },
   );
   if (!reply.ok) return refused(io, reply);

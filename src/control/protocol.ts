@@ -530,7 +530,8 @@ export class Challenges {
 //   {"op":"challenge","action":"reload","policySha256":"<64 hex>"}
 //       -> {"ok":true,"challenge":"bomfather-challenge-v1:..."}
 //   {"op":"submit","action":"shutdown","response":"bomfather-response-v1:..."}
-//   {"op":"submit","action":"reload","response":"...","policy":"<base64 of the policy file>"}
+//   {"op":"submit","action":"reload","response":"...","policy":"<base64 of the policy file>",
+//    "policyName":"new.yaml"}   (the file's name as the requester gave it: for diagnostics only)
 //       -> {"ok":true,"message":"..."}
 //   any  -> {"ok":false,"reason":"...","message":"...","hint"?:"...","diagnostics"?:"..."}
 
@@ -544,7 +545,7 @@ export const REQUEST_REASONS = ["bad-request", "too-large", "timeout", "internal
 
 export type Request =
   | { op: "challenge"; action: Action; policySha256?: string }
-  | { op: "submit"; action: Action; response: string; policy?: string };
+  | { op: "submit"; action: Action; response: string; policy?: string; policyName?: string };
 
 export type Reply =
   | { ok: true; challenge?: string; message?: string }
@@ -553,11 +554,11 @@ export type Reply =
 /** A request with its fields decoded. */
 export type ParsedRequest =
   | { op: "challenge"; action: Action; policySha256: Uint8Array | null }
-  | { op: "submit"; action: Action; response: string; policy?: Uint8Array };
+  | { op: "submit"; action: Action; response: string; policy?: Uint8Array; policyName?: string };
 
 const FIELDS: Record<string, readonly string[]> = {
   challenge: ["op", "action", "policySha256"],
-  submit: ["op", "action", "response", "policy"],
+  submit: ["op", "action", "response", "policy", "policyName"],
 };
 
 export function parseRequest(line: string): { ok: true; value: ParsedRequest } | { ok: false; reply: Reply } {
@@ -582,9 +583,11 @@ export function parseRequest(line: string): { ok: true; value: ParsedRequest } |
     return { ok: true, value: { op: "challenge", action, policySha256: Buffer.from(o.policySha256, "hex") } };
   }
   if (typeof o.response !== "string") return bad("A submit request needs a response");
-  if (o.policy === undefined) return { ok: true, value: { op: "submit", action, response: o.response } };
+  if (o.policyName !== undefined && (typeof o.policyName !== "string" || o.policyName.length === 0 || o.policyName.length > 1024 || /[\x00-\x1f\x7f]/.test(o.policyName)))
+    return bad("policyName must be a file name of printable characters");
+  if (o.policy === undefined) return o.policyName === undefined ? { ok: true, value: { op: "submit", action, response: o.response } } : bad("policyName comes with a policy");
   if (typeof o.policy !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.policy) || o.policy.length % 4 !== 0) return bad("policy must be base64");
   const policy = Buffer.from(o.policy, "base64");
   if (policy.length > MAX_RELOAD_POLICY_BYTES) return bad(`Policy is too large (${policy.length} bytes; the limit is ${MAX_RELOAD_POLICY_BYTES})`, "too-large");
-  return { ok: true, value: { op: "submit", action, response: o.response, policy } };
+  return { ok: true, value: { op: "submit", action, response: o.response, policy, ...(o.policyName === undefined ? {} : { policyName: o.policyName }) } };
 }

@@ -16,6 +16,8 @@ import { challengeId, MAX_REQUEST_BYTES, parseRequest, type Action, type Challen
 
 export const SOCKET_DIR = "/run/bomfather";
 export const SOCKET_PATH = `${SOCKET_DIR}/control.sock`;
+/** What a reloaded policy is called in diagnostics when the requester gave no file name. */
+export const RELOAD_NAME = "reload.yaml";
 
 /** Who is on the other end of a connection, as the kernel saw it when they connected. */
 export interface Peer {
@@ -43,8 +45,11 @@ export type HandlerResult =
  */
 export interface ControlHandler {
   shutdown(key: KeyInfo, peer: Peer): Promise<HandlerResult>;
-  /** policy: the exact bytes the signer signed; check and compile them before changing anything. */
-  reload(policy: Uint8Array, key: KeyInfo, peer: Peer): Promise<HandlerResult>;
+  /**
+   * policy: the exact bytes the signer signed; check and compile them before changing anything.
+   * name: the file name the requester gave, for diagnostics only (not signed; RELOAD_NAME if none).
+   */
+  reload(policy: Uint8Array, key: KeyInfo, peer: Peer, name: string): Promise<HandlerResult>;
 }
 
 /** One request and what became of it, for the agent's event log. */
@@ -270,7 +275,7 @@ export class ControlServer {
     const base = { op: "submit" as const, action: v.action, key: v.key, challenge: challengeId(v.challenge), peer: c.peer };
     let result: HandlerResult;
     try {
-      result = v.action === "shutdown" ? await this.opts.handler.shutdown(v.key, c.peer) : await this.opts.handler.reload(req.policy!, v.key, c.peer);
+      result = v.action === "shutdown" ? await this.opts.handler.shutdown(v.key, c.peer) : await this.opts.handler.reload(req.policy!, v.key, c.peer, req.policyName ?? RELOAD_NAME);
     } catch (e) {
       result = { ok: false, reason: "internal-error", message: `The agent failed to ${v.action}: ${e instanceof Error ? e.message : String(e)}`, hint: "this is a bug: the agent goes on enforcing; see its log" };
     }

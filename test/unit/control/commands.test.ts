@@ -47,9 +47,9 @@ beforeAll(() => {
     challenges: new Challenges({ identity: { host: "web-3", bootId: new Uint8Array(16).fill(1), runId: new Uint8Array(16).fill(2) }, keys }),
     handler: {
       shutdown: async (key) => (calls.push(`shutdown by ${key.name}`), { ok: true, message: "Stopping: enforcement ends now" }),
-      reload: async (policy, key) => {
+      reload: async (policy, key, _peer, name) => {
         if (reloadResult) return reloadResult;
-        calls.push(`reload by ${key.name}: ${Buffer.from(policy).toString()}`);
+        calls.push(`reload of ${name} by ${key.name}: ${Buffer.from(policy).toString()}`);
         return { ok: true, message: "Enforcing the new policy (generation 2)" };
       },
     },
@@ -83,7 +83,7 @@ describe("signing here: --sign KEY", () => {
     const r = await run((io) => reloadCommand({ policy: at("new.yaml"), sign: at("release") }, io));
     expect(r).toMatchObject({ code: 0, out: "" });
     expect(r.err).toBe("bomfather: Enforcing the new policy (generation 2)\n");
-    expect(calls.at(-1)).toBe("reload by release: version: 1\n# the new policy\n");
+    expect(calls.at(-1)).toBe(`reload of ${at("new.yaml")} by release: version: 1\n# the new policy\n`);
   });
 
   test("a reload the agent refuses prints its diagnostics and exits 1", async () => {

@@ -8,6 +8,7 @@ import nacl from "tweetnacl";
 import { listenUnix, closeFd } from "../../../ffi/socket.ts";
 import { requestAgent } from "../../../src/control/client.ts";
 import { ControlError } from "../../../src/control/error.ts";
+import { controlEventLine } from "../../../src/control/event.ts";
 import type { SigningKey } from "../../../src/control/keys.ts";
 import { Challenges, parseChallenge, sha256, signChallenge, type PolicyKey, type Reply } from "../../../src/control/protocol.ts";
 import { ControlServer, type ControlEvent, type ControlHandler, type HandlerResult, type ServerLimits } from "../../../src/control/socket.ts";
@@ -109,13 +110,13 @@ describe("requests", () => {
   test("a reload hands the handler the exact bytes; its diagnostics reach the requester", async () => {
     const policy = Buffer.from("version: 1\nfiles: oops\n");
     const a = start({
-      handler: { reload: async (bytes) => ({ ok: false, reason: "invalid-policy", message: "The new policy is invalid", diagnostics: `got ${bytes.length} bytes: ${Buffer.from(bytes).toString("hex")}` }) },
+      handler: { reload: async (bytes, _key, _peer, name) => ({ ok: false, reason: "invalid-policy", message: "The new policy is invalid", diagnostics: `${name}: ${bytes.length} bytes: ${Buffer.from(bytes).toString("hex")}` }) },
     });
     const c = await requestAgent({ op: "challenge", action: "reload", policySha256: Buffer.from(sha256(policy)).toString("hex") }, { path: a.path });
     const parsed = parseChallenge(c.ok ? c.challenge! : "");
     if (!parsed.ok) throw new Error();
     const reply = await requestAgent({ op: "submit", action: "reload", response: signChallenge(parsed.value, ops), policy: policy.toString("base64") }, { path: a.path });
-    expect(reply).toEqual({ ok: false, reason: "invalid-policy", message: "The new policy is invalid", diagnostics: `got ${policy.length} bytes: ${policy.toString("hex")}` });
+    expect(reply).toEqual({ ok: false, reason: "invalid-policy", message: "The new policy is invalid", diagnostics: `reload.yaml: ${policy.length} bytes: ${policy.toString("hex")}` });
     expect(a.events[1]).toMatchObject({ op: "submit", action: "reload", outcome: "failed", reason: "invalid-policy", key: { name: "ops" } });
   });
 
@@ -175,6 +176,8 @@ describe("requests", () => {
     ['{"op":"challenge","action":"shutdown","extra":1}\n', 'Unknown field "extra" in a "challenge" request'],
     ['{"op":"challenge","action":"reload"}\n', "A reload challenge needs policySha256"],
     ['{"op":"challenge","action":"shutdown"}\n{"op":"challenge","action":"shutdown"}\n', "One request per connection"],
+    ['{"op":"submit","action":"shutdown","response":"x","policyName":"a.yaml"}\n', "policyName comes with a policy"],
+    ['{"op":"submit","action":"reload","response":"x","policy":"","policyName":"a\\nb"}\n', "policyName must be a file name"],
   ])("a bad request: %p", async (send, message) => {
     const a = start();
     const r = await raw(a.path, send);
@@ -292,5 +295,25 @@ describe("the socket file and its directory", () => {
     const e = await requestAgent({ op: "challenge", action: "shutdown" }, { path }).catch((e) => e);
     expect(e).toBeInstanceOf(ControlError);
     expect(e).toMatchObject({ message: `No agent is running: the control socket "${path}" does not exist`, exit: 3, hint: expect.stringContaining("bomfather run --policy FILE") });
+  });
+});
+
+test("a control event as a JSON line", () => {
+  const peer = { pid: 42, uid: 0, gid: 0, exe: "/usr/local/bin/bomfather" };
+  const at = new Date("2026-11-22T17:28:32.168Z");
+  expect(JSON.stringify(controlEventLine({ op: "submit", action: "shutdown", outcome: "accepted", message: "Stopping", key: { name: "ops", fingerprint: "SHA256:abc" }, challenge: "0a0b0c0d0e0f", peer }, at))).toBe(
+    '{"time":"2026-11-22T17:28:32.168Z","kind":"control","op":"shutdown","request":"submit","outcome":"accepted","message":"Stopping","key":"ops","fingerprint":"SHA256:abc","challenge":"0a0b0c0d0e0f","pid":42,"uid":0,"exe":"/usr/local/bin/bomfather"}',
+  );
+  expect(controlEventLine({ op: "invalid", outcome: "refused", reason: "timeout", message: "Request not received in time", peer: { ...peer, exe: null } }, at)).toEqual({
+    time: "2026-11-22T17:28:32.168Z",
+    kind: "control",
+    op: "unknown",
+    request: "invalid",
+    outcome: "refused",
+    reason: "timeout",
+    message: "Request not received in time",
+    pid: 42,
+    uid: 0,
+    exe: "",
   });
 });
