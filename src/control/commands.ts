@@ -238,8 +238,10 @@ async function control(action: Action, opts: ReloadOptions, policy: Buffer | nul
     response = signChallenge(c.value, key);
   }
 
+  // The file's name only labels the agent's diagnostics; one the agent would not accept is left out.
+  const name = opts.policy !== undefined && opts.policy.length <= 1024 && !/[\x00-\x1f\x7f]/.test(opts.policy) ? { policyName: opts.policy } : {};
   const reply = await requestAgent(
-    policy ? { op: "submit", action, response: response.trim(), policy: policy.toString("base64"), policyName: opts.policy! } : { op: "submit", action, response: response.trim() },
+    policy ? { op: "submit", action, response: response.trim(), policy: policy.toString("base64"), ...name } : { op: "submit", action, response: response.trim() },
     { ...path, timeoutMs: SUBMIT_TIMEOUT_MS },
   );
   if (!reply.ok) return refused(io, reply);

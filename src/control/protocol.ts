@@ -142,7 +142,9 @@ export function formatUuid(b: Uint8Array): string {
 export function agentIdentity(bootIdFile = BOOT_ID_FILE): AgentIdentity {
   const bootId = parseUuid(readFileSync(bootIdFile, "utf8"));
   if (!bootId) throw new Error(`${bootIdFile} does not hold a UUID`);
-  return { host: hostname(), bootId, runId: randomBytes(SIZES.runId) };
+  // The name is only shown to signers; a host without one still needs a field that parses.
+  const host = hostname().replace(/[\x00-\x1f\x7f]/g, "").slice(0, 64) || "unnamed";
+  return { host, bootId, runId: randomBytes(SIZES.runId) };
 }
 
 // --- encoding -------------------------------------------------------------------------------

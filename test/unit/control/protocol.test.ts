@@ -1,10 +1,15 @@
 // The signed-request format (fixed vectors) and every refusal of the agent's verifier.
 import { describe, expect, test } from "bun:test";
 import { createHash, createPrivateKey, sign } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import nacl from "tweetnacl";
 import { fingerprint, type SigningKey } from "../../../src/control/keys.ts";
 import {
+  agentIdentity,
   Challenges,
+  formatUuid,
   encodeMessage,
   formatChallenge,
   formatResponse,
@@ -127,6 +132,19 @@ describe("fixed vectors", () => {
       expect(r.ok && Buffer.from(r.value.publicKey).toString("hex")).toBe(RFC_PUBLIC);
     }
   });
+});
+
+test("the agent's identity: this boot's id, a fresh run id at each start", () => {
+  const a = agentIdentity();
+  const b = agentIdentity();
+  expect(formatUuid(a.bootId)).toBe(readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim());
+  expect(a.runId).toHaveLength(16);
+  expect(a.runId).not.toEqual(b.runId);
+  expect(a.host.length).toBeGreaterThan(0);
+  expect(parseUuid("not-a-uuid")).toBeUndefined();
+  const dir = mkdtempSync(join(tmpdir(), "bf-boot-"));
+  writeFileSync(join(dir, "boot_id"), "garbage\n");
+  expect(() => agentIdentity(join(dir, "boot_id"))).toThrow("does not hold a UUID");
 });
 
 describe("malformed text", () => {
