@@ -19,7 +19,8 @@ export function cstr(s: string): Buffer {
   return Buffer.from(s + "\0", "utf8");
 }
 
-function errno(): number {
+/** The calling thread's errno: read it right after the failed call, before anything else runs. */
+export function errno(): number {
   const p = libc.symbols.__errno_location();
   return p ? read.i32(p, 0) : 0;
 }

@@ -1,4 +1,5 @@
-// The TypeScript face of ffi/shim.c. The only module (with ffi/libc.ts) that imports bun:ffi.
+// The TypeScript face of ffi/shim.c. The only module (with ffi/libc.ts and ffi/socket.ts) that
+// imports bun:ffi.
 //
 // The shim is embedded in the binary; it is copied into a memfd and dlopen()ed from
 // /proc/self/fd/N, so the agent needs no writable or executable /tmp.

@@ -15,6 +15,14 @@ const PKCS8_PREFIX = Uint8Array.from([
 const HINT = 'write the base64 public key, or the PEM that "openssl pkey -in key.pem -pubout" prints';
 const PRIVATE_HINT = "put only the public key in the policy, and keep the private key off this host";
 
+/** The base64 DER SubjectPublicKeyInfo of a raw Ed25519 public key: what `agent.keys[].key` holds. */
+export function encodeSpki(key: Uint8Array): string {
+  const der = new Uint8Array(SPKI_PREFIX.length + key.length);
+  der.set(SPKI_PREFIX);
+  der.set(key, SPKI_PREFIX.length);
+  return Buffer.from(der).toString("base64");
+}
+
 function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
   return b.length >= prefix.length && prefix.every((x, i) => b[i] === x);
 }

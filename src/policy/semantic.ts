@@ -28,8 +28,8 @@ export interface Host {
   pathKind(path: string): PathKind;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const NAME_HINT = 'a name has up to 64 letters, digits, ".", "_" or "-", and starts with a letter or digit';
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const NAME_HINT = 'a name has up to 64 letters, digits, ".", "_" or "-", and starts with a letter or digit';
 const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
 const MISSING_HINT = '"bomfather run" refuses to start while a path the policy names is missing; create it on the target host';
 
