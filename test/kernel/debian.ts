@@ -1,6 +1,6 @@
 // Debian packages fetched with a private apt: a sources list (bookworm and bookworm-backports), lists
 // directory and cache directory under the cache root, so the host's own apt configuration and
-// package lists are never changed. Used for the kernels (kernels.ts) and QEMU (qemu.ts).
+// package lists are never changed. Used for the kernels (kernels.ts).
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { writeFileSync } from "node:fs";
@@ -34,7 +34,6 @@ export function withApt<T>(fn: (apt: string[]) => Promise<T>): Promise<T> {
 
 async function privateApt(): Promise<string[]> {
   await ensureHostTools();
-  // Kept where the kernels' apt lived before QEMU joined it, so existing caches stay valid.
   const aptRoot = join(cacheRoot(), "kernels", "apt");
   const sourcesList = join(aptRoot, "sources.list");
   const lists = join(aptRoot, "lists");

@@ -6,16 +6,28 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureQemu } from "./qemu.ts";
 
 export const DEFAULT_VM_TIMEOUT_MS = 120_000;
 export const DEFAULT_LSM = "lockdown,capability,landlock,yama,bpf";
 // Debian 12's QEMU 7.2 mis-emulates CMPXCHG16B under TCG: the 6.12 guest oopsed in most boots right
 // after SLUB's `cmpxchg16b %gs:(%rsi)` (random crashes, double faults, garbage EFLAGS), with
 // multi-threaded and single-threaded TCG, -smp 1 and 2, cpu max and qemu64. Without CX16 the kernel
-// uses its fallback path and 6.12 booted 10 of 10 times; 6.1 is unaffected either way. Kept with QEMU
-// 10.0 (qemu.ts), where it costs nothing.
+// uses its fallback path and 6.12 booted 10 of 10 times; 6.1 is unaffected either way.
 export const DEFAULT_CPU = "max,cx16=off";
+const QEMU = "qemu-system-x86_64";
+
+/**
+ * One virtual CPU. With two, QEMU's multi-threaded TCG lets a CPU go on executing its translation of
+ * kernel code that the other CPU has just patched. Linux patches a call site (a BPF trampoline
+ * attached or detached, a static key switched) by writing an int3 first; a CPU running the stale
+ * translation traps on an int3 that is no longer in memory, and either loops for ever (6.1:
+ * kprobe_int3_handler finds no int3 and resumes at the same address: a soft lockup, every CPU's RIP
+ * at the patched site) or oopses ("Oops: int3" on 6.12). Measured with no BPF program at all, by
+ * switching a tracepoint on and off under exec load (scenarios/code-patching.sh): 6.1 locked up
+ * within 25 s on QEMU 7.2 and 6.12 oopsed within 15 s on QEMU 10.0 with two CPUs; with one CPU, 3000
+ * switches passed on both kernels. That was the soft lockup of `./dev bench`.
+ */
+export const VM_CPUS = 1;
 
 /**
  * Kernel parameters of every boot. No `quiet`: the lockup detectors' stack traces are printed at
@@ -63,16 +75,15 @@ export interface BootResult {
 }
 
 export async function bootVM(options: BootOptions): Promise<BootResult> {
-  const qemu = await ensureQemu();
+  if (!Bun.which(QEMU)) throw new Error(`Cannot boot the test VM: ${QEMU} not found (Debian package qemu-system-x86)`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_VM_TIMEOUT_MS;
   const append = [...KERNEL_PARAMETERS, `lsm=${options.lsm ?? DEFAULT_LSM}`, options.append ?? ""];
 
   const work = mkdtempSync(join(tmpdir(), "bomfather-vm-"));
   const resultsFile = join(work, "results.txt");
   const commandLine = [
-    process.env.BOMFATHER_EXP_QEMU ?? qemu.binary,
-    ...(process.env.BOMFATHER_EXP_QEMU ? [] : ["-L", qemu.firmware]),
-    ...["-accel", "tcg", "-cpu", options.cpu ?? DEFAULT_CPU, "-smp", process.env.BOMFATHER_VM_CPUS ?? "2", "-m", String(options.memoryMb ?? 2048)],
+    QEMU,
+    ...["-accel", "tcg", "-cpu", options.cpu ?? DEFAULT_CPU, "-smp", String(VM_CPUS), "-m", String(options.memoryMb ?? 2048)],
     ...["-nographic", "-no-reboot", "-monitor", "none"],
     ...["-serial", "stdio", "-serial", `file:${resultsFile}`],
     ...["-kernel", options.kernel, "-initrd", options.initramfs],
@@ -99,7 +110,7 @@ export async function bootVM(options: BootOptions): Promise<BootResult> {
 
     let problem: string | undefined;
     if (timedOut) problem = `the VM was killed after ${timeoutMs / 1000} s without powering off`;
-    else if (exitCode !== 0) problem = `QEMU ${qemu.version} exited with status ${exitCode}: ${stderr.trim() || "no message"}`;
+    else if (exitCode !== 0) problem = `${QEMU} exited with status ${exitCode}: ${stderr.trim() || "no message"}`;
 
     let results = "";
     try {
