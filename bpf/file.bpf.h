@@ -34,10 +34,19 @@ static __always_inline void bf_report_file(__u32 generation, const struct path *
 	struct bf_event *e = bf_event_begin(generation, BF_EVENT_FILE, verdict, rule->rule_id, access, op);
 	if (!e)
 		return;
-	if (exe)
-		bpf_d_path((struct path *)&exe->f_path, e->exe, sizeof(e->exe));
-	if (path)
+	/*
+	 * bpf_d_path is allowed only in some hooks: those that hand a path (file_open, file_receive).
+	 * Elsewhere the executable's file name is sent, and user space completes it.
+	 */
+	if (path) {
+		if (exe)
+			bpf_d_path((struct path *)&exe->f_path, e->exe, sizeof(e->exe));
 		bpf_d_path((struct path *)path, e->target, sizeof(e->target));
+	} else if (exe) {
+		const unsigned char *name = BPF_CORE_READ(exe, f_path.dentry, d_name.name);
+		if (name)
+			bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), name);
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import { ABI_VERSION } from "./abi.ts";
 import { runAgent } from "./agent/run.ts";
+import { keygenCommand, reloadCommand, shutdownCommand, signCommand, USAGE, type CommandIO } from "./control/index.ts";
 import { CliError, EXIT } from "./exit.ts";
 import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
 import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, type Diagnostic } from "./policy/index.ts";
@@ -19,6 +20,11 @@ Usage:
   bomfather check [--json] FILE...
                                  validate policies without touching the kernel
   bomfather doctor [--json]      can this host enforce? what to fix if not
+  bomfather shutdown --sign KEY  stop the agent (a key listed under agent.keys signs the request)
+  bomfather reload --policy FILE --sign KEY
+                                 replace the running policy, with no moment unprotected
+  bomfather sign --key KEY       sign a challenge on another machine (offline keys)
+  bomfather keygen NAME          write an Ed25519 key pair and print its agent.keys lines
   bomfather version              print the version
   bomfather COMMAND --help       help for one command
 
@@ -48,6 +54,10 @@ list, a real test load of a BPF LSM program, the agent's own programs through th
 verifier, bpffs, cgroup v2 and fs-verity. Prints a hint for everything missing.
 
 Exit codes: 0 this host can enforce, 3 it cannot.`,
+  shutdown: USAGE.shutdown,
+  reload: USAGE.reload,
+  sign: USAGE.sign,
+  keygen: USAGE.keygen,
   version: `Usage: bomfather version
 
 Prints the version of bomfather and of its kernel ABI.`,
@@ -60,9 +70,13 @@ interface Args {
 }
 
 const FLAGS: Record<string, { takesValue: boolean; commands: string[] }> = {
-  "--policy": { takesValue: true, commands: ["run"] },
+  "--policy": { takesValue: true, commands: ["run", "reload", "sign"] },
   "--json": { takesValue: false, commands: ["check", "doctor"] },
-  "--help": { takesValue: false, commands: ["main", "run", "check", "doctor", "version"] },
+  "--sign": { takesValue: true, commands: ["shutdown", "reload"] },
+  "--challenge": { takesValue: false, commands: ["shutdown", "reload"] },
+  "--response": { takesValue: true, commands: ["shutdown", "reload"] },
+  "--key": { takesValue: true, commands: ["sign"] },
+  "--help": { takesValue: false, commands: ["main", "run", "check", "doctor", "version", "shutdown", "reload", "sign", "keygen"] },
 };
 
 export function parseArgs(argv: string[]): Args {
@@ -173,6 +187,36 @@ async function cmdRun(a: Args): Promise<number> {
   return runAgent(file);
 }
 
+/** The commands of src/control: stop or reload the running agent, sign, make keys. */
+async function cmdControl(a: Args): Promise<number> {
+  const str = (flag: string) => {
+    const v = a.flags.get(flag);
+    return typeof v === "string" ? v : undefined;
+  };
+  const io: CommandIO = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    readStdin: () => Bun.stdin.text(),
+  };
+  const extra = (max: number) => {
+    if (a.positional.length > max) throw new CliError(`Unexpected argument "${a.positional[max]}"`, EXIT.USAGE, `see bomfather ${a.command} --help`);
+  };
+  switch (a.command) {
+    case "shutdown":
+      extra(0);
+      return shutdownCommand({ sign: str("--sign"), challenge: a.flags.has("--challenge"), response: str("--response") }, io);
+    case "reload":
+      extra(0);
+      return reloadCommand({ policy: str("--policy"), sign: str("--sign"), challenge: a.flags.has("--challenge"), response: str("--response") }, io);
+    case "sign":
+      extra(1);
+      return signCommand({ key: str("--key"), policy: str("--policy"), input: a.positional[0] }, io);
+    default:
+      extra(1);
+      return keygenCommand({ name: a.positional[0] }, io);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const a = parseArgs(argv);
   if (a.flags.has("--help") || a.command === "main") {
@@ -187,6 +231,11 @@ export async function main(argv: string[]): Promise<number> {
       return cmdCheck(a);
     case "doctor":
       return cmdDoctor(a);
+    case "shutdown":
+    case "reload":
+    case "sign":
+    case "keygen":
+      return cmdControl(a);
     default:
       return cmdRun(a);
   }

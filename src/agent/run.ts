@@ -8,32 +8,22 @@
 //      adopted only for the same policy (the bytes it was applied from), and replaced without a gap;
 //   4. the policy is applied as a new generation, this run's programs are attached and pinned, and
 //      only then are earlier runs' programs released.
-// The loop never blocks the JavaScript thread: the ring buffer is drained without waiting, on a
-// timer, so other timers (and a control socket) share the thread.
+// Then serve.ts runs the agent until a signed shutdown.
 import { mkdirSync, readFileSync, realpathSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { kernelDev } from "../abi.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
 import { formatDiagnostics, type Diagnostic } from "../policy/index.ts";
-import { decodeEvent, type EventRule } from "../events.ts";
 import { CliError, EXIT } from "../exit.ts";
 import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
-import { Kernel, LoadError, PIN_ROOT, type AgentIdentity, type Counters } from "../kernel/kernel.ts";
+import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
-import type { RuleInfo } from "../compile/compile.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
-import { AgentState, RUN_DIR, type RuleRecord } from "./state.ts";
+import { serve, type Output } from "./serve.ts";
+import { AgentState, RUN_DIR } from "./state.ts";
 
-const POLL_MS = 50;
-
-export interface Output {
-  /** Status messages (stderr). */
-  status: (text: string) => void;
-  /** Event lines (stdout). */
-  events: (text: string) => void;
-}
 
 export async function runAgent(file: string): Promise<number> {
   const status = safeWriter(process.stderr, () => {});
@@ -137,14 +127,26 @@ export async function runAgent(file: string): Promise<number> {
   );
   status(`bomfather: enforcing ${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, policy generation ${generation}\n`);
 
-  await loop(kernel, state, out, { [generation]: compiled.rules });
+  const why = await serve({
+    kernel,
+    state,
+    out,
+    paths,
+    policyFile: file,
+    runId,
+    identity,
+    policy: text.policy,
+    generation,
+    rules: compiled.rules,
+  });
 
   const c = kernel.counters();
   kernel.uninstall();
   state.forget();
   state.release();
   status(
-    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
+    `bomfather: stopped (${why === "shutdown" ? "signed shutdown" : "signal, self-protection in monitor mode"}): ` +
+      `${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
       `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
   return EXIT.OK;
@@ -193,62 +195,6 @@ function protectFromOomKiller(status: (text: string) => void): void {
 
 function loadFailure(e: LoadError): CliError {
   return new CliError(`Cannot load the policy into the kernel: ${e.message}`, EXIT.CANNOT_ENFORCE, e.log.trim().split("\n").slice(-20).join("\n") || "run bomfather doctor");
-}
-
-const WARNINGS: Partial<Record<keyof Counters, string>> = {
-  eventsLost: "event(s) lost (ring buffer full); enforcement is unaffected",
-  inheritanceFailures: "process(es) could not inherit a grant (out of memory); they were denied instead",
-  protectionNotCarried: "file(s) renamed over a protected file could not be protected (too many protected files)",
-  noPolicy: "decision(s) found no policy generation in force (a bug: please report it)",
-};
-
-/**
- * Report the kernel's events as JSON lines until SIGINT or SIGTERM. Events are reports: the kernel
- * enforces whether or not they are read. New kernel-side failures are reported once a second.
- */
-async function loop(kernel: Kernel, state: AgentState, out: Output, known: Record<number, readonly RuleInfo[]>): Promise<void> {
-  const cache = new Map<number, RuleRecord[] | null>();
-  const rules = (generation: number, id: number): EventRule | undefined => {
-    const mine = known[generation]?.[id];
-    if (mine) return { path: mine.path, file: mine.origin.file, line: mine.origin.line, builtin: mine.builtin };
-    if (!cache.has(generation)) cache.set(generation, state.rules(generation));
-    return cache.get(generation)?.find((r) => r.id === id);
-  };
-  // A closed terminal must not switch protection off (SIGHUP's default is to terminate).
-  process.on("SIGHUP", () => out.status("bomfather: SIGHUP ignored: enforcement continues (stop with SIGTERM or SIGINT)\n"));
-
-  let seen = kernel.counters();
-  let lastCheck = Date.now();
-  const drain = () => {
-    for (let batch = 0; batch < 64; batch++) {
-      const records = kernel.poll(0);
-      if (!records.length) break;
-      const lines = [];
-      for (const rec of records) {
-        const ev = decodeEvent(rec, rules, kernel.wallOffsetNs);
-        if (ev) lines.push(JSON.stringify(ev) + "\n");
-      }
-      if (lines.length) out.events(lines.join(""));
-    }
-    if (Date.now() - lastCheck >= 1000) {
-      lastCheck = Date.now();
-      const now = kernel.counters();
-      for (const [key, text] of Object.entries(WARNINGS) as [keyof Counters, string][]) {
-        if (now[key] > seen[key]) out.status(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
-      }
-      seen = now;
-    }
-  };
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(drain, POLL_MS);
-    const stop = () => {
-      clearInterval(timer);
-      drain();
-      resolve();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
 }
 
 function readPolicy(file: string): Uint8Array {

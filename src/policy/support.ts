@@ -58,14 +58,14 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "runtime.fileless.allow": false,
   "runtime.fileless.mode": false,
 
-  agent: false,
-  "agent.keys": false,
-  "agent.keys.*.name": false,
-  "agent.keys.*.key": false,
-  "agent.keys.*.allow": false,
-  "agent.protection": false,
-  "agent.protection.mode": false,
-  "agent.protection.files": false,
+  agent: true,
+  "agent.keys": true,
+  "agent.keys.*.name": true,
+  "agent.keys.*.key": true,
+  "agent.keys.*.allow": true,
+  "agent.protection": true,
+  "agent.protection.mode": true,
+  "agent.protection.files": true,
   "agent.events": false,
   "agent.events.output": false,
   "agent.events.include": false,
@@ -127,6 +127,13 @@ export function unsupported(policy: Policy, options: SupportOptions = {}): Diagn
     (policy.files ?? []).forEach((rule, i) => {
       const directory = (rule.path.length > 1 && rule.path.endsWith("/")) || options.pathKind?.(rule.path) === "directory";
       if (directory) report(["files", i, "path"], "value", `Protecting the directory ${quote(rule.path)}`);
+    });
+  }
+  // The agent guards single files for now: a directory needs protected directories (files.*.path:directory).
+  if (table["files.*.path:directory"] !== true && table["agent.protection.files"] === true) {
+    (policy.agent?.protection?.files ?? []).forEach((path, i) => {
+      const directory = (path.length > 1 && path.endsWith("/")) || options.pathKind?.(path) === "directory";
+      if (directory) report(["agent", "protection", "files", i], "value", `Guarding the directory ${quote(path)}`);
     });
   }
   return out.sort((a, b) => a.line - b.line || a.col - b.col);

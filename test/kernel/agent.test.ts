@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { kernelSuite } from "./harness.ts";
+import { keyedPolicies, makeTestKey } from "./keys.ts";
 
 const root = join(import.meta.dir, "..", "..");
 const agent = join(root, "dist", "bomfather");
@@ -14,23 +15,110 @@ const scenario = (name: string) => join(import.meta.dir, "scenarios", `${name}.s
 // A small C program that opens files the ways an attacker would (O_PATH reopen, file handles).
 const tools = mkdtempSync(join(tmpdir(), "bomfather-tools-"));
 const reach = join(tools, "reach");
-const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", "-o", reach, join(import.meta.dir, "tools", "reach.c")], { stderr: "pipe" });
-if (cc.exitCode !== 0) throw new Error(`Cannot build test/kernel/tools/reach.c: ${cc.stderr.toString()}`);
+const strike = join(tools, "strike");
+for (const [bin, src, extra] of [[reach, "reach.c", []], [strike, "strike.c", ["-no-pie"]]] as const) {
+  // strike is not position independent: its vmread reads the same address in another copy of itself.
+  const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", ...extra, "-o", bin, join(import.meta.dir, "tools", src)], { stderr: "pipe" });
+  if (cc.exitCode !== 0) throw new Error(`Cannot build test/kernel/tools/${src}: ${cc.stderr.toString()}`);
+}
+// Every policy lists the scenarios' key: the agent stops only for a shutdown signed by it.
+const key = await makeTestKey(tools);
+const policies = keyedPolicies(tools, key, [
+  { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor"].map((p) => ({
+    host: join(import.meta.dir, "policies", `${p}.yaml`),
+    guest: `/policies/${p}.yaml`,
+  })),
+]);
 const files = [
   { host: agent, guest: "/usr/local/sbin/bomfather" },
-  { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
+  ...policies,
   // A real glibc ELF, distinct from busybox, as the trusted executable the demo policy names.
   { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
-  ...["inheritance", "monitor", "half-valid", "writes"].map((p) => ({ host: join(import.meta.dir, "policies", `${p}.yaml`), guest: `/policies/${p}.yaml` })),
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher-no-inherit" },
   { host: reach, guest: "/opt/tools/reach" },
+  { host: strike, guest: "/opt/tools/strike" },
+  { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
   { host: "/bin/busybox", guest: "/opt/trusted/busybox" },
 ];
 
+/** Every check scenarios/self-protection.sh reports (memory.max and pids.max only where the controllers exist). */
+const SELF_PROTECTION_CHECKS = [
+  "agent-starts",
+  ...["KILL", "TERM", "STOP", "INT", "HUP", "QUIT", "USR1"].map((s) => `kill-${s}-refused`),
+  "kill-0-allowed",
+  "kill-other-process-works",
+  "tgkill-every-thread-refused",
+  "pidfd-send-signal-refused",
+  "process-group-refused",
+  "sigio-refused",
+  "prlimit-refused",
+  "prlimit-other-process-works",
+  "ptrace-attach-refused",
+  "ptrace-seize-refused",
+  "process-vm-readv-refused",
+  "pidfd-getfd-refused",
+  "proc-mem-refused",
+  "ptrace-other-process-works",
+  "process-vm-readv-other-process-works",
+  "bpf-map-by-pin-refused",
+  "bpf-other-map-works",
+  "bpf-maps-by-id-refused",
+  "bpf-programs-by-id-refused",
+  "bpf-links-by-id-refused",
+  "unpin-map-refused",
+  "unpin-link-refused",
+  "rename-pin-refused",
+  "pin-into-dir-refused",
+  "umount-bpffs-refused",
+  "lazy-umount-bpffs-refused",
+  "mount-over-pins-refused",
+  "other-pin-removable",
+  "append-to-binary-refused",
+  "remove-binary-refused",
+  "rename-over-binary-refused",
+  "write-policy-refused",
+  "remove-policy-refused",
+  "remove-socket-refused",
+  "remove-state-refused",
+  "create-in-state-dir-refused",
+  "mount-over-state-refused",
+  "read-policy-works",
+  "read-binary-works",
+  "other-file-writable",
+  "agent-moved",
+  "cgroup-freeze-refused",
+  "cgroup-freeze-early-fd-refused",
+  "cgroup-kill-refused",
+  "cgroup-freeze-other-works",
+  "alive-in-trap",
+  "oom-score-adj",
+  "oom-score-adj-write-refused",
+  "oom-score-adj-other-works",
+  "sysrq-refused",
+  "preloaded-binary-untrusted",
+  "traced-binary-runs",
+  ...["signals", "tracing", "bpf", "files", "cgroups", "unsafe-execs"].map((s) => `still-enforcing-${s}`),
+  "event-signal",
+  "event-signal-detail",
+  "event-ptrace",
+  "event-bpf",
+  "event-cgroup",
+  "event-unsafe-exec",
+  "event-names-target",
+  "event-file",
+  "alive-at-the-end",
+  "signed-shutdown-stops-it",
+  "readable-after-shutdown",
+  "pins-removed-on-shutdown",
+].map((c) => `self-${c}`);
+
 kernelSuite({
-  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("events-pipe"), scenario("doctor"), scenario("lifecycle")],
+  scenarios: [scenario("file-slice"), scenario("file-reach"), scenario("writes"), scenario("identity"), scenario("inheritance"), scenario("modes"), scenario("flood"), scenario("events-pipe"), scenario("doctor"), scenario("lifecycle"), scenario("self-protection")],
+  timeoutMs: 1_200_000,
+  scenarioTimeoutSeconds: 300,
   files,
   checks: [
     "file-agent-starts",
@@ -175,6 +263,7 @@ kernelSuite({
       "readable-after-stop",
       "pins-removed",
     ].map((c) => `life-${c}`),
+    ...SELF_PROTECTION_CHECKS,
   ],
 });
 

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchGuestFiles, buildBenchTools, largePolicy } from "./bench/tools.ts";
 import { runScenariosWithDetails } from "./harness.ts";
+import { makeTestKey, type TestKey } from "./keys.ts";
 import { KERNEL_SERIES, type KernelSeries } from "./kernels.ts";
 
 const root = join(import.meta.dir, "..", "..");
@@ -77,11 +78,11 @@ function programCosts(log: string, mode: "empty" | "agent"): Record<string, { ns
   return costs;
 }
 
-async function benchKernel(series: KernelSeries, dir: string): Promise<Record<string, unknown>> {
+async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Promise<Record<string, unknown>> {
   const r = await runScenariosWithDetails({
     series,
     scenarios: [join(here, "openclose.sh")],
-    files: [...benchGuestFiles(dir, ["large.yaml", "env.sh"]), { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" }],
+    files: [...benchGuestFiles(dir, ["large.yaml", "env.sh"], key), { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" }],
     timeoutMs: 900_000,
     scenarioTimeoutSeconds: 850,
     expected: ["bench-done", "bench-agent-enforces"],
@@ -127,10 +128,11 @@ async function benchKernel(series: KernelSeries, dir: string): Promise<Record<st
 if (import.meta.main) {
   const dir = mkdtempSync(join(tmpdir(), "bomfather-bench-"));
   await buildBenchTools(dir);
-  writeFileSync(join(dir, "large.yaml"), largePolicy(FILES));
+  const key = await makeTestKey(dir);
+  writeFileSync(join(dir, "large.yaml"), largePolicy(FILES, key, "monitor"));
   writeFileSync(join(dir, "env.sh"), Object.entries(SETTINGS).map(([k, v]) => `${k}=${v}\n`).join(""));
   const report: Record<string, unknown> = {};
-  for (const series of (process.argv[2] ? [process.argv[2]] : KERNEL_SERIES) as KernelSeries[]) report[series] = await benchKernel(series, dir);
+  for (const series of (process.argv[2] ? [process.argv[2]] : KERNEL_SERIES) as KernelSeries[]) report[series] = await benchKernel(series, dir, key);
   mkdirSync(join(root, "dist"), { recursive: true });
   const out = { date: new Date().toISOString(), policyFileRules: FILES + 1, settings: SETTINGS, note: "TCG VM; compare ratios within one run only", results: report };
   writeFileSync(join(root, "dist", "bench.json"), JSON.stringify(out, null, 2) + "\n");

@@ -1,6 +1,9 @@
 // `./dev demo`: boots Debian's kernel in a VM and shows the agent enforcing policies/demo.yaml.
 import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { runScenariosWithDetails } from "./harness.ts";
+import { keyedPolicies, makeTestKey } from "./keys.ts";
 import type { KernelSeries } from "./kernels.ts";
 
 const root = join(import.meta.dir, "..", "..");
@@ -9,12 +12,14 @@ if (series !== "6.1" && series !== "6.12") {
   console.error(`usage: ./dev demo [6.1|6.12]`);
   process.exit(2);
 }
+const dir = mkdtempSync(join(tmpdir(), "bomfather-demo-"));
+const key = await makeTestKey(dir);
 const r = await runScenariosWithDetails({
   series,
   scenarios: [join(import.meta.dir, "demo", "demo.sh")],
   files: [
     { host: join(root, "dist", "bomfather"), guest: "/usr/local/sbin/bomfather" },
-    { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
+    ...keyedPolicies(dir, key, [{ host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" }]),
     { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
   ],
   expected: ["demo"],

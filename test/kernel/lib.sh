@@ -168,23 +168,45 @@ show_file() {
 
 bf_cleanup() {
   local pid
+  # An agent still running refuses every signal: ask it to stop the only way it obeys.
+  [ -S /run/bomfather/control.sock ] && bomfather shutdown --sign /opt/keys/test.pem >/dev/null 2>&1
   for pid in $BF_BG_PIDS; do kill -KILL "$pid" 2>/dev/null; done
-  # An agent killed here leaves its pins enforcing; the next scenario starts from a clean kernel.
-  rm -rf /sys/fs/bpf/bomfather /run/bomfather 2>/dev/null
 }
 trap bf_cleanup EXIT
 trap 'exit 143' TERM INT
 
+# stop_agent [PID]: stops the agent with a shutdown signed by the scenarios' key (the only way it
+# stops) and waits up to 30 s for PID (default $AGENT) to exit; sets BG_STATUS (255: still running).
+stop_agent() {
+  local pid=${1:-$AGENT} tries=0
+  bf_capture bomfather shutdown --sign /opt/keys/test.pem
+  while is_running "$pid" && [ "$tries" -lt 300 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  if is_running "$pid"; then
+    BG_STATUS=255
+    return
+  fi
+  wait "$pid"
+  BG_STATUS=$?
+}
+
 # start_agent CHECK POLICY: starts `bomfather --policy POLICY` in the background, events (stdout)
 # in /tmp/agent.out and status messages (stderr) in /tmp/agent.err, and waits until it enforces.
-# Sets AGENT to its pid. On failure reports CHECK as failed and returns 1.
+# Sets AGENT to its pid. On failure reports CHECK as failed and returns 1. With
+# START_AGENT_SETSID=1 the agent gets a session (and process group) of its own.
 start_agent() {
   local check=$1 policy=$2
   # Empty the logs first: the redirections below happen in the child, after this shell may
   # already be reading a previous agent's "enforcing" line.
   : >/tmp/agent.out
   : >/tmp/agent.err
-  bomfather --policy "$policy" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+  if [ "$START_AGENT_SETSID" = 1 ]; then
+    setsid bomfather --policy "$policy" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+  else
+    bomfather --policy "$policy" >/tmp/agent.out 2>/tmp/agent.err </dev/null &
+  fi
   AGENT=$!
   BF_BG_PIDS="$BF_BG_PIDS $AGENT"
   echo "+ started bomfather --policy $policy (pid $AGENT)"

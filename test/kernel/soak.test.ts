@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchGuestFiles, buildBenchTools, largePolicy } from "./bench/tools.ts";
 import { kernelSuite } from "./harness.ts";
+import { makeTestKey } from "./keys.ts";
 
 const root = join(import.meta.dir, "..", "..");
 if (!existsSync(join(root, "dist", "bomfather"))) throw new Error("dist/bomfather is missing: run ./dev build first (./dev test does)");
@@ -16,12 +17,13 @@ const FILES = Number(process.env.SOAK_FILES ?? 5000);
 
 const dir = mkdtempSync(join(tmpdir(), "bomfather-soak-"));
 await buildBenchTools(dir);
-writeFileSync(join(dir, "large.yaml"), largePolicy(FILES));
+const key = await makeTestKey(dir);
+writeFileSync(join(dir, "large.yaml"), largePolicy(FILES, key));
 writeFileSync(join(dir, "env.sh"), `SOAK_CYCLES=${CYCLES}\nSOAK_FILES=${FILES}\n`);
 
 kernelSuite({
   scenarios: [join(import.meta.dir, "scenarios", "soak.sh")],
-  files: benchGuestFiles(dir, ["large.yaml", "env.sh"]),
+  files: benchGuestFiles(dir, ["large.yaml", "env.sh"], key),
   timeoutMs: 900_000,
   scenarioTimeoutSeconds: 840,
   checks: [

@@ -79,7 +79,7 @@ agent:
     expect(d.map((x) => [x.line, x.col, x.message])).toEqual([
       [13, 1, '"network" is not enforced by this version of bomfather'],
       [19, 1, '"runtime" is not enforced by this version of bomfather'],
-      [21, 1, '"agent" is not enforced by this version of bomfather'],
+      [22, 3, '"events" is not enforced by this version of bomfather'],
     ]);
   });
 

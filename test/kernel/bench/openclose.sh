@@ -43,7 +43,7 @@ run_mode() { # MODE ROUND
       start_timed_agent "$2"
       measure agent "$2"
       expect_fail_eperm bench-agent-enforces cat /srv/bench/f0
-      stop_bg $AGENT
+      stop_agent
       ;;
   esac
 }
@@ -77,5 +77,5 @@ stats empty
 stop_bg $EMPTY
 start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
 stats agent
-stop_bg $AGENT
+stop_agent
 pass bench-done "$BENCH_ROUNDS rounds of $BENCH_RUNS runs per mode: $BENCH_ITERATIONS open+close, $BENCH_EXEC_ITERATIONS fork+exec each"

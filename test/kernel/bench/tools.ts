@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { buildNative, vmlinuxHeader } from "../../../build.ts";
 import type { GuestFile } from "../initramfs.ts";
+import { TEST_KEY_GUEST, withTestKey, type TestKey } from "../keys.ts";
 import { run } from "../run.ts";
 
 const here = import.meta.dir;
@@ -22,9 +23,11 @@ export async function buildBenchTools(dir: string): Promise<void> {
 
 /**
  * A policy protecting /srv/demo/secret.txt and `files` files /srv/bench/f<i>, each granted to the
- * trusted reader (/usr/local/bin/trusted-reader, a copy of cat).
+ * trusted reader (/usr/local/bin/trusted-reader, a copy of cat), listing the scenarios' key.
+ * protection: monitor lets bpftool read the agent's programs' statistics (the bench does); the
+ * decisions on the hot paths are the same.
  */
-export function largePolicy(files: number): string {
+export function largePolicy(files: number, key: TestKey, protection: "enforce" | "monitor" = "enforce"): string {
   const lines = [
     "version: 1",
     "executables:",
@@ -35,12 +38,17 @@ export function largePolicy(files: number): string {
     "    allow: [{ executable: reader, access: read }]",
   ];
   for (let i = 0; i < files; i++) lines.push(`  - { path: /srv/bench/f${i}, allow: [{ executable: reader, access: [read, write] }] }`);
-  return lines.join("\n") + "\n";
+  if (protection === "monitor") lines.push("agent:", "  protection:", "    mode: monitor");
+  return withTestKey(lines.join("\n") + "\n", key);
 }
 
-/** The guest files both need: the agent, the trusted reader, the tools (from dir) and extra files of dir. */
-export function benchGuestFiles(dir: string, extra: string[]): GuestFile[] {
+/**
+ * The guest files both need: the agent, the trusted reader, the tools (from dir), extra files of
+ * dir and, with a key, its private half at TEST_KEY_GUEST.
+ */
+export function benchGuestFiles(dir: string, extra: string[], key?: TestKey): GuestFile[] {
   return [
+    ...(key ? [{ host: key.privateKey, guest: TEST_KEY_GUEST, mode: 0o600 }] : []),
     { host: join(root, "dist", "bomfather"), guest: "/usr/local/sbin/bomfather" },
     { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
     ...[...BENCH_TOOLS, ...extra].map((f) => ({ host: join(dir, f), guest: `/opt/bench/${f}` })),

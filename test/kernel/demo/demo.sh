@@ -37,5 +37,5 @@ sleep 0.3
 say "The events (one JSON line each, on the agent's stdout):"
 cat /tmp/events.jsonl
 
-stop_bg $AGENT
+stop_agent
 if [ "$(grep -c '"action":"deny"' /tmp/events.jsonl)" -ge 2 ]; then pass demo "denials logged"; else fail demo "expected two denials"; fi

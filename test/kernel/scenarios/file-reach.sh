@@ -37,5 +37,5 @@ cp /usr/local/bin/trusted-reader /tmp/bin/trusted-reader
 expect_fail_eperm reach-same-name-elsewhere /tmp/bin/trusted-reader /srv/demo/secret.txt
 expect_fail_eperm reach-as-other-user as_user tester /opt/tools/reach plain /srv/demo/secret.txt
 
-stop_bg "$AGENT"
+stop_agent
 show_file /tmp/agent.out

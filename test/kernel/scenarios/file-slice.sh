@@ -62,7 +62,7 @@ sleep 0.5
 if is_running "$AGENT"; then pass file-agent-survives-sighup "still running"; else fail file-agent-survives-sighup "SIGHUP stopped the agent"; fi
 expect_fail_eperm file-enforcing-after-sighup cat /srv/demo/secret.txt
 
-stop_bg "$AGENT"
+stop_agent
 expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
 show_file /tmp/agent.err
 # The kernel's own counters: the early shell, root, tester, the copy, the hard link, the

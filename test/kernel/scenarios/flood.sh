@@ -1,12 +1,13 @@
 # Threat "flooding the agent with events until it drops them": enforcement never depends on
-# the agent reading events. With the agent stopped (SIGSTOP), denials go on; thousands of them
-# overflow the ring buffer, and the agent says how many events it lost when it resumes.
+# the agent reading events. With the agent stopped (SIGSTOP, which its self-protection lets
+# through in monitor mode only), denials go on; thousands of them overflow the ring buffer, and
+# the agent says how many events it lost when it resumes.
 . /scenarios/lib.sh
 
 mkdir -p /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 
-start_agent flood-agent-starts /policies/demo.yaml || exit 1
+start_agent flood-agent-starts /policies/protection-monitor.yaml || exit 1
 
 kill -STOP "$AGENT"
 expect_fail_eperm flood-denied-while-agent-stopped cat /srv/demo/secret.txt
@@ -20,5 +21,5 @@ else
   fail flood-lost-events-reported "no warning about lost events"
 fi
 expect_fail_eperm flood-still-enforcing cat /srv/demo/secret.txt
-stop_bg "$AGENT"
+stop_agent
 show_file /tmp/agent.err

@@ -15,5 +15,5 @@ sleep 0.5
 ev=$(grep '"kind":"identity"' /tmp/agent.out | head -n1)
 expect_contains identity-event '"op":"set_exe_file"' "$ev"
 expect_contains identity-event-rule '"rule":"builtin: executable identity"' "$ev"
-stop_bg "$AGENT"
+stop_agent
 show_file /tmp/agent.out

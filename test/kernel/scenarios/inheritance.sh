@@ -21,5 +21,5 @@ expect_fail_eperm inherit-unrelated-process-denied cat /srv/inherit/secret.txt
 # does not regain the launcher's grant.
 expect_fail_eperm inherit-chain-broken-by-named /usr/local/bin/launcher /usr/local/bin/launcher-no-inherit cat /srv/inherit/secret.txt
 
-stop_bg "$AGENT"
+stop_agent
 show_file /tmp/agent.out

@@ -1,8 +1,10 @@
 # Enforcement outlives the agent process: the kernel side is pinned, the policy in force is a
-# generation, and a new start adopts what is pinned and replaces it with no gap.
+# generation, and a new start adopts what is pinned and replaces it with no gap. The agent's
+# process is killed here with self-protection in monitor mode, standing for the ways a process
+# can die that no hook sees (a bug, a crash).
 . /scenarios/lib.sh
 
-POLICY=/policies/demo.yaml
+POLICY=/policies/protection-monitor.yaml
 mkdir -p /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 chmod 0644 /srv/demo/secret.txt
@@ -56,7 +58,7 @@ expect_contains life-earlier-generation-event-rule "\"rule\":\"$POLICY:$line\"" 
 expect_ok life-trusted-reads-after-adoption /usr/local/bin/trusted-reader /srv/demo/secret.txt
 
 # A clean stop removes everything.
-stop_bg "$AGENT"
+stop_agent
 expect_eq life-stops-cleanly 0 "$BG_STATUS"
 expect_ok life-readable-after-stop cat /srv/demo/secret.txt
 expect_eq life-pins-removed "" "$(ls /sys/fs/bpf/bomfather 2>/dev/null)"

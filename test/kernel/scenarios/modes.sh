@@ -24,5 +24,5 @@ line=$(grep -n 'path: /srv/modes/monitored.txt' /policies/monitor.yaml | cut -d:
 expect_contains modes-monitor-event-rule "\"rule\":\"/policies/monitor.yaml:$line\"" "$ev"
 ev=$(grep 'enforced.txt' /tmp/agent.out | head -n1)
 expect_contains modes-enforce-event-deny '"action":"deny"' "$ev"
-stop_bg "$AGENT"
+stop_agent
 show_file /tmp/agent.out

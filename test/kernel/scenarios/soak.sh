@@ -33,7 +33,7 @@ while [ $cycle -le "$SOAK_CYCLES" ]; do
   case "$BF_STATUS:$BF_ERR" in 0:*) fail soak-agent-denies "cycle $cycle: root read a protected file" ;; *"Operation not permitted"*) denied=$((denied + 1)) ;; esac
   bf_capture /usr/local/bin/trusted-reader /srv/bench/f3
   [ "$BF_STATUS" -eq 0 ] && allowed=$((allowed + 1)) || fail soak-trusted-reader-reads "cycle $cycle: $BF_ERR"
-  stop_bg "$AGENT"
+  stop_agent
   if [ "$BG_STATUS" -eq 0 ]; then exited=$((exited + 1)); else
     show_file /tmp/agent.err
     fail soak-agent-exits "cycle $cycle: the agent exited with status $BG_STATUS after SIGTERM (137: it had to be killed)"

@@ -73,5 +73,5 @@ done
 ev=$(grep '"op":"unlink"' /tmp/agent.out | head -n1)
 expect_contains writes-event-unlink-names-file "\"target\":\"$F\"" "$ev"
 expect_contains writes-event-unlink-access '"access":["write"]' "$ev"
-stop_bg "$AGENT"
+stop_agent
 show_file /tmp/agent.out

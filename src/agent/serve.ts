@@ -1,0 +1,179 @@
+// The running agent: one timer drives everything on the JavaScript thread, nothing blocks it.
+// - the kernel's events are drained (without waiting) and printed as JSON lines;
+// - new kernel-side failures are reported once a second;
+// - the control socket is polled: a signed shutdown stops the agent, a signed reload applies a new
+//   policy as the next generation (src/control is the protocol; this module says what a request does).
+// It returns when a signed shutdown is accepted (or, with self-protection in monitor mode, when the
+// agent is sent SIGTERM or SIGINT); the caller then removes the kernel side.
+import { renameSync, writeFileSync, fsyncSync, openSync, closeSync } from "node:fs";
+import { formatDiagnostics, type Policy } from "../policy/index.ts";
+import { Challenges, ControlServer, agentIdentity as controlIdentity, controlEventLine, policyKeys, type ControlHandler, type HandlerResult } from "../control/index.ts";
+import { decodeEvent, type EventRule } from "../events.ts";
+import { apply } from "../kernel/apply.ts";
+import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
+import { kernelInodes } from "../kernel/probe.ts";
+import type { RuleInfo } from "../compile/compile.ts";
+import type { AgentPaths } from "../compile/from-policy.ts";
+import { checkText, compileForHost, sha256 } from "./prepare.ts";
+import type { AgentState, RuleRecord } from "./state.ts";
+
+const POLL_MS = 50;
+
+export interface Output {
+  /** Status messages (stderr). */
+  status: (text: string) => void;
+  /** Event lines (stdout). */
+  events: (text: string) => void;
+}
+
+/** What the agent enforces and how to reach what it needs. */
+export interface Running {
+  kernel: Kernel;
+  state: AgentState;
+  out: Output;
+  paths: AgentPaths;
+  /** The policy file as the operator named it (events and state name it so). */
+  policyFile: string;
+  runId: string;
+  identity: AgentIdentity;
+  policy: Policy;
+  generation: number;
+  rules: readonly RuleInfo[];
+}
+
+const WARNINGS: Partial<Record<keyof Counters, string>> = {
+  eventsLost: "event(s) lost (ring buffer full); enforcement is unaffected",
+  inheritanceFailures: "process(es) could not inherit a grant (out of memory); they were denied instead",
+  protectionNotCarried: "file(s) renamed over a protected file could not be protected (too many protected files)",
+  noPolicy: "decision(s) found no policy generation in force (a bug: please report it)",
+};
+
+export async function serve(r: Running): Promise<"shutdown" | "signal"> {
+  const { kernel, state, out } = r;
+  const known = new Map<number, readonly RuleInfo[]>([[r.generation, r.rules]]);
+  const cache = new Map<number, RuleRecord[] | null>();
+  const rules = (generation: number, id: number): EventRule | undefined => {
+    const mine = known.get(generation)?.[id];
+    if (mine) return { path: mine.path, file: mine.origin.file, line: mine.origin.line, builtin: mine.builtin };
+    if (!cache.has(generation)) cache.set(generation, state.rules(generation));
+    return cache.get(generation)?.find((x) => x.id === id);
+  };
+
+  let stop: (why: "shutdown" | "signal") => void = () => {};
+  const stopped = new Promise<"shutdown" | "signal">((resolve) => (stop = resolve));
+
+  const challenges = new Challenges({ identity: controlIdentity(), keys: policyKeys(r.policy) });
+  const handler: ControlHandler = {
+    shutdown: async (key) => ({
+      ok: true,
+      message: `the agent stops enforcing and exits (key "${key.name}")`,
+      after: () => stop("shutdown"),
+    }),
+    reload: (bytes, key, _peer, name) => reload(r, bytes, name, known, challenges, key.name),
+  };
+  const server = ControlServer.listen({
+    path: `${r.paths.state}/control.sock`,
+    challenges,
+    handler,
+    onRequest: (ev) => out.events(JSON.stringify(controlEventLine(ev)) + "\n"),
+  });
+
+  // With self-protection enforcing, no other process can send these; the terminal can (Ctrl-C, a
+  // closed terminal): they never switch protection off. In monitor mode they stop the agent.
+  const signal = (name: string) => {
+    if (r.identity.monitor) return stop("signal");
+    out.status(`bomfather: ${name} ignored: enforcement continues (stop the agent with bomfather shutdown --sign KEY)\n`);
+  };
+  for (const name of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"] as const) {
+    process.on(name, () => (name === "SIGINT" || name === "SIGTERM" ? signal(name) : out.status(`bomfather: ${name} ignored: enforcement continues\n`)));
+  }
+
+  let seen = kernel.counters();
+  let lastCheck = Date.now();
+  const tick = () => {
+    for (let batch = 0; batch < 64; batch++) {
+      const records = kernel.poll(0);
+      if (!records.length) break;
+      const lines = [];
+      for (const rec of records) {
+        const ev = decodeEvent(rec, rules, kernel.wallOffsetNs);
+        if (ev) lines.push(JSON.stringify(ev) + "\n");
+      }
+      if (lines.length) out.events(lines.join(""));
+    }
+    if (Date.now() - lastCheck >= 1000) {
+      lastCheck = Date.now();
+      const now = kernel.counters();
+      for (const [key, text] of Object.entries(WARNINGS) as [keyof Counters, string][]) {
+        if (now[key] > seen[key]) out.status(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
+      }
+      seen = now;
+    }
+    server.poll();
+  };
+  const timer = setInterval(tick, POLL_MS);
+  const why = await stopped;
+  clearInterval(timer);
+  tick(); // the last events, and the reply to the shutdown request
+  server.close();
+  return why;
+}
+
+/**
+ * A signed reload: the new policy is checked and compiled before anything changes; on any error
+ * the requester gets the diagnostics and the running policy stays. Then it is applied as the next
+ * generation (no moment without a policy), and it replaces the policy file, so that the next start
+ * (after a reboot) enforces it too.
+ */
+async function reload(
+  r: Running,
+  bytes: Uint8Array,
+  name: string,
+  known: Map<number, readonly RuleInfo[]>,
+  challenges: Challenges,
+  keyName: string,
+): Promise<HandlerResult> {
+  const shown = checkText(bytes, name);
+  if (!shown.ok) {
+    return { ok: false, reason: "invalid-policy", message: "The new policy is not valid; the running policy stays", diagnostics: formatDiagnostics(shown.diagnostics, new TextDecoder().decode(bytes)) };
+  }
+  // Compiled under the policy file's own name: its rules are that file's lines once it replaces it.
+  const text = checkText(bytes, r.policyFile);
+  if (!text.ok) throw new Error("Bug: a policy valid under one name is invalid under another");
+  const host = await compileForHost(text.policy, r.paths);
+  if (!host.ok) {
+    return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: formatDiagnostics(host.diagnostics, new TextDecoder().decode(bytes)) };
+  }
+  const generation = Math.max(...r.kernel.slots().generations) + 1;
+  const monitor = (text.policy.agent?.protection?.mode ?? text.policy.mode ?? "enforce") === "monitor";
+  try {
+    await apply(r.kernel, host.compiled, generation, kernelInodes);
+  } catch (e) {
+    return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
+  }
+  r.identity = { ...r.identity, monitor };
+  r.kernel.configure(r.identity);
+  replaceFile(r.paths.policyFile, bytes);
+  r.policy = text.policy;
+  r.generation = generation;
+  r.rules = host.compiled.rules;
+  known.set(generation, host.compiled.rules);
+  challenges.setKeys(policyKeys(text.policy));
+  const policySha256 = sha256(bytes);
+  r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
+  r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}\n`);
+  return { ok: true, message: `enforcing the new policy as generation ${generation}` };
+}
+
+/** Write bytes to path atomically: a new file renamed over the old one (its protection follows). */
+function replaceFile(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.bomfather-new`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeFileSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
