@@ -15,6 +15,8 @@ export const Verdict = { DENY: 1, AUDIT: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
 export const ExeFlag = { INHERIT: 1 } as const;
+/** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
+export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
 export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, MAX: 5 } as const;
 
 /** The C enums, by their C names, for the BTF check. */

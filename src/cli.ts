@@ -1,6 +1,6 @@
 // bomfather's command line. One error boundary: expected failures print a message and a
 // hint and exit with a stable code; anything else is a bug and prints its stack.
-import { readFileSync } from "node:fs";
+import { parseArgs as parseArgv } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { ABI_VERSION } from "./abi.ts";
 import { decodeEvent } from "./events.ts";
@@ -9,7 +9,18 @@ import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
 import { compile, type RuleInfo } from "./compile/compile.ts";
 import { compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics } from "./compile/from-policy.ts";
 import { kernelInodes } from "./kernel/probe.ts";
-import { checkPolicy, formatDiagnostics, formatDiagnosticsJson, localHost, unsupported, type Diagnostic } from "./policy/index.ts";
+import {
+  checkPolicy,
+  formatDiagnostics,
+  formatDiagnosticsJson,
+  formatReport,
+  formatVerdict,
+  hasErrors,
+  type CheckResult,
+  type Diagnostic,
+} from "./policy/index.ts";
+import { ReadError, readPolicyBytes, STDIN_NAME } from "./policy/read.ts";
+import { closest } from "./policy/suggest.ts";
 
 export const EXIT = { OK: 0, INVALID_POLICY: 1, USAGE: 2, CANNOT_ENFORCE: 3, BUG: 70 } as const;
 
@@ -24,7 +35,9 @@ export class CliError extends Error {
   }
 }
 
-const HELP: Record<string, string> = {
+const VERSION = `bomfather ${pkg.version} (kernel ABI ${ABI_VERSION})`;
+
+const HELP = {
   main: `bomfather ${pkg.version}: runtime protection enforced by BPF LSM programs
 
 Usage:
@@ -36,181 +49,234 @@ Usage:
   bomfather version              print the version
   bomfather COMMAND --help       help for one command
 
-Exit codes: 0 ok, 1 invalid policy, 2 usage error, 3 this host cannot enforce.`,
+Every command also takes --help (-h) and --version (-V).
+Exit codes: 0 ok, 1 invalid policy, 2 usage error, 3 this host cannot enforce, 70 internal error.`,
   run: `Usage: bomfather run --policy FILE
 
 Checks the policy and the host, loads the policy into the kernel and enforces it until
 stopped (SIGINT or SIGTERM; SIGHUP is ignored). The policy loads entirely or not at all.
 Each decision worth reporting is one JSON line on stdout; status messages go to stderr. If
-stdout's reader goes away, enforcement continues without events.
+stdout's reader goes away, enforcement continues without events. FILE "-" reads the policy
+from standard input.
+
+  -p, --policy FILE   the policy to enforce
+
+Needs CAP_BPF, CAP_PERFMON, CAP_MAC_ADMIN and CAP_DAC_READ_SEARCH (root has them).
 
 Exit codes: 0 stopped cleanly, 1 invalid policy (or names paths missing on this host),
 2 usage error, 3 this host cannot enforce (run \`bomfather doctor\`).`,
   check: `Usage: bomfather check [--json] FILE...
 
-Validates policies from their text alone and prints every problem at once as
-file:line:col: error: message, with the source line and a hint. Paths missing on this
-machine are warnings (the policy may be meant for another host).
+Validates policies from their text alone and reports every problem at once: errors first,
+then warnings, each as file:line:col: severity: message, with the source line and a hint,
+then one verdict line per file ("policies/demo.yaml: valid, 2 warnings"). Everything
+"bomfather run" would refuse from the text is an error; paths missing on this machine are
+warnings (the policy may be meant for another host). At most 100 problems are printed per
+file; the verdict counts them all. FILE "-" reads standard input.
 
-  --json   print the diagnostics as a JSON array
+  --json   print one JSON object instead: {"errors", "warnings", "diagnostics": [...]},
+           every diagnostic of every file
 
 Exit codes: 0 valid (warnings allowed), 1 errors found, 2 usage error.`,
   doctor: `Usage: bomfather doctor [--json]
 
-Checks whether this host can enforce policies: kernel version, root, BTF, the active LSM
-list, a real test load of a BPF LSM program, the agent's own programs through this kernel's
-verifier, bpffs, cgroup v2 and fs-verity. Prints a hint for everything missing.
+Checks whether this host can enforce policies: kernel version, capabilities, BTF, the
+active LSM list, a real test load of a BPF LSM program, the agent's own programs through
+this kernel's verifier, bpffs, cgroup v2 and fs-verity. Prints a hint for everything missing.
+
+  --json   print {"version", "abi", "canEnforce", "checks": [...]} instead
 
 Exit codes: 0 this host can enforce, 3 it cannot.`,
   version: `Usage: bomfather version
 
-Prints the version of bomfather and of its kernel ABI.`,
+Prints the version of bomfather and of its kernel ABI (also: bomfather --version, -V).`,
+} as const;
+
+type Command = Exclude<keyof typeof HELP, "main">;
+const COMMANDS = ["run", "check", "doctor", "version"] as const satisfies readonly Command[];
+
+interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+}
+const COMMON: Record<string, OptionSpec> = { help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "V" } };
+const OPTIONS: Record<Command, Record<string, OptionSpec>> = {
+  run: { ...COMMON, policy: { type: "string", short: "p" } },
+  check: { ...COMMON, json: { type: "boolean" } },
+  doctor: { ...COMMON, json: { type: "boolean" } },
+  version: { ...COMMON },
+};
+/** How many positional arguments each command takes. */
+const POSITIONALS: Record<Command, { min: number; max: number }> = {
+  run: { min: 0, max: 0 },
+  check: { min: 1, max: Infinity },
+  doctor: { min: 0, max: 0 },
+  version: { min: 0, max: 0 },
 };
 
-interface Args {
-  command: string;
-  positional: string[];
-  flags: Map<string, string | true>;
+export interface Args {
+  command: Command | "main";
+  help: boolean;
+  version: boolean;
+  /** Options given, by long name. */
+  options: Record<string, string | true>;
+  positionals: string[];
 }
 
-const FLAGS: Record<string, { takesValue: boolean; commands: string[] }> = {
-  "--policy": { takesValue: true, commands: ["run"] },
-  "--json": { takesValue: false, commands: ["check", "doctor"] },
-  "--help": { takesValue: false, commands: ["main", "run", "check", "doctor", "version"] },
-};
+function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const near = closest(word, candidates);
+  return near === undefined ? undefined : `did you mean "${near}"?`;
+}
 
-export function parseArgs(argv: string[]): Args {
-  const args = [...argv];
-  const first = args[0];
+/** The command line, parsed with util.parseArgs; every mistake is a CliError with exit code 2. */
+export function parseArgs(argv: readonly string[]): Args {
+  const first = argv[0];
   if (first === undefined) {
     throw new CliError("No command given", EXIT.USAGE, "to enforce a policy: bomfather --policy FILE; for every command: bomfather --help");
   }
-  if (first === "--help" || first === "-h") return { command: "main", positional: [], flags: new Map([["--help", true]]) };
-  if (first === "--version") return { command: "version", positional: [], flags: new Map() };
-  const command = first.startsWith("-") ? "run" : args.shift()!;
-  if (command === "help") {
-    const topic = args[0] ?? "main";
-    if (!HELP[topic] || topic === "main" && args[0] !== undefined) throw new CliError(`No help for "${topic}"`, EXIT.USAGE, "commands: run, check, doctor, version");
-    return { command: topic, positional: [], flags: new Map([["--help", true]]) };
+  if (first === "help") {
+    if (argv.length > 2) throw new CliError(`Unexpected argument ${JSON.stringify(argv[2])}`, EXIT.USAGE, "usage: bomfather help [COMMAND]");
+    const topic = argv[1];
+    if (topic === undefined) return { command: "main", help: true, version: false, options: {}, positionals: [] };
+    if (!(COMMANDS as readonly string[]).includes(topic))
+      throw new CliError(`No help for ${JSON.stringify(topic)}`, EXIT.USAGE, didYouMean(topic, COMMANDS) ?? `commands: ${COMMANDS.join(", ")}`);
+    return { command: topic as Command, help: true, version: false, options: {}, positionals: [] };
   }
-  if (!HELP[command] || command === "main") {
-    throw new CliError(`Unknown command "${command}"`, EXIT.USAGE, "commands: run, check, doctor, version (see bomfather --help)");
+  // "bomfather --policy FILE" is "bomfather run --policy FILE"; --help and --version alone are the program's own.
+  let command: Command | "main";
+  let rest: readonly string[];
+  if (first.startsWith("-") && first !== "-") {
+    const alone = argv.length === 1;
+    if (alone && (first === "--help" || first === "-h")) return { command: "main", help: true, version: false, options: {}, positionals: [] };
+    if (alone && (first === "--version" || first === "-V")) return { command: "version", help: false, version: true, options: {}, positionals: [] };
+    command = "run";
+    rest = argv;
+  } else {
+    if (!(COMMANDS as readonly string[]).includes(first)) {
+      throw new CliError(`Unknown command ${JSON.stringify(first)}`, EXIT.USAGE, didYouMean(first, COMMANDS) ?? `commands: ${COMMANDS.join(", ")} (see bomfather --help)`);
+    }
+    command = first as Command;
+    rest = argv.slice(1);
   }
-  const flags = new Map<string, string | true>();
-  const positional: string[] = [];
-  while (args.length) {
-    const a = args.shift()!;
-    if (a === "-h") {
-      flags.set("--help", true);
-      continue;
+
+  const specs = OPTIONS[command];
+  const where = command === "run" && rest === argv ? "bomfather" : `bomfather ${command}`;
+  const { tokens } = parseArgv({ args: [...rest], options: specs, strict: false, allowPositionals: true, tokens: true });
+  const options: Record<string, string | true> = {};
+  const positionals: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "positional") positionals.push(t.value);
+    if (t.kind !== "option") continue;
+    const spec = Object.hasOwn(specs, t.name) ? specs[t.name] : undefined;
+    if (!spec) {
+      const long = Object.keys(specs).map((name) => `--${name}`);
+      const hint = t.rawName === "-v" ? 'did you mean "-V" (--version)?' : t.rawName.startsWith("--") ? didYouMean(t.rawName, long) : undefined;
+      throw new CliError(`Unknown option ${JSON.stringify(t.rawName)} for "${where}"`, EXIT.USAGE, hint ?? `see ${where} --help`);
     }
-    if (!a.startsWith("--")) {
-      positional.push(a);
-      continue;
-    }
-    const [name, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    const spec = FLAGS[name];
-    if (!spec || !spec.commands.includes(command)) {
-      throw new CliError(`Unknown option "${name}" for "${command === "main" ? "bomfather" : command}"`, EXIT.USAGE, `see bomfather ${command === "main" ? "" : command + " "}--help`);
-    }
-    if (spec.takesValue) {
-      const v = inline ?? args.shift();
-      if (v === undefined || v === "") throw new CliError(`Option "${name}" needs a value`, EXIT.USAGE, `for example: ${name} policies/demo.yaml`);
-      flags.set(name, v);
+    if (spec.type === "string") {
+      // util.parseArgs takes the next argument even when it is an option ("--policy --json").
+      if (t.value === undefined || t.value === "" || (!t.inlineValue && t.value.startsWith("-") && t.value !== "-"))
+        throw new CliError(`Option "--${t.name}" needs a value`, EXIT.USAGE, `for example: --${t.name} policies/demo.yaml`);
+      options[t.name] = t.value;
     } else {
-      if (inline !== undefined) throw new CliError(`Option "${name}" takes no value`, EXIT.USAGE);
-      flags.set(name, true);
+      if (t.value !== undefined) throw new CliError(`Option "--${t.name}" takes no value`, EXIT.USAGE, `write "--${t.name}" alone`);
+      options[t.name] = true;
     }
   }
-  return { command, positional, flags };
+  const help = options.help === true;
+  const version = options.version === true;
+  delete options.help;
+  delete options.version;
+  if (!help && !version) {
+    const { min, max } = POSITIONALS[command];
+    if (positionals.length > max) {
+      const extra = positionals[max]!;
+      const hint =
+        command === "run" && options.policy === undefined
+          ? `to enforce it: bomfather run --policy ${extra}`
+          : `usage: ${HELP[command].split("\n")[0]!.replace(/^Usage: /, "")}`;
+      throw new CliError(`Unexpected argument ${JSON.stringify(extra)} for "${where}"`, EXIT.USAGE, hint);
+    }
+    if (positionals.length < min) throw new CliError("No policy file given", EXIT.USAGE, "usage: bomfather check [--json] FILE...");
+    if (command === "run" && options.policy === undefined)
+      throw new CliError("No policy given", EXIT.USAGE, "usage: bomfather run --policy FILE (try policies/demo.yaml)");
+  }
+  return { command, help, version, options, positionals };
 }
 
-function readPolicy(file: string): string | Uint8Array {
+/** A policy's bytes and the name its diagnostics carry ("-" is standard input). */
+function readPolicy(file: string): { name: string; bytes: Uint8Array } {
+  const name = file === "-" ? STDIN_NAME : file;
   try {
-    return readFileSync(file);
+    return { name, bytes: readPolicyBytes(file) };
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : String(code ?? e);
-    throw new CliError(`Cannot read policy "${file}": ${why}`, EXIT.INVALID_POLICY);
+    if (e instanceof ReadError) throw new CliError(e.message, EXIT.INVALID_POLICY, e.hint);
+    throw e;
   }
 }
 
-function sourceText(raw: string | Uint8Array): string {
-  return typeof raw === "string" ? raw : new TextDecoder().decode(raw);
-}
-
-function printDiagnostics(diags: Diagnostic[], raw: string | Uint8Array): void {
-  if (diags.length) process.stderr.write(formatDiagnostics(diags, sourceText(raw)));
+function printDiagnostics(diags: readonly Diagnostic[], text: string | undefined): void {
+  if (diags.length) process.stderr.write(formatDiagnostics(diags, text ?? ""));
 }
 
 function cmdCheck(a: Args): number {
-  if (a.positional.length === 0) throw new CliError("No policy file given", EXIT.USAGE, "usage: bomfather check [--json] FILE...");
+  const json = a.options.json === true;
   const all: Diagnostic[] = [];
-  let errors = 0;
-  let warnings = 0;
-  for (const file of a.positional) {
-    let raw: string | Uint8Array;
+  for (const file of a.positionals) {
+    let name = file === "-" ? STDIN_NAME : file;
+    let result: CheckResult;
     try {
-      raw = readPolicy(file);
+      const read = readPolicy(file);
+      name = read.name;
+      result = checkPolicy(read.bytes, name);
+      if (!json) process.stderr.write(formatReport(name, result.diagnostics, result.text));
     } catch (e) {
       if (!(e instanceof CliError)) throw e;
-      const d: Diagnostic = { file, line: 1, col: 1, severity: "error", message: e.message, path: [] };
-      all.push(d);
-      errors++;
-      if (!a.flags.has("--json")) process.stderr.write(`${file}: error: ${e.message}\n`);
-      continue;
+      // A file that cannot be read has no line to point at.
+      const d: Diagnostic = { file: name, line: 1, col: 1, severity: "error", message: e.message, path: [] };
+      if (e.hint) d.hint = e.hint;
+      result = { policy: null, diagnostics: [d] };
+      if (!json) process.stderr.write(`${name}: error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ""}\n${formatVerdict(name, result.diagnostics)}`);
     }
-    const { diagnostics } = checkPolicy(raw, file);
-    all.push(...diagnostics);
-    errors += diagnostics.filter((d) => d.severity === "error").length;
-    warnings += diagnostics.filter((d) => d.severity === "warning").length;
-    if (!a.flags.has("--json")) printDiagnostics(diagnostics, raw);
+    all.push(...result.diagnostics);
   }
-  if (a.flags.has("--json")) process.stdout.write(formatDiagnosticsJson(all) + "\n");
-  else if (errors === 0) process.stderr.write(`${a.positional.join(", ")}: valid${warnings ? `, ${warnings} warning(s)` : ""}\n`);
-  return errors ? EXIT.INVALID_POLICY : EXIT.OK;
+  if (json) process.stdout.write(formatDiagnosticsJson(all));
+  return hasErrors(all) ? EXIT.INVALID_POLICY : EXIT.OK;
 }
 
 async function cmdDoctor(a: Args): Promise<number> {
   const checks = await runChecks();
-  if (a.flags.has("--json")) process.stdout.write(JSON.stringify({ canEnforce: canEnforce(checks), checks }, null, 2) + "\n");
-  else process.stdout.write(formatChecks(checks) + "\n");
+  if (a.options.json === true)
+    process.stdout.write(JSON.stringify({ version: pkg.version, abi: ABI_VERSION, canEnforce: canEnforce(checks), checks }, null, 2) + "\n");
+  else process.stdout.write(`${VERSION}\n${formatChecks(checks)}\n`);
   return canEnforce(checks) ? EXIT.OK : EXIT.CANNOT_ENFORCE;
 }
 
 async function cmdRun(a: Args): Promise<number> {
-  const file = a.flags.get("--policy");
-  if (typeof file !== "string") {
-    throw new CliError("No policy given", EXIT.USAGE, "usage: bomfather --policy FILE (try policies/demo.yaml)");
-  }
-  if (a.positional.length) throw new CliError(`Unexpected argument "${a.positional[0]}"`, EXIT.USAGE, "usage: bomfather --policy FILE");
+  const { name: file, bytes } = readPolicy(a.options.policy as string);
 
-  // 1. The text: every problem at once, nothing reaches the kernel.
-  const raw = readPolicy(file);
-  const { policy, diagnostics } = checkPolicy(raw, file);
+  // 1. The text: every problem at once, including what this version cannot enforce; nothing
+  //    reaches the kernel.
+  const { policy, diagnostics, text } = checkPolicy(bytes, file);
   if (!policy) {
-    printDiagnostics(diagnostics, raw);
+    printDiagnostics(diagnostics, text);
+    process.stderr.write(`bomfather: not starting: ${formatVerdict(file, diagnostics)}`);
     return EXIT.INVALID_POLICY;
   }
-  // 2. What this version cannot enforce is refused, never ignored.
-  const refused = unsupported(policy, { pathKind: localHost.pathKind });
-  if (refused.length) {
-    printDiagnostics(refused, raw);
-    process.stderr.write("bomfather: refusing to start: the policy asks for protection this version cannot give\n");
-    return EXIT.INVALID_POLICY;
-  }
-  // 3. The host (the agent's programs are loaded for real in step 5).
+  // 2. The host (the agent's programs are loaded for real in step 4).
   const checks = await runChecks({ agentLoad: false });
   if (!canEnforce(checks)) {
     process.stderr.write(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");
     return EXIT.CANNOT_ENFORCE;
   }
-  // 4. Compile against this host's files, named as the kernel names them; 5. load all or nothing.
+  // 3. Compile against this host's files, named as the kernel names them; 4. load all or nothing.
   const input = compileInputOf(policy);
   const inodes = await kernelInodes(pathsOf(input));
   const compiled = compile(input, (path, role) => hostFacts(path, role, (p) => inodes.get(p) ?? null));
   if (!compiled.ok) {
-    printDiagnostics(problemsAsDiagnostics(compiled.problems), raw);
+    const problems = problemsAsDiagnostics(compiled.problems);
+    printDiagnostics(problems, text);
+    process.stderr.write(`bomfather: not starting: ${formatVerdict(file, problems)}`);
     return EXIT.INVALID_POLICY;
   }
   let enforcer: Enforcer;
@@ -302,20 +368,23 @@ function safeWriter(stream: NodeJS.WriteStream, onBroken: (why: string) => void)
 
 export async function main(argv: string[]): Promise<number> {
   const a = parseArgs(argv);
-  if (a.flags.has("--help") || a.command === "main") {
+  if (a.help) {
     process.stdout.write(HELP[a.command] + "\n");
     return EXIT.OK;
   }
+  if (a.version || a.command === "version") {
+    process.stdout.write(VERSION + "\n");
+    return EXIT.OK;
+  }
   switch (a.command) {
-    case "version":
-      process.stdout.write(`bomfather ${pkg.version} (kernel ABI ${ABI_VERSION})\n`);
-      return EXIT.OK;
     case "check":
       return cmdCheck(a);
     case "doctor":
       return cmdDoctor(a);
-    default:
+    case "run":
       return cmdRun(a);
+    default:
+      throw new Error(`Bug: no handler for command "${a.command}"`);
   }
 }
 

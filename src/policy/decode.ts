@@ -4,8 +4,12 @@
 
 import { diagnostic, type Diagnostic } from "./diagnostic.ts";
 
-/** Largest policy accepted, in bytes. Real policies are a few kilobytes; thousands of rules fit. */
-export const MAX_POLICY_BYTES = 1024 * 1024;
+/**
+ * Largest policy accepted, in bytes: 8 MiB. Real policies are a few kilobytes; 10,000 rules in
+ * block style take about 1.1 MB, and the kernel holds at most 65,536 protected files (about
+ * 7 MB of rules), so every policy the kernel can hold fits.
+ */
+export const MAX_POLICY_BYTES = 8 * 1024 * 1024;
 
 export type Decoded = { ok: true; text: string } | { ok: false; diagnostic: Diagnostic };
 
@@ -59,7 +63,7 @@ export function decodePolicy(input: string | Uint8Array, file: string): Decoded 
 }
 
 function tooLargeHint(): string {
-  return `the limit is ${MAX_POLICY_BYTES} bytes (1 MiB); is this really a policy?`;
+  return `the limit is ${MAX_POLICY_BYTES} bytes (${MAX_POLICY_BYTES / (1024 * 1024)} MiB), room for more rules than the kernel holds; is this really a policy?`;
 }
 
 function validSurrogatePair(text: string, i: number): boolean {

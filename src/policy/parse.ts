@@ -21,8 +21,13 @@ import { diagnostic, quote, type Diagnostic, type Span, type ValuePath } from ".
 
 /** Deepest nesting accepted. A policy needs about eight levels. */
 export const MAX_DEPTH = 64;
-/** Most values a policy may hold, aliases expanded. Stops alias bombs and runaway generators. */
-export const MAX_VALUES = 200_000;
+/**
+ * Most values a policy may hold: room for every rule the kernel holds (a file rule with one
+ * grant is six values). The text's size limit bounds them too.
+ */
+export const MAX_VALUES = 1_000_000;
+/** Most values aliases may expand to: a policy that uses aliases is short; this stops alias bombs. */
+export const MAX_ALIAS_VALUES = 200_000;
 
 interface Place {
   /** Offsets of the value in the text, end exclusive. */
@@ -110,7 +115,10 @@ function pathKey(path: ValuePath): string {
 }
 
 export interface Parsed {
-  /** The plain value, or undefined when the text is not usable YAML. */
+  /**
+   * The plain value, or undefined when the text is not usable YAML. A value may come with
+   * errors: a mapping pair that could not be kept (a duplicate or empty key) is left out.
+   */
   value: unknown;
   map: SourceMap;
   diagnostics: Diagnostic[];
@@ -184,7 +192,8 @@ export function parsePolicyText(text: string, file: string): Parsed {
     if (!(e instanceof Abort)) throw e;
     return { value: undefined, map, diagnostics };
   }
-  if (diagnostics.some((d) => d.severity === "error")) return { value: undefined, map, diagnostics };
+  // Errors that remain here (a duplicate key, an empty key) left out one pair of a mapping: the
+  // rest is a usable value, and checking it reports every other problem too.
   return { value, map, diagnostics };
 }
 
@@ -229,6 +238,7 @@ class Abort extends Error {}
 
 class Builder {
   #values = 0;
+  #aliasValues = 0;
   /** Anchors defined so far, in document order (an alias refers to the latest before it). */
   #anchors = new Map<string, YamlNode>();
   /** The aliases being expanded, outermost first: anchors seen inside are old definitions, not new ones. */
@@ -255,17 +265,16 @@ class Builder {
   }
 
   build(node: unknown, path: ValuePath, depth: number): unknown {
-    if (++this.#values > MAX_VALUES) {
-      const alias = this.#expanding[0];
-      if (alias)
-        this.#fail(
-          this.#spanOf(alias.node),
-          `Aliases expand this policy to more than ${MAX_VALUES} values`,
-          alias.path,
-          "this looks like an alias bomb; write the values out, a policy needs far fewer",
-        );
+    const alias = this.#expanding[0];
+    if (alias && ++this.#aliasValues > MAX_ALIAS_VALUES)
+      this.#fail(
+        this.#spanOf(alias.node),
+        `Aliases expand this policy to more than ${MAX_ALIAS_VALUES} values`,
+        alias.path,
+        "this looks like an alias bomb; write the values out, a policy needs far fewer",
+      );
+    if (++this.#values > MAX_VALUES)
       this.#fail(this.#spanOf(node as YamlNode), `Policy holds more than ${MAX_VALUES} values`, path, "a policy needs far fewer values");
-    }
     if (depth > MAX_DEPTH) {
       this.#fail(this.#spanOf(node as YamlNode), `Policy is nested more than ${MAX_DEPTH} levels deep`, path, "a policy needs only a few levels of nesting");
     }

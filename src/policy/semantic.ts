@@ -20,12 +20,13 @@ import { parseCidr, parseHost, parsePort, rangesOverlap, type PortRange } from "
 import type { SourceMap } from "./parse.ts";
 import { interpreterKind, isSystemDirectory, pathKey, pathProblems, type Problem } from "./paths.ts";
 import { closest } from "./suggest.ts";
-import { STAGE_LIMIT } from "./validate.ts";
 
 /** What the checker may learn about the machine it runs on. */
 export type PathKind = "file" | "directory" | "other" | "missing";
 export interface Host {
   pathKind(path: string): PathKind;
+  /** For a file starting with "#!": the interpreter it names. */
+  interpreter?(path: string): string | undefined;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -62,7 +63,6 @@ class Meaning {
     this.#add("warning", path, message, hint, at);
   }
   #add(severity: "error" | "warning", path: ValuePath, message: string, hint: string | undefined, at: "key" | "value"): void {
-    if (this.out.length >= STAGE_LIMIT) return;
     const span = at === "key" ? this.map.key(path) : this.map.value(path);
     this.out.push(diagnostic(this.map.file, span, severity, message, path, hint));
   }
@@ -150,7 +150,8 @@ class Meaning {
     if (hex.length !== 64) return this.error(at, `Digest has ${hex.length} hex digits, expected 64`, hint);
   }
 
-  checkHostPath(at: ValuePath, path: string, what: "executable" | "file"): void {
+  /** `what`: a named executable, a file rule's path, or another path the agent guards. */
+  checkHostPath(at: ValuePath, path: string, what: "executable" | "file" | "guarded"): void {
     if (!this.host) return;
     let kind: PathKind;
     try {
@@ -161,8 +162,22 @@ class Meaning {
     if (kind === "missing") this.warn(at, `Path ${quote(path)} does not exist on this machine`, MISSING_HINT);
     else if (what === "executable" && kind === "directory")
       this.warn(at, `Path ${quote(path)} is a directory on this machine, not a program`, "name the program's file");
-    else if (what === "file" && path.endsWith("/") && path !== "/" && kind === "file")
+    else if (what === "executable" && kind === "file") {
+      const interpreter = this.host.interpreter?.(path);
+      if (interpreter !== undefined)
+        this.warn(
+          at,
+          `Path ${quote(path)} is a script run by ${quote(interpreter)} on this machine`,
+          `the kernel knows a running script as its interpreter, so "bomfather run" refuses it; name a compiled program, or the interpreter ${quote(interpreter)} (which trusts every script it runs)`,
+        );
+    } else if (what === "file" && path.endsWith("/") && path !== "/" && kind === "file")
       this.warn(at, `Path ${quote(path)} ends with "/" but is a file on this machine`, 'remove the "/"');
+    else if (what === "file" && !path.endsWith("/") && kind === "directory")
+      this.warn(
+        at,
+        `Path ${quote(path)} is a directory on this machine`,
+        '"bomfather run" refuses it: this version protects regular files only; name the files inside it',
+      );
   }
 
   /** A reference to an executable by name. */
@@ -474,7 +489,7 @@ class Meaning {
         const at: ValuePath = ["agent", "protection", "files", i];
         const problems = pathProblems(p, "file");
         this.problems(at, problems);
-        if (!problems.some((x) => x.severity === "error")) this.checkHostPath(at, p, "file");
+        if (!problems.some((x) => x.severity === "error")) this.checkHostPath(at, p, "guarded");
       });
     }
     const events = section.events;

@@ -11,9 +11,6 @@ import type { SourceMap } from "./parse.ts";
 import { PolicySchema, POLICY_VERSION } from "./schema.ts";
 import { closest } from "./suggest.ts";
 
-/** A stage stops looking after this many diagnostics; only the first hundred are shown anyway. */
-export const STAGE_LIMIT = 1000;
-
 export function validateShape(value: unknown, map: SourceMap): Diagnostic[] {
   const v = new Validator(map);
   v.check(PolicySchema, value, []);
@@ -157,7 +154,6 @@ class Validator {
     if (Value.Check(schema, value)) return;
     const missing = new Set<string>();
     for (const e of Value.Errors(schema, value)) {
-      if (this.diagnostics.length >= STAGE_LIMIT) return;
       const path = [...base, ...pointerToPath(e.path, value)];
       const id = JSON.stringify(path);
       if (e.type === ValueErrorType.ObjectRequiredProperty) {
