@@ -4,11 +4,9 @@ import { parseArgs as parseArgv } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { ABI_VERSION } from "./abi.ts";
 import { decodeEvent } from "./events.ts";
-import { LoadError, Enforcer } from "./kernel/agent.ts";
-import { canEnforce, formatChecks, runChecks } from "./kernel/doctor.ts";
+import type { Enforcer } from "./kernel/agent.ts";
 import { compile, type RuleInfo } from "./compile/compile.ts";
 import { compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics } from "./compile/from-policy.ts";
-import { kernelInodes } from "./kernel/probe.ts";
 import {
   checkPolicy,
   formatDiagnostics,
@@ -244,7 +242,17 @@ function cmdCheck(a: Args): number {
   return hasErrors(all) ? EXIT.INVALID_POLICY : EXIT.OK;
 }
 
+/**
+ * The modules that talk to the kernel, loaded only by the commands that need them: loading them
+ * opens native libraries, which `check` has no use for.
+ */
+async function kernel() {
+  const [agent, doctor, probe] = await Promise.all([import("./kernel/agent.ts"), import("./kernel/doctor.ts"), import("./kernel/probe.ts")]);
+  return { ...agent, ...doctor, ...probe };
+}
+
 async function cmdDoctor(a: Args): Promise<number> {
+  const { canEnforce, formatChecks, runChecks } = await kernel();
   const checks = await runChecks();
   if (a.options.json === true)
     process.stdout.write(JSON.stringify({ version: pkg.version, abi: ABI_VERSION, canEnforce: canEnforce(checks), checks }, null, 2) + "\n");
@@ -264,6 +272,7 @@ async function cmdRun(a: Args): Promise<number> {
     return EXIT.INVALID_POLICY;
   }
   // 2. The host (the agent's programs are loaded for real in step 4).
+  const { canEnforce, formatChecks, runChecks, kernelInodes, Enforcer, LoadError } = await kernel();
   const checks = await runChecks({ agentLoad: false });
   if (!canEnforce(checks)) {
     process.stderr.write(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");

@@ -46,8 +46,8 @@ export const localHost: Host = {
     // question is what is there, so ask about the path without its final "/".
     const p = path.length > 1 ? path.replace(/\/+$/, "") || "/" : path;
     try {
-      const st = statSync(p);
-      return st.isFile() ? "file" : st.isDirectory() ? "directory" : "other";
+      const st = statSync(p, { throwIfNoEntry: false }); // no exception to build for each missing path
+      return st === undefined ? "missing" : st.isFile() ? "file" : st.isDirectory() ? "directory" : "other";
     } catch {
       return "missing";
     }

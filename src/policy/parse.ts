@@ -10,7 +10,6 @@ import {
   isMap,
   isScalar,
   isSeq,
-  LineCounter,
   parseDocument,
   type Alias,
   type Document,
@@ -18,6 +17,10 @@ import {
   type YAMLError,
 } from "yaml";
 import { diagnostic, quote, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
+import { readBlockStyle } from "./blockstyle.ts";
+import { lineEndOf, lineStartsOf, SourceMap, type Place } from "./sourcemap.ts";
+
+export { SourceMap } from "./sourcemap.ts";
 
 /** Deepest nesting accepted. A policy needs about eight levels. */
 export const MAX_DEPTH = 64;
@@ -29,91 +32,6 @@ export const MAX_VALUES = 1_000_000;
 /** Most values aliases may expand to: a policy that uses aliases is short; this stops alias bombs. */
 export const MAX_ALIAS_VALUES = 200_000;
 
-interface Place {
-  /** Offsets of the value in the text, end exclusive. */
-  start: number;
-  end: number;
-  /** Offsets of the key when the value sits in a mapping. */
-  keyStart?: number;
-  keyEnd?: number;
-}
-
-/** Where each value of a parsed policy sits in its text. */
-export class SourceMap {
-  readonly #places = new Map<string, Place>();
-  readonly #lineStarts: number[];
-
-  constructor(
-    readonly file: string,
-    readonly text: string,
-    lineCounter: LineCounter,
-  ) {
-    this.#lineStarts = lineCounter.lineStarts.length > 0 ? lineCounter.lineStarts : [0];
-  }
-
-  /** @internal used by the parser */
-  set(path: ValuePath, place: Place): void {
-    this.#places.set(pathKey(path), place);
-  }
-
-  has(path: ValuePath): boolean {
-    return this.#places.has(pathKey(path));
-  }
-
-  /** The span of the value at `path`, or of its nearest recorded ancestor. */
-  value(path: ValuePath): Span {
-    const place = this.#nearest(path);
-    if (!place) return { line: 1, col: 1 };
-    if (place.start === place.end && place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
-    return this.span(place.start, place.end);
-  }
-
-  /** The span of the key that holds the value at `path`; the value's span when there is no key. */
-  key(path: ValuePath): Span {
-    const place = this.#nearest(path);
-    if (!place) return { line: 1, col: 1 };
-    if (place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
-    return this.span(place.start, place.end);
-  }
-
-  /** 1-based line and column of an offset. */
-  position(offset: number): { line: number; col: number } {
-    const starts = this.#lineStarts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return { line: lo + 1, col: offset - starts[lo]! + 1 };
-  }
-
-  #nearest(path: ValuePath): Place | undefined {
-    for (let n = path.length; n >= 0; n--) {
-      const place = this.#places.get(pathKey(path.slice(0, n)));
-      if (place) return place;
-    }
-    return undefined;
-  }
-
-  /** A span underlining [start, end) when it fits on one line, else from start to the end of its line. */
-  span(start: number, end: number): Span {
-    const { line, col } = this.position(start);
-    const lineStart = this.#lineStarts[line - 1] ?? 0;
-    let lineEnd = this.text.indexOf("\n", start);
-    if (lineEnd === -1) lineEnd = this.text.length;
-    let stop = Math.min(end, lineEnd);
-    while (stop > start && /\s/.test(this.text[stop - 1]!)) stop--;
-    const endCol = stop - lineStart + 1;
-    return endCol > col ? { line, col, endCol } : { line, col };
-  }
-}
-
-function pathKey(path: ValuePath): string {
-  return JSON.stringify(path);
-}
-
 export interface Parsed {
   /**
    * The plain value, or undefined when the text is not usable YAML. A value may come with
@@ -124,17 +42,53 @@ export interface Parsed {
   diagnostics: Diagnostic[];
 }
 
+/**
+ * Largest text the full YAML reader takes. Larger policies must be in the block style the fast
+ * reader understands (blockstyle.ts): the full reader needs about 300 bytes of memory and a
+ * microsecond per byte of policy.
+ */
+export const FULL_YAML_MAX_CHARS = 1024 * 1024;
+
 export function parsePolicyText(text: string, file: string): Parsed {
-  const lineCounter = new LineCounter();
+  const map = new SourceMap(file, text, lineStartsOf(text));
+
+  // Policies are nearly always plain block style, which the fast reader takes in one pass. It
+  // declines anything else (anchors, flow mappings, multi-line strings, errors...), and the full
+  // reader, which gives the best messages, takes over.
+  const block = readBlockStyle(text, MAX_DEPTH, MAX_VALUES);
+  if (block.ok) {
+    map.setRoot(block.root);
+    const diagnostics = block.duplicates.map((d) => duplicateKey(file, map, d.path, d.keyStart, d.keyEnd, d.firstKeyStart));
+    return { value: block.value, map, diagnostics };
+  }
+  if (text.length > FULL_YAML_MAX_CHARS) {
+    const at = map.span(block.offset, block.offset + 1);
+    return {
+      value: undefined,
+      map,
+      diagnostics: [
+        diagnostic(
+          file,
+          { line: at.line, col: at.col },
+          "error",
+          block.reason,
+          [],
+          `a policy over ${FULL_YAML_MAX_CHARS / (1024 * 1024)} MiB must be plain block style: one value per line, "- " lists, [a, b] lists of plain or quoted values, no anchors, aliases, tags, "{...}" mappings or multi-line strings`,
+        ),
+      ],
+    };
+  }
+  return parseFullYaml(text, file, map);
+}
+
+/** The full YAML reader alone (parsePolicyText picks the reader; tests compare the two). */
+export function parseFullYaml(text: string, file: string, map = new SourceMap(file, text, lineStartsOf(text))): Parsed {
   const diagnostics: Diagnostic[] = [];
 
   // The parser recurses once per level of nesting: deep input is slow long before it overflows
   // the stack. A policy needs a few levels, so refuse deep nesting before parsing.
   const deep = tooDeep(text, MAX_DEPTH);
   if (deep !== -1) {
-    lineCounter.addNewLine(0);
-    for (let i = text.indexOf("\n"); i !== -1 && i < deep; i = text.indexOf("\n", i + 1)) lineCounter.addNewLine(i + 1);
-    const map = new SourceMap(file, text, lineCounter);
     diagnostics.push(
       diagnostic(file, map.span(deep, deep + 1), "error", `Policy is nested more than ${MAX_DEPTH} levels deep`, [], "a policy needs only a few levels of nesting"),
     );
@@ -144,7 +98,6 @@ export function parsePolicyText(text: string, file: string): Parsed {
   let doc: Document.Parsed;
   try {
     doc = parseDocument(text, {
-      lineCounter,
       prettyErrors: false,
       uniqueKeys: false, // checked below in linear time; the library's check is quadratic
       strict: true,
@@ -155,11 +108,9 @@ export function parsePolicyText(text: string, file: string): Parsed {
     });
   } catch (e) {
     // The library reports stack exhaustion as an error; anything thrown is a bug we still contain.
-    const map = new SourceMap(file, text, lineCounter);
     diagnostics.push(diagnostic(file, { line: 1, col: 1 }, "error", `The YAML parser failed: ${String(e)}`, []));
     return { value: undefined, map, diagnostics };
   }
-  const map = new SourceMap(file, text, lineCounter);
   const seen = new Set<string>();
   const add = (d: Diagnostic): void => {
     const id = `${d.line}:${d.col}:${d.message}`;
@@ -182,8 +133,7 @@ export function parsePolicyText(text: string, file: string): Parsed {
     return { value: undefined, map, diagnostics };
   }
 
-  const root = doc.contents.range;
-  if (root) map.set([], { start: root[0], end: root[1] });
+  map.setRoot(placeOf(doc.contents, text) ?? { start: 0, end: 0 });
   const builder = new Builder(file, map, diagnostics);
   let value: unknown;
   try {
@@ -232,6 +182,29 @@ function yamlDiagnostic(
   message = message.charAt(0).toUpperCase() + message.slice(1);
   message = message.replace(/\.$/, "");
   return diagnostic(file, map.span(start, Math.max(end, start)), severity, message, [], YAML_HINTS[e.code] ?? "this is not valid YAML");
+}
+
+/**
+ * Where a node sits. A block mapping or list "ends" with its first line: the readers agree on
+ * that, and a span is cut at the end of its first line anyway.
+ */
+function placeOf(node: YamlNode | null | undefined, text: string): Place | undefined {
+  const r = node?.range;
+  if (!r) return undefined;
+  const block = (isMap(node) || isSeq(node)) && !node.flow;
+  return { start: r[0], end: block ? lineEndOf(text, r[0]) : r[1] };
+}
+
+/** The error for a key written twice in one mapping; the later pair is left out. */
+function duplicateKey(file: string, map: SourceMap, path: ValuePath, keyStart: number, keyEnd: number, firstKeyStart: number): Diagnostic {
+  return diagnostic(
+    file,
+    map.span(keyStart, keyEnd),
+    "error",
+    `Duplicate key ${quote(String(path[path.length - 1]))}`,
+    path,
+    `first written on line ${map.position(firstKeyStart).line}; a key may appear only once in a mapping`,
+  );
 }
 
 class Abort extends Error {}
@@ -294,9 +267,7 @@ class Builder {
       const out: unknown[] = [];
       n.items.forEach((item, i) => {
         const p = [...path, i];
-        const r = (item as YamlNode | null)?.range;
-        if (r) this.map.set(p, { start: r[0], end: r[1] });
-        else this.map.set(p, this.#placeOf(n));
+        this.map.set(p, placeOf(item as YamlNode | null, this.map.text) ?? { start: n.range?.[0] ?? 0, end: n.range?.[0] ?? 0 });
         out.push(this.build(item, p, depth + 1));
       });
       return out;
@@ -325,18 +296,13 @@ class Builder {
         const p = [...path, key];
         const first = seen.get(key);
         if (first !== undefined) {
-          this.#error(
-            this.#spanOf(keyNode),
-            `Duplicate key ${quote(key)}`,
-            p,
-            `first written on line ${this.map.position(first).line}; a key may appear only once in a mapping`,
-          );
+          this.diagnostics.push(duplicateKey(this.file, this.map, p, kr?.[0] ?? 0, kr?.[1] ?? 0, first));
           continue;
         }
         seen.set(key, kr?.[0] ?? 0);
         const valueNode = pair.value as YamlNode | null;
         const vr = valueNode?.range;
-        const place: Place = vr ? { start: vr[0], end: vr[1] } : { start: kr?.[1] ?? 0, end: kr?.[1] ?? 0 };
+        const place: Place = placeOf(valueNode, this.map.text) ?? { start: kr?.[1] ?? 0, end: kr?.[1] ?? 0 };
         if (kr) {
           place.keyStart = kr[0];
           place.keyEnd = kr[1];
@@ -356,11 +322,6 @@ class Builder {
       return out;
     }
     this.#fail(this.#spanOf(n), "Unsupported YAML node", path);
-  }
-
-  #placeOf(n: YamlNode): Place {
-    const r = n.range;
-    return r ? { start: r[0], end: r[0] } : { start: 0, end: 0 };
   }
 
   #alias(a: Alias, path: ValuePath, depth: number): unknown {

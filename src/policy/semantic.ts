@@ -264,10 +264,9 @@ class Meaning {
           else grants.set(grant.executable, j);
         }
         if (Array.isArray(grant.access)) {
-          const seen = new Set<unknown>();
-          grant.access.forEach((a, k) => {
-            if (seen.has(a)) this.warn([...gat, "access", k], `Access ${quote(String(a))} is listed twice`, "remove one");
-            seen.add(a);
+          const access: unknown[] = grant.access; // a short list: no Set needed
+          access.forEach((a, k) => {
+            if (access.indexOf(a) < k) this.warn([...gat, "access", k], `Access ${quote(String(a))} is listed twice`, "remove one");
           });
         }
       });
@@ -296,7 +295,9 @@ class Meaning {
     const destinations = section.destinations;
     if (destinations !== undefined && !isObj(destinations)) this.destinations = undefined;
     interface Claim {
-      what: string;
+      /** "Address" or "Host" and the text as written, made into a message only when one is needed. */
+      kind: string;
+      raw: string;
       dest: string;
       at: ValuePath;
       ports: PortRange[];
@@ -321,11 +322,12 @@ class Meaning {
         ports.push(r.value);
       });
       const protocols = isStr(dest.protocol) ? [dest.protocol] : ["tcp", "udp"];
-      const claim = (what: string, key: string, where: ValuePath): void => {
-        const others = claims.get(key) ?? [];
-        for (const o of others) {
+      const claim = (kind: string, raw: string, key: string, where: ValuePath): void => {
+        const what = () => `${kind} ${quote(raw)}`;
+        const others = claims.get(key);
+        for (const o of others ?? []) {
           if (o.dest === name) {
-            this.warn(where, `${what} is listed twice in ${quote(name)}`, `remove one (line ${this.line(o.at)})`);
+            this.warn(where, `${what()} is listed twice in ${quote(name)}`, `remove one (line ${this.line(o.at)})`);
             return;
           }
           const portsClash =
@@ -334,14 +336,15 @@ class Meaning {
           if (portsClash && protocolsClash) {
             this.error(
               where,
-              `${what} is in both ${quote(o.dest)} and ${quote(name)}`,
+              `${what()} is in both ${quote(o.dest)} and ${quote(name)}`,
               `${quote(o.dest)} names it on line ${this.line(o.at)}; a connection must match one destination, so merge them or give them different ports`,
             );
             return;
           }
         }
-        others.push({ what, dest: name, at: where, ports, protocols });
-        claims.set(key, others);
+        const claim: Claim = { kind, raw, dest: name, at: where, ports, protocols };
+        if (others) others.push(claim);
+        else claims.set(key, [claim]);
       };
       list(dest.addresses).forEach((a, i) => {
         if (!isStr(a)) return;
@@ -349,13 +352,13 @@ class Meaning {
         if (!r.ok) return this.error([...at, "addresses", i], r.message, r.hint);
         if (r.value.prefix === 0)
           this.warn([...at, "addresses", i], `Address ${quote(a)} covers every IPv${r.value.family} address`, "name the networks you mean");
-        claim(`Address ${quote(a)}`, `addr ${r.value.canonical}`, [...at, "addresses", i]);
+        claim("Address", a, `addr ${r.value.canonical}`, [...at, "addresses", i]);
       });
       list(dest.hosts).forEach((h, i) => {
         if (!isStr(h)) return;
         const r = parseHost(h);
         if (!r.ok) return this.error([...at, "hosts", i], r.message, r.hint);
-        claim(`Host ${quote(h)}`, `host ${r.value}`, [...at, "hosts", i]);
+        claim("Host", h, `host ${r.value}`, [...at, "hosts", i]);
       });
       this.refs([...at, "allow"], dest.allow, "Executable");
     }

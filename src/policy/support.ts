@@ -12,7 +12,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { MAP_LIMITS } from "../abi.ts";
 import { diagnostic, quote, type Diagnostic, type ValuePath } from "./diagnostic.ts";
 import type { SourceMap } from "./parse.ts";
-import { PolicySchema } from "./schema.ts";
+import { PolicySchema, schemaKeyPaths } from "./schema.ts";
 
 export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   version: true,
@@ -88,6 +88,9 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
     out.push(diagnostic(file, at(path, where), "error", `${what} is not enforced by this version of bomfather`, path, HINT));
   };
 
+  // Only the parts of the language that hold something not enforced need a visit: a 10,000-rule
+  // "files" section that is all enforced is not walked rule by rule.
+  const suspect = suspectPatterns(table);
   const walk = (schema: TSchema, value: unknown, path: ValuePath, pattern: string): void => {
     if (Array.isArray(schema.anyOf)) {
       const branch = (schema.anyOf as TSchema[]).find((b) => (b.type === "array") === Array.isArray(value));
@@ -96,23 +99,24 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
     }
     if (schema.type === "object" && schema.properties && isObj(value)) {
       const props = schema.properties as Record<string, TSchema>;
-      for (const [key, child] of Object.entries(value)) {
+      for (const key in value) {
         const childSchema = Object.hasOwn(props, key) ? props[key] : undefined;
         if (!childSchema) continue; // an unknown key: the schema reports it
         const p = pattern === "" ? key : `${pattern}.${key}`;
-        const childPath = [...path, key];
         if (table[p] !== true) {
-          report(childPath, "key", quote(key));
+          report([...path, key], "key", quote(key));
           continue;
         }
-        for (const [item, itemPath] of scalars(child, childPath)) {
+        if (!suspect.has(p)) continue;
+        const child = value[key];
+        for (const [item, itemPath] of scalars(child, [...path, key])) {
           if (table[`${p}=${item}`] === false) report(itemPath, "value", quote(`${key}: ${item}`));
         }
-        walk(childSchema, child, childPath, p);
+        walk(childSchema, child, [...path, key], p);
       }
     } else if (schema.type === "object" && schema.patternProperties && isObj(value)) {
       const child = Object.values(schema.patternProperties as Record<string, TSchema>)[0]!;
-      for (const [name, v] of Object.entries(value)) walk(child, v, [...path, name], `${pattern}.*`);
+      for (const name in value) walk(child, value[name], [...path, name], `${pattern}.*`);
     } else if (schema.type === "array" && Array.isArray(value)) {
       value.forEach((v, i) => walk(schema.items as TSchema, v, [...path, i], `${pattern}.*`));
     }
@@ -145,6 +149,21 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
       );
   }
   return out;
+}
+
+/**
+ * The key paths under which something may be refused: a key the table does not mark enforced
+ * (a key it does not name is refused), or one of its values marked not enforced ("path=value").
+ * A key path is suspect when it or anything below it is.
+ */
+function suspectPatterns(table: Readonly<Record<string, boolean>>): Set<string> {
+  const suspect = new Set<string>();
+  const valueRules = Object.keys(table).filter((k) => k.includes("=") && table[k] === false).map((k) => k.slice(0, k.indexOf("=")));
+  for (const kp of [...schemaKeyPaths(), ...valueRules]) {
+    if (table[kp] === true && !valueRules.includes(kp)) continue;
+    for (let p = kp; p !== ""; p = p.includes(".") ? p.slice(0, p.lastIndexOf(".")) : "") suspect.add(p);
+  }
+  return suspect;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {

@@ -17,7 +17,7 @@ import {
 } from "../../src/policy/index.ts";
 import { decodePolicy, firstInvalidUtf8 } from "../../src/policy/decode.ts";
 import { parsePolicyText, unclosedOpener } from "../../src/policy/parse.ts";
-import { normalizePath, pathProblems } from "../../src/policy/paths.ts";
+import { analysePath, normalizePath, pathProblems } from "../../src/policy/paths.ts";
 import { closest, editDistance } from "../../src/policy/suggest.ts";
 
 describe("addresses", () => {
@@ -135,6 +135,17 @@ describe("paths", () => {
     expect(messages(`/${"abcdefgh/".repeat(500)}x`)).toEqual([expect.stringContaining("longer than 4095 bytes")]);
     expect(messages("/srv/*.key")).toEqual(['warning: Path "/srv/*.key" contains "*", which is matched literally']);
   });
+  test("the shortcut for plain paths agrees with the full analysis", () => {
+    const alphabet = ["/", "/", "a", "Z", "0", ".", "..", "-", "_", " ", "*", "?", "[", "]", "é", "\u0001", "x".repeat(200), "~"];
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let n = 0; n < 20_000; n++) {
+      let p = "";
+      for (let k = Math.floor(rand() * 8); k >= 0; k--) p += alphabet[Math.floor(rand() * alphabet.length)]!;
+      for (const what of ["file", "executable", "output"] as const) expect([p, what, pathProblems(p, what)]).toEqual([p, what, analysePath(p, what)]);
+    }
+  });
+
   test("normalizePath", () => {
     expect(normalizePath("/a/./b//c/../d/")).toBe("/a/b/d");
     expect(normalizePath("/../x")).toBeUndefined();
