@@ -88,17 +88,22 @@ interface Node {
   place: Place;
 }
 
+/** Every place is made with all its fields, so that they share one shape (the engine likes that). */
+function place(start: number, end: number, kids?: Map<string | number, Place>): Place {
+  return { start, end, keyStart: undefined, keyEnd: undefined, kids };
+}
+
 class Reader {
   readonly duplicates: DuplicateKey[] = [];
   /** Where the current content line starts, its indentation, its end ("\r\n" or "\n" excluded), the next line. */
-  #line = 0;
-  #ind = -1;
-  #eol = 0;
-  #next = 0;
-  #eof = false;
-  #values = 0;
-  #depth = 0;
-  readonly #path: (string | number)[] = [];
+  private line = 0;
+  private ind = -1;
+  private eol = 0;
+  private next = 0;
+  private eof = false;
+  private values = 0;
+  private depth = 0;
+  private readonly path: (string | number)[] = [];
 
   constructor(
     private readonly t: string,
@@ -107,17 +112,17 @@ class Reader {
   ) {}
 
   root(): Node {
-    this.#seek(0);
-    if (this.#eof) throw new Decline(0, "Policy is empty");
-    if (this.#ind !== 0) throw new Decline(this.#line, "The policy does not start at the first column");
-    if (this.#isItem(this.#line)) throw new Decline(this.#line, "A policy must be a mapping, found a list");
-    const node = this.#block();
-    if (!this.#eof) throw new Decline(this.#line + this.#ind, "Unexpected content after the policy");
+    this.seek(0);
+    if (this.eof) throw new Decline(0, "Policy is empty");
+    if (this.ind !== 0) throw new Decline(this.line, "The policy does not start at the first column");
+    if (this.isItem(this.line)) throw new Decline(this.line, "A policy must be a mapping, found a list");
+    const node = this.block();
+    if (!this.eof) throw new Decline(this.line + this.ind, "Unexpected content after the policy");
     return node;
   }
 
   /** Move to the first line at or after `from` that holds more than spaces and a comment. */
-  #seek(from: number): void {
+  private seek(from: number): void {
     const t = this.t;
     const n = t.length;
     let p = from;
@@ -128,200 +133,203 @@ class Reader {
       if (nl === -1) nl = n;
       const eol = nl > q && t.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
       if (q < eol && t.charCodeAt(q) !== HASH) {
-        this.#line = p;
-        this.#ind = q - p;
-        this.#eol = eol;
-        this.#next = nl + 1;
+        this.line = p;
+        this.ind = q - p;
+        this.eol = eol;
+        this.next = nl + 1;
         return;
       }
       p = nl + 1;
     }
-    this.#eof = true;
-    this.#ind = -1;
+    this.eof = true;
+    this.ind = -1;
   }
 
-  #advance(): void {
-    this.#seek(this.#next);
+  private advance(): void {
+    this.seek(this.next);
   }
 
   /** "-" followed by a space or the end of the line. */
-  #isItem(p: number): boolean {
-    return this.t.charCodeAt(p) === DASH && (p + 1 >= this.#eol || this.t.charCodeAt(p + 1) === SPACE);
+  private isItem(p: number): boolean {
+    return this.t.charCodeAt(p) === DASH && (p + 1 >= this.eol || this.t.charCodeAt(p + 1) === SPACE);
   }
 
-  #count(at: number): void {
-    if (++this.#values > this.maxValues) throw new Decline(at, `Policy holds more than ${this.maxValues} values`);
+  private count(at: number): void {
+    if (++this.values > this.maxValues) throw new Decline(at, `Policy holds more than ${this.maxValues} values`);
   }
 
   /** The block node (mapping or list) that starts on the current line, at its indentation. */
-  #block(): Node {
-    const at = this.#line + this.#ind;
-    if (++this.#depth > this.maxDepth) throw new Decline(at, `Policy is nested more than ${this.maxDepth} levels deep`);
-    const node = this.#isItem(at) ? this.#list(this.#ind) : this.#mapping(this.#ind, at);
-    this.#depth--;
+  private block(): Node {
+    const at = this.line + this.ind;
+    if (++this.depth > this.maxDepth) throw new Decline(at, `Policy is nested more than ${this.maxDepth} levels deep`);
+    const node = this.isItem(at) ? this.list(this.ind) : this.mapping(this.ind, at);
+    this.depth--;
     return node;
   }
 
   /** The end of a plain key starting at p, or -1: key characters, then ":" and a space or the end of the line. */
-  #keyEnd(p: number): number {
+  private keyEnd(p: number): number {
     const t = this.t;
     let q = p;
-    while (q < this.#eol && isKeyChar(t.charCodeAt(q))) q++;
+    while (q < this.eol && isKeyChar(t.charCodeAt(q))) q++;
     if (q === p || t.charCodeAt(q) !== COLON) return -1;
-    if (q + 1 < this.#eol && t.charCodeAt(q + 1) !== SPACE) return -1;
+    if (q + 1 < this.eol && t.charCodeAt(q + 1) !== SPACE) return -1;
     return q;
   }
 
   /** A block mapping whose keys sit at column `ind`; its first key is at `first` on the current line. */
-  #mapping(ind: number, first: number): Node {
+  private mapping(ind: number, first: number): Node {
     const t = this.t;
     const out: Record<string, unknown> = {};
     const kids = new Map<string | number, Place>();
-    const place: Place = { start: first, end: this.#next - 1, kids };
-    this.#count(first);
+    const where = place(first, this.next - 1, kids);
+    this.count(first);
     let p = first;
     for (;;) {
-      const ke = this.#keyEnd(p);
+      const ke = this.keyEnd(p);
       if (ke === -1) throw new Decline(p, "Expected a key followed by a colon");
       const key = t.slice(p, ke);
       if (key.length > MAX_KEY) throw new Decline(p, "Key is too long");
-      if (NULL.test(key)) throw new Decline(p, "A key must be a plain string");
+      if (key.length <= 4 && NULL.test(key)) throw new Decline(p, "A key must be a plain string");
       const keyStart = p;
-      this.#path.push(key);
-      const node = this.#pairValue(ind, ke + 1);
-      const pathOfKey = this.#path.slice();
-      this.#path.pop();
+      this.path.push(key);
+      const node = this.pairValue(ind, ke + 1);
+      this.path.pop();
       node.place.keyStart = keyStart;
       node.place.keyEnd = ke;
       const earlier = kids.get(key);
       if (earlier !== undefined) {
-        this.duplicates.push({ path: pathOfKey, keyStart, keyEnd: ke, firstKeyStart: earlier.keyStart! });
+        this.duplicates.push({ path: [...this.path, key], keyStart, keyEnd: ke, firstKeyStart: earlier.keyStart! });
       } else {
         if (key === "__proto__") Object.defineProperty(out, key, { value: node.value, enumerable: true, writable: true, configurable: true });
         else out[key] = node.value;
         kids.set(key, node.place);
       }
-      if (this.#eof || this.#ind < ind) break;
-      if (this.#ind > ind) throw new Decline(this.#line + this.#ind, "Unexpected indentation");
-      p = this.#line + this.#ind;
-      if (this.#isItem(p)) throw new Decline(p, "A list item where a key was expected");
+      if (this.eof || this.ind < ind) break;
+      if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
+      p = this.line + this.ind;
+      if (this.isItem(p)) throw new Decline(p, "A list item where a key was expected");
     }
-    return { value: out, place };
+    return { value: out, place: where };
   }
 
   /** The value after "key:" (at `after`, just past the colon); leaves the reader on the line after it. */
-  #pairValue(ind: number, after: number): Node {
+  private pairValue(ind: number, after: number): Node {
     const t = this.t;
     let q = after;
-    while (q < this.#eol && t.charCodeAt(q) === SPACE) q++;
-    if (q >= this.#eol || t.charCodeAt(q) === HASH) {
-      const empty = Math.min(q, this.#eol);
-      this.#advance();
+    while (q < this.eol && t.charCodeAt(q) === SPACE) q++;
+    if (q >= this.eol || t.charCodeAt(q) === HASH) {
+      const empty = Math.min(q, this.eol);
+      this.advance();
       // The value is the block below, or a list at the key's own indentation ("key:\n- a").
-      if (!this.#eof && (this.#ind > ind || (this.#ind === ind && this.#isItem(this.#line + ind)))) return this.#block();
-      this.#count(empty);
-      return { value: null, place: { start: empty, end: empty } };
+      if (!this.eof && (this.ind > ind || (this.ind === ind && this.isItem(this.line + ind)))) return this.block();
+      this.count(empty);
+      return { value: null, place: place(empty, empty) };
     }
-    const node = this.#inline(q);
-    this.#advance();
-    if (!this.#eof && this.#ind > ind) throw new Decline(this.#line + this.#ind, "A value continues on the next line");
+    const node = this.inline(q);
+    this.advance();
+    if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
     return node;
   }
 
   /** A block list whose "-" sit at column `ind`, starting on the current line. */
-  #list(ind: number): Node {
+  private list(ind: number): Node {
     const t = this.t;
     const out: unknown[] = [];
     const kids = new Map<string | number, Place>();
-    const place: Place = { start: this.#line + ind, end: this.#next - 1, kids };
-    this.#count(place.start);
+    const where = place(this.line + ind, this.next - 1, kids);
+    this.count(where.start);
     for (;;) {
-      const dash = this.#line + ind;
+      const dash = this.line + ind;
       let q = dash + 1;
-      while (q < this.#eol && t.charCodeAt(q) === SPACE) q++;
-      this.#path.push(out.length);
+      while (q < this.eol && t.charCodeAt(q) === SPACE) q++;
+      this.path.push(out.length);
       let node: Node;
-      if (q >= this.#eol || t.charCodeAt(q) === HASH) {
-        const empty = Math.min(q, this.#eol);
-        this.#advance();
-        if (!this.#eof && this.#ind > ind) node = this.#block();
+      if (q >= this.eol || t.charCodeAt(q) === HASH) {
+        const empty = Math.min(q, this.eol);
+        this.advance();
+        if (!this.eof && this.ind > ind) node = this.block();
         else {
-          this.#count(empty);
-          node = { value: null, place: { start: empty, end: empty } };
+          this.count(empty);
+          node = { value: null, place: place(empty, empty) };
         }
-      } else if (this.#isItem(q)) {
+      } else if (this.isItem(q)) {
         throw new Decline(q, "A list directly inside a list item");
-      } else if (this.#keyEnd(q) !== -1) {
-        if (++this.#depth > this.maxDepth) throw new Decline(q, `Policy is nested more than ${this.maxDepth} levels deep`);
-        node = this.#mapping(q - this.#line, q);
-        this.#depth--;
+      } else if (this.keyEnd(q) !== -1) {
+        if (++this.depth > this.maxDepth) throw new Decline(q, `Policy is nested more than ${this.maxDepth} levels deep`);
+        node = this.mapping(q - this.line, q);
+        this.depth--;
       } else {
-        node = this.#inline(q);
-        this.#advance();
-        if (!this.#eof && this.#ind > ind) throw new Decline(this.#line + this.#ind, "A value continues on the next line");
+        node = this.inline(q);
+        this.advance();
+        if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
       }
-      this.#path.pop();
+      this.path.pop();
       kids.set(out.length, node.place);
       out.push(node.value);
-      if (this.#eof || this.#ind < ind) break;
-      if (this.#ind > ind) throw new Decline(this.#line + this.#ind, "Unexpected indentation");
-      if (!this.#isItem(this.#line + ind)) break; // the next key of the mapping that holds this list
+      if (this.eof || this.ind < ind) break;
+      if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
+      if (!this.isItem(this.line + ind)) break; // the next key of the mapping that holds this list
     }
-    return { value: out, place };
+    return { value: out, place: where };
   }
 
   /** A value that fits on the rest of the current line, starting at q, followed only by a comment. */
-  #inline(q: number): Node {
+  private inline(q: number): Node {
     const t = this.t;
     const c = t.charCodeAt(q);
     let node: Node;
-    if (c === 0x22 || c === 0x27) node = this.#quoted(q);
-    else if (c === 0x5b) node = this.#flowList(q);
+    if (c === 0x22 || c === 0x27) node = this.quoted(q);
+    else if (c === 0x5b) node = this.flowList(q);
     else if (c === 0x7b) {
       if (t.charCodeAt(q + 1) !== 0x7d) throw new Decline(q, 'A "{...}" mapping');
-      this.#count(q);
-      node = { value: {}, place: { start: q, end: q + 2 } };
+      this.count(q);
+      node = { value: {}, place: place(q, q + 2) };
     } else {
       if (isIndicator(c)) throw new Decline(q, `A value starting with ${JSON.stringify(t[q])}`);
       let e = q;
-      while (e < this.#eol && !(t.charCodeAt(e) === HASH && t.charCodeAt(e - 1) === SPACE)) e++;
+      while (e < this.eol && !(t.charCodeAt(e) === HASH && t.charCodeAt(e - 1) === SPACE)) e++;
       while (e > q && t.charCodeAt(e - 1) === SPACE) e--;
       const s = t.slice(q, e);
       if (s.includes(": ") || s.endsWith(":")) throw new Decline(q, 'A value containing ": "');
-      this.#count(q);
-      return { value: this.#plain(s, q), place: { start: q, end: e } };
+      this.count(q);
+      return { value: this.plain(s, q), place: place(q, e) };
     }
     let k = node.place.end;
-    while (k < this.#eol && t.charCodeAt(k) === SPACE) k++;
-    if (k < this.#eol && (t.charCodeAt(k) !== HASH || k === node.place.end)) throw new Decline(k, "Unexpected text after a value");
+    while (k < this.eol && t.charCodeAt(k) === SPACE) k++;
+    if (k < this.eol && (t.charCodeAt(k) !== HASH || k === node.place.end)) throw new Decline(k, "Unexpected text after a value");
     return node;
   }
 
-  #plain(s: string, at: number): unknown {
-    if (NULL.test(s)) return null;
-    if (TRUE.test(s)) return true;
-    if (FALSE.test(s)) return false;
-    if (SMALL_INT.test(s)) return Number(s);
-    if (OTHER_NUMBER.test(s)) throw new Decline(at, "A number the fast reader leaves to the full one");
+  private plain(s: string, at: number): unknown {
+    const c = s.charCodeAt(0);
+    // Only values starting with one of "~nNtTfF0-9+-." can be anything but a string.
+    if (c === 0x7e || c === 0x6e || c === 0x4e) return NULL.test(s) ? null : s;
+    if (c === 0x74 || c === 0x54) return TRUE.test(s) ? true : s;
+    if (c === 0x66 || c === 0x46) return FALSE.test(s) ? false : s;
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e) {
+      if (SMALL_INT.test(s)) return Number(s);
+      if (OTHER_NUMBER.test(s)) throw new Decline(at, "A number the fast reader leaves to the full one");
+    }
     return s;
   }
 
   /** A one-line quoted string at q: "..." without escapes, or '...' with '' for a quote. */
-  #quoted(q: number): Node {
+  private quoted(q: number): Node {
     const t = this.t;
     const quote = t[q]!;
     let k = q + 1;
     let value: string;
     if (quote === '"') {
       const close = t.indexOf('"', k);
-      if (close === -1 || close >= this.#eol) throw new Decline(q, "A quoted string that does not end on its line");
+      if (close === -1 || close >= this.eol) throw new Decline(q, "A quoted string that does not end on its line");
       value = t.slice(k, close);
       if (value.includes("\\")) throw new Decline(q, "A quoted string with escapes");
       k = close + 1;
     } else {
       for (;;) {
         const close = t.indexOf("'", k);
-        if (close === -1 || close >= this.#eol) throw new Decline(q, "A quoted string that does not end on its line");
+        if (close === -1 || close >= this.eol) throw new Decline(q, "A quoted string that does not end on its line");
         if (t.charCodeAt(close + 1) === 0x27) k = close + 2;
         else {
           k = close + 1;
@@ -330,31 +338,29 @@ class Reader {
       }
       value = t.slice(q + 1, k - 1).replaceAll("''", "'");
     }
-    this.#count(q);
-    return { value, place: { start: q, end: k } };
+    this.count(q);
+    return { value, place: place(q, k) };
   }
 
   /** A one-line list "[a, "b", 3]" at q. */
-  #flowList(q: number): Node {
+  private flowList(q: number): Node {
     const t = this.t;
     const out: unknown[] = [];
     let kids: Map<string | number, Place> | undefined;
-    this.#count(q);
-    const skip = (k: number): number => {
-      while (k < this.#eol && t.charCodeAt(k) === SPACE) k++;
-      return k;
-    };
-    let k = skip(q + 1);
+    this.count(q);
+    const eol = this.eol;
+    let k = q + 1;
+    while (k < eol && t.charCodeAt(k) === SPACE) k++;
     if (t.charCodeAt(k) !== 0x5d) {
       for (;;) {
-        if (k >= this.#eol) throw new Decline(q, "A list that does not end on its line");
+        if (k >= this.eol) throw new Decline(q, "A list that does not end on its line");
         const c = t.charCodeAt(k);
         let item: Node;
-        if (c === 0x22 || c === 0x27) item = this.#quoted(k);
+        if (c === 0x22 || c === 0x27) item = this.quoted(k);
         else {
           if (isIndicator(c)) throw new Decline(k, `A list item starting with ${JSON.stringify(t[k])}`);
           let e = k;
-          for (; e < this.#eol; e++) {
+          for (; e < this.eol; e++) {
             const d = t.charCodeAt(e);
             if (d === 0x2c || d === 0x5d) break;
             if (d === 0x5b || d === 0x7b || d === 0x7d || d === COLON || (d === HASH && t.charCodeAt(e - 1) === SPACE))
@@ -362,19 +368,21 @@ class Reader {
           }
           let end = e;
           while (end > k && t.charCodeAt(end - 1) === SPACE) end--;
-          this.#count(k);
-          item = { value: this.#plain(t.slice(k, end), k), place: { start: k, end } };
+          this.count(k);
+          item = { value: this.plain(t.slice(k, end), k), place: place(k, end) };
         }
         (kids ??= new Map()).set(out.length, item.place);
         out.push(item.value);
-        k = skip(item.place.end);
+        k = item.place.end;
+        while (k < eol && t.charCodeAt(k) === SPACE) k++;
         const d = t.charCodeAt(k);
         if (d === 0x5d) break;
         if (d !== 0x2c) throw new Decline(k, 'Expected "," or "]" in a list');
-        k = skip(k + 1);
+        k++;
+        while (k < eol && t.charCodeAt(k) === SPACE) k++;
         if (t.charCodeAt(k) === 0x5d) throw new Decline(k, 'A "," before "]"');
       }
     }
-    return { value: out, place: kids ? { start: q, end: k + 1, kids } : { start: q, end: k + 1 } };
+    return { value: out, place: place(q, k + 1, kids) };
   }
 }
