@@ -348,7 +348,7 @@ async function reportEvents(enforcer: Enforcer, rules: readonly RuleInfo[]): Pro
   const c = enforcer.counters();
   enforcer.stop();
   status(
-    `bomfather: stopped: ${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
+    `bomfather: stopped: ${c.denied} denied, ${c.audited} monitored, ${c.eventsLost} event(s) lost, ` +
       `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
 }

@@ -4,7 +4,8 @@ import type { RuleInfo } from "./compile/compile.ts";
 
 export interface EventLine {
   time: string;
-  action: "deny" | "audit";
+  /** The policy's own words: "deny" (enforce mode, refused) or "monitor" (monitor mode, let through). */
+  action: "deny" | "monitor";
   kind: "file" | "identity";
   op: OpName;
   pid: number;
@@ -45,7 +46,7 @@ export function decodeEvent(record: Uint8Array, rules: readonly RuleInfo[], wall
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
   return {
     time: new Date(ms).toISOString(),
-    action: e.verdict === Verdict.AUDIT ? "audit" : "deny",
+    action: e.verdict === Verdict.AUDIT ? "monitor" : "deny", // the kernel's BF_VERDICT_AUDIT
     kind: e.kind === EventKind.IDENTITY ? "identity" : "file",
     op: OP_NAMES[e.op] ?? "unknown",
     pid: e.pid,

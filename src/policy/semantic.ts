@@ -136,12 +136,22 @@ class Meaning {
   }
 
   checkDigest(at: ValuePath, digest: string): void {
-    const hint = 'write what "fsverity digest FILE" prints: "sha256:" and 64 hex digits';
+    const hint = 'write what "fsverity digest FILE" prints before the file name: "sha256:" and 64 hex digits';
+    // `fsverity digest FILE` prints "sha256:<hex> FILE": the line pasted whole.
+    const pasted = /^(sha256:[0-9a-fA-F]{64})(\s+\S.*)$/.exec(digest);
+    if (pasted)
+      return this.error(at, `Digest is followed by ${quote(pasted[2]!)}`, `remove ${quote(pasted[2]!)}: "fsverity digest" prints the file name after the digest; keep ${quote(pasted[1]!, 80)}`);
+    // A bare hex value is usually what sha256sum printed: the hash of the file's bytes, which is
+    // not the fs-verity digest (a hash of its Merkle tree) and would never match.
+    const bare = /^([0-9a-fA-F]{64})(\s+\S.*)?$/.exec(digest);
+    if (bare)
+      return this.error(
+        at,
+        `Digest ${quote(bare[1]!.slice(0, 12) + "…")} is not an fs-verity digest`,
+        'a bare hash is what sha256sum prints, the hash of the file\'s bytes, which never matches; run "fsverity digest FILE" and copy the "sha256:..." it prints',
+      );
     const m = /^([A-Za-z0-9-]+):(.*)$/.exec(digest);
-    if (!m) {
-      if (/^[0-9a-fA-F]{64}$/.test(digest)) return this.error(at, "Digest has no algorithm", `write "sha256:${digest.slice(0, 8)}…"`);
-      return this.error(at, `Invalid digest ${quote(digest)}`, hint);
-    }
+    if (!m) return this.error(at, `Invalid digest ${quote(digest)}`, hint);
     const [, algorithm, hex] = m as unknown as [string, string, string];
     if (algorithm.toLowerCase() !== "sha256")
       return this.error(at, `Unsupported digest algorithm ${quote(algorithm)}`, 'fs-verity digests here are "sha256"');
@@ -499,8 +509,10 @@ class Meaning {
     if (isObj(events)) {
       const output = events.output;
       if (isStr(output) && output !== "stdout" && output !== "stderr") {
-        if (!output.startsWith("/"))
-          this.error(["agent", "events", "output"], `Unknown event output ${quote(output)}`, 'write "stdout", "stderr" or an absolute file path');
+        if (!output.startsWith("/")) {
+          const near = closest(output, ["stdout", "stderr"]);
+          this.error(["agent", "events", "output"], `Unknown event output ${quote(output)}`, `${near ? `did you mean ${quote(near)}? ` : ""}write "stdout", "stderr" or an absolute file path`);
+        }
         else this.problems(["agent", "events", "output"], pathProblems(output, "output"));
       }
       const seen = new Set<unknown>();

@@ -243,7 +243,11 @@ class Validator {
       const values = enumValues(schema);
       const t = titleOf(schema);
       if (value === null) return this.#missingValue(path, `expected one of ${quoteAll(values)}`);
-      if (typeof value === "string") return this.#add("value", path, `Unknown ${t} ${quote(value)}`, `expected one of ${quoteAll(values)}`);
+      if (typeof value === "string") {
+        const synonyms = (schema.synonyms ?? {}) as Record<string, string>;
+        const near = Object.hasOwn(synonyms, value.toLowerCase()) ? synonyms[value.toLowerCase()] : closest(value, values);
+        return this.#add("value", path, `Unknown ${t} ${quote(value)}`, `${near ? `did you mean ${quote(near)}? ` : ""}expected one of ${quoteAll(values)}`);
+      }
       return this.#add("value", path, `Expected ${article(t)} ${t}, found ${found(value)}`, `expected one of ${quoteAll(values)}`);
     }
     const kind = kindOf(value);
