@@ -2,6 +2,9 @@
 // positions, formatting and the checkPolicy contract.
 
 import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import nacl from "tweetnacl";
 import {
   checkPolicy,
@@ -290,6 +293,29 @@ describe("checkPolicy", () => {
     const r = checkPolicy(`version: 1\nexecutables: {a: {path: /a}}\nfiles:\n${rules}\n`, "p.yaml", { host: null });
     expect(r.diagnostics).toHaveLength(3000);
     expect(r.diagnostics.every((d) => d.message === `Path "rel${d.line - 4}" is relative`)).toBe(true);
+  });
+  test("on this machine: a file written as a directory, a directory written as a file, a script named as a program", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bomfather-host-"));
+    writeFileSync(join(dir, "secret.txt"), "x");
+    writeFileSync(join(dir, "tool.sh"), "#!/bin/sh\necho hi\n");
+    mkdirSync(join(dir, "data"));
+    const text = `version: 1\nexecutables:\n  tool:\n    path: ${dir}/tool.sh\nfiles:\n  - path: ${dir}/secret.txt/\n    allow: [{executable: tool, access: read}]\n  - path: ${dir}/data\n    allow: [{executable: tool, access: read}]\n`;
+    const r = checkPolicy(text, "p.yaml");
+    expect(r.diagnostics.filter((d) => d.severity === "warning").map((d) => d.message)).toEqual([
+      `Path "${dir}/tool.sh" is a script run by "/bin/sh" on this machine`,
+      `Path "${dir}/secret.txt/" ends with "/" but is a file on this machine`,
+      `Path "${dir}/data" is a directory on this machine`,
+    ]);
+  });
+  test("a policy over 1 MiB that is not plain block style is refused where it leaves the style", () => {
+    const rules = Array.from({ length: 20_000 }, (_, i) => `  - path: /srv/data/f${i}\n    allow:\n      - executable: a\n        access: [read]`).join("\n");
+    const text = `version: 1\nexecutables:\n  a:\n    path: /a\nfiles:\n${rules}\n  - {path: /x, allow: [{executable: a, access: read}]}\n`;
+    expect(text.length).toBeGreaterThan(1024 * 1024);
+    const r = checkPolicy(text, "p.yaml", { host: null });
+    expect(r.diagnostics).toHaveLength(1);
+    expect(r.diagnostics[0]).toMatchObject({ line: 80006, col: 5, message: 'A "{...}" mapping' });
+    expect(r.diagnostics[0]!.hint).toStartWith("a policy over 1 MiB must be plain block style");
+    expect(checkPolicy(text.replace(/ {2}- \{path: \/x.*\n/, ""), "p.yaml", { host: null }).policy?.files).toHaveLength(20_000);
   });
   test("5,000 rules are all checked", () => {
     const rules = Array.from({ length: 5000 }, (_, i) => `  - path: /srv/data/f${i}\n    allow: [{executable: a, access: [read, write]}]`).join("\n");
