@@ -5,22 +5,19 @@
 // value and key under its value path (["files", 0, "allow", 1, "access"]), bound the work done
 // (depth, number of values, alias expansion), and report duplicate keys in linear time.
 
-import {
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  parseDocument,
-  type Alias,
-  type Document,
-  type Node as YamlNode,
-  type YAMLError,
-} from "yaml";
+import type * as Yaml from "yaml";
+import type { Alias, Document, Node as YamlNode, YAMLError } from "yaml";
 import { diagnostic, quote, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
 import { readBlockStyle } from "./blockstyle.ts";
 import { lineEndOf, lineStartsOf, SourceMap, type Place } from "./sourcemap.ts";
 
 export { SourceMap } from "./sourcemap.ts";
+
+/** The `yaml` package, loaded the first time a policy needs the full reader (most never do). */
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlModule ??= require("yaml") as typeof Yaml);
+}
 
 /** Deepest nesting accepted. A policy needs about eight levels. */
 export const MAX_DEPTH = 64;
@@ -97,7 +94,7 @@ export function parseFullYaml(text: string, file: string, map = new SourceMap(fi
 
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, {
+    doc = yaml().parseDocument(text, {
       prettyErrors: false,
       uniqueKeys: false, // checked below in linear time; the library's check is quadratic
       strict: true,
@@ -126,7 +123,7 @@ export function parseFullYaml(text: string, file: string, map = new SourceMap(fi
   }
   if (diagnostics.some((d) => d.severity === "error")) return { value: undefined, map, diagnostics };
 
-  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+  if (doc.contents === null || (yaml().isScalar(doc.contents) && doc.contents.value === null)) {
     diagnostics.push(
       diagnostic(file, { line: 1, col: 1 }, "error", "Policy is empty", [], 'a policy is a YAML mapping that starts with "version: 1"'),
     );
@@ -191,7 +188,7 @@ function yamlDiagnostic(
 function placeOf(node: YamlNode | null | undefined, text: string): Place | undefined {
   const r = node?.range;
   if (!r) return undefined;
-  const block = (isMap(node) || isSeq(node)) && !node.flow;
+  const block = (yaml().isMap(node) || yaml().isSeq(node)) && !node.flow;
   return { start: r[0], end: block ? lineEndOf(text, r[0]) : r[1] };
 }
 
@@ -254,16 +251,16 @@ class Builder {
     if (node === null || node === undefined) return null;
 
     const n = node as YamlNode;
-    if (!isAlias(n) && n.anchor && this.#expanding.length === 0) this.#anchors.set(n.anchor, n);
+    if (!yaml().isAlias(n) && n.anchor && this.#expanding.length === 0) this.#anchors.set(n.anchor, n);
 
-    if (isAlias(n)) return this.#alias(n, path, depth);
-    if (isScalar(n)) {
+    if (yaml().isAlias(n)) return this.#alias(n, path, depth);
+    if (yaml().isScalar(n)) {
       const v = n.value;
       if (v === null || typeof v === "string" || typeof v === "boolean") return v;
       if (typeof v === "number") return v;
       return n.source ?? String(v);
     }
-    if (isSeq(n)) {
+    if (yaml().isSeq(n)) {
       const out: unknown[] = [];
       n.items.forEach((item, i) => {
         const p = [...path, i];
@@ -272,21 +269,21 @@ class Builder {
       });
       return out;
     }
-    if (isMap(n)) {
+    if (yaml().isMap(n)) {
       const out: Record<string, unknown> = {};
       const seen = new Map<string, number>();
       for (const pair of n.items) {
         const keyNode = pair.key as YamlNode | null;
         const kr = keyNode?.range;
         let key: string;
-        if (isScalar(keyNode)) {
+        if (yaml().isScalar(keyNode)) {
           const kv = keyNode.value;
           if (kv === null || kv === "") {
             this.#error(this.#spanOf(keyNode), "Empty key", path, "write a key before the colon");
             continue;
           }
           key = typeof kv === "string" ? kv : String(keyNode.source ?? kv);
-        } else if (isAlias(keyNode)) {
+        } else if (yaml().isAlias(keyNode)) {
           this.#error(this.#spanOf(keyNode), "An alias cannot be used as a key", path, "write the key out");
           continue;
         } else {
@@ -307,7 +304,7 @@ class Builder {
           place.keyStart = kr[0];
           place.keyEnd = kr[1];
         }
-        if (valueNode && isScalar(valueNode) && valueNode.value === null && vr && vr[0] === vr[1]) {
+        if (valueNode && yaml().isScalar(valueNode) && valueNode.value === null && vr && vr[0] === vr[1]) {
           place.start = place.end = vr[0]; // an empty value: diagnostics point at its key
         }
         this.map.set(p, place);

@@ -121,6 +121,19 @@ describe("check", () => {
     expect(r.err).toBe("");
   });
 
+  test("a policy outside plain block style goes through the full YAML reader, bundled in the binary", () => {
+    const f = write("anchors.yaml", "version: 1\nexecutables: {r: {path: /bin/cat}}\nfiles:\n  - {path: /etc/hostname, allow: &g [{executable: r, access: raed}]}\n");
+    const r = run("check", f);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${f}:4:62: error: Unknown access "raed"`);
+  });
+
+  test("--help describes what check prints, --json as one object", () => {
+    const r = run("check", "--help");
+    expect(r.out).toContain('--json   print one JSON object instead: {"errors", "warnings", "diagnostics": [...]}');
+    expect(r.out).not.toContain("array");
+  });
+
   test("a missing file is an error naming it", () => {
     const r = run("check", join(dir, "nope.yaml"));
     expect(r.code).toBe(1);
