@@ -136,6 +136,19 @@ describe("problems name the line and never produce entries", () => {
   });
 });
 
+describe("states the checker excludes are bugs, never skipped", () => {
+  test("a grant to a name that is not an executable of the input throws", () => {
+    expect(() => compile(policy([rule("/srv/secret", 4, [grant("/usr/bin/ghost", ["read"], 6)])]), host)).toThrow(
+      'Bug: grant to "ghost", which is not an executable of the compiler\'s input (p.yaml:6)',
+    );
+  });
+  test("more entries than a kernel map holds throws", () => {
+    const many: HostFacts = (path) => (path.startsWith("/usr/bin/") ? host(path) : { dev: 1, ino: BigInt(path.slice(5)), type: "file" });
+    const files = Array.from({ length: 65_537 }, (_, i) => rule(`/srv/${i + 1}`, 2, [grant("/usr/bin/reader", ["read"], 3)]));
+    expect(() => compile(policy(files), many)).toThrow("Bug: 65537 entries for the files map, which holds 65536");
+  });
+});
+
 test("batches lay keys and values back to back per map", () => {
   const r = compile(policy([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5), grant("/usr/bin/writer", ["write"], 6)])]), host);
   if (!r.ok) throw new Error("expected ok");
