@@ -143,7 +143,7 @@ describe("states the checker excludes are bugs, never skipped", () => {
     );
   });
   test("more entries than a kernel map holds throws", () => {
-    const many: HostFacts = (path) => (path.startsWith("/usr/bin/") ? host(path) : { dev: 1, ino: BigInt(path.slice(5)), type: "file" });
+    const many: HostFacts = (path, role) => (path.startsWith("/usr/bin/") ? host(path, role) : { dev: 1, ino: BigInt(path.slice(5)), type: "file" });
     const files = Array.from({ length: 65_537 }, (_, i) => rule(`/srv/${i + 1}`, 2, [grant("/usr/bin/reader", ["read"], 3)]));
     expect(() => compile(policy(files), many)).toThrow("Bug: 65537 entries for the files map, which holds 65536");
   });
