@@ -170,6 +170,8 @@ class Reader {
   /** The end of a plain key starting at p, or -1: key characters, then ":" and a space or the end of the line. */
   private keyEnd(p: number): number {
     const t = this.t;
+    const first = t.charCodeAt(p);
+    if (first === DASH || first === 0x2e) return -1; // "-" and "." start markers and items: the full reader's
     let q = p;
     while (q < this.eol && isKeyChar(t.charCodeAt(q))) q++;
     if (q === p || t.charCodeAt(q) !== COLON) return -1;

@@ -49,6 +49,7 @@ const DECLINED: [string, string][] = [
   ["a bad indentation", "a:\n  b: 1\n c: 2\n"],
   ["a float", "a: 1.5\n"],
   ["a quoted key", '"a": 1\n'],
+  ["a key starting with a dot or a dash", "...: 1\n-x: 2\n"],
   ["a value with a colon and space", "a: b: c\n"],
   ["a trailing comma", "a: [x,]\n"],
   ["unclosed list", "a: [x\n"],
