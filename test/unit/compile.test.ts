@@ -105,7 +105,7 @@ describe("problems name the line and never produce entries", () => {
   test("missing protected file", () => {
     const r = compile(policy([rule("/srv/missing", 4, [grant("/usr/bin/reader", ["read"], 6)])]), host);
     expect(r.ok).toBe(false);
-    if (r.ok) return;
+    if (r.ok) throw new Error("a missing file compiled");
     expect(r.problems).toEqual([
       expect.objectContaining({ origin: at(4), message: 'Cannot protect "/srv/missing": path does not exist on this host' }),
     ]);
