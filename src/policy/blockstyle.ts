@@ -89,7 +89,7 @@ interface Node {
 }
 
 /** Every place is made with all its fields, so that they share one shape (the engine likes that). */
-function place(start: number, end: number, kids?: Map<string | number, Place>): Place {
+function place(start: number, end: number, kids?: Map<string, Place> | Place[]): Place {
   return { start, end, keyStart: undefined, keyEnd: undefined, kids };
 }
 
@@ -183,7 +183,7 @@ class Reader {
   private mapping(ind: number, first: number): Node {
     const t = this.t;
     const out: Record<string, unknown> = {};
-    const kids = new Map<string | number, Place>();
+    const kids = new Map<string, Place>();
     const where = place(first, this.next - 1, kids);
     this.count(first);
     let p = first;
@@ -238,7 +238,7 @@ class Reader {
   private list(ind: number): Node {
     const t = this.t;
     const out: unknown[] = [];
-    const kids = new Map<string | number, Place>();
+    const kids: Place[] = [];
     const where = place(this.line + ind, this.next - 1, kids);
     this.count(where.start);
     for (;;) {
@@ -267,7 +267,7 @@ class Reader {
         if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
       }
       this.path.pop();
-      kids.set(out.length, node.place);
+      kids.push(node.place);
       out.push(node.value);
       if (this.eof || this.ind < ind) break;
       if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
@@ -348,7 +348,7 @@ class Reader {
   private flowList(q: number): Node {
     const t = this.t;
     const out: unknown[] = [];
-    let kids: Map<string | number, Place> | undefined;
+    let kids: Place[] | undefined;
     this.count(q);
     const eol = this.eol;
     let k = q + 1;
@@ -373,7 +373,7 @@ class Reader {
           this.count(k);
           item = { value: this.plain(t.slice(k, end), k), place: place(k, end) };
         }
-        (kids ??= new Map()).set(out.length, item.place);
+        (kids ??= []).push(item.place);
         out.push(item.value);
         k = item.place.end;
         while (k < eol && t.charCodeAt(k) === SPACE) k++;

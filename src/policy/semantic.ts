@@ -284,6 +284,7 @@ class Meaning {
 
     // A rule inside a directory that another rule protects: the more specific rule decides.
     for (const [key, inner] of byPath) {
+      if (inner.mode !== "monitor") continue; // only a monitored rule can weaken an enforced one
       for (let parent = parentOf(key); parent !== undefined; parent = parentOf(parent)) {
         const outer = byPath.get(parent);
         if (!outer) continue;

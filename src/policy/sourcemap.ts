@@ -11,7 +11,7 @@ export interface Place {
   keyStart?: number;
   keyEnd?: number;
   /** The places of the values inside a mapping (by key) or a list (by index). */
-  kids?: Map<string | number, Place>;
+  kids?: Map<string, Place> | Place[];
 }
 
 export class SourceMap {
@@ -36,7 +36,9 @@ export class SourceMap {
     if (path.length === 0) return this.setRoot(place);
     const parent = this.#walk(path, path.length - 1);
     if (parent.depth !== path.length - 1 || !parent.place) throw new Error(`Bug: no place for the parent of ${JSON.stringify(path)}`);
-    (parent.place.kids ??= new Map()).set(path[path.length - 1]!, place);
+    const last = path[path.length - 1]!;
+    if (typeof last === "number") ((parent.place.kids ??= []) as Place[])[last] = place;
+    else ((parent.place.kids ??= new Map()) as Map<string, Place>).set(last, place);
   }
 
   /** The span of the value at `path`, or of its nearest recorded ancestor. */
@@ -73,7 +75,9 @@ export class SourceMap {
     let place = this.#root;
     let depth = 0;
     while (place && depth < length) {
-      const next = place.kids?.get(path[depth]!);
+      const kids = place.kids;
+      const seg = path[depth]!;
+      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids.get(seg) : undefined;
       if (!next) break;
       place = next;
       depth++;
