@@ -74,8 +74,8 @@ static __always_inline bool bf_is_agent_task(struct task_struct *task, struct bf
 static __always_inline int bf_agent_refuse(struct bf_agent *cfg, __u32 op, __u32 arg, struct task_struct *target)
 {
 	bool monitor = cfg->flags & BF_AGENT_MONITOR;
-	bf_count(monitor ? BF_STAT_AUDITED : BF_STAT_DENIED);
-	struct bf_event *e = bf_event_begin(0, BF_EVENT_AGENT, monitor ? BF_VERDICT_AUDIT : BF_VERDICT_DENY, BF_RULE_BUILTIN, 0, op);
+	bf_count(monitor ? BF_STAT_MONITORED : BF_STAT_DENIED);
+	struct bf_event *e = bf_event_begin(0, BF_EVENT_AGENT, monitor ? BF_VERDICT_MONITOR : BF_VERDICT_DENY, BF_RULE_BUILTIN, 0, op);
 	if (e) {
 		e->arg = arg;
 		e->target_pid = target ? BPF_CORE_READ(target, tgid) : 0;

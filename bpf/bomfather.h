@@ -58,7 +58,7 @@ enum bf_unsafe {
 /* What the kernel did about it. */
 enum bf_verdict {
 	BF_VERDICT_DENY = 1,  /* refused with EPERM */
-	BF_VERDICT_AUDIT = 2, /* monitor mode: would have been refused, allowed */
+	BF_VERDICT_MONITOR = 2, /* monitor mode: would have been refused, let through */
 };
 
 /* Access bits of a file grant and of a file event. */
@@ -99,7 +99,7 @@ enum bf_exe_flag {
 /* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v2). */
 enum bf_stat {
 	BF_STAT_DENIED = 0,       /* opens refused */
-	BF_STAT_AUDITED = 1,      /* opens that monitor mode let through */
+	BF_STAT_MONITORED = 1,      /* opens that monitor mode let through */
 	BF_STAT_RINGBUF_FULL = 2, /* events lost because the ring buffer was full */
 	BF_STAT_TASK_STORAGE_FAILED = 3, /* an inherited identity could not be stored (fails closed) */
 	BF_STAT_PROTECTION_NOT_CARRIED = 4, /* a file renamed over a protected one could not be protected (map full) */

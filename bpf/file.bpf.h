@@ -87,8 +87,8 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	struct file *exe = mm ? mm->exe_file : NULL;
 
 	if (rule->mode == BF_MODE_MONITOR) {
-		bf_count(BF_STAT_AUDITED);
-		bf_report_file(policy.generation, path, exe, rule, access, op, BF_VERDICT_AUDIT);
+		bf_count(BF_STAT_MONITORED);
+		bf_report_file(policy.generation, path, exe, rule, access, op, BF_VERDICT_MONITOR);
 		return 0;
 	}
 	bf_count(BF_STAT_DENIED);

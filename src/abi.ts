@@ -33,11 +33,13 @@ export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1 } as const;
 export const ObjectKind = { MAP: 1, PROG: 2, LINK: 3 } as const;
 export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2 } as const;
-export const Verdict = { DENY: 1, AUDIT: 2 } as const;
+export const Verdict = { DENY: 1, MONITOR: 2 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
 export const ExeFlag = { INHERIT: 1 } as const;
-export const Stat = { DENIED: 0, AUDITED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
+/** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
+export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
+export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
@@ -66,13 +68,13 @@ export const ENUMS: Record<string, Record<string, number>> = {
   bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR },
   bf_object_kind: { BF_OBJECT_MAP: ObjectKind.MAP, BF_OBJECT_PROG: ObjectKind.PROG, BF_OBJECT_LINK: ObjectKind.LINK },
   bf_task_flag: { BF_TASK_INHERITED: TaskFlag.INHERITED, BF_TASK_UNTRUSTED: TaskFlag.UNTRUSTED },
-  bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_AUDIT: Verdict.AUDIT },
+  bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
   bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT },
   bf_stat: {
     BF_STAT_DENIED: Stat.DENIED,
-    BF_STAT_AUDITED: Stat.AUDITED,
+    BF_STAT_MONITORED: Stat.MONITORED,
     BF_STAT_RINGBUF_FULL: Stat.RINGBUF_FULL,
     BF_STAT_TASK_STORAGE_FAILED: Stat.TASK_STORAGE_FAILED,
     BF_STAT_PROTECTION_NOT_CARRIED: Stat.PROTECTION_NOT_CARRIED,

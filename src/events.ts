@@ -17,7 +17,8 @@ export type RuleLookup = (generation: number, id: number) => EventRule | undefin
 
 export interface EventLine {
   time: string;
-  action: "deny" | "audit";
+  /** The policy's own words: "deny" (enforce mode, refused) or "monitor" (monitor mode, let through). */
+  action: "deny" | "monitor";
   kind: "file" | "identity" | "agent";
   op: OpName;
   pid: number;
@@ -121,7 +122,7 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
   const line: EventLine = {
     time: new Date(ms).toISOString(),
-    action: e.verdict === Verdict.AUDIT ? "audit" : "deny",
+    action: e.verdict === Verdict.MONITOR ? "monitor" : "deny",
     kind: e.kind === EventKind.IDENTITY ? "identity" : e.kind === EventKind.AGENT ? "agent" : "file",
     op: OP_NAMES[e.op as keyof typeof OP_NAMES] ?? "unknown",
     pid: e.pid,

@@ -5,23 +5,27 @@ import { createHash } from "node:crypto";
 import { compile, type Compiled } from "../compile/compile.ts";
 import { agentSpecOf, compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import { kernelInodes } from "../kernel/probe.ts";
-import { checkPolicy, localHost, unsupported, type Diagnostic, type Policy } from "../policy/index.ts";
+import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
 
 export type Prepared =
   | { ok: true; policy: Policy; compiled: Compiled; sha256: string }
-  | { ok: false; stage: "text" | "unsupported" | "host"; diagnostics: Diagnostic[] };
+  | { ok: false; stage: "text" | "host"; diagnostics: Diagnostic[] };
 
 export function sha256(bytes: string | Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** The text alone: every problem at once, and what this version cannot enforce is refused, never ignored. */
-export function checkText(bytes: string | Uint8Array, file: string): { ok: true; policy: Policy } | { ok: false; stage: "text" | "unsupported"; diagnostics: Diagnostic[] } {
-  const { policy, diagnostics } = checkPolicy(bytes, file);
-  if (!policy) return { ok: false, stage: "text", diagnostics };
-  const refused = unsupported(policy, { pathKind: localHost.pathKind });
-  if (refused.length) return { ok: false, stage: "unsupported", diagnostics: refused };
-  return { ok: true, policy };
+/**
+ * The text alone: every problem at once, what this version cannot enforce included (checkPolicy
+ * refuses it, as `check` does). Warnings stay in `diagnostics`.
+ */
+export function checkText(
+  bytes: string | Uint8Array,
+  file: string,
+): { ok: true; policy: Policy; diagnostics: Diagnostic[]; text: string } | { ok: false; stage: "text"; diagnostics: Diagnostic[]; text: string } {
+  const { policy, diagnostics, text } = checkPolicy(bytes, file);
+  if (!policy) return { ok: false, stage: "text", diagnostics, text: text ?? "" };
+  return { ok: true, policy, diagnostics, text: text ?? "" };
 }
 
 /**
@@ -38,7 +42,7 @@ export async function compileForHost(policy: Policy, agent: AgentPaths): Promise
 /** Both, for a host known to enforce (a reload). */
 export async function preparePolicy(bytes: string | Uint8Array, file: string, agent: AgentPaths): Promise<Prepared> {
   const text = checkText(bytes, file);
-  if (!text.ok) return text;
+  if (!text.ok) return { ok: false, stage: "text", diagnostics: text.diagnostics };
   const host = await compileForHost(text.policy, agent);
   if (!host.ok) return { ok: false, stage: "host", diagnostics: host.diagnostics };
   return { ok: true, policy: text.policy, compiled: host.compiled, sha256: sha256(bytes) };

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { kernelDev } from "../abi.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
-import { formatDiagnostics, type Diagnostic } from "../policy/index.ts";
+import { formatDiagnostics, formatVerdict } from "../policy/index.ts";
 import { CliError, EXIT } from "../exit.ts";
 import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
@@ -25,7 +25,8 @@ import { serve, type Output } from "./serve.ts";
 import { AgentState, RUN_DIR } from "./state.ts";
 
 
-export async function runAgent(file: string): Promise<number> {
+/** file: the policy as given; bytes: its content, read within the size limit (src/policy/read.ts). */
+export async function runAgent(file: string, bytes: Uint8Array): Promise<number> {
   const status = safeWriter(process.stderr, () => {});
   const events = safeWriter(process.stdout, (why) =>
     status(`bomfather: warning: cannot write events to stdout (${why}); enforcement continues, events are no longer printed\n`),
@@ -33,11 +34,10 @@ export async function runAgent(file: string): Promise<number> {
   const out: Output = { status, events };
 
   // 1. The policy and the host.
-  const bytes = readPolicy(file);
   const text = checkText(bytes, file);
   if (!text.ok) {
-    printDiagnostics(out, text.diagnostics, bytes);
-    if (text.stage === "unsupported") status("bomfather: refusing to start: the policy asks for protection this version cannot give\n");
+    if (text.diagnostics.length) status(formatDiagnostics(text.diagnostics, text.text));
+    status(`bomfather: not starting: ${formatVerdict(file, text.diagnostics)}`);
     return EXIT.INVALID_POLICY;
   }
   const checks = await runChecks({ agentLoad: false });
@@ -77,7 +77,8 @@ export async function runAgent(file: string): Promise<number> {
   const host = await compileForHost(text.policy, paths);
   if (!host.ok) {
     state.release();
-    printDiagnostics(out, host.diagnostics, bytes);
+    status(formatDiagnostics(host.diagnostics, text.text));
+    status(`bomfather: not starting: ${formatVerdict(file, host.diagnostics)}`);
     return EXIT.INVALID_POLICY;
   }
   const prepared = { compiled: host.compiled, sha256: policySha256 };
@@ -146,7 +147,7 @@ export async function runAgent(file: string): Promise<number> {
   state.release();
   status(
     `bomfather: stopped (${why === "shutdown" ? "signed shutdown" : "signal, self-protection in monitor mode"}): ` +
-      `${c.denied} denied, ${c.audited} audited, ${c.eventsLost} event(s) lost, ` +
+      `${c.denied} denied, ${c.monitored} monitored, ${c.eventsLost} event(s) lost, ` +
       `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
   return EXIT.OK;
@@ -195,20 +196,6 @@ function protectFromOomKiller(status: (text: string) => void): void {
 
 function loadFailure(e: LoadError): CliError {
   return new CliError(`Cannot load the policy into the kernel: ${e.message}`, EXIT.CANNOT_ENFORCE, e.log.trim().split("\n").slice(-20).join("\n") || "run bomfather doctor");
-}
-
-function readPolicy(file: string): Uint8Array {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : String(code ?? e);
-    throw new CliError(`Cannot read policy "${file}": ${why}`, EXIT.INVALID_POLICY);
-  }
-}
-
-function printDiagnostics(out: Output, diags: Diagnostic[], raw: Uint8Array): void {
-  if (diags.length) out.status(formatDiagnostics(diags, new TextDecoder().decode(raw)));
 }
 
 /**

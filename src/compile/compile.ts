@@ -1,7 +1,7 @@
 // The policy compiler: a pure function from a checked policy (and facts about the target
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
-import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAPS, Mode, type MapName } from "../abi.ts";
+import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, type MapName } from "../abi.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -107,8 +107,6 @@ export interface Compiled {
 
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
 
-/** Sizes of the kernel maps (bpf/maps.bpf.h). */
-export const LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
 
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
@@ -126,7 +124,9 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, PathFacts>(); // name -> facts
   const exeByInode = new Map<string, ExecutableSpec>();
+  const unidentified = new Set<string>(); // names whose problem is already reported
   for (const exe of input.executables) {
+    unidentified.add(exe.name);
     const facts = host(exe.path, "executable");
     if (!facts || facts.type !== "file") {
       problems.push({
@@ -156,6 +156,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
     }
     exeByInode.set(inode, exe);
     exes.set(exe.name, facts);
+    unidentified.delete(exe.name);
     entries.push({
       map: "exes",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
@@ -215,7 +216,12 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
     const grants = fileRules.get(inode)!.grants;
     for (const allow of spec.allow) {
       const exe = exes.get(allow.executable);
-      if (!exe) continue; // reported with the executable
+      if (!exe) {
+        // An executable this host lacks is a problem reported above, and the result is refused.
+        // A name the policy never defined is something the checker excludes: meeting one is a bug.
+        if (unidentified.has(allow.executable)) continue;
+        throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
+      }
       const id = `${exe.dev}:${exe.ino}`;
       const previous = grants.get(id);
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
@@ -232,15 +238,11 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   if (input.agent) guardForAgent(input.agent, host, rules, entries, fileRules, problems);
   for (const { grants } of fileRules.values()) entries.push(...grants.values());
 
-  const count = (m: MapName) => entries.filter((e) => e.map === m).length;
+  // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
+  // share an inode only make the counts smaller, so an overflow here is a bug.
   for (const map of ["exes", "files", "grants"] as const) {
-    if (count(map) > LIMITS[map]) {
-      problems.push({
-        origin: (map === "exes" ? input.executables[0]?.origin : input.files[0]?.origin) ?? { file: "", line: 1, col: 1 },
-        message: `The policy needs ${count(map)} ${map === "exes" ? "executables" : map === "files" ? "protected files" : "grants"}; the kernel holds at most ${LIMITS[map]}`,
-        hint: "split the policy across hosts, or name fewer files",
-      });
-    }
+    const count = entries.filter((e) => e.map === map).length;
+    if (count > MAP_LIMITS[map]) throw new Error(`Bug: ${count} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
 }

@@ -1,8 +1,8 @@
 // From a checked policy to the compiler's input, and from compile problems back to
 // diagnostics. The host facts come from stat(2) on the host the agent runs on.
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import { DEFAULTS, locate, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
+import { DEFAULTS, locate, scriptInterpreter, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { AgentSpec, CompileInput, CompileProblem, GuardedSpec, Origin, PathFacts, PathRole } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
@@ -80,28 +80,11 @@ export function hostFacts(
     const kernel = type === "other" ? null : kernelInode?.(path);
     const facts: PathFacts = kernel ? { ...kernel, type } : { dev: kernelDev(s.dev), ino: s.ino, type };
     // Only an executable's first line matters; a protected file is not read.
-    const interpreter = type === "file" && role === "executable" ? shebang(path) : undefined;
+    const interpreter = type === "file" && role === "executable" ? scriptInterpreter(path) : undefined;
     if (interpreter !== undefined) facts.interpreter = interpreter;
     return facts;
   } catch {
     return null;
-  }
-}
-
-/** The interpreter a "#!" line names, or undefined for any other file (or one we cannot read). */
-function shebang(path: string): string | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, "r");
-    const head = Buffer.alloc(256);
-    const n = readSync(fd, head, 0, head.length, 0);
-    const text = head.subarray(0, n).toString("latin1");
-    if (!text.startsWith("#!")) return undefined;
-    return text.slice(2).split("\n")[0]!.trim().split(/\s+/)[0] ?? "";
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -3,7 +3,7 @@ import { createConnection } from "node:net";
 import { EXIT } from "../exit.ts";
 import { ControlError } from "./error.ts";
 import type { Reply, Request } from "./protocol.ts";
-import { SOCKET_PATH } from "./socket.ts";
+import { SOCKET_PATH } from "./paths.ts";
 
 export interface ClientOptions {
   /** Default SOCKET_PATH. */

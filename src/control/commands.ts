@@ -143,7 +143,7 @@ function readInput(file: string, what: string): Buffer {
 
 function readPolicy(file: string): Buffer {
   const bytes = readInput(file, "policy");
-  if (bytes.length > MAX_RELOAD_POLICY_BYTES) throw new ControlError(`Policy ${q(file)} is too large (${bytes.length} bytes)`, `the limit is ${MAX_RELOAD_POLICY_BYTES} bytes (1 MiB)`);
+  if (bytes.length > MAX_RELOAD_POLICY_BYTES) throw new ControlError(`Policy ${q(file)} is too large (${bytes.length} bytes)`, `the limit is ${MAX_RELOAD_POLICY_BYTES} bytes (${MAX_RELOAD_POLICY_BYTES / 1024 / 1024} MiB)`);
   return bytes;
 }
 

@@ -14,8 +14,8 @@ import { EXIT } from "../exit.ts";
 import { ControlError } from "./error.ts";
 import { challengeId, MAX_REQUEST_BYTES, parseRequest, type Action, type Challenges, type KeyInfo, type ParsedRequest, type Reply } from "./protocol.ts";
 
-export const SOCKET_DIR = "/run/bomfather";
-export const SOCKET_PATH = `${SOCKET_DIR}/control.sock`;
+import { SOCKET_DIR, SOCKET_PATH } from "./paths.ts";
+export { SOCKET_DIR, SOCKET_PATH };
 /** What a reloaded policy is called in diagnostics when the requester gave no file name. */
 export const RELOAD_NAME = "reload.yaml";
 

@@ -43,6 +43,62 @@ export function kernelVersion(rel = release()): [number, number] {
   return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
+/**
+ * The capabilities the agent needs (numbers from linux/capability.h). Loading BPF LSM programs
+ * and their maps takes CAP_BPF and CAP_PERFMON (the kernel checks both for LSM programs);
+ * CAP_MAC_ADMIN is the capability for changing the host's mandatory access control, which is
+ * what the agent does; CAP_DAC_READ_SEARCH lets it find and open every file the policy names,
+ * whoever owns it, to learn its inode. Root has them all.
+ */
+export const CAPABILITIES = { CAP_DAC_READ_SEARCH: 2, CAP_MAC_ADMIN: 33, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
+/** Needed only to mount securityfs when it is not mounted, to read the active LSM list. */
+const CAP_SYS_ADMIN = 21;
+
+/** The effective capability set of this process (CapEff in /proc/self/status), or null. */
+export function effectiveCapabilities(status?: string): bigint | null {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status ?? readFileSync("/proc/self/status", "utf8"));
+    return m ? BigInt(`0x${m[1]}`) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The names of the needed capabilities missing from `effective`. */
+export function missingCapabilities(effective: bigint): string[] {
+  return Object.entries(CAPABILITIES)
+    .filter(([, bit]) => ((effective >> BigInt(bit)) & 1n) === 0n)
+    .map(([name]) => name);
+}
+
+function capabilityCheck(): { check: Check; ok: boolean; sysAdmin: boolean } {
+  const effective = effectiveCapabilities();
+  const uid = process.getuid?.();
+  const title = "Capabilities to load and attach BPF LSM programs";
+  if (effective === null)
+    return {
+      ok: false,
+      sysAdmin: false,
+      check: { id: "capabilities", title, status: "fail", detail: "cannot read CapEff from /proc/self/status", hint: "run bomfather where /proc is mounted", required: true },
+    };
+  const missing = missingCapabilities(effective);
+  const names = Object.keys(CAPABILITIES);
+  const check: Check =
+    missing.length === 0
+      ? { id: "capabilities", title, status: "ok", detail: `${names.join(", ")} (uid ${uid})`, required: true }
+      : {
+          id: "capabilities",
+          title,
+          status: "fail",
+          detail: `missing ${missing.join(", ")} (uid ${uid})`,
+          hint:
+            `run bomfather as root (sudo bomfather ...), or give it ${names.join(", ")}: ` +
+            `AmbientCapabilities=${names.join(" ")} in its systemd unit, or setcap ${names.map((n) => n.toLowerCase()).join(",")}+ep on the binary`,
+          required: true,
+        };
+  return { check, ok: missing.length === 0, sysAdmin: ((effective >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n };
+}
+
 /** The active LSMs, mounting securityfs if needed. Null when they cannot be read. */
 function lsmList(): string[] | null {
   const file = `${SECURITYFS}/lsm`;
@@ -142,15 +198,8 @@ export async function runChecks(options: { agentLoad?: boolean } = {}): Promise<
     required: true,
   });
 
-  const root = process.getuid?.() === 0;
-  checks.push({
-    id: "root",
-    title: "Running as root",
-    status: root ? "ok" : "fail",
-    detail: root ? "uid 0" : `uid ${process.getuid?.()}`,
-    hint: root ? undefined : "run bomfather as root (sudo bomfather ...): loading BPF LSM programs needs CAP_BPF, CAP_PERFMON and CAP_MAC_ADMIN",
-    required: true,
-  });
+  const capabilities = capabilityCheck();
+  checks.push(capabilities.check);
 
   const btf = existsSync("/sys/kernel/btf/vmlinux");
   checks.push({
@@ -164,28 +213,36 @@ export async function runChecks(options: { agentLoad?: boolean } = {}): Promise<
 
   const lsms = lsmList();
   const listed = lsms?.includes("bpf") ?? false;
+  const unreadable = !capabilities.sysAdmin
+    ? `cannot read ${SECURITYFS}/lsm: securityfs is not mounted, and mounting it needs CAP_SYS_ADMIN`
+    : `cannot read ${SECURITYFS}/lsm (securityfs not mounted?)`;
   checks.push({
     id: "lsm-list",
     title: "bpf in the active LSM list",
     status: listed ? "ok" : "fail",
-    detail: lsms ? `lsm=${lsms.join(",")}` : `cannot read ${SECURITYFS}/lsm (securityfs not mounted?)`,
-    hint: listed ? undefined : lsmHint(lsms),
+    detail: lsms ? `lsm=${lsms.join(",")}` : unreadable,
+    hint: listed ? undefined : lsms ? lsmHint(lsms) : `mount -t securityfs securityfs ${SECURITYFS} (systemd does this at boot), then:\n${lsmHint(null)}`,
     required: true,
   });
 
-  let probe: { detail: string; errno?: number } | null = { detail: "not tried: running as root is needed" };
-  if (root && btf) probe = await probeBpfLsm();
+  const probe: { detail: string; errno?: number } | null = !capabilities.ok
+    ? { detail: "not tried: the capabilities above are missing" }
+    : !btf
+      ? { detail: "not tried: the kernel has no BTF" }
+      : await probeBpfLsm();
   let probeHint: string | undefined;
   if (probe) {
     const ld = lockdown();
-    if (!listed) probeHint = "see the lsm list check above";
+    if (!capabilities.ok) probeHint = "see the capability check above";
+    else if (!btf) probeHint = "see the BTF check above";
+    else if (!listed) probeHint = "see the lsm list check above";
     else if (probe.errno === 1 /* EPERM */)
       probeHint =
         `the kernel lists bpf but refused to load or attach an LSM program (EPERM)` +
         (ld === "confidentiality" ? `; kernel lockdown is "confidentiality", which forbids it: boot with lockdown=integrity` : "") +
         `; BPF trampolines may be blocked (some sandboxed or nested-virtualisation kernels do this); ` +
         `run on a host whose kernel allows BPF LSM programs`;
-    else probeHint = "check dmesg and the libbpf message above";
+    else probeHint = probe.detail.includes("[libbpf:") ? "check dmesg and the libbpf message above" : "check dmesg";
   }
   checks.push({
     id: "bpf-lsm",

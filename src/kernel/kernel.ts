@@ -82,7 +82,7 @@ export class LoadError extends Error {
   }
 }
 
-export type Counters = Record<"denied" | "audited" | "eventsLost" | "inheritanceFailures" | "protectionNotCarried" | "noPolicy", bigint>;
+export type Counters = Record<"denied" | "monitored" | "eventsLost" | "inheritanceFailures" | "protectionNotCarried" | "noPolicy", bigint>;
 
 /** Which slot is in force and the generation each slot holds (bf_state_v1). */
 export interface SlotState {
@@ -208,7 +208,7 @@ export class Kernel {
     const at = (i: number) => this.stats.lookupPerCpuSum(new Uint8Array(new Uint32Array([i]).buffer));
     return {
       denied: at(Stat.DENIED),
-      audited: at(Stat.AUDITED),
+      monitored: at(Stat.MONITORED),
       eventsLost: at(Stat.RINGBUF_FULL),
       inheritanceFailures: at(Stat.TASK_STORAGE_FAILED),
       protectionNotCarried: at(Stat.PROTECTION_NOT_CARRIED),

@@ -57,10 +57,18 @@ export class Probe {
     for (let attempt = 0; attempt < 5; attempt++) {
       const before = this.hits();
       let fd: number;
+      const flags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
       try {
-        fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOATIME | constants.O_NOCTTY);
-      } catch {
-        return null;
+        fd = openSync(path, flags | constants.O_NOATIME);
+      } catch (e) {
+        // O_NOATIME needs the file's owner or CAP_FOWNER, which an agent running with only the
+        // capabilities it needs lacks for other users' files: open it without.
+        if ((e as NodeJS.ErrnoException).code !== "EPERM") return null;
+        try {
+          fd = openSync(path, flags);
+        } catch {
+          return null;
+        }
       }
       const key = { dev: Number(this.read(SLOT.DEV)), ino: this.read(SLOT.INO) };
       closeSync(fd);

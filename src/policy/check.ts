@@ -4,20 +4,21 @@
 //   parse (parse.ts)       text -> plain value + where each value sits (SourceMap)
 //   validate (validate.ts) value against the TypeBox schema (schema.ts)
 //   meaning (semantic.ts)  names, references, addresses, ports, digests, keys, conflicts
+//   support (support.ts)   what this version of bomfather enforces, and how many rules fit
 //
-// Every stage reports all it finds. A stage that cannot produce a usable value (binary input,
-// broken YAML) stops the pipeline, since later messages would only be echoes of the first.
+// Every stage reports all it finds: nothing is cut short by a count, and a limit applies only to
+// printing (format.ts). A stage that cannot produce a usable value (binary input, broken YAML)
+// stops the pipeline, since later messages would only be echoes of the first. What `run` would
+// refuse from the text alone is an error here too; what depends on the host is a warning.
 
-import { statSync } from "node:fs";
-import { diagnostic, hasErrors, sortDiagnostics, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { diagnostic, sortDiagnostics, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
 import { decodePolicy } from "./decode.ts";
 import { parsePolicyText, SourceMap } from "./parse.ts";
 import type { Policy } from "./schema.ts";
 import { checkMeaning, type Host, type PathKind } from "./semantic.ts";
-import { STAGE_LIMIT, validateShape } from "./validate.ts";
-
-/** Most diagnostics reported for one file; past this, one more says how many were left out. */
-export const MAX_DIAGNOSTICS = 100;
+import { unsupported } from "./support.ts";
+import { validateShape } from "./validate.ts";
 
 export interface CheckOptions {
   /**
@@ -25,26 +26,51 @@ export interface CheckOptions {
    * Default: the real filesystem. `null`: judge the text alone.
    */
   host?: Host | null;
+  /** What this version enforces (support.ts's ENFORCED unless given; tests use this). */
+  enforced?: Readonly<Record<string, boolean>>;
 }
 
 export interface CheckResult {
   /** The checked policy, exactly as written (defaults not filled in); null when there is any error. */
   policy: Policy | null;
-  /** Errors and warnings, in source order. */
+  /** Errors, then warnings, each in source order. */
   diagnostics: Diagnostic[];
+  /** The policy's text, for excerpts; absent when the input is not text (a binary file). */
+  text?: string;
 }
 
 /** The real filesystem, following symbolic links as the kernel does when it opens a path. */
 export const localHost: Host = {
   pathKind(path: string): PathKind {
+    // "/srv/x/" names a directory: stat fails with ENOTDIR when /srv/x is a file, and the
+    // question is what is there, so ask about the path without its final "/".
+    const p = path.length > 1 ? path.replace(/\/+$/, "") || "/" : path;
     try {
-      const st = statSync(path);
-      return st.isFile() ? "file" : st.isDirectory() ? "directory" : "other";
+      const st = statSync(p, { throwIfNoEntry: false }); // no exception to build for each missing path
+      return st === undefined ? "missing" : st.isFile() ? "file" : st.isDirectory() ? "directory" : "other";
     } catch {
       return "missing";
     }
   },
+  interpreter: scriptInterpreter,
 };
+
+/** The interpreter a file's "#!" line names, or undefined for any other file (or one that cannot be read). */
+export function scriptInterpreter(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const head = Buffer.alloc(256);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const text = head.subarray(0, n).toString("latin1");
+    if (!text.startsWith("#!")) return undefined;
+    return text.slice(2).split("\n")[0]!.trim().split(/\s+/)[0] ?? "";
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 const sources = new WeakMap<object, SourceMap>();
 
@@ -66,7 +92,7 @@ export function locate(policy: Policy, path: ValuePath, at: "key" | "value" = "v
 
 export function checkPolicy(text: string | Uint8Array, file: string, options: CheckOptions = {}): CheckResult {
   try {
-    return check(text, file, options.host === undefined ? localHost : options.host);
+    return check(text, file, options);
   } catch (e) {
     // A bug in the checker, not in the policy. Say so plainly; never let it escape as a stack trace.
     const reason = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -86,13 +112,14 @@ export function checkPolicy(text: string | Uint8Array, file: string, options: Ch
   }
 }
 
-function check(input: string | Uint8Array, file: string, host: Host | null): CheckResult {
+function check(input: string | Uint8Array, file: string, options: CheckOptions): CheckResult {
+  const host = options.host === undefined ? localHost : options.host;
   const decoded = decodePolicy(input, file);
   if (!decoded.ok) return { policy: null, diagnostics: [decoded.diagnostic] };
+  const text = decoded.text;
 
-  const parsed = parsePolicyText(decoded.text, file);
-  if (parsed.value === undefined || hasErrors(parsed.diagnostics))
-    return { policy: null, diagnostics: limit(sortDiagnostics(parsed.diagnostics)) };
+  const parsed = parsePolicyText(text, file);
+  if (parsed.value === undefined) return { policy: null, diagnostics: sortDiagnostics(parsed.diagnostics), text };
 
   const value = parsed.value;
   const diagnostics = [...parsed.diagnostics];
@@ -101,36 +128,17 @@ function check(input: string | Uint8Array, file: string, host: Host | null): Che
     diagnostics.push(
       diagnostic(file, parsed.map.value([]), "error", `A policy must be a mapping, found ${found}`, [], 'start with "version: 1" on the first line'),
     );
-    return { policy: null, diagnostics: limit(sortDiagnostics(diagnostics)) };
+    return { policy: null, diagnostics: sortDiagnostics(diagnostics), text };
   }
 
-  const shape = validateShape(value, parsed.map);
-  const meaning = checkMeaning(value, parsed.map, host);
-  diagnostics.push(...shape, ...meaning);
-  const stopped = shape.length >= STAGE_LIMIT || meaning.length >= STAGE_LIMIT;
-  const sorted = limit(sortDiagnostics(diagnostics), stopped);
-  if (hasErrors(sorted)) return { policy: null, diagnostics: sorted };
+  diagnostics.push(
+    ...validateShape(value, parsed.map),
+    ...checkMeaning(value, parsed.map, host),
+    ...unsupported(value, parsed.map, options.enforced),
+  );
+  const sorted = sortDiagnostics(diagnostics);
+  if (sorted.length > 0 && sorted[0]!.severity === "error") return { policy: null, diagnostics: sorted, text };
   const policy = value as Policy;
   sources.set(policy, parsed.map);
-  return { policy, diagnostics: sorted };
-}
-
-/** The first MAX_DIAGNOSTICS, then one saying how many more there are (`stopped`: at least). */
-function limit(diags: Diagnostic[], stopped = false): Diagnostic[] {
-  if (diags.length <= MAX_DIAGNOSTICS) return diags;
-  const kept = diags.slice(0, MAX_DIAGNOSTICS);
-  const rest = diags.slice(MAX_DIAGNOSTICS);
-  const first = rest[0]!;
-  const errors = rest.filter((d) => d.severity === "error").length;
-  kept.push(
-    diagnostic(
-      first.file,
-      { line: first.line, col: first.col },
-      errors > 0 ? "error" : "warning",
-      stopped ? `${rest.length} or more problems not shown` : `${rest.length} more problems not shown (${errors} errors)`,
-      [],
-      "fix the ones above and check again",
-    ),
-  );
-  return kept;
+  return { policy, diagnostics: sorted, text };
 }

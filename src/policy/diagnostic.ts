@@ -43,19 +43,30 @@ export function diagnostic(
   return d;
 }
 
-/** Position order, errors before warnings at the same place; stable otherwise. */
+/** Errors before warnings, each in position order; stable otherwise. */
 export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   return diags
     .map((d, i) => ({ d, i }))
     .sort(
       (a, b) =>
-        a.d.file.localeCompare(b.d.file) ||
+        (a.d.severity === b.d.severity ? 0 : a.d.severity === "error" ? -1 : 1) ||
+        (a.d.file === b.d.file ? 0 : a.d.file < b.d.file ? -1 : 1) ||
         a.d.line - b.d.line ||
         a.d.col - b.d.col ||
-        (a.d.severity === b.d.severity ? 0 : a.d.severity === "error" ? -1 : 1) ||
         a.i - b.i,
     )
     .map(({ d }) => d);
+}
+
+export function countDiagnostics(diags: readonly Diagnostic[]): { errors: number; warnings: number } {
+  let errors = 0;
+  for (const d of diags) if (d.severity === "error") errors++;
+  return { errors, warnings: diags.length - errors };
+}
+
+/** "1 error", "3 warnings". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 export function hasErrors(diags: readonly Diagnostic[]): boolean {
@@ -64,18 +75,18 @@ export function hasErrors(diags: readonly Diagnostic[]): boolean {
 
 /** `"a"`, `"a" and "b"`, `"a", "b" and "c"`. */
 export function quoteList(values: readonly string[], conjunction = "and"): string {
-  const q = values.map((v) => JSON.stringify(v));
+  const q = values.map((v) => quote(v, Infinity));
   if (q.length <= 1) return q.join("");
   return `${q.slice(0, -1).join(", ")} ${conjunction} ${q[q.length - 1]}`;
 }
 
 /** `"a", "b", "c"` as in `expected one of "read", "write"`. */
 export function quoteAll(values: readonly string[]): string {
-  return values.map((v) => JSON.stringify(v)).join(", ");
+  return values.map((v) => quote(v, Infinity)).join(", ");
 }
 
-/** Quote a value for a message, shortening very long ones. */
+/** Quote a value for a message, shortening very long ones; unprintable characters are escaped. */
 export function quote(value: string, max = 60): string {
   const v = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(v);
+  return JSON.stringify(v).replace(/[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

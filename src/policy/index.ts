@@ -1,15 +1,14 @@
 // The policy language's public surface. See docs/policy.md for the language itself.
 
-export { checkPolicy, locate, localHost, sourceMapOf, MAX_DIAGNOSTICS } from "./check.ts";
+export { checkPolicy, locate, localHost, scriptInterpreter, sourceMapOf } from "./check.ts";
 export type { CheckOptions, CheckResult, Location } from "./check.ts";
-export { formatDiagnostics, formatDiagnosticsJson } from "./format.ts";
+export { formatDiagnostics, formatDiagnosticsJson, formatReport, formatVerdict, MAX_PRINTED } from "./format.ts";
 export { unsupported, ENFORCED } from "./support.ts";
-export type { SupportOptions } from "./support.ts";
-export { hasErrors, sortDiagnostics } from "./diagnostic.ts";
+export { countDiagnostics, hasErrors, sortDiagnostics } from "./diagnostic.ts";
 export type { Diagnostic, Severity, Span, ValuePath } from "./diagnostic.ts";
 export type { Host, PathKind } from "./semantic.ts";
 export { MAX_POLICY_BYTES } from "./decode.ts";
-export { MAX_DEPTH, MAX_VALUES, SourceMap } from "./parse.ts";
+export { MAX_ALIAS_VALUES, MAX_DEPTH, MAX_VALUES, SourceMap } from "./parse.ts";
 export { parseCidr, parsePort, parseHost } from "./net.ts";
 export type { Cidr, PortRange } from "./net.ts";
 export { parsePublicKey } from "./keys.ts";

@@ -5,128 +5,87 @@
 // value and key under its value path (["files", 0, "allow", 1, "access"]), bound the work done
 // (depth, number of values, alias expansion), and report duplicate keys in linear time.
 
-import {
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  type Alias,
-  type Document,
-  type Node as YamlNode,
-  type YAMLError,
-} from "yaml";
+import type * as Yaml from "yaml";
+import type { Alias, Document, Node as YamlNode, YAMLError } from "yaml";
 import { diagnostic, quote, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
+import { readBlockStyle } from "./blockstyle.ts";
+import { lineEndOf, lineStartsOf, SourceMap, type Place } from "./sourcemap.ts";
+
+export { SourceMap } from "./sourcemap.ts";
+
+/** The `yaml` package, loaded the first time a policy needs the full reader (most never do). */
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlModule ??= require("yaml") as typeof Yaml);
+}
 
 /** Deepest nesting accepted. A policy needs about eight levels. */
 export const MAX_DEPTH = 64;
-/** Most values a policy may hold, aliases expanded. Stops alias bombs and runaway generators. */
-export const MAX_VALUES = 200_000;
-
-interface Place {
-  /** Offsets of the value in the text, end exclusive. */
-  start: number;
-  end: number;
-  /** Offsets of the key when the value sits in a mapping. */
-  keyStart?: number;
-  keyEnd?: number;
-}
-
-/** Where each value of a parsed policy sits in its text. */
-export class SourceMap {
-  readonly #places = new Map<string, Place>();
-  readonly #lineStarts: number[];
-
-  constructor(
-    readonly file: string,
-    readonly text: string,
-    lineCounter: LineCounter,
-  ) {
-    this.#lineStarts = lineCounter.lineStarts.length > 0 ? lineCounter.lineStarts : [0];
-  }
-
-  /** @internal used by the parser */
-  set(path: ValuePath, place: Place): void {
-    this.#places.set(pathKey(path), place);
-  }
-
-  has(path: ValuePath): boolean {
-    return this.#places.has(pathKey(path));
-  }
-
-  /** The span of the value at `path`, or of its nearest recorded ancestor. */
-  value(path: ValuePath): Span {
-    const place = this.#nearest(path);
-    if (!place) return { line: 1, col: 1 };
-    if (place.start === place.end && place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
-    return this.span(place.start, place.end);
-  }
-
-  /** The span of the key that holds the value at `path`; the value's span when there is no key. */
-  key(path: ValuePath): Span {
-    const place = this.#nearest(path);
-    if (!place) return { line: 1, col: 1 };
-    if (place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
-    return this.span(place.start, place.end);
-  }
-
-  /** 1-based line and column of an offset. */
-  position(offset: number): { line: number; col: number } {
-    const starts = this.#lineStarts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return { line: lo + 1, col: offset - starts[lo]! + 1 };
-  }
-
-  #nearest(path: ValuePath): Place | undefined {
-    for (let n = path.length; n >= 0; n--) {
-      const place = this.#places.get(pathKey(path.slice(0, n)));
-      if (place) return place;
-    }
-    return undefined;
-  }
-
-  /** A span underlining [start, end) when it fits on one line, else from start to the end of its line. */
-  span(start: number, end: number): Span {
-    const { line, col } = this.position(start);
-    const lineStart = this.#lineStarts[line - 1] ?? 0;
-    let lineEnd = this.text.indexOf("\n", start);
-    if (lineEnd === -1) lineEnd = this.text.length;
-    let stop = Math.min(end, lineEnd);
-    while (stop > start && /\s/.test(this.text[stop - 1]!)) stop--;
-    const endCol = stop - lineStart + 1;
-    return endCol > col ? { line, col, endCol } : { line, col };
-  }
-}
-
-function pathKey(path: ValuePath): string {
-  return JSON.stringify(path);
-}
+/**
+ * Most values a policy may hold: room for every rule the kernel holds (a file rule with one
+ * grant is six values). The text's size limit bounds them too.
+ */
+export const MAX_VALUES = 1_000_000;
+/** Most values aliases may expand to: a policy that uses aliases is short; this stops alias bombs. */
+export const MAX_ALIAS_VALUES = 200_000;
 
 export interface Parsed {
-  /** The plain value, or undefined when the text is not usable YAML. */
+  /**
+   * The plain value, or undefined when the text is not usable YAML. A value may come with
+   * errors: a mapping pair that could not be kept (a duplicate or empty key) is left out.
+   */
   value: unknown;
   map: SourceMap;
   diagnostics: Diagnostic[];
 }
 
+/**
+ * Largest text the full YAML reader takes. Larger policies must be in the block style the fast
+ * reader understands (blockstyle.ts): the full reader needs about 300 bytes of memory and a
+ * microsecond per byte of policy.
+ */
+export const FULL_YAML_MAX_CHARS = 1024 * 1024;
+
 export function parsePolicyText(text: string, file: string): Parsed {
-  const lineCounter = new LineCounter();
+  const map = new SourceMap(file, text, lineStartsOf(text));
+
+  // Policies are nearly always plain block style, which the fast reader takes in one pass. It
+  // declines anything else (anchors, flow mappings, multi-line strings, errors...), and the full
+  // reader, which gives the best messages, takes over.
+  const block = readBlockStyle(text, MAX_DEPTH, MAX_VALUES);
+  if (block.ok) {
+    map.setRoot(block.root);
+    const diagnostics = block.duplicates.map((d) => duplicateKey(file, map, d.path, d.keyStart, d.keyEnd, d.firstKeyStart));
+    return { value: block.value, map, diagnostics };
+  }
+  if (text.length > FULL_YAML_MAX_CHARS) {
+    const at = map.span(block.offset, block.offset + 1);
+    return {
+      value: undefined,
+      map,
+      diagnostics: [
+        diagnostic(
+          file,
+          { line: at.line, col: at.col },
+          "error",
+          block.reason,
+          [],
+          `a policy over ${FULL_YAML_MAX_CHARS / (1024 * 1024)} MiB must be plain block style: one value per line, "- " lists, [a, b] lists of plain or quoted values, no anchors, aliases, tags, "{...}" mappings or multi-line strings`,
+        ),
+      ],
+    };
+  }
+  return parseFullYaml(text, file, map);
+}
+
+/** The full YAML reader alone (parsePolicyText picks the reader; tests compare the two). */
+export function parseFullYaml(text: string, file: string, map = new SourceMap(file, text, lineStartsOf(text))): Parsed {
   const diagnostics: Diagnostic[] = [];
 
   // The parser recurses once per level of nesting: deep input is slow long before it overflows
   // the stack. A policy needs a few levels, so refuse deep nesting before parsing.
   const deep = tooDeep(text, MAX_DEPTH);
   if (deep !== -1) {
-    lineCounter.addNewLine(0);
-    for (let i = text.indexOf("\n"); i !== -1 && i < deep; i = text.indexOf("\n", i + 1)) lineCounter.addNewLine(i + 1);
-    const map = new SourceMap(file, text, lineCounter);
     diagnostics.push(
       diagnostic(file, map.span(deep, deep + 1), "error", `Policy is nested more than ${MAX_DEPTH} levels deep`, [], "a policy needs only a few levels of nesting"),
     );
@@ -135,8 +94,7 @@ export function parsePolicyText(text: string, file: string): Parsed {
 
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, {
-      lineCounter,
+    doc = yaml().parseDocument(text, {
       prettyErrors: false,
       uniqueKeys: false, // checked below in linear time; the library's check is quadratic
       strict: true,
@@ -147,11 +105,9 @@ export function parsePolicyText(text: string, file: string): Parsed {
     });
   } catch (e) {
     // The library reports stack exhaustion as an error; anything thrown is a bug we still contain.
-    const map = new SourceMap(file, text, lineCounter);
     diagnostics.push(diagnostic(file, { line: 1, col: 1 }, "error", `The YAML parser failed: ${String(e)}`, []));
     return { value: undefined, map, diagnostics };
   }
-  const map = new SourceMap(file, text, lineCounter);
   const seen = new Set<string>();
   const add = (d: Diagnostic): void => {
     const id = `${d.line}:${d.col}:${d.message}`;
@@ -167,15 +123,14 @@ export function parsePolicyText(text: string, file: string): Parsed {
   }
   if (diagnostics.some((d) => d.severity === "error")) return { value: undefined, map, diagnostics };
 
-  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+  if (doc.contents === null || (yaml().isScalar(doc.contents) && doc.contents.value === null)) {
     diagnostics.push(
       diagnostic(file, { line: 1, col: 1 }, "error", "Policy is empty", [], 'a policy is a YAML mapping that starts with "version: 1"'),
     );
     return { value: undefined, map, diagnostics };
   }
 
-  const root = doc.contents.range;
-  if (root) map.set([], { start: root[0], end: root[1] });
+  map.setRoot(placeOf(doc.contents, text) ?? { start: 0, end: 0 });
   const builder = new Builder(file, map, diagnostics);
   let value: unknown;
   try {
@@ -184,7 +139,8 @@ export function parsePolicyText(text: string, file: string): Parsed {
     if (!(e instanceof Abort)) throw e;
     return { value: undefined, map, diagnostics };
   }
-  if (diagnostics.some((d) => d.severity === "error")) return { value: undefined, map, diagnostics };
+  // Errors that remain here (a duplicate key, an empty key) left out one pair of a mapping: the
+  // rest is a usable value, and checking it reports every other problem too.
   return { value, map, diagnostics };
 }
 
@@ -225,10 +181,34 @@ function yamlDiagnostic(
   return diagnostic(file, map.span(start, Math.max(end, start)), severity, message, [], YAML_HINTS[e.code] ?? "this is not valid YAML");
 }
 
+/**
+ * Where a node sits. A block mapping or list "ends" with its first line: the readers agree on
+ * that, and a span is cut at the end of its first line anyway.
+ */
+function placeOf(node: YamlNode | null | undefined, text: string): Place | undefined {
+  const r = node?.range;
+  if (!r) return undefined;
+  const block = (yaml().isMap(node) || yaml().isSeq(node)) && !node.flow;
+  return { start: r[0], end: block ? lineEndOf(text, r[0]) : r[1] };
+}
+
+/** The error for a key written twice in one mapping; the later pair is left out. */
+function duplicateKey(file: string, map: SourceMap, path: ValuePath, keyStart: number, keyEnd: number, firstKeyStart: number): Diagnostic {
+  return diagnostic(
+    file,
+    map.span(keyStart, keyEnd),
+    "error",
+    `Duplicate key ${quote(String(path[path.length - 1]))}`,
+    path,
+    `first written on line ${map.position(firstKeyStart).line}; a key may appear only once in a mapping`,
+  );
+}
+
 class Abort extends Error {}
 
 class Builder {
   #values = 0;
+  #aliasValues = 0;
   /** Anchors defined so far, in document order (an alias refers to the latest before it). */
   #anchors = new Map<string, YamlNode>();
   /** The aliases being expanded, outermost first: anchors seen inside are old definitions, not new ones. */
@@ -255,58 +235,55 @@ class Builder {
   }
 
   build(node: unknown, path: ValuePath, depth: number): unknown {
-    if (++this.#values > MAX_VALUES) {
-      const alias = this.#expanding[0];
-      if (alias)
-        this.#fail(
-          this.#spanOf(alias.node),
-          `Aliases expand this policy to more than ${MAX_VALUES} values`,
-          alias.path,
-          "this looks like an alias bomb; write the values out, a policy needs far fewer",
-        );
+    const alias = this.#expanding[0];
+    if (alias && ++this.#aliasValues > MAX_ALIAS_VALUES)
+      this.#fail(
+        this.#spanOf(alias.node),
+        `Aliases expand this policy to more than ${MAX_ALIAS_VALUES} values`,
+        alias.path,
+        "this looks like an alias bomb; write the values out, a policy needs far fewer",
+      );
+    if (++this.#values > MAX_VALUES)
       this.#fail(this.#spanOf(node as YamlNode), `Policy holds more than ${MAX_VALUES} values`, path, "a policy needs far fewer values");
-    }
     if (depth > MAX_DEPTH) {
       this.#fail(this.#spanOf(node as YamlNode), `Policy is nested more than ${MAX_DEPTH} levels deep`, path, "a policy needs only a few levels of nesting");
     }
     if (node === null || node === undefined) return null;
 
     const n = node as YamlNode;
-    if (!isAlias(n) && n.anchor && this.#expanding.length === 0) this.#anchors.set(n.anchor, n);
+    if (!yaml().isAlias(n) && n.anchor && this.#expanding.length === 0) this.#anchors.set(n.anchor, n);
 
-    if (isAlias(n)) return this.#alias(n, path, depth);
-    if (isScalar(n)) {
+    if (yaml().isAlias(n)) return this.#alias(n, path, depth);
+    if (yaml().isScalar(n)) {
       const v = n.value;
       if (v === null || typeof v === "string" || typeof v === "boolean") return v;
       if (typeof v === "number") return v;
       return n.source ?? String(v);
     }
-    if (isSeq(n)) {
+    if (yaml().isSeq(n)) {
       const out: unknown[] = [];
       n.items.forEach((item, i) => {
         const p = [...path, i];
-        const r = (item as YamlNode | null)?.range;
-        if (r) this.map.set(p, { start: r[0], end: r[1] });
-        else this.map.set(p, this.#placeOf(n));
+        this.map.set(p, placeOf(item as YamlNode | null, this.map.text) ?? { start: n.range?.[0] ?? 0, end: n.range?.[0] ?? 0 });
         out.push(this.build(item, p, depth + 1));
       });
       return out;
     }
-    if (isMap(n)) {
+    if (yaml().isMap(n)) {
       const out: Record<string, unknown> = {};
       const seen = new Map<string, number>();
       for (const pair of n.items) {
         const keyNode = pair.key as YamlNode | null;
         const kr = keyNode?.range;
         let key: string;
-        if (isScalar(keyNode)) {
+        if (yaml().isScalar(keyNode)) {
           const kv = keyNode.value;
           if (kv === null || kv === "") {
             this.#error(this.#spanOf(keyNode), "Empty key", path, "write a key before the colon");
             continue;
           }
           key = typeof kv === "string" ? kv : String(keyNode.source ?? kv);
-        } else if (isAlias(keyNode)) {
+        } else if (yaml().isAlias(keyNode)) {
           this.#error(this.#spanOf(keyNode), "An alias cannot be used as a key", path, "write the key out");
           continue;
         } else {
@@ -316,23 +293,18 @@ class Builder {
         const p = [...path, key];
         const first = seen.get(key);
         if (first !== undefined) {
-          this.#error(
-            this.#spanOf(keyNode),
-            `Duplicate key ${quote(key)}`,
-            p,
-            `first written on line ${this.map.position(first).line}; a key may appear only once in a mapping`,
-          );
+          this.diagnostics.push(duplicateKey(this.file, this.map, p, kr?.[0] ?? 0, kr?.[1] ?? 0, first));
           continue;
         }
         seen.set(key, kr?.[0] ?? 0);
         const valueNode = pair.value as YamlNode | null;
         const vr = valueNode?.range;
-        const place: Place = vr ? { start: vr[0], end: vr[1] } : { start: kr?.[1] ?? 0, end: kr?.[1] ?? 0 };
+        const place: Place = placeOf(valueNode, this.map.text) ?? { start: kr?.[1] ?? 0, end: kr?.[1] ?? 0 };
         if (kr) {
           place.keyStart = kr[0];
           place.keyEnd = kr[1];
         }
-        if (valueNode && isScalar(valueNode) && valueNode.value === null && vr && vr[0] === vr[1]) {
+        if (valueNode && yaml().isScalar(valueNode) && valueNode.value === null && vr && vr[0] === vr[1]) {
           place.start = place.end = vr[0]; // an empty value: diagnostics point at its key
         }
         this.map.set(p, place);
@@ -347,11 +319,6 @@ class Builder {
       return out;
     }
     this.#fail(this.#spanOf(n), "Unsupported YAML node", path);
-  }
-
-  #placeOf(n: YamlNode): Place {
-    const r = n.range;
-    return r ? { start: r[0], end: r[0] } : { start: 0, end: 0 };
   }
 
   #alias(a: Alias, path: ValuePath, depth: number): unknown {

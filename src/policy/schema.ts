@@ -9,6 +9,8 @@
 //   title      a noun for messages: "Expected a file rule, found a string"
 //   emptyHint  the hint shown when a list that needs at least one item is empty
 //   typeHint   the hint shown when a value of the wrong kind stands where this one belongs
+//   synonyms   for a closed set of values: other words people write for them ("audit" for
+//              "monitor"), answered with "did you mean"; near misses ("Monitor") are found anyway
 
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 
@@ -34,16 +36,28 @@ export const DEFAULTS = {
   eventInclude: ["deny", "monitor"],
 } as const;
 
-const Mode = Type.Union([Type.Literal("enforce"), Type.Literal("monitor")], { title: "mode" });
-const Access = Type.Union([Type.Literal("read"), Type.Literal("write")], { title: "access" });
+const Mode = Type.Union([Type.Literal("enforce"), Type.Literal("monitor")], {
+  title: "mode",
+  synonyms: { audit: "monitor", log: "monitor", warn: "monitor", observe: "monitor", block: "enforce", deny: "enforce", protect: "enforce" },
+});
+const Access = Type.Union([Type.Literal("read"), Type.Literal("write")], { title: "access", synonyms: { r: "read", w: "write" } });
 const Protocol = Type.Union([Type.Literal("tcp"), Type.Literal("udp")], { title: "protocol" });
-const NetworkDefault = Type.Union([Type.Literal("allow"), Type.Literal("deny")], { title: "network default" });
-const EnvAction = Type.Union([Type.Literal("deny"), Type.Literal("neutralise")], { title: "action" });
-const KeyOperation = Type.Union([Type.Literal("shutdown"), Type.Literal("reload")], { title: "operation" });
-const EventKind = Type.Union(
-  [Type.Literal("deny"), Type.Literal("monitor"), Type.Literal("allow")],
-  { title: "event kind" },
-);
+const NetworkDefault = Type.Union([Type.Literal("allow"), Type.Literal("deny")], {
+  title: "network default",
+  synonyms: { block: "deny", reject: "deny", drop: "deny", refuse: "deny", permit: "allow", accept: "allow" },
+});
+const EnvAction = Type.Union([Type.Literal("deny"), Type.Literal("neutralise")], {
+  title: "action",
+  synonyms: { block: "deny", refuse: "deny", reject: "deny", neutralize: "neutralise", strip: "neutralise", remove: "neutralise" },
+});
+const KeyOperation = Type.Union([Type.Literal("shutdown"), Type.Literal("reload")], {
+  title: "operation",
+  synonyms: { stop: "shutdown", restart: "reload" },
+});
+const EventKind = Type.Union([Type.Literal("deny"), Type.Literal("monitor"), Type.Literal("allow")], {
+  title: "event kind",
+  synonyms: { audit: "monitor", block: "deny", blocked: "deny", denied: "deny", allowed: "allow" },
+});
 
 const Path = Type.String({ title: "path" });
 const ExecutableName = Type.String({ title: "executable name" });

@@ -20,12 +20,13 @@ import { parseCidr, parseHost, parsePort, rangesOverlap, type PortRange } from "
 import type { SourceMap } from "./parse.ts";
 import { interpreterKind, isSystemDirectory, pathKey, pathProblems, type Problem } from "./paths.ts";
 import { closest } from "./suggest.ts";
-import { STAGE_LIMIT } from "./validate.ts";
 
 /** What the checker may learn about the machine it runs on. */
 export type PathKind = "file" | "directory" | "other" | "missing";
 export interface Host {
   pathKind(path: string): PathKind;
+  /** For a file starting with "#!": the interpreter it names. */
+  interpreter?(path: string): string | undefined;
 }
 
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -62,7 +63,6 @@ class Meaning {
     this.#add("warning", path, message, hint, at);
   }
   #add(severity: "error" | "warning", path: ValuePath, message: string, hint: string | undefined, at: "key" | "value"): void {
-    if (this.out.length >= STAGE_LIMIT) return;
     const span = at === "key" ? this.map.key(path) : this.map.value(path);
     this.out.push(diagnostic(this.map.file, span, severity, message, path, hint));
   }
@@ -136,12 +136,22 @@ class Meaning {
   }
 
   checkDigest(at: ValuePath, digest: string): void {
-    const hint = 'write what "fsverity digest FILE" prints: "sha256:" and 64 hex digits';
+    const hint = 'write what "fsverity digest FILE" prints before the file name: "sha256:" and 64 hex digits';
+    // `fsverity digest FILE` prints "sha256:<hex> FILE": the line pasted whole.
+    const pasted = /^(sha256:[0-9a-fA-F]{64})(\s+\S.*)$/.exec(digest);
+    if (pasted)
+      return this.error(at, `Digest is followed by ${quote(pasted[2]!)}`, `remove ${quote(pasted[2]!)}: "fsverity digest" prints the file name after the digest; keep ${quote(pasted[1]!, 80)}`);
+    // A bare hex value is usually what sha256sum printed: the hash of the file's bytes, which is
+    // not the fs-verity digest (a hash of its Merkle tree) and would never match.
+    const bare = /^([0-9a-fA-F]{64})(\s+\S.*)?$/.exec(digest);
+    if (bare)
+      return this.error(
+        at,
+        `Digest ${quote(bare[1]!.slice(0, 12) + "…")} is not an fs-verity digest`,
+        'a bare hash is what sha256sum prints, the hash of the file\'s bytes, which never matches; run "fsverity digest FILE" and copy the "sha256:..." it prints',
+      );
     const m = /^([A-Za-z0-9-]+):(.*)$/.exec(digest);
-    if (!m) {
-      if (/^[0-9a-fA-F]{64}$/.test(digest)) return this.error(at, "Digest has no algorithm", `write "sha256:${digest.slice(0, 8)}…"`);
-      return this.error(at, `Invalid digest ${quote(digest)}`, hint);
-    }
+    if (!m) return this.error(at, `Invalid digest ${quote(digest)}`, hint);
     const [, algorithm, hex] = m as unknown as [string, string, string];
     if (algorithm.toLowerCase() !== "sha256")
       return this.error(at, `Unsupported digest algorithm ${quote(algorithm)}`, 'fs-verity digests here are "sha256"');
@@ -150,7 +160,8 @@ class Meaning {
     if (hex.length !== 64) return this.error(at, `Digest has ${hex.length} hex digits, expected 64`, hint);
   }
 
-  checkHostPath(at: ValuePath, path: string, what: "executable" | "file"): void {
+  /** `what`: a named executable, a file rule's path, or another path the agent guards. */
+  checkHostPath(at: ValuePath, path: string, what: "executable" | "file" | "guarded"): void {
     if (!this.host) return;
     let kind: PathKind;
     try {
@@ -161,8 +172,22 @@ class Meaning {
     if (kind === "missing") this.warn(at, `Path ${quote(path)} does not exist on this machine`, MISSING_HINT);
     else if (what === "executable" && kind === "directory")
       this.warn(at, `Path ${quote(path)} is a directory on this machine, not a program`, "name the program's file");
-    else if (what === "file" && path.endsWith("/") && path !== "/" && kind === "file")
+    else if (what === "executable" && kind === "file") {
+      const interpreter = this.host.interpreter?.(path);
+      if (interpreter !== undefined)
+        this.warn(
+          at,
+          `Path ${quote(path)} is a script run by ${quote(interpreter)} on this machine`,
+          `the kernel knows a running script as its interpreter, so "bomfather run" refuses it; name a compiled program, or the interpreter ${quote(interpreter)} (which trusts every script it runs)`,
+        );
+    } else if (what === "file" && path.endsWith("/") && path !== "/" && kind === "file")
       this.warn(at, `Path ${quote(path)} ends with "/" but is a file on this machine`, 'remove the "/"');
+    else if (what === "file" && !path.endsWith("/") && kind === "directory")
+      this.warn(
+        at,
+        `Path ${quote(path)} is a directory on this machine`,
+        '"bomfather run" refuses it: this version protects regular files only; name the files inside it',
+      );
   }
 
   /** A reference to an executable by name. */
@@ -249,10 +274,9 @@ class Meaning {
           else grants.set(grant.executable, j);
         }
         if (Array.isArray(grant.access)) {
-          const seen = new Set<unknown>();
-          grant.access.forEach((a, k) => {
-            if (seen.has(a)) this.warn([...gat, "access", k], `Access ${quote(String(a))} is listed twice`, "remove one");
-            seen.add(a);
+          const access: unknown[] = grant.access; // a short list: no Set needed
+          access.forEach((a, k) => {
+            if (access.indexOf(a) < k) this.warn([...gat, "access", k], `Access ${quote(String(a))} is listed twice`, "remove one");
           });
         }
       });
@@ -260,6 +284,7 @@ class Meaning {
 
     // A rule inside a directory that another rule protects: the more specific rule decides.
     for (const [key, inner] of byPath) {
+      if (inner.mode !== "monitor") continue; // only a monitored rule can weaken an enforced one
       for (let parent = parentOf(key); parent !== undefined; parent = parentOf(parent)) {
         const outer = byPath.get(parent);
         if (!outer) continue;
@@ -281,7 +306,9 @@ class Meaning {
     const destinations = section.destinations;
     if (destinations !== undefined && !isObj(destinations)) this.destinations = undefined;
     interface Claim {
-      what: string;
+      /** "Address" or "Host" and the text as written, made into a message only when one is needed. */
+      kind: string;
+      raw: string;
       dest: string;
       at: ValuePath;
       ports: PortRange[];
@@ -306,11 +333,12 @@ class Meaning {
         ports.push(r.value);
       });
       const protocols = isStr(dest.protocol) ? [dest.protocol] : ["tcp", "udp"];
-      const claim = (what: string, key: string, where: ValuePath): void => {
-        const others = claims.get(key) ?? [];
-        for (const o of others) {
+      const claim = (kind: string, raw: string, key: string, where: ValuePath): void => {
+        const what = () => `${kind} ${quote(raw)}`;
+        const others = claims.get(key);
+        for (const o of others ?? []) {
           if (o.dest === name) {
-            this.warn(where, `${what} is listed twice in ${quote(name)}`, `remove one (line ${this.line(o.at)})`);
+            this.warn(where, `${what()} is listed twice in ${quote(name)}`, `remove one (line ${this.line(o.at)})`);
             return;
           }
           const portsClash =
@@ -319,14 +347,15 @@ class Meaning {
           if (portsClash && protocolsClash) {
             this.error(
               where,
-              `${what} is in both ${quote(o.dest)} and ${quote(name)}`,
+              `${what()} is in both ${quote(o.dest)} and ${quote(name)}`,
               `${quote(o.dest)} names it on line ${this.line(o.at)}; a connection must match one destination, so merge them or give them different ports`,
             );
             return;
           }
         }
-        others.push({ what, dest: name, at: where, ports, protocols });
-        claims.set(key, others);
+        const claim: Claim = { kind, raw, dest: name, at: where, ports, protocols };
+        if (others) others.push(claim);
+        else claims.set(key, [claim]);
       };
       list(dest.addresses).forEach((a, i) => {
         if (!isStr(a)) return;
@@ -334,13 +363,13 @@ class Meaning {
         if (!r.ok) return this.error([...at, "addresses", i], r.message, r.hint);
         if (r.value.prefix === 0)
           this.warn([...at, "addresses", i], `Address ${quote(a)} covers every IPv${r.value.family} address`, "name the networks you mean");
-        claim(`Address ${quote(a)}`, `addr ${r.value.canonical}`, [...at, "addresses", i]);
+        claim("Address", a, `addr ${r.value.canonical}`, [...at, "addresses", i]);
       });
       list(dest.hosts).forEach((h, i) => {
         if (!isStr(h)) return;
         const r = parseHost(h);
         if (!r.ok) return this.error([...at, "hosts", i], r.message, r.hint);
-        claim(`Host ${quote(h)}`, `host ${r.value}`, [...at, "hosts", i]);
+        claim("Host", h, `host ${r.value}`, [...at, "hosts", i]);
       });
       this.refs([...at, "allow"], dest.allow, "Executable");
     }
@@ -474,15 +503,17 @@ class Meaning {
         const at: ValuePath = ["agent", "protection", "files", i];
         const problems = pathProblems(p, "file");
         this.problems(at, problems);
-        if (!problems.some((x) => x.severity === "error")) this.checkHostPath(at, p, "file");
+        if (!problems.some((x) => x.severity === "error")) this.checkHostPath(at, p, "guarded");
       });
     }
     const events = section.events;
     if (isObj(events)) {
       const output = events.output;
       if (isStr(output) && output !== "stdout" && output !== "stderr") {
-        if (!output.startsWith("/"))
-          this.error(["agent", "events", "output"], `Unknown event output ${quote(output)}`, 'write "stdout", "stderr" or an absolute file path');
+        if (!output.startsWith("/")) {
+          const near = closest(output, ["stdout", "stderr"]);
+          this.error(["agent", "events", "output"], `Unknown event output ${quote(output)}`, `${near ? `did you mean ${quote(near)}? ` : ""}write "stdout", "stderr" or an absolute file path`);
+        }
         else this.problems(["agent", "events", "output"], pathProblems(output, "output"));
       }
       const seen = new Set<unknown>();

@@ -1,5 +1,6 @@
-// Which parts of a valid policy this version of bomfather enforces. `run` refuses a policy that
-// uses anything else: bomfather never accepts a rule it cannot enforce.
+// Which parts of the language this version of bomfather enforces, and how many rules the kernel
+// holds. `check` and `run` refuse a policy that uses anything else: bomfather never accepts a
+// rule it cannot enforce.
 //
 // Edit ENFORCED as features land. Keys are key paths of the language, with "*" for a list index
 // or a name ("files.*.allow"); "path=value" marks one value of a key ("network.default=deny"), and
@@ -8,10 +9,10 @@
 // (test/policy/support.test.ts checks that the table names every key of the schema).
 
 import type { TSchema } from "@sinclair/typebox";
-import { locate } from "./check.ts";
+import { MAP_LIMITS } from "../abi.ts";
 import { diagnostic, quote, type Diagnostic, type ValuePath } from "./diagnostic.ts";
-import { PolicySchema, type Policy } from "./schema.ts";
-import type { PathKind } from "./semantic.ts";
+import type { SourceMap } from "./parse.ts";
+import { PolicySchema, schemaKeyPaths } from "./schema.ts";
 
 export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   version: true,
@@ -73,26 +74,23 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
 
 const HINT = "remove it, or run a version that enforces it; bomfather never accepts a rule it cannot enforce";
 
-export interface SupportOptions {
-  /**
-   * What each protected path is on the target host. When given, a file rule whose path is a
-   * directory there is checked against "files.*.path:directory". A path written with a trailing
-   * "/" is a directory whether or not this is given.
-   */
-  pathKind?: (path: string) => PathKind;
-  /** The table to judge by; ENFORCED unless given (tests use this). */
-  enforced?: Readonly<Record<string, boolean>>;
-}
-
-/** One error for every part of `policy` that this version does not enforce. Empty: run it. */
-export function unsupported(policy: Policy, options: SupportOptions = {}): Diagnostic[] {
-  const table = options.enforced ?? ENFORCED;
+/**
+ * One error for every part of `value` that this version does not enforce, and for rules that would
+ * not fit in the kernel. Empty: `run` can load it. Judges the text alone: a path written with a
+ * trailing "/" is a directory; what a path is on the host is `run`'s business (the compiler).
+ * Reads the value defensively: parts of the wrong shape are the schema's to report.
+ */
+export function unsupported(value: unknown, map: SourceMap | undefined, table: Readonly<Record<string, boolean>> = ENFORCED): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const report = (path: ValuePath, at: "key" | "value", what: string): void => {
-    const loc = locate(policy, path, at);
-    out.push(diagnostic(loc.file, loc, "error", `${what} is not enforced by this version of bomfather`, path, HINT));
+  const at = (path: ValuePath, where: "key" | "value") => (map ? (where === "key" ? map.key(path) : map.value(path)) : { line: 1, col: 1 });
+  const file = map?.file ?? "<policy>";
+  const report = (path: ValuePath, where: "key" | "value", what: string): void => {
+    out.push(diagnostic(file, at(path, where), "error", `${what} is not enforced by this version of bomfather`, path, HINT));
   };
 
+  // Only the parts of the language that hold something not enforced need a visit: a 10,000-rule
+  // "files" section that is all enforced is not walked rule by rule.
+  const suspect = suspectPatterns(table);
   const walk = (schema: TSchema, value: unknown, path: ValuePath, pattern: string): void => {
     if (Array.isArray(schema.anyOf)) {
       const branch = (schema.anyOf as TSchema[]).find((b) => (b.type === "array") === Array.isArray(value));
@@ -101,42 +99,80 @@ export function unsupported(policy: Policy, options: SupportOptions = {}): Diagn
     }
     if (schema.type === "object" && schema.properties && isObj(value)) {
       const props = schema.properties as Record<string, TSchema>;
-      for (const [key, child] of Object.entries(value)) {
+      for (const key in value) {
+        const childSchema = Object.hasOwn(props, key) ? props[key] : undefined;
+        if (!childSchema) continue; // an unknown key: the schema reports it
         const p = pattern === "" ? key : `${pattern}.${key}`;
-        const childPath = [...path, key];
         if (table[p] !== true) {
-          report(childPath, "key", quote(key));
+          report([...path, key], "key", quote(key));
           continue;
         }
-        for (const [item, itemPath] of scalars(child, childPath)) {
+        if (!suspect.has(p)) continue;
+        const child = value[key];
+        for (const [item, itemPath] of scalars(child, [...path, key])) {
           if (table[`${p}=${item}`] === false) report(itemPath, "value", quote(`${key}: ${item}`));
         }
-        const childSchema = props[key];
-        if (childSchema) walk(childSchema, child, childPath, p);
+        walk(childSchema, child, [...path, key], p);
       }
     } else if (schema.type === "object" && schema.patternProperties && isObj(value)) {
       const child = Object.values(schema.patternProperties as Record<string, TSchema>)[0]!;
-      for (const [name, v] of Object.entries(value)) walk(child, v, [...path, name], `${pattern}.*`);
+      for (const name in value) walk(child, value[name], [...path, name], `${pattern}.*`);
     } else if (schema.type === "array" && Array.isArray(value)) {
       value.forEach((v, i) => walk(schema.items as TSchema, v, [...path, i], `${pattern}.*`));
     }
   };
-  walk(PolicySchema, policy, [], "");
+  walk(PolicySchema, value, [], "");
+  if (!isObj(value)) return out;
 
+  const files = Array.isArray(value.files) ? value.files : [];
   if (table["files.*.path:directory"] !== true && table["files.*.path"] === true) {
-    (policy.files ?? []).forEach((rule, i) => {
-      const directory = (rule.path.length > 1 && rule.path.endsWith("/")) || options.pathKind?.(rule.path) === "directory";
-      if (directory) report(["files", i, "path"], "value", `Protecting the directory ${quote(rule.path)}`);
+    files.forEach((rule, i) => {
+      const path = isObj(rule) ? rule.path : undefined;
+      if (typeof path === "string" && path.length > 1 && path.endsWith("/"))
+        report(["files", i, "path"], "value", `Protecting the directory ${quote(path)}`);
     });
   }
+
   // The agent guards single files for now: a directory needs protected directories (files.*.path:directory).
-  if (table["files.*.path:directory"] !== true && table["agent.protection.files"] === true) {
-    (policy.agent?.protection?.files ?? []).forEach((path, i) => {
-      const directory = (path.length > 1 && path.endsWith("/")) || options.pathKind?.(path) === "directory";
-      if (directory) report(["agent", "protection", "files", i], "value", `Guarding the directory ${quote(path)}`);
+  const agent = isObj(value.agent) && isObj(value.agent.protection) ? value.agent.protection : undefined;
+  if (table["files.*.path:directory"] !== true && table["agent.protection.files"] === true && agent && Array.isArray(agent.files)) {
+    agent.files.forEach((path, i) => {
+      if (typeof path === "string" && path.length > 1 && path.endsWith("/"))
+        report(["agent", "protection", "files", i], "value", `Guarding the directory ${quote(path)}`);
     });
   }
-  return out.sort((a, b) => a.line - b.line || a.col - b.col);
+
+  // The kernel's maps have a fixed size. Names that turn out to share a file on the host only
+  // need fewer entries, so counting what is written is enough.
+  const exes = isObj(value.executables) ? Object.keys(value.executables).length : 0;
+  const grants = files.reduce((n: number, rule) => n + (isObj(rule) && Array.isArray(rule.allow) ? rule.allow.length : 0), 0);
+  const capacity = [
+    { key: "executables", count: exes, limit: MAP_LIMITS.exes, noun: "executables" },
+    { key: "files", count: files.length, limit: MAP_LIMITS.files, noun: "protected files" },
+    { key: "files", count: grants, limit: MAP_LIMITS.grants, noun: "grants" },
+  ];
+  for (const c of capacity) {
+    if (c.count > c.limit)
+      out.push(
+        diagnostic(file, at([c.key], "key"), "error", `The policy needs ${c.count} ${c.noun}; the kernel holds at most ${c.limit}`, [c.key], "split the policy across hosts, or name fewer files"),
+      );
+  }
+  return out;
+}
+
+/**
+ * The key paths under which something may be refused: a key the table does not mark enforced
+ * (a key it does not name is refused), or one of its values marked not enforced ("path=value").
+ * A key path is suspect when it or anything below it is.
+ */
+function suspectPatterns(table: Readonly<Record<string, boolean>>): Set<string> {
+  const suspect = new Set<string>();
+  const valueRules = Object.keys(table).filter((k) => k.includes("=") && table[k] === false).map((k) => k.slice(0, k.indexOf("=")));
+  for (const kp of [...schemaKeyPaths(), ...valueRules]) {
+    if (table[kp] === true && !valueRules.includes(kp)) continue;
+    for (let p = kp; p !== ""; p = p.includes(".") ? p.slice(0, p.lastIndexOf(".")) : "") suspect.add(p);
+  }
+  return suspect;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {

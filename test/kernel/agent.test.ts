@@ -214,7 +214,7 @@ kernelSuite({
     "modes-enforce-rule-blocks",
     "modes-monitor-rule-allows",
     "modes-monitor-content",
-    "modes-monitor-event-audit",
+    "modes-monitor-event-action",
     "modes-monitor-event-rule",
     "modes-enforce-event-deny",
     "flood-denied-while-agent-stopped",

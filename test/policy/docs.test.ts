@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import type { TSchema } from "@sinclair/typebox";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkPolicy, formatDiagnostics, hasErrors, PolicySchema } from "../../src/policy/index.ts";
+import { checkPolicy, formatReport, PolicySchema } from "../../src/policy/index.ts";
 
 const doc = readFileSync(join(import.meta.dir, "..", "..", "docs", "policy.md"), "utf8");
 
@@ -40,18 +40,19 @@ test("every section has an example", () => {
   expect(bare).toEqual([]);
 });
 
-test("complete examples in docs/policy.md check without errors", () => {
+test("complete examples in docs/policy.md pass check as written", () => {
   const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.startsWith("version: 1"));
-  expect(blocks.length).toBeGreaterThan(0);
+  expect(blocks.length).toBeGreaterThanOrEqual(4);
   for (const b of blocks) {
-    const text = b.includes("executables:") ? b : `${b}executables:\n  reader:\n    path: /usr/local/bin/reader\n`;
-    const r = checkPolicy(text, "docs.yaml", { host: null });
-    expect(hasErrors(r.diagnostics)).toBe(false);
+    const r = checkPolicy(b, "docs.yaml", { host: null });
+    expect([b, r.diagnostics.filter((d) => d.severity === "error").map((d) => d.message)]).toEqual([b, []]);
+    expect(r.policy).not.toBeNull();
   }
 });
 
 test("the example diagnostic in docs/policy.md is what check prints for demo.yaml with a typo", () => {
   const demo = readFileSync(join(import.meta.dir, "..", "..", "policies", "demo.yaml"), "utf8").replace("access: [read]", "access: raed");
-  const out = formatDiagnostics(checkPolicy(demo, "policies/demo.yaml", { host: null }).diagnostics, demo);
+  const r = checkPolicy(demo, "policies/demo.yaml", { host: null });
+  const out = formatReport("policies/demo.yaml", r.diagnostics, r.text);
   expect(doc).toContain(out.trimEnd());
 });

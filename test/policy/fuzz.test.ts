@@ -15,7 +15,6 @@ import {
   formatDiagnostics,
   formatDiagnosticsJson,
   MAX_POLICY_BYTES,
-  unsupported,
 } from "../../src/policy/index.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
@@ -160,9 +159,8 @@ function survive(input: string | Uint8Array, label: string, boundMs: number): Re
     if (d.message.length === 0 || /Internal error/.test(d.message)) throw new Error(`${where}: internal error`);
     if (d.file !== "fuzz.yaml") throw new Error(`${where}: bad file`);
   }
-  formatDiagnostics(diagnostics, input);
+  formatDiagnostics(diagnostics, result.text ?? "", Infinity);
   formatDiagnosticsJson(diagnostics);
-  if (policy) unsupported(policy, { pathKind: () => "directory" });
   return result;
 }
 

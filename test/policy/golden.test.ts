@@ -1,11 +1,13 @@
-// Golden tests: each test/policy/invalid/<case>.yaml is checked and its formatted diagnostics
-// must equal <case>.expected byte for byte; test/policy/warnings/ holds valid policies whose
-// warnings are pinned the same way. Regenerate with UPDATE_GOLDENS=1, then read every diff.
+// Golden tests: each test/policy/invalid/<case>.yaml is checked and what `bomfather check` prints
+// for it (diagnostics, then the verdict line) must equal <case>.expected byte for byte;
+// test/policy/warnings/ holds valid policies whose warnings are pinned the same way. A case
+// without its .expected fails. To write or refresh expectations, run with UPDATE_GOLDENS=1 and
+// read every diff before committing it.
 
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkPolicy, formatDiagnostics, hasErrors, type Host } from "../../src/policy/index.ts";
+import { checkPolicy, formatReport, hasErrors, type Host } from "../../src/policy/index.ts";
 
 const update = process.env.UPDATE_GOLDENS === "1";
 
@@ -26,9 +28,10 @@ function goldens(dir: string, expectValid: boolean): void {
       const bytes = new Uint8Array(readFileSync(join(root, `${name}.yaml`)));
       const file = `test/policy/${dir}/${name}.yaml`;
       const result = checkPolicy(bytes, file, { host: fakeHost });
-      const actual = formatDiagnostics(result.diagnostics, bytes);
+      const actual = formatReport(file, result.diagnostics, result.text);
       const expectedPath = join(root, `${name}.expected`);
-      if (update || !existsSync(expectedPath)) writeFileSync(expectedPath, actual);
+      if (update) writeFileSync(expectedPath, actual);
+      if (!existsSync(expectedPath)) throw new Error(`${expectedPath} is missing: write it with UPDATE_GOLDENS=1 and read it`);
       expect(actual).toBe(readFileSync(expectedPath, "utf8"));
       if (expectValid) {
         expect(result.policy).not.toBeNull();

@@ -1,14 +1,17 @@
-// unsupported(): every part of a valid policy this version does not enforce is refused by line.
+// What this version does not enforce, and rules past the kernel's capacity, are errors of
+// `check` itself (and so of `run`), each at its line.
 
 import { describe, expect, test } from "bun:test";
-import { checkPolicy, ENFORCED, unsupported, type Policy } from "../../src/policy/index.ts";
+import { MAP_LIMITS } from "../../src/abi.ts";
+import { checkPolicy, ENFORCED, type Diagnostic } from "../../src/policy/index.ts";
 import { schemaKeyPaths } from "../../src/policy/schema.ts";
 
-function checked(text: string): Policy {
-  const r = checkPolicy(text, "p.yaml", { host: null });
-  if (!r.policy) throw new Error(r.diagnostics.map((d) => `${d.line}:${d.col} ${d.message}`).join("\n"));
-  return r.policy;
+const NOT_ENFORCED_HINT = "remove it, or run a version that enforces it; bomfather never accepts a rule it cannot enforce";
+
+function check(text: string, enforced?: Record<string, boolean>): Diagnostic[] {
+  return checkPolicy(text, "p.yaml", { host: null, ...(enforced ? { enforced } : {}) }).diagnostics;
 }
+const refusals = (d: Diagnostic[]) => d.filter((x) => x.hint === NOT_ENFORCED_HINT).map((x) => [x.line, x.col, x.message]);
 
 const BASE = `version: 1
 mode: monitor
@@ -36,19 +39,18 @@ describe("the support table", () => {
     expect(stray).toEqual([]);
   });
 
-  test("cannot be changed at run time", () => {
-    expect(Object.isFrozen(ENFORCED)).toBe(true);
+  test("decides what check accepts: turning a key off refuses it, turning it on accepts it", () => {
+    expect(check(BASE)).toEqual([]);
+    expect(refusals(check(BASE, { ...ENFORCED, "executables.*.inherit": false }))).toEqual([[6, 5, '"inherit" is not enforced by this version of bomfather']]);
+    const digest = BASE.replace("    inherit: false\n", `    digest: sha256:${"ab".repeat(32)}\n`);
+    expect(refusals(check(digest))).toHaveLength(1);
+    expect(check(digest, { ...ENFORCED, "executables.*.digest": true })).toEqual([]);
   });
 });
 
-describe("unsupported", () => {
-  test("accepts the supported subset: mode, executables with path and inherit, files, grants, rule mode", () => {
-    expect(unsupported(checked(BASE))).toEqual([]);
-  });
-
-  test("refuses a digest, at its key", () => {
-    const text = BASE.replace("    inherit: false\n", `    digest: sha256:${"ab".repeat(32)}\n`);
-    const d = unsupported(checked(text));
+describe("check refuses what this version does not enforce", () => {
+  test("a digest, at its key", () => {
+    const d = check(BASE.replace("    inherit: false\n", `    digest: sha256:${"ab".repeat(32)}\n`));
     expect(d).toHaveLength(1);
     expect(d[0]).toMatchObject({
       file: "p.yaml",
@@ -57,12 +59,12 @@ describe("unsupported", () => {
       endCol: 11,
       severity: "error",
       message: '"digest" is not enforced by this version of bomfather',
-      hint: "remove it, or run a version that enforces it; bomfather never accepts a rule it cannot enforce",
+      hint: NOT_ENFORCED_HINT,
       path: ["executables", "reader", "digest"],
     });
   });
 
-  test("refuses each unsupported section once, at its key", () => {
+  test("each unsupported section once, at its key", () => {
     const text = `${BASE}network:
   default: deny
   destinations:
@@ -75,15 +77,14 @@ agent:
   events:
     output: stderr
 `;
-    const d = unsupported(checked(text));
-    expect(d.map((x) => [x.line, x.col, x.message])).toEqual([
+    expect(refusals(check(text))).toEqual([
       [13, 1, '"network" is not enforced by this version of bomfather'],
       [19, 1, '"runtime" is not enforced by this version of bomfather'],
       [22, 3, '"events" is not enforced by this version of bomfather'],
     ]);
   });
 
-  test("reports only the parts still unsupported when a section lands", () => {
+  test("only the parts still unsupported when a section lands", () => {
     const text = `${BASE}network:
   default: deny
   destinations:
@@ -93,39 +94,62 @@ agent:
       allow: [reader]
 `;
     const table = { ...ENFORCED, network: true, "network.default": true, "network.destinations": true, "network.destinations.*.ports": true, "network.destinations.*.allow": true };
-    const d = unsupported(checked(text), { enforced: table });
-    expect(d.map((x) => [x.line, x.message])).toEqual([[17, '"hosts" is not enforced by this version of bomfather']]);
+    expect(refusals(check(text, table)).map(([line, , message]) => [line, message])).toEqual([[17, '"hosts" is not enforced by this version of bomfather']]);
   });
 
-  test("can refuse one value of a key", () => {
-    const d = unsupported(checked(BASE), { enforced: { ...ENFORCED, "files.*.allow.*.access=write": false } });
-    expect(d.map((x) => [x.line, x.col, x.message])).toEqual([[11, 24, '"access: write" is not enforced by this version of bomfather']]);
+  test("one value of a key", () => {
+    expect(refusals(check(BASE, { ...ENFORCED, "files.*.allow.*.access=write": false }))).toEqual([[11, 24, '"access: write" is not enforced by this version of bomfather']]);
   });
 
-  test("refuses a directory written with a trailing slash", () => {
-    const d = unsupported(checked(BASE.replace("/srv/secret.txt", "/srv/secrets/")));
-    expect(d.map((x) => [x.line, x.col, x.message])).toEqual([[8, 11, 'Protecting the directory "/srv/secrets/" is not enforced by this version of bomfather']]);
+  test("a directory written with a trailing slash", () => {
+    expect(refusals(check(BASE.replace("/srv/secret.txt", "/srv/secrets/")))).toEqual([
+      [8, 11, 'Protecting the directory "/srv/secrets/" is not enforced by this version of bomfather'],
+    ]);
   });
 
-  test("refuses a directory the host says is one, through the pathKind hook", () => {
-    const policy = checked(BASE.replace("/srv/secret.txt", "/srv/secrets"));
-    expect(unsupported(policy)).toEqual([]);
-    expect(unsupported(policy, { pathKind: () => "file" })).toEqual([]);
-    const d = unsupported(policy, { pathKind: (p) => (p === "/srv/secrets" ? "directory" : "file") });
-    expect(d.map((x) => x.message)).toEqual(['Protecting the directory "/srv/secrets" is not enforced by this version of bomfather']);
-    expect(unsupported(policy, { pathKind: () => "directory", enforced: { ...ENFORCED, "files.*.path:directory": true } })).toEqual([]);
+  test("a directory on this machine is a warning that says run refuses it", () => {
+    const d = checkPolicy(BASE.replace("/srv/secret.txt", "/srv/secrets"), "p.yaml", { host: { pathKind: (p) => (p === "/srv/secrets" ? "directory" : "file") } }).diagnostics;
+    expect(d.map((x) => [x.severity, x.message])).toEqual([["warning", 'Path "/srv/secrets" is a directory on this machine']]);
+    expect(d[0]!.hint).toContain('"bomfather run" refuses it');
   });
 
   test("a key missing from the table is refused (fail closed)", () => {
     const { mode: _, ...table } = ENFORCED;
-    const d = unsupported(checked(BASE), { enforced: table });
-    expect(d.map((x) => [x.line, x.message])).toEqual([[2, '"mode" is not enforced by this version of bomfather']]);
+    expect(refusals(check(BASE, table)).map(([line, , message]) => [line, message])).toEqual([[2, '"mode" is not enforced by this version of bomfather']]);
   });
 
-  test("a policy built by hand, without positions, is reported at 1:1", () => {
-    const policy: Policy = { version: 1, runtime: { fileless: {} } };
-    const d = unsupported(policy);
-    expect(d).toHaveLength(1);
-    expect(d[0]).toMatchObject({ file: "<policy>", line: 1, col: 1, path: ["runtime"] });
+  test("an unknown key is the schema's error only, not also unsupported", () => {
+    const d = check(BASE.replace("mode: monitor", "mdoe: monitor"));
+    expect(d.map((x) => x.message)).toEqual(['Unknown key "mdoe"']);
+  });
+
+  test("alongside every other error", () => {
+    const d = check(`${BASE}runtime:\n  fileless: {}\n`.replace("access: [read, write]", "access: [raed]"));
+    expect(d.map((x) => x.message)).toEqual(['Unknown access "raed"', '"runtime" is not enforced by this version of bomfather']);
+  });
+});
+
+describe("check refuses rules the kernel cannot hold", () => {
+  const policy = (exes: number, files: number, grantsPerFile: number) => {
+    let s = "version: 1\nexecutables:\n";
+    for (let e = 0; e < exes; e++) s += `  e${e}:\n    path: /bin/e${e}\n`;
+    s += "files:\n";
+    for (let f = 0; f < files; f++) {
+      s += `  - path: /srv/f${f}\n    allow:\n`;
+      for (let g = 0; g < grantsPerFile; g++) s += `      - executable: e${(f + g) % exes}\n        access: read\n`;
+    }
+    return s;
+  };
+  const capacity = (d: Diagnostic[]) => d.filter((x) => x.message.includes("the kernel holds")).map((x) => [x.line, x.message]);
+
+  test("executables", () => {
+    expect(capacity(check(policy(MAP_LIMITS.exes, 1, 1)))).toEqual([]);
+    expect(capacity(check(policy(MAP_LIMITS.exes + 1, 1, 1)))).toEqual([[2, `The policy needs ${MAP_LIMITS.exes + 1} executables; the kernel holds at most ${MAP_LIMITS.exes}`]]);
+  });
+
+  test("grants", () => {
+    const files = Math.ceil((MAP_LIMITS.grants + 1) / 4);
+    const d = check(policy(4, files, 4));
+    expect(capacity(d)).toEqual([[11, `The policy needs ${files * 4} grants; the kernel holds at most ${MAP_LIMITS.grants}`]]);
   });
 });

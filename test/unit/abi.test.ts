@@ -1,7 +1,9 @@
 // src/abi.ts against the BTF of the compiled object (built from bpf/bomfather.h): a struct
 // size, a field offset or an enum value that drifts fails here, before any kernel sees it.
 import { describe, expect, test } from "bun:test";
-import { ENUMS, Event, InodeKey, NESTED_STRUCTS, STRUCTS, kernelDev } from "../../src/abi.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ENUMS, Event, InodeKey, MAP_LIMITS, NESTED_STRUCTS, STRUCTS, kernelDev } from "../../src/abi.ts";
 import { PROGRAMS } from "../../src/kernel/kernel.ts";
 import { agentObject, loadShim } from "../../src/kernel/assets.ts";
 import type { BtfEnum, BtfStruct } from "../../ffi/shim.ts";
@@ -73,4 +75,10 @@ test("st_dev converts to the kernel's s_dev encoding", () => {
 
 test("every program of the object is attached by the agent, and nothing else", () => {
   expect([...obj.programNames()].sort()).toEqual([...PROGRAMS].sort());
+});
+
+test("the map capacities the checker counts against are bpf/maps.bpf.h's", () => {
+  const header = readFileSync(join(import.meta.dir, "..", "..", "bpf", "maps.bpf.h"), "utf8");
+  const define = (name: string) => Number(new RegExp(`^#define ${name} (\\d+)$`, "m").exec(header)?.[1]);
+  expect({ ...MAP_LIMITS } as Record<string, number>).toEqual({ exes: define("BF_MAX_EXES"), files: define("BF_MAX_FILES"), grants: define("BF_MAX_GRANTS") });
 });

@@ -105,7 +105,7 @@ describe("problems name the line and never produce entries", () => {
   test("missing protected file", () => {
     const r = compile(policy([rule("/srv/missing", 4, [grant("/usr/bin/reader", ["read"], 6)])]), host);
     expect(r.ok).toBe(false);
-    if (r.ok) return;
+    if (r.ok) throw new Error("a missing file compiled");
     expect(r.problems).toEqual([
       expect.objectContaining({ origin: at(4), message: 'Cannot protect "/srv/missing": path does not exist on this host' }),
     ]);
@@ -133,6 +133,19 @@ describe("problems name the line and never produce entries", () => {
   test("two names for one program are refused", () => {
     const r = compile(policy([], [exe("/usr/bin/reader", 20), { ...exe("/usr/bin/reader", 21), name: "alias" }]), host);
     expect(!r.ok && r.problems[0]!.message).toContain('is the same file as executable "reader"');
+  });
+});
+
+describe("states the checker excludes are bugs, never skipped", () => {
+  test("a grant to a name that is not an executable of the input throws", () => {
+    expect(() => compile(policy([rule("/srv/secret", 4, [grant("/usr/bin/ghost", ["read"], 6)])]), host)).toThrow(
+      'Bug: grant to "ghost", which is not an executable of the compiler\'s input (p.yaml:6)',
+    );
+  });
+  test("more entries than a kernel map holds throws", () => {
+    const many: HostFacts = (path, role) => (path.startsWith("/usr/bin/") ? host(path, role) : { dev: 1, ino: BigInt(path.slice(5)), type: "file" });
+    const files = Array.from({ length: 65_537 }, (_, i) => rule(`/srv/${i + 1}`, 2, [grant("/usr/bin/reader", ["read"], 3)]));
+    expect(() => compile(policy(files), many)).toThrow("Bug: 65537 entries for the files map, which holds 65536");
   });
 });
 

@@ -67,5 +67,5 @@ expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
 show_file /tmp/agent.err
 # The kernel's own counters: the early shell, root, tester, the copy, the hard link, the
 # write, and the read after SIGHUP.
-expect_contains file-agent-counters "stopped: 7 denied, 0 audited, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
+expect_contains file-agent-counters "stopped: 7 denied, 0 monitored, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
 expect_ok file-readable-after-stop cat /srv/demo/secret.txt

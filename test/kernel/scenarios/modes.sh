@@ -19,7 +19,7 @@ expect_ok modes-monitor-rule-allows cat /srv/modes/monitored.txt
 expect_eq modes-monitor-content monitored "$BF_OUT"
 sleep 0.5
 ev=$(grep 'monitored.txt' /tmp/agent.out | head -n1)
-expect_contains modes-monitor-event-audit '"action":"audit"' "$ev"
+expect_contains modes-monitor-event-action '"action":"monitor"' "$ev"
 line=$(grep -n 'path: /srv/modes/monitored.txt' /policies/monitor.yaml | cut -d: -f1)
 expect_contains modes-monitor-event-rule "\"rule\":\"/policies/monitor.yaml:$line\"" "$ev"
 ev=$(grep 'enforced.txt' /tmp/agent.out | head -n1)

@@ -10,7 +10,7 @@ import { requestAgent } from "../../../src/control/client.ts";
 import { ControlError } from "../../../src/control/error.ts";
 import { controlEventLine } from "../../../src/control/event.ts";
 import type { SigningKey } from "../../../src/control/keys.ts";
-import { Challenges, parseChallenge, sha256, signChallenge, type PolicyKey, type Reply } from "../../../src/control/protocol.ts";
+import { Challenges, MAX_RELOAD_POLICY_BYTES, parseChallenge, sha256, signChallenge, type PolicyKey, type Reply } from "../../../src/control/protocol.ts";
 import { ControlServer, type ControlEvent, type ControlHandler, type HandlerResult, type ServerLimits } from "../../../src/control/socket.ts";
 
 const keyOf = (b: number): SigningKey => ({ ...nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(b)), format: "test" });
@@ -194,11 +194,11 @@ describe("limits", () => {
     expect(a.server.connections).toBe(0);
   });
 
-  test("a reload policy over 1 MiB is refused at the default limit", async () => {
+  test("a reload policy over the policy size limit is refused at the default limit", async () => {
     const a = start();
-    const big = Buffer.alloc(1024 * 1024 + 1, "#").toString("base64");
+    const big = Buffer.alloc(MAX_RELOAD_POLICY_BYTES + 1, "#").toString("base64");
     const r = await raw(a.path, JSON.stringify({ op: "submit", action: "reload", response: "x", policy: big }) + "\n");
-    expect(JSON.parse(r.text)).toMatchObject({ ok: false, reason: "too-large", message: expect.stringContaining("Policy is too large (1048577 bytes") });
+    expect(JSON.parse(r.text)).toMatchObject({ ok: false, reason: "too-large", message: expect.stringContaining(`Policy is too large (${MAX_RELOAD_POLICY_BYTES + 1} bytes`) });
   });
 
   test("a silent client and a slow one are cut off at the deadline and block nobody meanwhile", async () => {

@@ -1,0 +1,390 @@
+// A fast reader for the YAML that policies are written in: block style, one value per line.
+//
+//   files:                         block mappings with plain keys
+//     - path: /srv/secret.txt      block lists, a list item holding a mapping ("- key: value")
+//       allow:
+//         - executable: reader
+//           access: [read, write]  one-line lists of plain or quoted values, "{}"
+//       mode: "monitor"            plain, "double" (no escapes) and 'single' quoted values
+//
+// The `yaml` package (parse.ts) reads any YAML and gives the best messages, but needs about a
+// microsecond and 300 bytes per byte of text: a 10,000-rule policy would take a second. This
+// reader takes the same text in one pass over its lines, and declines, with the offset and the
+// reason, anything outside the style above: anchors, aliases, tags, "{...}" mappings, multi-line
+// or escaped strings, tabs, every YAML error. What it accepts it reads exactly as the `yaml`
+// package does (the value, and every place in the SourceMap); test/policy/blockstyle.test.ts
+// compares the two on every policy of the test corpus and on generated ones.
+
+import type { ValuePath } from "./diagnostic.ts";
+import type { Place } from "./sourcemap.ts";
+
+export interface DuplicateKey {
+  path: ValuePath;
+  keyStart: number;
+  keyEnd: number;
+  firstKeyStart: number;
+}
+
+export type BlockStyle =
+  | { ok: true; value: unknown; root: Place; duplicates: DuplicateKey[] }
+  | { ok: false; offset: number; reason: string };
+
+/** Why the reader declined, and where. */
+class Decline {
+  constructor(
+    readonly offset: number,
+    readonly reason: string,
+  ) {}
+}
+
+// The YAML 1.2 core schema's plain scalars (the `yaml` package's tags): a plain value matching
+// one of these is not a string.
+const NULL = /^(?:~|[Nn]ull|NULL)$/;
+const TRUE = /^(?:[Tt]rue|TRUE)$/;
+const FALSE = /^(?:[Ff]alse|FALSE)$/;
+const SMALL_INT = /^[0-9]{1,15}$/;
+const OTHER_NUMBER =
+  /^(?:0o[0-7]+|[-+]?[0-9]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+|[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*))$/;
+
+const SPACE = 0x20;
+const HASH = 0x23;
+const DASH = 0x2d;
+const COLON = 0x3a;
+const CR = 0x0d;
+/** Longest implicit key YAML allows. */
+const MAX_KEY = 1024;
+
+/** Characters that start something other than a plain value (YAML indicators). */
+function isIndicator(c: number): boolean {
+  // - ? : , [ ] { } # & * ! | > ' " % @ `
+  return (
+    c === 0x2d || c === 0x3f || c === 0x3a || c === 0x2c || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x23 ||
+    c === 0x26 || c === 0x2a || c === 0x21 || c === 0x7c || c === 0x3e || c === 0x27 || c === 0x22 || c === 0x25 || c === 0x40 || c === 0x60
+  );
+}
+
+/** Characters of a plain key: letters, digits, "_", ".", "/", "-". */
+function isKeyChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2e || c === 0x2f || c === 0x2d;
+}
+
+export function readBlockStyle(text: string, maxDepth: number, maxValues: number): BlockStyle {
+  const tab = text.indexOf("\t");
+  if (tab !== -1) return { ok: false, offset: tab, reason: "Policy contains a tab character" };
+  const cr = /\r(?!\n)/.exec(text);
+  if (cr) return { ok: false, offset: cr.index, reason: "Policy contains a carriage return that does not end a line" };
+  try {
+    const r = new Reader(text, maxDepth, maxValues);
+    const { value, place } = r.root();
+    return { ok: true, value, root: place, duplicates: r.duplicates };
+  } catch (e) {
+    if (e instanceof Decline) return { ok: false, offset: Math.min(e.offset, text.length), reason: e.reason };
+    throw e;
+  }
+}
+
+interface Node {
+  value: unknown;
+  place: Place;
+}
+
+/** Every place is made with all its fields, so that they share one shape (the engine likes that). */
+function place(start: number, end: number, kids?: Map<string, Place> | Place[]): Place {
+  return { start, end, keyStart: undefined, keyEnd: undefined, kids };
+}
+
+class Reader {
+  readonly duplicates: DuplicateKey[] = [];
+  /** Where the current content line starts, its indentation, its end ("\r\n" or "\n" excluded), the next line. */
+  private line = 0;
+  private ind = -1;
+  private eol = 0;
+  private next = 0;
+  private eof = false;
+  private values = 0;
+  private depth = 0;
+  private readonly path: (string | number)[] = [];
+
+  constructor(
+    private readonly t: string,
+    private readonly maxDepth: number,
+    private readonly maxValues: number,
+  ) {}
+
+  root(): Node {
+    this.seek(0);
+    if (this.eof) throw new Decline(0, "Policy is empty");
+    if (this.ind !== 0) throw new Decline(this.line, "The policy does not start at the first column");
+    if (this.isItem(this.line)) throw new Decline(this.line, "A policy must be a mapping, found a list");
+    const node = this.block();
+    if (!this.eof) throw new Decline(this.line + this.ind, "Unexpected content after the policy");
+    return node;
+  }
+
+  /** Move to the first line at or after `from` that holds more than spaces and a comment. */
+  private seek(from: number): void {
+    const t = this.t;
+    const n = t.length;
+    let p = from;
+    while (p < n) {
+      let q = p;
+      while (t.charCodeAt(q) === SPACE) q++;
+      let nl = t.indexOf("\n", q);
+      if (nl === -1) nl = n;
+      const eol = nl > q && t.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
+      if (q < eol && t.charCodeAt(q) !== HASH) {
+        this.line = p;
+        this.ind = q - p;
+        this.eol = eol;
+        this.next = nl + 1;
+        return;
+      }
+      p = nl + 1;
+    }
+    this.eof = true;
+    this.ind = -1;
+  }
+
+  private advance(): void {
+    this.seek(this.next);
+  }
+
+  /** "-" followed by a space or the end of the line. */
+  private isItem(p: number): boolean {
+    return this.t.charCodeAt(p) === DASH && (p + 1 >= this.eol || this.t.charCodeAt(p + 1) === SPACE);
+  }
+
+  private count(at: number): void {
+    if (++this.values > this.maxValues) throw new Decline(at, `Policy holds more than ${this.maxValues} values`);
+  }
+
+  /** The block node (mapping or list) that starts on the current line, at its indentation. */
+  private block(): Node {
+    const at = this.line + this.ind;
+    if (++this.depth > this.maxDepth) throw new Decline(at, `Policy is nested more than ${this.maxDepth} levels deep`);
+    const node = this.isItem(at) ? this.list(this.ind) : this.mapping(this.ind, at);
+    this.depth--;
+    return node;
+  }
+
+  /** The end of a plain key starting at p, or -1: key characters, then ":" and a space or the end of the line. */
+  private keyEnd(p: number): number {
+    const t = this.t;
+    const first = t.charCodeAt(p);
+    if (first === DASH || first === 0x2e) return -1; // "-" and "." start markers and items: the full reader's
+    let q = p;
+    while (q < this.eol && isKeyChar(t.charCodeAt(q))) q++;
+    if (q === p || t.charCodeAt(q) !== COLON) return -1;
+    if (q + 1 < this.eol && t.charCodeAt(q + 1) !== SPACE) return -1;
+    return q;
+  }
+
+  /** A block mapping whose keys sit at column `ind`; its first key is at `first` on the current line. */
+  private mapping(ind: number, first: number): Node {
+    const t = this.t;
+    const out: Record<string, unknown> = {};
+    const kids = new Map<string, Place>();
+    const where = place(first, this.next - 1, kids);
+    this.count(first);
+    let p = first;
+    for (;;) {
+      const ke = this.keyEnd(p);
+      if (ke === -1) throw new Decline(p, "Expected a key followed by a colon");
+      const key = t.slice(p, ke);
+      if (key.length > MAX_KEY) throw new Decline(p, "Key is too long");
+      if (key.length <= 4 && NULL.test(key)) throw new Decline(p, "A key must be a plain string");
+      const keyStart = p;
+      this.path.push(key);
+      const node = this.pairValue(ind, ke + 1);
+      this.path.pop();
+      node.place.keyStart = keyStart;
+      node.place.keyEnd = ke;
+      const earlier = kids.get(key);
+      if (earlier !== undefined) {
+        this.duplicates.push({ path: [...this.path, key], keyStart, keyEnd: ke, firstKeyStart: earlier.keyStart! });
+      } else {
+        if (key === "__proto__") Object.defineProperty(out, key, { value: node.value, enumerable: true, writable: true, configurable: true });
+        else out[key] = node.value;
+        kids.set(key, node.place);
+      }
+      if (this.eof || this.ind < ind) break;
+      if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
+      p = this.line + this.ind;
+      if (this.isItem(p)) throw new Decline(p, "A list item where a key was expected");
+    }
+    return { value: out, place: where };
+  }
+
+  /** The value after "key:" (at `after`, just past the colon); leaves the reader on the line after it. */
+  private pairValue(ind: number, after: number): Node {
+    const t = this.t;
+    let q = after;
+    while (q < this.eol && t.charCodeAt(q) === SPACE) q++;
+    if (q >= this.eol || t.charCodeAt(q) === HASH) {
+      const empty = Math.min(q, this.eol);
+      this.advance();
+      // The value is the block below, or a list at the key's own indentation ("key:\n- a").
+      if (!this.eof && (this.ind > ind || (this.ind === ind && this.isItem(this.line + ind)))) return this.block();
+      this.count(empty);
+      return { value: null, place: place(empty, empty) };
+    }
+    const node = this.inline(q);
+    this.advance();
+    if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
+    return node;
+  }
+
+  /** A block list whose "-" sit at column `ind`, starting on the current line. */
+  private list(ind: number): Node {
+    const t = this.t;
+    const out: unknown[] = [];
+    const kids: Place[] = [];
+    const where = place(this.line + ind, this.next - 1, kids);
+    this.count(where.start);
+    for (;;) {
+      const dash = this.line + ind;
+      let q = dash + 1;
+      while (q < this.eol && t.charCodeAt(q) === SPACE) q++;
+      this.path.push(out.length);
+      let node: Node;
+      if (q >= this.eol || t.charCodeAt(q) === HASH) {
+        const empty = Math.min(q, this.eol);
+        this.advance();
+        if (!this.eof && this.ind > ind) node = this.block();
+        else {
+          this.count(empty);
+          node = { value: null, place: place(empty, empty) };
+        }
+      } else if (this.isItem(q)) {
+        throw new Decline(q, "A list directly inside a list item");
+      } else if (this.keyEnd(q) !== -1) {
+        if (++this.depth > this.maxDepth) throw new Decline(q, `Policy is nested more than ${this.maxDepth} levels deep`);
+        node = this.mapping(q - this.line, q);
+        this.depth--;
+      } else {
+        node = this.inline(q);
+        this.advance();
+        if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
+      }
+      this.path.pop();
+      kids.push(node.place);
+      out.push(node.value);
+      if (this.eof || this.ind < ind) break;
+      if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
+      if (!this.isItem(this.line + ind)) break; // the next key of the mapping that holds this list
+    }
+    return { value: out, place: where };
+  }
+
+  /** A value that fits on the rest of the current line, starting at q, followed only by a comment. */
+  private inline(q: number): Node {
+    const t = this.t;
+    const c = t.charCodeAt(q);
+    let node: Node;
+    if (c === 0x22 || c === 0x27) node = this.quoted(q);
+    else if (c === 0x5b) node = this.flowList(q);
+    else if (c === 0x7b) {
+      if (t.charCodeAt(q + 1) !== 0x7d) throw new Decline(q, 'A "{...}" mapping');
+      this.count(q);
+      node = { value: {}, place: place(q, q + 2) };
+    } else {
+      if (isIndicator(c)) throw new Decline(q, `A value starting with ${JSON.stringify(t[q])}`);
+      let e = q;
+      while (e < this.eol && !(t.charCodeAt(e) === HASH && t.charCodeAt(e - 1) === SPACE)) e++;
+      while (e > q && t.charCodeAt(e - 1) === SPACE) e--;
+      const s = t.slice(q, e);
+      if (s.includes(": ") || s.endsWith(":")) throw new Decline(q, 'A value containing ": "');
+      this.count(q);
+      return { value: this.plain(s, q), place: place(q, e) };
+    }
+    let k = node.place.end;
+    while (k < this.eol && t.charCodeAt(k) === SPACE) k++;
+    if (k < this.eol && (t.charCodeAt(k) !== HASH || k === node.place.end)) throw new Decline(k, "Unexpected text after a value");
+    return node;
+  }
+
+  private plain(s: string, at: number): unknown {
+    const c = s.charCodeAt(0);
+    // Only values starting with one of "~nNtTfF0-9+-." can be anything but a string.
+    if (c === 0x7e || c === 0x6e || c === 0x4e) return NULL.test(s) ? null : s;
+    if (c === 0x74 || c === 0x54) return TRUE.test(s) ? true : s;
+    if (c === 0x66 || c === 0x46) return FALSE.test(s) ? false : s;
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e) {
+      if (SMALL_INT.test(s)) return Number(s);
+      if (OTHER_NUMBER.test(s)) throw new Decline(at, "A number the fast reader leaves to the full one");
+    }
+    return s;
+  }
+
+  /** A one-line quoted string at q: "..." without escapes, or '...' with '' for a quote. */
+  private quoted(q: number): Node {
+    const t = this.t;
+    const quote = t[q]!;
+    let k = q + 1;
+    let value: string;
+    if (quote === '"') {
+      const close = t.indexOf('"', k);
+      if (close === -1 || close >= this.eol) throw new Decline(q, "A quoted string that does not end on its line");
+      value = t.slice(k, close);
+      if (value.includes("\\")) throw new Decline(q, "A quoted string with escapes");
+      k = close + 1;
+    } else {
+      for (;;) {
+        const close = t.indexOf("'", k);
+        if (close === -1 || close >= this.eol) throw new Decline(q, "A quoted string that does not end on its line");
+        if (t.charCodeAt(close + 1) === 0x27) k = close + 2;
+        else {
+          k = close + 1;
+          break;
+        }
+      }
+      value = t.slice(q + 1, k - 1).replaceAll("''", "'");
+    }
+    this.count(q);
+    return { value, place: place(q, k) };
+  }
+
+  /** A one-line list "[a, "b", 3]" at q. */
+  private flowList(q: number): Node {
+    const t = this.t;
+    const out: unknown[] = [];
+    let kids: Place[] | undefined;
+    this.count(q);
+    const eol = this.eol;
+    let k = q + 1;
+    while (k < eol && t.charCodeAt(k) === SPACE) k++;
+    if (t.charCodeAt(k) !== 0x5d) {
+      for (;;) {
+        if (k >= this.eol) throw new Decline(q, "A list that does not end on its line");
+        const c = t.charCodeAt(k);
+        let item: Node;
+        if (c === 0x22 || c === 0x27) item = this.quoted(k);
+        else {
+          if (isIndicator(c)) throw new Decline(k, `A list item starting with ${JSON.stringify(t[k])}`);
+          let e = k;
+          for (; e < this.eol; e++) {
+            const d = t.charCodeAt(e);
+            if (d === 0x2c || d === 0x5d) break;
+            if (d === 0x5b || d === 0x7b || d === 0x7d || d === COLON || (d === HASH && t.charCodeAt(e - 1) === SPACE))
+              throw new Decline(e, `A list item containing ${JSON.stringify(t[e])}`);
+          }
+          let end = e;
+          while (end > k && t.charCodeAt(end - 1) === SPACE) end--;
+          this.count(k);
+          item = { value: this.plain(t.slice(k, end), k), place: place(k, end) };
+        }
+        (kids ??= []).push(item.place);
+        out.push(item.value);
+        k = item.place.end;
+        while (k < eol && t.charCodeAt(k) === SPACE) k++;
+        const d = t.charCodeAt(k);
+        if (d === 0x5d) break;
+        if (d !== 0x2c) throw new Decline(k, 'Expected "," or "]" in a list');
+        k++;
+        while (k < eol && t.charCodeAt(k) === SPACE) k++;
+        if (t.charCodeAt(k) === 0x5d) throw new Decline(k, 'A "," before "]"');
+      }
+    }
+    return { value: out, place: place(q, k + 1, kids) };
+  }
+}

@@ -1,0 +1,117 @@
+// Where each value of a parsed policy sits in its text: a tree of places that mirrors the value
+// (a mapping's places by key, a list's by index), filled by either YAML reader (parse.ts).
+
+import type { Span, ValuePath } from "./diagnostic.ts";
+
+export interface Place {
+  /** Offsets of the value in the text, end exclusive. A block mapping or list ends with its first line. */
+  start: number;
+  end: number;
+  /** Offsets of the key when the value sits in a mapping. */
+  keyStart?: number;
+  keyEnd?: number;
+  /** The places of the values inside a mapping (by key) or a list (by index). */
+  kids?: Map<string, Place> | Place[];
+}
+
+export class SourceMap {
+  #root: Place | undefined;
+  readonly #lineStarts: readonly number[];
+
+  constructor(
+    readonly file: string,
+    readonly text: string,
+    lineStarts: readonly number[],
+  ) {
+    this.#lineStarts = lineStarts.length > 0 ? lineStarts : [0];
+  }
+
+  /** @internal for the readers: the place of the whole value. */
+  setRoot(place: Place): void {
+    this.#root = place;
+  }
+
+  /** @internal for the readers: the place at `path`, whose parent is already placed. */
+  set(path: ValuePath, place: Place): void {
+    if (path.length === 0) return this.setRoot(place);
+    const parent = this.#walk(path, path.length - 1);
+    if (parent.depth !== path.length - 1 || !parent.place) throw new Error(`Bug: no place for the parent of ${JSON.stringify(path)}`);
+    const last = path[path.length - 1]!;
+    if (typeof last === "number") ((parent.place.kids ??= []) as Place[])[last] = place;
+    else ((parent.place.kids ??= new Map()) as Map<string, Place>).set(last, place);
+  }
+
+  /** The span of the value at `path`, or of its nearest recorded ancestor. */
+  value(path: ValuePath): Span {
+    const place = this.#walk(path, path.length).place;
+    if (!place) return { line: 1, col: 1 };
+    if (place.start === place.end && place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
+    return this.span(place.start, place.end);
+  }
+
+  /** The span of the key that holds the value at `path`; the value's span when there is no key. */
+  key(path: ValuePath): Span {
+    const place = this.#walk(path, path.length).place;
+    if (!place) return { line: 1, col: 1 };
+    if (place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
+    return this.span(place.start, place.end);
+  }
+
+  /** 1-based line and column of an offset. */
+  position(offset: number): { line: number; col: number } {
+    const starts = this.#lineStarts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - starts[lo]! + 1 };
+  }
+
+  /** The deepest place along the first `length` steps of `path`. */
+  #walk(path: ValuePath, length: number): { place: Place | undefined; depth: number } {
+    let place = this.#root;
+    let depth = 0;
+    while (place && depth < length) {
+      const kids = place.kids;
+      const seg = path[depth]!;
+      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids.get(seg) : undefined;
+      if (!next) break;
+      place = next;
+      depth++;
+    }
+    return { place, depth };
+  }
+
+  /** A span underlining [start, end) when it fits on one line, else from start to the end of its line. */
+  span(start: number, end: number): Span {
+    const { line, col } = this.position(start);
+    const lineStart = this.#lineStarts[line - 1] ?? 0;
+    let lineEnd = this.text.indexOf("\n", start);
+    if (lineEnd === -1) lineEnd = this.text.length;
+    let stop = Math.min(end, lineEnd);
+    while (stop > start && /\s/.test(this.text[stop - 1]!)) stop--;
+    const endCol = stop - lineStart + 1;
+    return endCol > col ? { line, col, endCol } : { line, col };
+  }
+
+  /** Every place, for tests comparing the two readers. */
+  tree(): Place | undefined {
+    return this.#root;
+  }
+}
+
+/** Offsets at which each line of `text` starts. */
+export function lineStartsOf(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+/** Offset of the end of the line holding `offset` (its "\n", or the end of the text). */
+export function lineEndOf(text: string, offset: number): number {
+  const nl = text.indexOf("\n", offset);
+  return nl === -1 ? text.length : nl;
+}
