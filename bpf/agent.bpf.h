@@ -46,16 +46,22 @@ static __always_inline struct bf_agent *bf_agent_config(void)
 	return cfg && cfg->exe.ino ? cfg : NULL;
 }
 
-/* Does task run the agent's binary? */
-static __always_inline bool bf_runs_agent_binary(struct task_struct *task, struct bf_agent *cfg)
+/* Does task run the executable whose inode is key? */
+static __always_inline bool bf_runs(struct task_struct *task, struct bf_inode_key *key)
 {
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	if (!mm)
+	if (!mm || !key->ino)
 		return false;
 	struct inode *inode = BPF_CORE_READ(mm, exe_file, f_inode);
 	if (!inode)
 		return false;
-	return BPF_CORE_READ(inode, i_ino) == cfg->exe.ino && BPF_CORE_READ(inode, i_sb, s_dev) == cfg->exe.dev;
+	return BPF_CORE_READ(inode, i_ino) == key->ino && BPF_CORE_READ(inode, i_sb, s_dev) == key->dev;
+}
+
+/* Does task run the agent's binary? */
+static __always_inline bool bf_runs_agent_binary(struct task_struct *task, struct bf_agent *cfg)
+{
+	return bf_runs(task, &cfg->exe);
 }
 
 /* Is task the agent? (cfg: the agent's configuration, never NULL here.) */
@@ -108,9 +114,17 @@ static __always_inline bool bf_harmless_signal(int sig)
 	return sig == 0 || sig == BF_SIGCHLD || sig == BF_SIGCONT || sig == BF_SIGURG || sig == BF_SIGWINCH;
 }
 
+/*
+ * Signals to the agent. The one exception: the last stage of a system shutdown, systemd-shutdown
+ * running as PID 1, which nobody starts but a shutdown; the agent then exits and leaves its pinned
+ * programs to enforce until the kernel stops, so that a reboot does not wait for it.
+ */
 static __always_inline int bf_signal_decide(struct task_struct *target, int sig)
 {
 	if (bf_harmless_signal(sig))
+		return 0;
+	struct bf_agent *cfg = bf_agent_config();
+	if (cfg && bpf_get_current_pid_tgid() >> 32 == 1 && bf_runs(bpf_get_current_task_btf(), &cfg->shutdown))
 		return 0;
 	return bf_agent_guard_task(target, BF_OP_SIGNAL, sig);
 }
@@ -271,8 +285,12 @@ static __always_inline int bf_write_decide(struct file *file, int mask)
 	if (bf_name_is(name, "sysrq-trigger", 14))
 		return bf_agent_refuse(cfg, BF_OP_PROC, 0, NULL);
 	if (bf_name_is(name, "oom_score_adj", 14) || bf_name_is(name, "oom_adj", 8)) {
+		/*
+		 * The task behind a /proc inode is reached by pointer arithmetic, which task storage does
+		 * not accept: any process running the agent's binary keeps its oom_score_adj.
+		 */
 		struct task_struct *target = bf_proc_task(inode);
-		if (target && bf_is_agent_task(target, cfg))
+		if (target && bf_runs_agent_binary(target, cfg))
 			return bf_agent_refuse(cfg, BF_OP_PROC, 0, target);
 	}
 	return 0;

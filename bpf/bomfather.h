@@ -153,7 +153,8 @@ struct bf_task {
 
 /* Value of bf_agent_v1 (one entry): who the agent is and what it guards beside its policy. */
 struct bf_agent {
-	struct bf_inode_key exe; /* the agent's binary; ino 0 until the agent is installed */
+	struct bf_inode_key exe;      /* the agent's binary; ino 0 until the agent is installed */
+	struct bf_inode_key shutdown; /* the host's systemd-shutdown: as PID 1 it may signal the agent; ino 0: none */
 	__u32 pins_dev;          /* s_dev of the bpffs holding the agent's pins */
 	__u32 state_dev;         /* s_dev of the file system holding the agent's state and socket */
 	__u32 flags;             /* enum bf_agent_flag bits */

@@ -34,7 +34,7 @@
 
 /* The shape of a map-in-map's inner maps; libbpf frees its template once the object is loaded. */
 struct bf_inner_spec {
-	char outer[BPF_OBJ_NAME_LEN];
+	char outer[64]; /* the outer map's name in the object (map names in the kernel are cut at 15) */
 	enum bpf_map_type type;
 	__u32 key_size, value_size, max_entries, flags;
 };

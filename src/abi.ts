@@ -169,7 +169,18 @@ export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
 export const State = struct("bf_state", { active: "u32", generation0: "u32", generation1: "u32", pad: "u32" });
 export const Task = struct("bf_task", { ino: "u64", dev: "u32", pad0: "u32", flags: "u32", pad: "u32" });
-export const Agent = struct("bf_agent", { ino: "u64", dev: "u32", pad0: "u32", pins_dev: "u32", state_dev: "u32", flags: "u32", pad: "u32" });
+export const Agent = struct("bf_agent", {
+  ino: "u64",
+  dev: "u32",
+  pad0: "u32",
+  shutdown_ino: "u64",
+  shutdown_dev: "u32",
+  pad1: "u32",
+  pins_dev: "u32",
+  state_dev: "u32",
+  flags: "u32",
+  pad: "u32",
+});
 export const ObjectKey = struct("bf_object_key", { kind: "u32", id: "u32" });
 export const Event = struct("bf_event", {
   boot_ns: "u64",

@@ -9,7 +9,7 @@
 //   4. the policy is applied as a new generation, this run's programs are attached and pinned, and
 //      only then are earlier runs' programs released.
 // Then serve.ts runs the agent until a signed shutdown.
-import { mkdirSync, readFileSync, realpathSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { kernelDev } from "../abi.ts";
@@ -142,6 +142,11 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   });
 
   const c = kernel.counters();
+  if (why === "leave") {
+    kernel.close();
+    state.release();
+    return EXIT.OK;
+  }
   kernel.uninstall();
   state.forget();
   state.release();
@@ -155,10 +160,21 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
 
 /** Who the agent is, as self-protection knows it: its binary's inode and where its pins and state live. */
 async function agentIdentity(paths: AgentPaths, mode: "enforce" | "monitor"): Promise<AgentIdentity> {
-  const exe = (await kernelInodes([paths.exe])).get(paths.exe);
+  const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
+  const inodes = await kernelInodes(shutdown ? [paths.exe, shutdown] : [paths.exe]);
+  const exe = inodes.get(paths.exe);
   if (!exe) throw new Error(`Bug: cannot name the agent's own binary "${paths.exe}" as the kernel does`);
-  return { exe, pinsDev: kernelDev(statSync(paths.pins).dev), stateDev: kernelDev(statSync(paths.state).dev), monitor: mode === "monitor" };
+  return {
+    exe,
+    shutdown: (shutdown && inodes.get(shutdown)) || null,
+    pinsDev: kernelDev(statSync(paths.pins).dev),
+    stateDev: kernelDev(statSync(paths.state).dev),
+    monitor: mode === "monitor",
+  };
 }
+
+/** Where distributions put systemd-shutdown, the program PID 1 becomes for the last stage of a shutdown. */
+const SYSTEMD_SHUTDOWN = ["/usr/lib/systemd/systemd-shutdown", "/lib/systemd/systemd-shutdown"];
 
 /**
  * The ids of the cgroup v2 holding this process and of its ancestors (a cgroup v2 directory's

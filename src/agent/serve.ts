@@ -3,8 +3,10 @@
 // - new kernel-side failures are reported once a second;
 // - the control socket is polled: a signed shutdown stops the agent, a signed reload applies a new
 //   policy as the next generation (src/control is the protocol; this module says what a request does).
-// It returns when a signed shutdown is accepted (or, with self-protection in monitor mode, when the
-// agent is sent SIGTERM or SIGINT); the caller then removes the kernel side.
+// It returns when a signed shutdown is accepted ("shutdown": the caller removes the kernel side), or
+// when SIGTERM or SIGINT reaches the agent: with self-protection in monitor mode that stops it too
+// ("signal"); enforcing, only the kernel can have sent it (the last stage of a system shutdown, a
+// terminal's Ctrl-C), and the process exits leaving its pinned programs to enforce ("leave").
 import { renameSync, writeFileSync, fsyncSync, openSync, closeSync } from "node:fs";
 import { formatDiagnostics, type Policy } from "../policy/index.ts";
 import { Challenges, ControlServer, agentIdentity as controlIdentity, controlEventLine, policyKeys, type ControlHandler, type HandlerResult } from "../control/index.ts";
@@ -48,7 +50,9 @@ const WARNINGS: Partial<Record<keyof Counters, string>> = {
   noPolicy: "decision(s) found no policy generation in force (a bug: please report it)",
 };
 
-export async function serve(r: Running): Promise<"shutdown" | "signal"> {
+export type Stopped = "shutdown" | "signal" | "leave";
+
+export async function serve(r: Running): Promise<Stopped> {
   const { kernel, state, out } = r;
   const known = new Map<number, readonly RuleInfo[]>([[r.generation, r.rules]]);
   const cache = new Map<number, RuleRecord[] | null>();
@@ -59,8 +63,8 @@ export async function serve(r: Running): Promise<"shutdown" | "signal"> {
     return cache.get(generation)?.find((x) => x.id === id);
   };
 
-  let stop: (why: "shutdown" | "signal") => void = () => {};
-  const stopped = new Promise<"shutdown" | "signal">((resolve) => (stop = resolve));
+  let stop: (why: Stopped) => void = () => {};
+  const stopped = new Promise<Stopped>((resolve) => (stop = resolve));
 
   const challenges = new Challenges({ identity: controlIdentity(), keys: policyKeys(r.policy) });
   const handler: ControlHandler = {
@@ -78,11 +82,12 @@ export async function serve(r: Running): Promise<"shutdown" | "signal"> {
     onRequest: (ev) => out.events(JSON.stringify(controlEventLine(ev)) + "\n"),
   });
 
-  // With self-protection enforcing, no other process can send these; the terminal can (Ctrl-C, a
-  // closed terminal): they never switch protection off. In monitor mode they stop the agent.
+  // With self-protection enforcing, no other process can send these: they come from the kernel
+  // (a terminal, the end of a system shutdown), and never switch protection off.
   const signal = (name: string) => {
     if (r.identity.monitor) return stop("signal");
-    out.status(`bomfather: ${name} ignored: enforcement continues (stop the agent with bomfather shutdown --sign KEY)\n`);
+    out.status(`bomfather: ${name}: the agent exits; its pinned programs go on enforcing (start it again to adopt them; only bomfather shutdown --sign KEY stops enforcing)\n`);
+    stop("leave");
   };
   for (const name of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"] as const) {
     process.on(name, () => (name === "SIGINT" || name === "SIGTERM" ? signal(name) : out.status(`bomfather: ${name} ignored: enforcement continues\n`)));

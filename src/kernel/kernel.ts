@@ -66,6 +66,8 @@ export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP
 export interface AgentIdentity {
   /** The agent's binary as the kernel names it. */
   exe: { dev: number; ino: bigint };
+  /** The host's systemd-shutdown, whose PID 1 may signal the agent at the end of a shutdown. */
+  shutdown: { dev: number; ino: bigint } | null;
   /** s_dev of the bpffs holding PIN_ROOT and of the file system holding the agent's state. */
   pinsDev: number;
   stateDev: number;
@@ -146,7 +148,15 @@ export class Kernel {
   configure(agent: AgentIdentity): void {
     this.obj.map(AGENT_MAP, 4, Agent.size).update(
       u32(0),
-      Agent.encode({ ino: agent.exe.ino, dev: agent.exe.dev, pins_dev: agent.pinsDev, state_dev: agent.stateDev, flags: agent.monitor ? AgentFlag.MONITOR : 0 }),
+      Agent.encode({
+        ino: agent.exe.ino,
+        dev: agent.exe.dev,
+        shutdown_ino: agent.shutdown?.ino ?? 0n,
+        shutdown_dev: agent.shutdown?.dev ?? 0,
+        pins_dev: agent.pinsDev,
+        state_dev: agent.stateDev,
+        flags: agent.monitor ? AgentFlag.MONITOR : 0,
+      }),
     );
   }
 

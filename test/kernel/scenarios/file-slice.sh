@@ -56,8 +56,9 @@ expect_contains file-event-write '"target":"/srv/demo/secret.txt"' "$ev_write"
 allowed=$(grep -c trusted-reader\" /tmp/agent.out)
 expect_eq file-no-event-for-allowed-read 0 "$allowed"
 
-# A closed terminal (SIGHUP) does not switch protection off.
-kill -HUP "$AGENT"
+# SIGHUP (a closed terminal's signal) does not switch protection off: from another process it is
+# refused like every signal that would stop the agent.
+expect_fail_eperm file-sighup-refused kill -HUP "$AGENT"
 sleep 0.5
 if is_running "$AGENT"; then pass file-agent-survives-sighup "still running"; else fail file-agent-survives-sighup "SIGHUP stopped the agent"; fi
 expect_fail_eperm file-enforcing-after-sighup cat /srv/demo/secret.txt
@@ -66,6 +67,6 @@ stop_agent
 expect_eq file-agent-stops-cleanly 0 "$BG_STATUS"
 show_file /tmp/agent.err
 # The kernel's own counters: the early shell, root, tester, the copy, the hard link, the
-# write, and the read after SIGHUP.
-expect_contains file-agent-counters "stopped: 7 denied, 0 monitored, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
+# write, the SIGHUP, and the read after it.
+expect_contains file-agent-counters "stopped (signed shutdown): 8 denied, 0 monitored, 0 event(s) lost, 0 inheritance failure(s), 0 protection(s) not carried" "$(cat /tmp/agent.err)"
 expect_ok file-readable-after-stop cat /srv/demo/secret.txt

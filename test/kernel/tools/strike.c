@@ -98,6 +98,11 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "child")) {
 		pid_t child = fork();
 		if (child == 0) {
+			/* Let go of the caller's pipes: $(strike child) returns once the pid is printed. */
+			int null = open("/dev/null", O_RDWR);
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
 			pause();
 			_exit(0);
 		}
