@@ -59,6 +59,7 @@ enum bf_unsafe {
 enum bf_verdict {
 	BF_VERDICT_DENY = 1,  /* refused with EPERM */
 	BF_VERDICT_MONITOR = 2, /* monitor mode: would have been refused, let through */
+	BF_VERDICT_ALLOW = 3,   /* granted (reported only with BF_AGENT_REPORT_ALLOW) */
 };
 
 /* Access bits of a file grant and of a file event. */
@@ -82,7 +83,8 @@ enum bf_object_kind {
 
 /* Flags of the agent's configuration (bf_agent_v1). */
 enum bf_agent_flag {
-	BF_AGENT_MONITOR = 1, /* self-protection logs attempts and refuses none */
+	BF_AGENT_MONITOR = 1,      /* self-protection logs attempts and refuses none */
+	BF_AGENT_REPORT_ALLOW = 2, /* report granted uses of protected files too (agent.events.include: allow) */
 };
 
 /* Flags of a task (bf_tasks_v2). */

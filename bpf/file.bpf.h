@@ -50,6 +50,14 @@ static __always_inline void bf_report_file(__u32 generation, const struct path *
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Does the policy ask for granted uses of protected files to be reported? */
+static __always_inline bool bf_report_allowed(void)
+{
+	__u32 zero = 0;
+	struct bf_agent *cfg = bpf_map_lookup_elem(&bf_agent_v1, &zero);
+	return cfg && (cfg->flags & BF_AGENT_REPORT_ALLOW);
+}
+
 /*
  * May the current task perform op, needing access, on inode? 0 or -EPERM. path is where the
  * file was reached, for the event; NULL when the hook only has a dentry (the agent then
@@ -75,8 +83,13 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	if (bf_current_identity(task, &id)) {
 		struct bf_grant_key gk = { .rule_id = rule->rule_id, .dev = id.dev, .ino = id.ino };
 		struct bf_grant *grant = bpf_map_lookup_elem(policy.grants, &gk);
-		if (grant && (grant->access & access) == access)
+		if (grant && (grant->access & access) == access) {
+			if (bf_report_allowed()) {
+				struct mm_struct *mm = task->mm;
+				bf_report_file(policy.generation, path, mm ? mm->exe_file : NULL, rule, access, op, BF_VERDICT_ALLOW);
+			}
 			return 0;
+		}
 	}
 
 	/*

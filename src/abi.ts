@@ -30,10 +30,10 @@ export const Op = {
   CREATE: 16,
 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
-export const AgentFlag = { MONITOR: 1 } as const;
+export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
 export const ObjectKind = { MAP: 1, PROG: 2, LINK: 3 } as const;
 export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2 } as const;
-export const Verdict = { DENY: 1, MONITOR: 2 } as const;
+export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
 export const ExeFlag = { INHERIT: 1 } as const;
@@ -65,10 +65,10 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_CREATE: Op.CREATE,
   },
   bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
-  bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR },
+  bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR, BF_AGENT_REPORT_ALLOW: AgentFlag.REPORT_ALLOW },
   bf_object_kind: { BF_OBJECT_MAP: ObjectKind.MAP, BF_OBJECT_PROG: ObjectKind.PROG, BF_OBJECT_LINK: ObjectKind.LINK },
   bf_task_flag: { BF_TASK_INHERITED: TaskFlag.INHERITED, BF_TASK_UNTRUSTED: TaskFlag.UNTRUSTED },
-  bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR },
+  bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR, BF_VERDICT_ALLOW: Verdict.ALLOW },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
   bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT },

@@ -17,8 +17,11 @@ export type RuleLookup = (generation: number, id: number) => EventRule | undefin
 
 export interface EventLine {
   time: string;
-  /** The policy's own words: "deny" (enforce mode, refused) or "monitor" (monitor mode, let through). */
-  action: "deny" | "monitor";
+  /**
+   * The policy's own words: "deny" (enforce mode, refused), "monitor" (monitor mode, let through),
+   * "allow" (granted; reported only with agent.events.include: allow).
+   */
+  action: "deny" | "monitor" | "allow";
   kind: "file" | "identity" | "agent";
   op: OpName;
   pid: number;
@@ -122,7 +125,7 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
   const line: EventLine = {
     time: new Date(ms).toISOString(),
-    action: e.verdict === Verdict.MONITOR ? "monitor" : "deny",
+    action: e.verdict === Verdict.MONITOR ? "monitor" : e.verdict === Verdict.ALLOW ? "allow" : "deny",
     kind: e.kind === EventKind.IDENTITY ? "identity" : e.kind === EventKind.AGENT ? "agent" : "file",
     op: OP_NAMES[e.op as keyof typeof OP_NAMES] ?? "unknown",
     pid: e.pid,

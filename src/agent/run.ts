@@ -14,14 +14,14 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { kernelDev } from "../abi.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
-import { formatDiagnostics, formatVerdict } from "../policy/index.ts";
+import { formatDiagnostics, formatVerdict, type Policy } from "../policy/index.ts";
 import { CliError, EXIT } from "../exit.ts";
 import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
 import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
-import { serve, type Output } from "./serve.ts";
+import { protectionFlags, serve, type Output } from "./serve.ts";
 import { AgentState, RUN_DIR } from "./state.ts";
 
 
@@ -82,7 +82,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     return EXIT.INVALID_POLICY;
   }
   const prepared = { compiled: host.compiled, sha256: policySha256 };
-  const identity = await agentIdentity(paths, text.policy.agent?.protection?.mode ?? text.policy.mode ?? "enforce");
+  const identity = await agentIdentity(paths, text.policy);
 
   // 4. Apply, attach, release.
   let kernel: Kernel;
@@ -159,7 +159,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
 }
 
 /** Who the agent is, as self-protection knows it: its binary's inode and where its pins and state live. */
-async function agentIdentity(paths: AgentPaths, mode: "enforce" | "monitor"): Promise<AgentIdentity> {
+async function agentIdentity(paths: AgentPaths, policy: Policy): Promise<AgentIdentity> {
   const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
   const inodes = await kernelInodes(shutdown ? [paths.exe, shutdown] : [paths.exe]);
   const exe = inodes.get(paths.exe);
@@ -169,7 +169,7 @@ async function agentIdentity(paths: AgentPaths, mode: "enforce" | "monitor"): Pr
     shutdown: (shutdown && inodes.get(shutdown)) || null,
     pinsDev: kernelDev(statSync(paths.pins).dev),
     stateDev: kernelDev(statSync(paths.state).dev),
-    monitor: mode === "monitor",
+    ...protectionFlags(policy),
   };
 }
 

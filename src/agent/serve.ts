@@ -17,6 +17,7 @@ import { kernelInodes } from "../kernel/probe.ts";
 import type { RuleInfo } from "../compile/compile.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
+import { fileSink, streamSink, type Sink } from "./sink.ts";
 import type { AgentState, RuleRecord } from "./state.ts";
 
 const POLL_MS = 50;
@@ -24,8 +25,30 @@ const POLL_MS = 50;
 export interface Output {
   /** Status messages (stderr). */
   status: (text: string) => void;
-  /** Event lines (stdout). */
+  /** Event lines, when the policy names no other output (stdout). */
   events: (text: string) => void;
+}
+
+/** What the policy's agent section asks of the kernel side beyond the rules. */
+export function protectionFlags(policy: Policy): { monitor: boolean; reportAllow: boolean } {
+  return {
+    monitor: (policy.agent?.protection?.mode ?? policy.mode ?? "enforce") === "monitor",
+    reportAllow: ((policy.agent?.events?.include ?? DEFAULT_INCLUDE) as readonly string[]).includes("allow"),
+  };
+}
+
+const DEFAULT_INCLUDE: readonly string[] = ["deny", "monitor"];
+
+/** Where a policy's events go (agent.events.output), and which (agent.events.include). */
+function eventsOf(policy: Policy, out: Output): { sink: Sink; include: Set<string> } {
+  const output = policy.agent?.events?.output ?? "stdout";
+  const sink =
+    output === "stdout"
+      ? { write: out.events, check() {}, close() {} }
+      : output === "stderr"
+        ? streamSink(process.stderr, () => {})
+        : fileSink(output, (why) => out.status(`bomfather: warning: ${why}\n`));
+  return { sink, include: new Set(policy.agent?.events?.include ?? DEFAULT_INCLUDE) };
 }
 
 /** What the agent enforces and how to reach what it needs. */
@@ -41,6 +64,8 @@ export interface Running {
   policy: Policy;
   generation: number;
   rules: readonly RuleInfo[];
+  /** Set by serve: what a reload changes beyond the kernel (where events go). */
+  onReload?: (policy: Policy) => void;
 }
 
 const WARNINGS: Partial<Record<keyof Counters, string>> = {
@@ -79,7 +104,7 @@ export async function serve(r: Running): Promise<Stopped> {
     path: `${r.paths.state}/control.sock`,
     challenges,
     handler,
-    onRequest: (ev) => out.events(JSON.stringify(controlEventLine(ev)) + "\n"),
+    onRequest: (ev) => events.sink.write(JSON.stringify(controlEventLine(ev)) + "\n"),
   });
 
   // With self-protection enforcing, no other process can send these: they come from the kernel
@@ -93,6 +118,11 @@ export async function serve(r: Running): Promise<Stopped> {
     process.on(name, () => (name === "SIGINT" || name === "SIGTERM" ? signal(name) : out.status(`bomfather: ${name} ignored: enforcement continues\n`)));
   }
 
+  let events = eventsOf(r.policy, out);
+  r.onReload = (policy) => {
+    events.sink.close();
+    events = eventsOf(policy, out);
+  };
   let seen = kernel.counters();
   let lastCheck = Date.now();
   const tick = () => {
@@ -102,12 +132,13 @@ export async function serve(r: Running): Promise<Stopped> {
       const lines = [];
       for (const rec of records) {
         const ev = decodeEvent(rec, rules, kernel.wallOffsetNs);
-        if (ev) lines.push(JSON.stringify(ev) + "\n");
+        if (ev && events.include.has(ev.action)) lines.push(JSON.stringify(ev) + "\n");
       }
-      if (lines.length) out.events(lines.join(""));
+      if (lines.length) events.sink.write(lines.join(""));
     }
     if (Date.now() - lastCheck >= 1000) {
       lastCheck = Date.now();
+      events.sink.check();
       const now = kernel.counters();
       for (const [key, text] of Object.entries(WARNINGS) as [keyof Counters, string][]) {
         if (now[key] > seen[key]) out.status(`bomfather: warning: ${now[key] - seen[key]} ${text}\n`);
@@ -121,6 +152,7 @@ export async function serve(r: Running): Promise<Stopped> {
   clearInterval(timer);
   tick(); // the last events, and the reply to the shutdown request
   server.close();
+  events.sink.close();
   return why;
 }
 
@@ -150,14 +182,14 @@ async function reload(
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: formatDiagnostics(host.diagnostics, new TextDecoder().decode(bytes)) };
   }
   const generation = Math.max(...r.kernel.slots().generations) + 1;
-  const monitor = (text.policy.agent?.protection?.mode ?? text.policy.mode ?? "enforce") === "monitor";
   try {
     await apply(r.kernel, host.compiled, generation, kernelInodes);
   } catch (e) {
     return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
   }
-  r.identity = { ...r.identity, monitor };
+  r.identity = { ...r.identity, ...protectionFlags(text.policy) };
   r.kernel.configure(r.identity);
+  r.onReload?.(text.policy);
   replaceFile(r.paths.policyFile, bytes);
   r.policy = text.policy;
   r.generation = generation;

@@ -73,6 +73,8 @@ export interface AgentIdentity {
   stateDev: number;
   /** Self-protection logs attempts and refuses none. */
   monitor: boolean;
+  /** Granted uses of protected files are reported too (agent.events.include: allow). */
+  reportAllow: boolean;
 }
 
 export class LoadError extends Error {
@@ -155,7 +157,7 @@ export class Kernel {
         shutdown_dev: agent.shutdown?.dev ?? 0,
         pins_dev: agent.pinsDev,
         state_dev: agent.stateDev,
-        flags: agent.monitor ? AgentFlag.MONITOR : 0,
+        flags: (agent.monitor ? AgentFlag.MONITOR : 0) | (agent.reportAllow ? AgentFlag.REPORT_ALLOW : 0),
       }),
     );
   }

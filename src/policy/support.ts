@@ -67,9 +67,9 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "agent.protection": true,
   "agent.protection.mode": true,
   "agent.protection.files": true,
-  "agent.events": false,
-  "agent.events.output": false,
-  "agent.events.include": false,
+  "agent.events": true,
+  "agent.events.output": true,
+  "agent.events.include": true,
 });
 
 const HINT = "remove it, or run a version that enforces it; bomfather never accepts a rule it cannot enforce";

@@ -1,7 +1,7 @@
 // The compiled agent (dist/bomfather) inside a VM, on Debian's 6.1 and 6.12 kernels: the
 // first slice of file boundaries, doctor, and the refusal to start without the BPF LSM.
 import { join } from "node:path";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { kernelSuite } from "./harness.ts";
 import { keyedPolicies, makeTestKey } from "./keys.ts";
@@ -30,9 +30,46 @@ const policies = keyedPolicies(tools, key, [
     guest: `/policies/${p}.yaml`,
   })),
 ]);
+// The signed-request scenario: a second listed key (reload only), one not listed, and its policies.
+const reloader = await makeTestKey(mkdtempSync(join(tools, "reloader-")));
+const stranger = await makeTestKey(mkdtempSync(join(tools, "stranger-")));
+const controlPolicy = (extra: string) => `version: 1
+executables:
+  trusted-reader:
+    path: /usr/local/bin/trusted-reader
+${extra}files:
+  - path: /srv/demo/secret.txt
+    allow:
+      - executable: trusted-reader
+        access: read
+agent:
+  keys:
+    - name: test
+      key: ${key.publicKey}
+      allow: [shutdown, reload]
+    - name: reloader
+      key: ${reloader.publicKey}
+      allow: [reload]
+  events:
+    output: /var/log/bomfather/events.jsonl
+    include: [deny, monitor, allow]
+`;
+const control = [
+  ["control.yaml", controlPolicy("")],
+  ["control-next.yaml", controlPolicy("").replace("files:\n", "files:\n  - path: /srv/demo/other.txt\n    allow: [{ executable: trusted-reader, access: read }]\n")],
+  ["control-bad.yaml", controlPolicy("  ghost:\n    path: /usr/local/bin/not-installed\n")],
+].map(([name, text]) => {
+  const host = join(tools, name!);
+  writeFileSync(host, text!);
+  return { host, guest: `/policies/${name}` };
+});
+
 const files = [
   { host: agent, guest: "/usr/local/sbin/bomfather" },
   ...policies,
+  ...control,
+  { host: reloader.privateKey, guest: "/opt/keys/reloader.pem", mode: 0o600 },
+  { host: stranger.privateKey, guest: "/opt/keys/stranger.pem", mode: 0o600 },
   // A real glibc ELF, distinct from busybox, as the trusted executable the demo policy names.
   { host: "/bin/cat", guest: "/usr/local/bin/trusted-reader" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
@@ -66,6 +103,7 @@ const SELF_PROTECTION_CHECKS = [
   "bpf-map-by-pin-refused",
   "bpf-other-map-works",
   "bpf-maps-by-id-refused",
+  "bpf-other-maps-by-id-open",
   "bpf-programs-by-id-refused",
   "bpf-links-by-id-refused",
   "unpin-map-refused",
@@ -116,6 +154,53 @@ const SELF_PROTECTION_CHECKS = [
   "pins-removed-on-shutdown",
 ].map((c) => `self-${c}`);
 
+/** Every check scenarios/control.sh reports. */
+const CONTROL_CHECKS = [
+  "agent-starts",
+  "other-unprotected",
+  "unknown-key-refused",
+  "unknown-key-says-why",
+  "reload-only-key-cannot-stop",
+  "reload-only-key-says-why",
+  "malformed-refused",
+  "alive-refusals",
+  "still-protected-refusals",
+  "challenge-printed",
+  "challenge-text",
+  "signed-offline",
+  "shutdown-challenge",
+  "other-action-refused",
+  "alive-other-action",
+  "reload-offline-accepted",
+  "reload-says-generation",
+  "added-rule-holds-at-once",
+  "still-protected-after-reload",
+  "replay-refused",
+  "replay-says-why",
+  "no-gap-during-reload",
+  "policy-file-replaced",
+  "bad-reload-refused",
+  "bad-reload-diagnostics",
+  "bad-reload-changed-nothing",
+  "still-protected-after-bad-reload",
+  "reload-back",
+  "removed-rule-stops-at-once",
+  "still-protected-after-reload-back",
+  "trusted-reader-reads",
+  "events-in-file",
+  "control-events-in-file",
+  "events-after-rotation",
+  "allow-events-when-asked",
+  "challenge-for-later",
+  "signed-shutdown-stops",
+  "shutdown-event-names-key",
+  "agent-starts-again",
+  "other-run-refused",
+  "other-run-says-why",
+  "alive-other-run",
+  "stops-again",
+].map((c) => `ctl-${c}`);
+
 // BOMFATHER_SCENARIOS=a,b runs only those scenarios (each passes when all its checks pass), for
 // work on one of them; the full list of checks is registered otherwise.
 const only = process.env.BOMFATHER_SCENARIOS?.split(",");
@@ -123,7 +208,7 @@ const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => 
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -274,6 +359,7 @@ kernelSuite({
       "pins-removed",
     ].map((c) => `life-${c}`),
     ...SELF_PROTECTION_CHECKS,
+    ...CONTROL_CHECKS,
   ],
 });
 

@@ -20,8 +20,10 @@ const root = join(import.meta.dir, "..", "..");
 const here = join(import.meta.dir, "bench");
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const FILES = env("BENCH_FILES", 5000);
+const SCALE_FILES = env("BENCH_SCALE_FILES", 10000);
 const SETTINGS = {
   BENCH_FILES: FILES,
+  BENCH_SCALE_FILES: SCALE_FILES,
   BENCH_ITERATIONS: env("BENCH_ITERATIONS", 5000),
   BENCH_EXEC_ITERATIONS: env("BENCH_EXEC_ITERATIONS", 150),
   BENCH_RUNS: env("BENCH_RUNS", 3),
@@ -82,7 +84,10 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
   const r = await runScenariosWithDetails({
     series,
     scenarios: [join(here, "openclose.sh")],
-    files: [...benchGuestFiles(dir, ["large.yaml", "env.sh"], key), { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" }],
+    files: [
+      ...benchGuestFiles(dir, ["large.yaml", "one.yaml", "scale.yaml", "scale-reload-0.yaml", "scale-reload-1.yaml", "env.sh"], key),
+      { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
+    ],
     timeoutMs: 900_000,
     scenarioTimeoutSeconds: 850,
     expected: ["bench-done", "bench-agent-enforces"],
@@ -119,9 +124,25 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
   for (const hook of Object.keys(agent).sort()) {
     console.log(`  ${hook.padEnd(22)} ${String(empty[hook]?.nsPerCall ?? "-").padStart(6)} / ${String(agent[hook]!.nsPerCall).padStart(6)}  (${agent[hook]!.calls})`);
   }
-  const startup = Object.values(samples.startup?.agent ?? {}).flat();
-  perKernel.startup = { msToEnforce: Math.round(median(startup) / 1e6), samples: startup };
+  const times = (op: string, mode: string) => Object.values(samples[op]?.[mode] ?? {}).flat();
+  const startup = times("startup", "agent");
+  const one = median(times("startup", "one"));
+  const scale = median(times("startup", "scale"));
+  const reload = median(times("reload", "scale"));
+  perKernel.startup = {
+    msToEnforce: Math.round(median(startup) / 1e6),
+    samples: startup,
+    oneRuleMs: Math.round(one / 1e6),
+    scaleRulesMs: Math.round(scale / 1e6),
+    scaleVsOne: +(scale / one).toFixed(2),
+    reloadMs: Math.round(reload / 1e6),
+    reloadVsColdStart: +(reload / scale).toFixed(2),
+  };
   console.log(`kernel ${series}: from start to enforcing ${FILES + 1} file rules: ${(median(startup) / 1e9).toFixed(1)} s (TCG)`);
+  console.log(
+    `kernel ${series}: start to enforcing: 1 rule ${(one / 1e9).toFixed(1)} s, ${SCALE_FILES + 1} rules ${(scale / 1e9).toFixed(1)} s ` +
+      `(${(scale / one).toFixed(2)}x); signed reload of ${SCALE_FILES + 1} rules ${(reload / 1e9).toFixed(1)} s (${(reload / scale).toFixed(2)}x a cold start)`,
+  );
   return perKernel;
 }
 
@@ -130,6 +151,11 @@ if (import.meta.main) {
   await buildBenchTools(dir);
   const key = await makeTestKey(dir);
   writeFileSync(join(dir, "large.yaml"), largePolicy(FILES, key, "monitor"));
+  writeFileSync(join(dir, "one.yaml"), largePolicy(0, key));
+  writeFileSync(join(dir, "scale.yaml"), largePolicy(SCALE_FILES, key));
+  // Two variants of the large policy, so that every reload changes something (one more rule).
+  writeFileSync(join(dir, "scale-reload-0.yaml"), largePolicy(SCALE_FILES - 1, key));
+  writeFileSync(join(dir, "scale-reload-1.yaml"), largePolicy(SCALE_FILES, key));
   writeFileSync(join(dir, "env.sh"), Object.entries(SETTINGS).map(([k, v]) => `${k}=${v}\n`).join(""));
   const report: Record<string, unknown> = {};
   for (const series of (process.argv[2] ? [process.argv[2]] : KERNEL_SERIES) as KernelSeries[]) report[series] = await benchKernel(series, dir, key);

@@ -74,13 +74,13 @@ describe("check refuses what this version does not enforce", () => {
 runtime:
   fileless: {}
 agent:
-  events:
-    output: stderr
+  protection:
+    files: [/etc/bomfather/]
 `;
     expect(refusals(check(text))).toEqual([
       [13, 1, '"network" is not enforced by this version of bomfather'],
       [19, 1, '"runtime" is not enforced by this version of bomfather'],
-      [22, 3, '"events" is not enforced by this version of bomfather'],
+      [23, 13, 'Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather'],
     ]);
   });
 

@@ -1,15 +1,22 @@
 # Cost of open+close and of fork+exec for any process, in one VM run: no BPF program, empty
 # programs on the agent's hooks, and the agent enforcing a large policy; then the cost of each
 # program per call, from the kernel's own BPF statistics.
-# Prints "BENCH <operation> <mode> <round> <ns per op>", "BENCH startup agent <round> <ns>" and
-# "BPFSTATS <mode> <bpftool prog show -j>".
+# Then the time from start to enforcing, for one rule and for BENCH_SCALE_FILES rules, and the time
+# of a signed reload of the large policy.
+# Prints "BENCH <operation> <mode> <round> <ns per op>", "BENCH startup agent <round> <ns>",
+# "BPFSTATS <mode> <bpftool prog show -j>", "BENCH startup one|scale <round> <ns>" and
+# "BENCH reload scale <round> <ns>".
 . /scenarios/lib.sh
 
-. /opt/bench/env.sh # BENCH_FILES, BENCH_ITERATIONS, BENCH_EXEC_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS
+. /opt/bench/env.sh # BENCH_FILES, BENCH_SCALE_FILES, BENCH_ITERATIONS, BENCH_EXEC_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS
 mkdir -p /srv/bench /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 echo plain >/srv/bench/plain.txt
-(cd /srv/bench && seq 0 $((BENCH_FILES - 1)) | sed 's/^/f/' | xargs touch)
+most=$BENCH_FILES
+[ "$BENCH_SCALE_FILES" -gt "$most" ] && most=$BENCH_SCALE_FILES
+(cd /srv/bench && seq 0 $((most - 1)) | sed 's/^/f/' | xargs touch)
+now() { cut -d' ' -f1 /proc/uptime; }
+ns_since() { echo "$1 $(now)" | awk '{ printf "%.0f", ($2 - $1) * 1e9 }'; }
 
 measure() { # MODE ROUND
   local i=0
@@ -77,5 +84,27 @@ stats empty
 stop_bg $EMPTY
 start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
 stats agent
+stop_agent
+# Start-up at scale, and reload: the agent starts with one rule, then with the large policy,
+# rounds alternating; with the large policy running, reloads alternate between two variants.
+round=0
+while [ $round -lt 3 ]; do
+  for size in one scale; do
+    t0=$(now)
+    start_agent bench-agent-starts /opt/bench/$size.yaml || exit 1
+    echo "BENCH startup $size $round $(ns_since "$t0")"
+    stop_agent
+  done
+  round=$((round + 1))
+done
+start_agent bench-agent-starts /opt/bench/scale.yaml || exit 1
+round=0
+while [ $round -lt 3 ]; do
+  t0=$(now)
+  bf_capture bomfather reload --policy /opt/bench/scale-reload-$((round % 2)).yaml --sign /opt/keys/test.pem
+  [ "$BF_STATUS" -eq 0 ] || { fail bench-reload "reload failed: $BF_ERR"; exit 1; }
+  echo "BENCH reload scale $round $(ns_since "$t0")"
+  round=$((round + 1))
+done
 stop_agent
 pass bench-done "$BENCH_ROUNDS rounds of $BENCH_RUNS runs per mode: $BENCH_ITERATIONS open+close, $BENCH_EXEC_ITERATIONS fork+exec each"

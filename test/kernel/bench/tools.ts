@@ -37,7 +37,8 @@ export function largePolicy(files: number, key: TestKey, protection: "enforce" |
     "  - path: /srv/demo/secret.txt",
     "    allow: [{ executable: reader, access: read }]",
   ];
-  for (let i = 0; i < files; i++) lines.push(`  - { path: /srv/bench/f${i}, allow: [{ executable: reader, access: [read, write] }] }`);
+  // Block style, as docs/policy.md writes rules (and as the fast reader takes any size of it).
+  for (let i = 0; i < files; i++) lines.push(`  - path: /srv/bench/f${i}`, "    allow:", "      - executable: reader", "        access: [read, write]");
   if (protection === "monitor") lines.push("agent:", "  protection:", "    mode: monitor");
   return withTestKey(lines.join("\n") + "\n", key);
 }

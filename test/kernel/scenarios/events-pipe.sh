@@ -25,4 +25,4 @@ if is_running "$AGENT"; then pass pipe-agent-survives "pid $AGENT still running"
 expect_fail_eperm pipe-still-enforcing cat /srv/demo/secret.txt
 show_file /tmp/pipe-agent.err
 expect_contains pipe-agent-says-so "enforcement continues" "$(cat /tmp/pipe-agent.err)"
-kill "$AGENT"
+stop_agent

@@ -50,16 +50,13 @@ still_enforcing tracing
 expect_fail_eperm self-bpf-map-by-pin-refused bpftool map show pinned /sys/fs/bpf/bomfather/bf_state_v1
 bpftool map create /sys/fs/bpf/testmap type hash key 4 value 4 entries 8 name testmap
 expect_ok self-bpf-other-map-works bpftool map show pinned /sys/fs/bpf/testmap
-refused_maps=0 refused_progs=0 refused_links=0
-for id in $(seq 1 150); do
-  bpftool map show id "$id" 2>&1 | grep -q "Operation not permitted" && refused_maps=$((refused_maps + 1))
-  bpftool prog show id "$id" 2>&1 | grep -q "Operation not permitted" && refused_progs=$((refused_progs + 1))
-  bpftool link show id "$id" 2>&1 | grep -q "Operation not permitted" && refused_links=$((refused_links + 1))
-done
-echo "refused by id: $refused_maps maps, $refused_progs programs, $refused_links links"
-[ "$refused_maps" -ge 10 ] && pass self-bpf-maps-by-id-refused "$refused_maps" || fail self-bpf-maps-by-id-refused "$refused_maps refused"
-[ "$refused_progs" -ge 25 ] && pass self-bpf-programs-by-id-refused "$refused_progs" || fail self-bpf-programs-by-id-refused "$refused_progs refused"
-[ "$refused_links" -ge 25 ] && pass self-bpf-links-by-id-refused "$refused_links" || fail self-bpf-links-by-id-refused "$refused_links refused"
+bf_capture /opt/tools/strike bpf-ids
+set -- $BF_OUT # maps R/O progs R/O links R/O
+echo "refused/opened by id: $*"
+[ "${2%/*}" -ge 10 ] && pass self-bpf-maps-by-id-refused "$2" || fail self-bpf-maps-by-id-refused "$BF_OUT"
+[ "${2#*/}" -ge 1 ] && pass self-bpf-other-maps-by-id-open "$2" || fail self-bpf-other-maps-by-id-open "$BF_OUT"
+[ "${4%/*}" -ge 25 ] && pass self-bpf-programs-by-id-refused "$4" || fail self-bpf-programs-by-id-refused "$BF_OUT"
+[ "${6%/*}" -ge 25 ] && pass self-bpf-links-by-id-refused "$6" || fail self-bpf-links-by-id-refused "$BF_OUT"
 link=$(ls /sys/fs/bpf/bomfather | grep -- '-file_open$' | head -n1)
 expect_fail_eperm self-unpin-map-refused rm /sys/fs/bpf/bomfather/bf_state_v1
 expect_fail_eperm self-unpin-link-refused rm "/sys/fs/bpf/bomfather/$link"

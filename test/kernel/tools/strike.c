@@ -11,10 +11,14 @@
 //                               fork of this program; any address for a refusal)
 //   strike traceme-exec PROG... run PROG traced from its start (PTRACE_TRACEME), print its exit status
 //   strike child                fork a child that waits, print its pid (for the legitimate cases)
+//   strike bpf-ids              walk every map, program and link id the kernel has (GET_NEXT_ID)
+//                               and ask for a descriptor of each (GET_FD_BY_ID); print
+//                               "maps R/O progs R/O links R/O": refused with EPERM / opened
 //
 // Failures print "MODE: STEP: <strerror>" to stderr and exit 1.
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <linux/bpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -88,6 +92,35 @@ static int traceme_exec(char **argv)
 	}
 }
 
+static int bpf_cmd(int cmd, union bpf_attr *attr)
+{
+	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* Every id of one kind: how many descriptors were refused (EPERM) and how many were opened. */
+static void walk_ids(int next_cmd, int get_cmd, int *refused, int *opened)
+{
+	__u32 id = 0;
+	*refused = *opened = 0;
+	for (;;) {
+		union bpf_attr a;
+		memset(&a, 0, sizeof(a));
+		a.start_id = id;
+		if (bpf_cmd(next_cmd, &a) < 0)
+			return;
+		id = a.next_id;
+		memset(&a, 0, sizeof(a));
+		a.map_id = id; /* map_id, prog_id and link_id share this place */
+		int fd = bpf_cmd(get_cmd, &a);
+		if (fd >= 0) {
+			(*opened)++;
+			close(fd);
+		} else if (errno == EPERM) {
+			(*refused)++;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -107,6 +140,14 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 		printf("%d\n", child);
+		return 0;
+	}
+	if (!strcmp(mode, "bpf-ids")) {
+		int mr, mo, pr, po, lr, lo;
+		walk_ids(BPF_MAP_GET_NEXT_ID, BPF_MAP_GET_FD_BY_ID, &mr, &mo);
+		walk_ids(BPF_PROG_GET_NEXT_ID, BPF_PROG_GET_FD_BY_ID, &pr, &po);
+		walk_ids(BPF_LINK_GET_NEXT_ID, BPF_LINK_GET_FD_BY_ID, &lr, &lo);
+		printf("maps %d/%d progs %d/%d links %d/%d\n", mr, mo, pr, po, lr, lo);
 		return 0;
 	}
 	if (!strcmp(mode, "traceme-exec") && argc >= 3)
