@@ -22,15 +22,16 @@ import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kerne
 import { kernelInodes } from "../kernel/probe.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
 import { protectionFlags, serve, type Output } from "./serve.ts";
+import { streamSink } from "./sink.ts";
 import { AgentState, RUN_DIR } from "./state.ts";
 
 
 /** file: the policy as given; bytes: its content, read within the size limit (src/policy/read.ts). */
 export async function runAgent(file: string, bytes: Uint8Array): Promise<number> {
-  const status = safeWriter(process.stderr, () => {});
-  const events = safeWriter(process.stdout, (why) =>
+  const status = streamSink(process.stderr, () => {}).write;
+  const events = streamSink(process.stdout, (why) =>
     status(`bomfather: warning: cannot write events to stdout (${why}); enforcement continues, events are no longer printed\n`),
-  );
+  ).write;
   const out: Output = { status, events };
 
   // 1. The policy and the host.
@@ -212,26 +213,4 @@ function protectFromOomKiller(status: (text: string) => void): void {
 
 function loadFailure(e: LoadError): CliError {
   return new CliError(`Cannot load the policy into the kernel: ${e.message}`, EXIT.CANNOT_ENFORCE, e.log.trim().split("\n").slice(-20).join("\n") || "run bomfather doctor");
-}
-
-/**
- * A write that never throws: when the reader of a stream goes away (EPIPE), the agent says so
- * once through onBroken and goes on enforcing; losing its audience must not stop it.
- */
-function safeWriter(stream: NodeJS.WriteStream, onBroken: (why: string) => void): (text: string) => void {
-  let broken = false;
-  const breaks = (e: unknown) => {
-    if (broken) return;
-    broken = true;
-    onBroken((e as NodeJS.ErrnoException)?.code ?? String(e));
-  };
-  stream.on("error", breaks);
-  return (text) => {
-    if (broken) return;
-    try {
-      stream.write(text);
-    } catch (e) {
-      breaks(e);
-    }
-  };
 }
