@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
@@ -449,6 +451,43 @@ int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_siz
 		prev = next;
 		n++;
 	}
+}
+
+/*
+ * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), read from the probe program's
+ * slots map (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev) as this process opens each one. Only regular
+ * files and directories are opened (opening a device or a FIFO can have side effects). For each
+ * path out gets {dev, ino}; {0, 0} when it could not be named (missing, not opened, or another
+ * open of this process came in between, five times over). Returns n.
+ */
+int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
+{
+	const char *p = paths;
+	for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) {
+		out[2 * i] = out[2 * i + 1] = 0;
+		struct stat st;
+		if (stat(p, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			continue;
+		for (int attempt = 0; attempt < 5; attempt++) {
+			__u32 k_hits = 1, k_ino = 2, k_dev = 3;
+			__u64 before = 0, after = 0, ino = 0, dev = 0;
+			if (bpf_map_lookup_elem(slots_fd, &k_hits, &before) < 0)
+				return -errno;
+			int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOATIME | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0)
+				break;
+			bpf_map_lookup_elem(slots_fd, &k_ino, &ino);
+			bpf_map_lookup_elem(slots_fd, &k_dev, &dev);
+			close(fd);
+			bpf_map_lookup_elem(slots_fd, &k_hits, &after);
+			if (after == before + 1) {
+				out[2 * i] = dev;
+				out[2 * i + 1] = ino;
+				break;
+			}
+		}
+	}
+	return (int)n;
 }
 
 /* Pin a map of an object at path in bpffs. */

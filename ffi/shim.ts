@@ -31,6 +31,7 @@ const symbols = {
   bf_fd_close: { args: [i32], returns: i32 },
   bf_map_id: { args: [i32], returns: FFIType.i64 },
   bf_map_freeze: { args: [i32], returns: i32 },
+  bf_probe_inodes: { args: [i32, ptr, u32, ptr], returns: i32 },
   bf_map_dump: { args: [i32, ptr, ptr, u32, u32, u32], returns: i32 },
   bf_obj_ids: { args: [i32, ptr, u32], returns: i32 },
   bf_unpin: { args: [ptr], returns: i32 },
@@ -207,6 +208,18 @@ export class BpfMap {
     /** This map's fd is ours to close (maps of an object are closed with the object). */
     private readonly owned = false,
   ) {}
+
+  /**
+   * This map being the probe's slots (bpf/probe.bpf.c), the kernel's (s_dev, i_ino) of each path,
+   * opened by this process; null where it could not be named.
+   */
+  probeInodes(paths: string[]): ({ dev: number; ino: bigint } | null)[] {
+    if (!paths.length) return [];
+    const names = Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
+    const out = new BigUint64Array(2 * paths.length);
+    this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, names, paths.length, out));
+    return paths.map((_, i) => (out[2 * i + 1] === 0n ? null : { dev: Number(out[2 * i]), ino: out[2 * i + 1]! }));
+  }
 
   /** Read-only for every file descriptor from now on (BPF programs still write it). */
   freeze(): void {

@@ -1,6 +1,5 @@
 // The probe program (bpf/probe.bpf.c): proof that BPF LSM programs run here, and the kernel's
 // own name for a file's inode.
-import { closeSync, constants, openSync, statSync } from "node:fs";
 import type { BpfMap, BpfObject } from "../../ffi/shim.ts";
 import { loadShim, probeObject } from "./assets.ts";
 
@@ -48,33 +47,12 @@ export class Probe {
   }
 
   /**
-   * The (s_dev, i_ino) the kernel gives path, read from the probe when this process opens it.
-   * Null when it cannot be opened (or the hook did not run).
+   * The (s_dev, i_ino) the kernel gives each path (regular files and directories), read from the
+   * probe while this process opens it; null where it cannot be opened, or where another thread of
+   * this process kept opening files meanwhile.
    */
-  inodeOf(path: string): { dev: number; ino: bigint } | null {
-    // Another thread of this process may open a file at the same moment; the reading counts
-    // only when exactly one open was seen.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const before = this.hits();
-      let fd: number;
-      const flags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
-      try {
-        fd = openSync(path, flags | constants.O_NOATIME);
-      } catch (e) {
-        // O_NOATIME needs the file's owner or CAP_FOWNER, which an agent running with only the
-        // capabilities it needs lacks for other users' files: open it without.
-        if ((e as NodeJS.ErrnoException).code !== "EPERM") return null;
-        try {
-          fd = openSync(path, flags);
-        } catch {
-          return null;
-        }
-      }
-      const key = { dev: Number(this.read(SLOT.DEV)), ino: this.read(SLOT.INO) };
-      closeSync(fd);
-      if (this.hits() === before + 1n) return key;
-    }
-    return null;
+  inodesOf(paths: string[]): ({ dev: number; ino: bigint } | null)[] {
+    return this.slots.probeInodes(paths);
   }
 
   close(): void {
@@ -90,22 +68,12 @@ export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: 
   const probe = await Probe.attach();
   try {
     const out = new Map<string, { dev: number; ino: bigint }>();
-    for (const p of paths) {
-      if (!isFileOrDirectory(p)) continue;
-      const key = probe.inodeOf(p);
-      if (key) out.set(p, key);
-    }
+    // One call into the shim for all of them: thousands of paths cost milliseconds, not seconds.
+    probe.inodesOf(paths).forEach((key, i) => {
+      if (key) out.set(paths[i]!, key);
+    });
     return out;
   } finally {
     probe.close();
-  }
-}
-
-function isFileOrDirectory(path: string): boolean {
-  try {
-    const s = statSync(path);
-    return s.isFile() || s.isDirectory();
-  } catch {
-    return false;
   }
 }
