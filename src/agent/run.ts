@@ -35,13 +35,16 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   const out: Output = { status, events };
 
   // 1. The policy and the host.
+  const phases = new Phases();
   const text = checkText(bytes, file);
+  phases.mark("check");
   if (!text.ok) {
     if (text.diagnostics.length) status(formatDiagnostics(text.diagnostics, text.text));
     status(`bomfather: not starting: ${formatVerdict(file, text.diagnostics)}`);
     return EXIT.INVALID_POLICY;
   }
   const checks = await runChecks({ agentLoad: false });
+  phases.mark("host");
   if (!canEnforce(checks)) {
     status(formatChecks(checks.filter((c) => c.status !== "ok")) + "\n");
     return EXIT.CANNOT_ENFORCE;
@@ -76,6 +79,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   mkdirSync(PIN_ROOT, { recursive: true, mode: 0o700 });
   const paths: AgentPaths = { exe: realpathSync("/proc/self/exe"), policyFile: realpathSync(file), pins: PIN_ROOT, state: RUN_DIR };
   const host = await compileForHost(text.policy, paths);
+  phases.mark("compile");
   if (!host.ok) {
     state.release();
     status(formatDiagnostics(host.diagnostics, text.text));
@@ -89,6 +93,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   let kernel: Kernel;
   try {
     kernel = await Kernel.open();
+    phases.mark("load");
   } catch (e) {
     state.release();
     if (e instanceof LoadError) throw loadFailure(e);
@@ -110,8 +115,10 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     kernel.agentCgroups(agentCgroups());
     generation = Math.max(...kernel.slots().generations) + 1;
     const applied = await apply(kernel, compiled, generation, kernelInodes);
+    phases.mark("apply");
     for (const path of applied.reconciled) status(`bomfather: "${path}" was replaced while the policy was applied; the file now at that path is protected\n`);
     kernel.attach(runId);
+    phases.mark("attach");
     kernel.registerSelf();
     const released = kernel.releaseOthers(runId);
     protectFromOomKiller(status);
@@ -127,7 +134,10 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     { policyFile: file, policySha256: prepared.sha256, generation, runId, pid: process.pid, appliedAt: new Date().toISOString() },
     compiled.rules,
   );
-  status(`bomfather: enforcing ${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, policy generation ${generation}\n`);
+  status(
+    `bomfather: enforcing ${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, ` +
+      `policy generation ${generation}, in ${phases}\n`,
+  );
 
   const why = await serve({
     kernel,
@@ -157,6 +167,21 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
       `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
   return EXIT.OK;
+}
+
+/** How long each step of the start took, for the "enforcing" line: "1.2 s (check 0.1 s, ...)". */
+class Phases {
+  private readonly start = performance.now();
+  private last = this.start;
+  private readonly steps: string[] = [];
+  mark(name: string): void {
+    const now = performance.now();
+    this.steps.push(`${name} ${((now - this.last) / 1000).toFixed(2)} s`);
+    this.last = now;
+  }
+  toString(): string {
+    return `${((performance.now() - this.start) / 1000).toFixed(2)} s (${this.steps.join(", ")})`;
+  }
 }
 
 /** Who the agent is, as self-protection knows it: its binary's inode and where its pins and state live. */
