@@ -50,7 +50,7 @@ alive other-action
 start_bg /tmp/loop.log sh -c 'while [ ! -f /tmp/stop-loop ]; do cat /srv/demo/secret.txt >/dev/null 2>&1 && echo LEAK; done; echo done'
 LOOP=$BG_PID
 expect_ok ctl-reload-offline-accepted bomfather reload --policy /tmp/next.yaml --response /tmp/response.txt
-expect_contains ctl-reload-says-generation "generation 2" "$BF_OUT"
+expect_contains ctl-reload-says-generation "generation 2" "$BF_OUT $BF_ERR"
 expect_fail_eperm ctl-added-rule-holds-at-once cat /srv/demo/other.txt
 still after-reload
 expect_status ctl-replay-refused 1 bomfather reload --policy /tmp/next.yaml --response /tmp/response.txt
@@ -90,7 +90,7 @@ bf_capture bomfather sign --key "$KEY" /tmp/old-challenge.txt
 echo "$BF_OUT" >/tmp/old-response.txt
 stop_agent
 expect_eq ctl-signed-shutdown-stops 0 "$BG_STATUS"
-expect_contains ctl-shutdown-event-names-key '"key":{"name":"test"' "$(cat /var/log/bomfather/events.jsonl)"
+expect_contains ctl-shutdown-event-names-key '"outcome":"accepted","message":"the agent stops enforcing and exits (key \"test\")","key":"test"' "$(cat /var/log/bomfather/events.jsonl)"
 start_agent ctl-agent-starts-again /policies/control.yaml || exit 1
 expect_status ctl-other-run-refused 1 bomfather shutdown --response /tmp/old-response.txt
 expect_contains ctl-other-run-says-why "run" "$BF_ERR"
