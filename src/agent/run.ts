@@ -130,15 +130,11 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     if (e instanceof LoadError) throw loadFailure(e);
     throw e;
   }
+  const baseline = kernel.counters();
   state.recordInForce(
     { policyFile: file, policySha256: prepared.sha256, generation, runId, pid: process.pid, appliedAt: new Date().toISOString() },
     compiled.rules,
   );
-  status(
-    `bomfather: enforcing ${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, ` +
-      `policy generation ${generation}, in ${phases}\n`,
-  );
-
   const why = await serve({
     kernel,
     state,
@@ -150,6 +146,13 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     policy: text.policy,
     generation,
     rules: compiled.rules,
+    baseline,
+    // Said once the control socket listens: from then on a signed shutdown can reach the agent.
+    onReady: () =>
+      status(
+        `bomfather: enforcing ${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, ` +
+          `policy generation ${generation}, in ${phases}\n`,
+      ),
   });
 
   const c = kernel.counters();

@@ -66,6 +66,10 @@ export interface Running {
   rules: readonly RuleInfo[];
   /** Set by serve: what a reload changes beyond the kernel (where events go). */
   onReload?: (policy: Policy) => void;
+  /** Called once the agent listens and counts: what it says to its operator that it enforces. */
+  onReady: () => void;
+  /** The kernel's counters when the policy was applied: warnings count from there. */
+  baseline: Counters;
 }
 
 const WARNINGS: Partial<Record<keyof Counters, string>> = {
@@ -123,7 +127,7 @@ export async function serve(r: Running): Promise<Stopped> {
     events.sink.close();
     events = eventsOf(policy, out);
   };
-  let seen = kernel.counters();
+  let seen = r.baseline;
   let lastCheck = Date.now();
   const tick = () => {
     for (let batch = 0; batch < 64; batch++) {
@@ -148,6 +152,7 @@ export async function serve(r: Running): Promise<Stopped> {
     server.poll();
   };
   const timer = setInterval(tick, POLL_MS);
+  r.onReady();
   const why = await stopped;
   clearInterval(timer);
   tick(); // the last events, and the reply to the shutdown request

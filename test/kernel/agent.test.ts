@@ -25,6 +25,7 @@ for (const [bin, src, extra] of [[reach, "reach.c", []], [strike, "strike.c", ["
 const key = await makeTestKey(tools);
 const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
+  { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
   ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
@@ -75,6 +76,7 @@ const files = [
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher-no-inherit" },
   { host: reach, guest: "/opt/tools/reach" },
+  { host: "/bin/cat", guest: "/usr/local/bin/restic" },
   { host: strike, guest: "/opt/tools/strike" },
   { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
@@ -208,7 +210,7 @@ const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => 
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -360,6 +362,21 @@ kernelSuite({
     ].map((c) => `life-${c}`),
     ...SELF_PROTECTION_CHECKS,
     ...CONTROL_CHECKS,
+    ...[
+      "self-protection-starts",
+      "backup-reads-password",
+      "root-denied-password",
+      "guarded-file-write-refused",
+      "guarded-file-remove-refused",
+      "guarded-file-readable",
+      "kill-refused",
+      "events-in-file",
+      "event-names-line",
+      "agent-event-in-file",
+      "no-allow-events",
+      "self-protection-stops",
+      "password-readable-after",
+    ].map((c) => `ex-${c}`),
   ],
 });
 

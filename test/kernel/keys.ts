@@ -25,11 +25,14 @@ export async function makeTestKey(dir: string): Promise<TestKey> {
 }
 
 /**
- * The policy text with the test key under agent.keys, added at the end (or right below "agent:" when
- * the policy has that section: keep it last, so that the lines above keep their numbers).
+ * The policy text with the test key under agent.keys: first in the list when the policy has one,
+ * else in a new list right below "agent:", else in a new agent section at the end (keep the agent
+ * section last, so that the lines above keep their numbers).
  */
 export function withTestKey(policy: string, key: TestKey): string {
-  const keys = `  keys:\n    - name: test\n      key: ${key.publicKey}\n      allow: [shutdown, reload]\n`;
+  const entry = `    - name: test\n      key: ${key.publicKey}\n      allow: [shutdown, reload]\n`;
+  const keys = `  keys:\n${entry}`;
+  if (/^agent:[ \t]*\n(?:.*\n)*?  keys:[ \t]*\n/m.test(policy)) return policy.replace(/^(  keys:[ \t]*\n)/m, (line) => line + entry);
   if (/^agent:/m.test(policy)) return policy.replace(/^agent:[ \t]*\n/m, (line) => line + keys);
   return `${policy.replace(/\n*$/, "\n")}agent:\n${keys}`;
 }
