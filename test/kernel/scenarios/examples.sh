@@ -3,6 +3,7 @@
 . /scenarios/lib.sh
 
 mkdir -p /etc/backup /etc/bomfather /var/log/bomfather
+rm -f /var/log/bomfather/events.jsonl* # the control scenario wrote there before
 echo "correct horse battery staple" >/etc/backup/restic-password
 echo "EXTRA=1" >/etc/bomfather/agent.env
 chmod 0644 /etc/backup/restic-password /etc/bomfather/agent.env
