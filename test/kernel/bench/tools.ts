@@ -35,7 +35,9 @@ export function largePolicy(files: number, key: TestKey, protection: "enforce" |
     "    path: /usr/local/bin/trusted-reader",
     "files:",
     "  - path: /srv/demo/secret.txt",
-    "    allow: [{ executable: reader, access: read }]",
+    "    allow:",
+    "      - executable: reader",
+    "        access: read",
   ];
   // Block style, as docs/policy.md writes rules (and as the fast reader takes any size of it).
   for (let i = 0; i < files; i++) lines.push(`  - path: /srv/bench/f${i}`, "    allow:", "      - executable: reader", "        access: [read, write]");
