@@ -68,12 +68,15 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 {
 	if (!inode)
 		return 0; /* a negative dentry: nothing there yet */
-	struct bf_policy policy;
-	if (!bf_policy(&policy))
+	__u32 slot, generation;
+	if (!bf_in_force(&slot, &generation))
+		return 0;
+	void *files = bf_policy_map(&bf_files_gen_v1, slot);
+	if (!files)
 		return 0;
 	struct bf_inode_key key = {};
 	bf_inode_of(inode, &key.dev, &key.ino);
-	struct bf_file_rule *rule = bpf_map_lookup_elem(policy.files, &key);
+	struct bf_file_rule *rule = bpf_map_lookup_elem(files, &key);
 	if (!rule || !(rule->guards & access))
 		return 0;
 
@@ -82,11 +85,12 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	struct bf_inode_key id = {};
 	if (bf_current_identity(task, &id)) {
 		struct bf_grant_key gk = { .rule_id = rule->rule_id, .dev = id.dev, .ino = id.ino };
-		struct bf_grant *grant = bpf_map_lookup_elem(policy.grants, &gk);
+		void *grants = bf_policy_map(&bf_grants_gen_v1, slot);
+		struct bf_grant *grant = grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
 		if (grant && (grant->access & access) == access) {
 			if (bf_report_allowed()) {
 				struct mm_struct *mm = task->mm;
-				bf_report_file(policy.generation, path, mm ? mm->exe_file : NULL, rule, access, op, BF_VERDICT_ALLOW);
+				bf_report_file(generation, path, mm ? mm->exe_file : NULL, rule, access, op, BF_VERDICT_ALLOW);
 			}
 			return 0;
 		}
@@ -101,11 +105,11 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 
 	if (rule->mode == BF_MODE_MONITOR) {
 		bf_count(BF_STAT_MONITORED);
-		bf_report_file(policy.generation, path, exe, rule, access, op, BF_VERDICT_MONITOR);
+		bf_report_file(generation, path, exe, rule, access, op, BF_VERDICT_MONITOR);
 		return 0;
 	}
 	bf_count(BF_STAT_DENIED);
-	bf_report_file(policy.generation, path, exe, rule, access, op, BF_VERDICT_DENY);
+	bf_report_file(generation, path, exe, rule, access, op, BF_VERDICT_DENY);
 	return -EPERM;
 }
 

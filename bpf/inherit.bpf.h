@@ -63,20 +63,23 @@ static __always_inline void bf_drop_inherited(struct task_struct *task)
 
 static __always_inline int bf_exec_decide(struct linux_binprm *bprm)
 {
-	struct bf_policy policy;
-	if (!bf_policy(&policy))
+	__u32 slot, generation;
+	if (!bf_in_force(&slot, &generation))
+		return 0;
+	void *exes = bf_policy_map(&bf_exes_gen_v1, slot);
+	if (!exes)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_inode_key next = {};
 	bf_inode_of(bprm->file->f_inode, &next.dev, &next.ino);
-	if (bpf_map_lookup_elem(policy.exes, &next)) {
+	if (bpf_map_lookup_elem(exes, &next)) {
 		bf_drop_inherited(task);
 		return 0;
 	}
 	struct bf_inode_key cur = {};
 	if (!bf_current_identity(task, &cur))
 		return 0;
-	struct bf_exe *named = bpf_map_lookup_elem(policy.exes, &cur);
+	struct bf_exe *named = bpf_map_lookup_elem(exes, &cur);
 	if (named && (named->flags & BF_EXE_INHERIT)) {
 		struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {

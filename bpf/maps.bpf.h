@@ -149,28 +149,12 @@ static __always_inline void bf_count(enum bf_stat stat)
 		*n += 1;
 }
 
-/* The policy generation in force: its number and its three maps. */
-struct bf_policy {
-	__u32 generation;
-	void *files;  /* struct bf_files_inner */
-	void *grants; /* struct bf_grants_inner */
-	void *exes;   /* struct bf_exes_inner */
-};
-
-/* The maps of one slot; false (counted) when the slot is empty, which apply never leaves it. */
-static __always_inline bool bf_policy_slot(__u32 slot, struct bf_policy *p)
-{
-	p->files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
-	p->grants = bpf_map_lookup_elem(&bf_grants_gen_v1, &slot);
-	p->exes = bpf_map_lookup_elem(&bf_exes_gen_v1, &slot);
-	if (p->files && p->grants && p->exes)
-		return true;
-	bf_count(BF_STAT_NO_POLICY);
-	return false;
-}
-
-/* The generation in force. */
-static __always_inline bool bf_policy(struct bf_policy *p)
+/*
+ * The slot in force and the generation it holds. A decision reads it once; the maps of the slot
+ * are then looked up one at a time, as the decision needs them (a file nobody protects costs one
+ * hash lookup after three array lookups the verifier inlines).
+ */
+static __always_inline bool bf_in_force(__u32 *slot, __u32 *generation)
 {
 	__u32 zero = 0;
 	struct bf_state *st = bpf_map_lookup_elem(&bf_state_v1, &zero);
@@ -178,9 +162,18 @@ static __always_inline bool bf_policy(struct bf_policy *p)
 		bf_count(BF_STAT_NO_POLICY);
 		return false;
 	}
-	__u32 slot = st->active & 1;
-	p->generation = slot ? st->generation1 : st->generation0;
-	return bf_policy_slot(slot, p);
+	*slot = st->active & 1;
+	*generation = *slot ? st->generation1 : st->generation0;
+	return true;
+}
+
+/* One of the slot's maps (outer: a bf_*_gen map); NULL (counted) for an empty slot, which apply never leaves in force. */
+static __always_inline void *bf_policy_map(void *outer, __u32 slot)
+{
+	void *inner = bpf_map_lookup_elem(outer, &slot);
+	if (!inner)
+		bf_count(BF_STAT_NO_POLICY);
+	return inner;
 }
 
 /*

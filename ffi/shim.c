@@ -428,6 +428,34 @@ int bf_map_freeze(int fd)
  */
 int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_size, uint32_t value_size)
 {
+	/* In batches first: a handful of system calls for the whole map. */
+	__u64 token = 0;
+	__u32 got = 0, count;
+	int err;
+	do {
+		count = max - got;
+		if (count == 0) {
+			/* Full: is there one more? Ask for one past the end. */
+			char k[256], v[256];
+			__u32 one = 1;
+			if (key_size > sizeof(k) || value_size > sizeof(v))
+				return -EINVAL;
+			err = bpf_map_lookup_batch(fd, got ? &token : NULL, &token, k, v, &one, NULL);
+			if (err == 0 || (errno == ENOENT && one > 0))
+				return -ENOSPC;
+			if (errno == ENOENT)
+				return (int)got;
+			break; /* not supported: one by one below */
+		}
+		err = bpf_map_lookup_batch(fd, got ? &token : NULL, &token, (char *)keys + (size_t)got * key_size,
+					   (char *)values + (size_t)got * value_size, &count, NULL);
+		got += count;
+		if (err && errno == ENOENT)
+			return (int)got; /* the end */
+	} while (!err);
+	if (errno != EINVAL && errno != 524 /* ENOTSUPP */ && errno != EOPNOTSUPP)
+		return -errno;
+
 	uint32_t n = 0;
 	char *prev = NULL;
 	char cur[256];
@@ -457,16 +485,20 @@ int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_siz
  * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), read from the probe program's
  * slots map (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev) as this process opens each one. Only regular
  * files and directories are opened (opening a device or a FIFO can have side effects). For each
- * path out gets {dev, ino}; {0, 0} when it could not be named (missing, not opened, or another
- * open of this process came in between, five times over). Returns n.
+ * path out gets {dev, ino, kind}: kind 0 missing, 1 regular file, 2 directory, 3 anything else;
+ * dev and ino 0 when it could not be named (not opened, or another open of this process came in
+ * between, five times over). Returns n.
  */
 int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
 {
 	const char *p = paths;
 	for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) {
-		out[2 * i] = out[2 * i + 1] = 0;
+		out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = 0;
 		struct stat st;
-		if (stat(p, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+		if (stat(p, &st) < 0)
+			continue;
+		out[3 * i + 2] = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3;
+		if (out[3 * i + 2] == 3)
 			continue;
 		for (int attempt = 0; attempt < 5; attempt++) {
 			__u32 k_hits = 1, k_ino = 2, k_dev = 3;
@@ -481,8 +513,8 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
 			close(fd);
 			bpf_map_lookup_elem(slots_fd, &k_hits, &after);
 			if (after == before + 1) {
-				out[2 * i] = dev;
-				out[2 * i + 1] = ino;
+				out[3 * i] = dev;
+				out[3 * i + 1] = ino;
 				break;
 			}
 		}

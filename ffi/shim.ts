@@ -197,6 +197,13 @@ export interface BtfEnum {
   values: Record<string, number>;
 }
 
+/** What a path is, and the kernel's name of its inode when it could be opened. */
+export interface ProbedPath {
+  kind: "missing" | "file" | "directory" | "other";
+  key: { dev: number; ino: bigint } | null;
+}
+const KINDS = ["missing", "file", "directory", "other"] as const;
+
 export class BpfMap {
   constructor(
     private readonly shim: Shim,
@@ -210,15 +217,18 @@ export class BpfMap {
   ) {}
 
   /**
-   * This map being the probe's slots (bpf/probe.bpf.c), the kernel's (s_dev, i_ino) of each path,
-   * opened by this process; null where it could not be named.
+   * This map being the probe's slots (bpf/probe.bpf.c), what each path is and the kernel's
+   * (s_dev, i_ino) of it, opened by this process: key null where it could not be named.
    */
-  probeInodes(paths: string[]): ({ dev: number; ino: bigint } | null)[] {
+  probeInodes(paths: string[]): ProbedPath[] {
     if (!paths.length) return [];
     const names = Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
-    const out = new BigUint64Array(2 * paths.length);
+    const out = new BigUint64Array(3 * paths.length);
     this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, names, paths.length, out));
-    return paths.map((_, i) => (out[2 * i + 1] === 0n ? null : { dev: Number(out[2 * i]), ino: out[2 * i + 1]! }));
+    return paths.map((_, i) => ({
+      kind: KINDS[Number(out[3 * i + 2])]!,
+      key: out[3 * i + 1] === 0n ? null : { dev: Number(out[3 * i]), ino: out[3 * i + 1]! },
+    }));
   }
 
   /** Read-only for every file descriptor from now on (BPF programs still write it). */

@@ -3,8 +3,8 @@
 // this host's files as the kernel names them. Shared by the start of the agent and by a reload.
 import { createHash } from "node:crypto";
 import { compile, type Compiled } from "../compile/compile.ts";
-import { agentSpecOf, compileInputOf, hostFacts, pathsOf, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
-import { kernelInodes } from "../kernel/probe.ts";
+import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
+import { probePaths } from "../kernel/probe.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
 
 export type Prepared =
@@ -34,8 +34,8 @@ export function checkText(
  */
 export async function compileForHost(policy: Policy, agent: AgentPaths): Promise<{ ok: true; compiled: Compiled } | { ok: false; diagnostics: Diagnostic[] }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
-  const inodes = await kernelInodes(pathsOf(input));
-  const compiled = compile(input, (path, role) => hostFacts(path, role, (p) => inodes.get(p) ?? null));
+  const probed = await probePaths(pathsOf(input));
+  const compiled = compile(input, (path, role) => probedFacts(path, role, probed.get(path)));
   return compiled.ok ? { ok: true, compiled: compiled.compiled } : { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems) };
 }
 

@@ -74,6 +74,23 @@ export function hostFacts(
   role: PathRole,
   kernelInode?: (path: string) => { dev: number; ino: bigint } | null,
 ): PathFacts | null {
+  return statFacts(path, role, kernelInode);
+}
+
+/**
+ * hostFacts from what the probe already learned of each path (src/kernel/probe.ts probePaths): no
+ * second stat for the files and directories the kernel named.
+ */
+export function probedFacts(path: string, role: PathRole, probed: { kind: string; key: { dev: number; ino: bigint } | null } | undefined): PathFacts | null {
+  if (!probed || probed.kind === "missing") return probed ? null : statFacts(path, role);
+  if (!probed.key || probed.kind === "other") return statFacts(path, role, () => probed.key);
+  const facts: PathFacts = { ...probed.key, type: probed.kind as "file" | "directory" };
+  const interpreter = facts.type === "file" && role === "executable" ? scriptInterpreter(path) : undefined;
+  if (interpreter !== undefined) facts.interpreter = interpreter;
+  return facts;
+}
+
+function statFacts(path: string, role: PathRole, kernelInode?: (path: string) => { dev: number; ino: bigint } | null): PathFacts | null {
   try {
     const s = statSync(path, { bigint: true });
     const type = s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";

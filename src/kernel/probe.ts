@@ -1,6 +1,6 @@
 // The probe program (bpf/probe.bpf.c): proof that BPF LSM programs run here, and the kernel's
 // own name for a file's inode.
-import type { BpfMap, BpfObject } from "../../ffi/shim.ts";
+import type { BpfMap, BpfObject, ProbedPath } from "../../ffi/shim.ts";
 import { loadShim, probeObject } from "./assets.ts";
 
 const SLOT = { TGID: 0, HITS: 1, INO: 2, DEV: 3 } as const;
@@ -51,7 +51,7 @@ export class Probe {
    * probe while this process opens it; null where it cannot be opened, or where another thread of
    * this process kept opening files meanwhile.
    */
-  inodesOf(paths: string[]): ({ dev: number; ino: bigint } | null)[] {
+  inodesOf(paths: string[]): ProbedPath[] {
     return this.slots.probeInodes(paths);
   }
 
@@ -65,14 +65,21 @@ export class Probe {
  * can open. Nothing else is opened: opening a device or a FIFO can have side effects.
  */
 export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint }>> {
+  const out = new Map<string, { dev: number; ino: bigint }>();
+  for (const [path, { key }] of await probePaths(paths)) if (key) out.set(path, key);
+  return out;
+}
+
+/**
+ * What each path is (missing, file, directory, other) and, for files and directories this process
+ * can open, the kernel's (s_dev, i_ino): one call into the shim for all of them, so thousands of
+ * paths cost milliseconds, not seconds.
+ */
+export async function probePaths(paths: string[]): Promise<Map<string, ProbedPath>> {
   const probe = await Probe.attach();
   try {
-    const out = new Map<string, { dev: number; ino: bigint }>();
-    // One call into the shim for all of them: thousands of paths cost milliseconds, not seconds.
-    probe.inodesOf(paths).forEach((key, i) => {
-      if (key) out.set(paths[i]!, key);
-    });
-    return out;
+    const probed = probe.inodesOf(paths);
+    return new Map(paths.map((p, i) => [p, probed[i]!]));
   } finally {
     probe.close();
   }
