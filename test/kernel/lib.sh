@@ -185,11 +185,24 @@ stop_agent() {
     tries=$((tries + 1))
   done
   if is_running "$pid"; then
+    show_stuck "$pid"
     BG_STATUS=255
     return
   fi
   wait "$pid"
   BG_STATUS=$?
+}
+
+# show_stuck PID: where a process that should have exited is waiting: its state, and each
+# thread's kernel wait channel and stack; then every blocked task's stack in the kernel log.
+show_stuck() {
+  local pid=$1 t
+  echo "--- pid $pid did not exit: $(grep -E '^(State|Threads):' "/proc/$pid/status" 2>/dev/null | tr '\n\t' '  ')"
+  for t in /proc/"$pid"/task/*; do
+    echo "thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)): $(grep '^State:' "$t/status" 2>/dev/null | tr '\t' ' ') wchan=$(cat "$t/wchan" 2>/dev/null)"
+    sed 's/^/    /' "$t/stack" 2>/dev/null
+  done
+  echo w >/proc/sysrq-trigger 2>/dev/null && dmesg | tail -60
 }
 
 # start_agent CHECK POLICY: starts `bomfather --policy POLICY` in the background, events (stdout)
