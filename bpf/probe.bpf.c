@@ -22,8 +22,10 @@ enum probe_slot {
 	PROBE_SLOTS = 4,
 };
 
+/* Memory-mapped: user space reads a file's inode right after opening it, with no bpf() call. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, PROBE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -483,14 +484,19 @@ int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_siz
 
 /*
  * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), read from the probe program's
- * slots map (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev) as this process opens each one. Only regular
+ * slots map (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev) as this process opens each one. The map is
+ * memory-mapped, so naming a file costs its stat, open and close and no bpf() call. Only regular
  * files and directories are opened (opening a device or a FIFO can have side effects). For each
  * path out gets {dev, ino, kind}: kind 0 missing, 1 regular file, 2 directory, 3 anything else;
  * dev and ino 0 when it could not be named (not opened, or another open of this process came in
- * between, five times over). Returns n.
+ * between, five times over). Returns n, or -errno when the map cannot be mapped.
  */
 int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
 {
+	long page = sysconf(_SC_PAGESIZE);
+	volatile uint64_t *slots = mmap(NULL, page, PROT_READ, MAP_SHARED, slots_fd, 0);
+	if (slots == MAP_FAILED)
+		return -errno;
 	const char *p = paths;
 	for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) {
 		out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = 0;
@@ -501,17 +507,13 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
 		if (out[3 * i + 2] == 3)
 			continue;
 		for (int attempt = 0; attempt < 5; attempt++) {
-			__u32 k_hits = 1, k_ino = 2, k_dev = 3;
-			__u64 before = 0, after = 0, ino = 0, dev = 0;
-			if (bpf_map_lookup_elem(slots_fd, &k_hits, &before) < 0)
-				return -errno;
+			uint64_t before = slots[1];
 			int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOATIME | O_NOCTTY | O_CLOEXEC);
 			if (fd < 0)
 				break;
-			bpf_map_lookup_elem(slots_fd, &k_ino, &ino);
-			bpf_map_lookup_elem(slots_fd, &k_dev, &dev);
+			/* The program wrote them during open(); the syscall's return orders the reads. */
+			uint64_t ino = slots[2], dev = slots[3], after = slots[1];
 			close(fd);
-			bpf_map_lookup_elem(slots_fd, &k_hits, &after);
 			if (after == before + 1) {
 				out[3 * i] = dev;
 				out[3 * i + 1] = ino;
@@ -519,6 +521,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
 			}
 		}
 	}
+	munmap((void *)slots, page);
 	return (int)n;
 }
 
