@@ -6,6 +6,7 @@ import { compile, type Compiled } from "../compile/compile.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import { probePaths } from "../kernel/probe.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
+import type { Phases } from "./phases.ts";
 
 export type Prepared =
   | { ok: true; policy: Policy; compiled: Compiled; sha256: string }
@@ -34,10 +35,16 @@ export function checkText(
  * This host's files, named as the kernel names them (the probe program runs: the host must enforce),
  * with the agent's own files and directories guarded.
  */
-export async function compileForHost(policy: Policy, agent: AgentPaths): Promise<{ ok: true; compiled: Compiled } | { ok: false; diagnostics: Diagnostic[] }> {
+export async function compileForHost(
+  policy: Policy,
+  agent: AgentPaths,
+  phases?: Phases,
+): Promise<{ ok: true; compiled: Compiled } | { ok: false; diagnostics: Diagnostic[] }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
   const probed = await probePaths(pathsOf(input));
+  phases?.mark("name files");
   const compiled = compile(input, (path, role) => probedFacts(path, role, probed.get(path)));
+  phases?.mark("compile");
   return compiled.ok ? { ok: true, compiled: compiled.compiled } : { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems) };
 }
 

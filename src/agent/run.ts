@@ -20,6 +20,7 @@ import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
 import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
+import { Phases } from "./phases.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
 import { protectionFlags, serve, type Output } from "./serve.ts";
 import { streamSink } from "./sink.ts";
@@ -78,8 +79,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   // The policy, with the agent's own files and directories guarded.
   mkdirSync(PIN_ROOT, { recursive: true, mode: 0o700 });
   const paths: AgentPaths = { exe: realpathSync("/proc/self/exe"), policyFile: realpathSync(file), pins: PIN_ROOT, state: RUN_DIR };
-  const host = await compileForHost(text.policy, paths);
-  phases.mark("compile");
+  const host = await compileForHost(text.policy, paths, phases);
   if (!host.ok) {
     state.release();
     status(formatDiagnostics(host.diagnostics, text.text));
@@ -88,6 +88,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   }
   const prepared = { compiled: host.compiled, sha256: policySha256 };
   const identity = await agentIdentity(paths, text.policy);
+  phases.mark("identify");
 
   // 4. Apply, attach, release.
   let kernel: Kernel;
@@ -170,21 +171,6 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
       `${c.inheritanceFailures} inheritance failure(s), ${c.protectionNotCarried} protection(s) not carried\n`,
   );
   return EXIT.OK;
-}
-
-/** How long each step of the start took, for the "enforcing" line: "1.2 s (check 0.1 s, ...)". */
-class Phases {
-  private readonly start = performance.now();
-  private last = this.start;
-  private readonly steps: string[] = [];
-  mark(name: string): void {
-    const now = performance.now();
-    this.steps.push(`${name} ${((now - this.last) / 1000).toFixed(2)} s`);
-    this.last = now;
-  }
-  toString(): string {
-    return `${((performance.now() - this.start) / 1000).toFixed(2)} s (${this.steps.join(", ")})`;
-  }
 }
 
 /** Who the agent is, as self-protection knows it: its binary's inode and where its pins and state live. */

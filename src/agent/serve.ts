@@ -16,6 +16,7 @@ import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import type { RuleInfo } from "../compile/compile.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
+import { Phases } from "./phases.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
 import { fileSink, streamSink, type Sink } from "./sink.ts";
 import type { AgentState, RuleRecord } from "./state.ts";
@@ -191,18 +192,21 @@ async function reload(
 ): Promise<HandlerResult> {
   // Checked once, under the policy file's own name (its rules are that file's lines once it
   // replaces it); the requester's diagnostics name the file they sent.
+  const phases = new Phases();
   const text = checkText(bytes, r.policyFile);
+  phases.mark("check");
   const forRequester = (diagnostics: Diagnostic[]) => formatDiagnostics(diagnostics.map((d) => ({ ...d, file: name })), text.text);
   if (!text.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy is not valid; the running policy stays", diagnostics: forRequester(text.diagnostics) };
   }
-  const host = await compileForHost(text.policy, r.paths);
+  const host = await compileForHost(text.policy, r.paths, phases);
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
   }
   const generation = Math.max(...r.kernel.slots().generations) + 1;
   try {
     await apply(r.kernel, host.compiled, generation, kernelInodes);
+    phases.mark("apply");
   } catch (e) {
     return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
   }
@@ -217,7 +221,8 @@ async function reload(
   challenges.setKeys(policyKeys(text.policy));
   const policySha256 = sha256(bytes);
   r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
-  r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}\n`);
+  phases.mark("record");
+  r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}, in ${phases}\n`);
   return { ok: true, message: `enforcing the new policy as generation ${generation}` };
 }
 
