@@ -108,6 +108,16 @@ export interface Compiled {
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
 
 
+/** An executable found on the host, with the strings every grant to it repeats made once. */
+interface IdentifiedExe {
+  dev: number;
+  ino: bigint;
+  /** "dev:ino", the key of its grants. */
+  inode: string;
+  /** "dev 1, ino 2", for notes. */
+  where: string;
+}
+
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
   for (const a of access) bits |= a === "read" ? Access.READ : Access.WRITE;
@@ -122,7 +132,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const fileRules = new Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>(); // "dev:ino" -> a policy rule and its grants
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
-  const exes = new Map<string, PathFacts>(); // name -> facts
+  const exes = new Map<string, IdentifiedExe>(); // name -> facts
   const exeByInode = new Map<string, ExecutableSpec>();
   const unidentified = new Set<string>(); // names whose problem is already reported
   for (const exe of input.executables) {
@@ -155,7 +165,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       continue;
     }
     exeByInode.set(inode, exe);
-    exes.set(exe.name, facts);
+    exes.set(exe.name, { dev: facts.dev, ino: facts.ino, inode, where: `dev ${facts.dev}, ino ${facts.ino}` });
     unidentified.delete(exe.name);
     entries.push({
       map: "exes",
@@ -184,7 +194,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       });
       continue;
     }
-    const inode = `${facts.dev}:${facts.ino}`;
+    const ino = String(facts.ino); // once: a bigint's digits cost more than the rest of the note
+    const inode = `${facts.dev}:${ino}`;
     const earlier = protectedBy.get(inode);
     if (earlier) {
       problems.push({
@@ -202,7 +213,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       inode: { dev: facts.dev, ino: facts.ino },
       mode: spec.mode,
     };
-    fileRules.set(inode, { rule, grants: new Map() });
+    const grants = new Map<string, MapEntry>();
+    fileRules.set(inode, { rule, grants });
     rules.push(rule);
     protectedBy.set(inode, rule);
     entries.push({
@@ -210,10 +222,9 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
       value: fileRuleValue(rule),
       origin: spec.origin,
-      note: `protect ${spec.path} (dev ${facts.dev}, ino ${facts.ino}) as rule ${rule.id}, ${spec.mode}`,
+      note: `protect ${spec.path} (dev ${facts.dev}, ino ${ino}) as rule ${rule.id}, ${spec.mode}`,
     });
 
-    const grants = fileRules.get(inode)!.grants;
     for (const allow of spec.allow) {
       const exe = exes.get(allow.executable);
       if (!exe) {
@@ -222,27 +233,27 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         if (unidentified.has(allow.executable)) continue;
         throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
       }
-      const id = `${exe.dev}:${exe.ino}`;
-      const previous = grants.get(id);
+      const previous = grants.get(exe.inode);
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
       const entry: MapEntry = {
         map: "grants",
         key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
         value: Grant.encode({ access: bits }),
         origin: allow.origin,
-        note: `rule ${rule.id}: ${allow.executable} (dev ${exe.dev}, ino ${exe.ino}) may ${allow.access.join("+")}`,
+        note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
       };
-      grants.set(id, entry);
+      grants.set(exe.inode, entry);
     }
   }
   if (input.agent) guardForAgent(input.agent, host, rules, entries, fileRules, problems);
-  for (const { grants } of fileRules.values()) entries.push(...grants.values());
+  for (const { grants } of fileRules.values()) for (const grant of grants.values()) entries.push(grant);
 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug.
+  const counts = { exes: 0, files: 0, grants: 0 };
+  for (const e of entries) counts[e.map]++;
   for (const map of ["exes", "files", "grants"] as const) {
-    const count = entries.filter((e) => e.map === map).length;
-    if (count > MAP_LIMITS[map]) throw new Error(`Bug: ${count} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
+    if (counts[map] > MAP_LIMITS[map]) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
 }

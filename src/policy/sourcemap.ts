@@ -49,6 +49,16 @@ export class SourceMap {
     return this.span(place.start, place.end);
   }
 
+  /**
+   * Where the value at `path` starts: the line and column of value(path) without the work of
+   * finding where it ends (a compiled rule carries one for each of thousands of rules).
+   */
+  valueStart(path: ValuePath): { line: number; col: number } {
+    const place = this.#walk(path, path.length).place;
+    if (!place) return { line: 1, col: 1 };
+    return this.position(place.start === place.end && place.keyStart !== undefined ? place.keyStart : place.start);
+  }
+
   /** The span of the key that holds the value at `path`; the value's span when there is no key. */
   key(path: ValuePath): Span {
     const place = this.#walk(path, path.length).place;
