@@ -118,6 +118,36 @@ interface IdentifiedExe {
   where: string;
 }
 
+/**
+ * The grants of the policy's rules, one entry per rule and executable file (names that share a
+ * file share an entry), listed rule by rule in the order first granted. One index for all the
+ * rules rather than a Map per rule: a large policy has tens of thousands of rules.
+ */
+class RuleGrants {
+  /** By rule id (policy rules are numbered from 0; one may grant nothing). */
+  readonly #byRule: (MapEntry[] | undefined)[] = [];
+  readonly #index = new Map<string, number>(); // "rule dev:ino" -> place in byRule[rule]
+
+  get(rule: number, exe: string): MapEntry | undefined {
+    const i = this.#index.get(`${rule} ${exe}`);
+    return i === undefined ? undefined : this.#byRule[rule]![i];
+  }
+
+  set(rule: number, exe: string, entry: MapEntry): void {
+    const list = (this.#byRule[rule] ??= []);
+    const key = `${rule} ${exe}`;
+    const i = this.#index.get(key);
+    if (i === undefined) {
+      this.#index.set(key, list.length);
+      list.push(entry);
+    } else list[i] = entry;
+  }
+
+  appendTo(entries: MapEntry[]): void {
+    for (const list of this.#byRule) if (list) for (const entry of list) entries.push(entry);
+  }
+}
+
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
   for (const a of access) bits |= a === "read" ? Access.READ : Access.WRITE;
@@ -128,8 +158,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const problems: CompileProblem[] = [];
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
-  const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> rule
-  const fileRules = new Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>(); // "dev:ino" -> a policy rule and its grants
+  const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> a policy rule
+  const grants = new RuleGrants();
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, IdentifiedExe>(); // name -> facts
@@ -213,8 +243,6 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       inode: { dev: facts.dev, ino: facts.ino },
       mode: spec.mode,
     };
-    const grants = new Map<string, MapEntry>();
-    fileRules.set(inode, { rule, grants });
     rules.push(rule);
     protectedBy.set(inode, rule);
     entries.push({
@@ -233,7 +261,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         if (unidentified.has(allow.executable)) continue;
         throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
       }
-      const previous = grants.get(exe.inode);
+      const previous = grants.get(rule.id, exe.inode);
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
       const entry: MapEntry = {
         map: "grants",
@@ -242,11 +270,11 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         origin: allow.origin,
         note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
       };
-      grants.set(exe.inode, entry);
+      grants.set(rule.id, exe.inode, entry);
     }
   }
-  if (input.agent) guardForAgent(input.agent, host, rules, entries, fileRules, problems);
-  for (const { grants } of fileRules.values()) for (const grant of grants.values()) entries.push(grant);
+  if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grants, problems);
+  grants.appendTo(entries);
 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug.
@@ -276,7 +304,8 @@ function guardForAgent(
   host: HostFacts,
   rules: RuleInfo[],
   entries: MapEntry[],
-  fileRules: Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>,
+  protectedBy: Map<string, RuleInfo>,
+  grants: RuleGrants,
   problems: CompileProblem[],
 ): void {
   const exe = host(agent.exe, "executable");
@@ -304,9 +333,9 @@ function guardForAgent(
     const inode = `${facts.dev}:${facts.ino}`;
     if (guardedHere.has(inode)) continue; // the policy file given twice, a path named twice: one rule
     guardedHere.add(inode);
-    const policyRule = fileRules.get(inode);
+    const policyRule = protectedBy.get(inode);
     if (policyRule) {
-      policyRule.grants.set(`${exe.dev}:${exe.ino}`, grantAgent(policyRule.rule, Access.READ | Access.WRITE, g.origin));
+      grants.set(policyRule.id, `${exe.dev}:${exe.ino}`, grantAgent(policyRule, Access.READ | Access.WRITE, g.origin));
       continue;
     }
     const rule: RuleInfo = {

@@ -10,8 +10,19 @@ export interface Place {
   /** Offsets of the key when the value sits in a mapping. */
   keyStart?: number;
   keyEnd?: number;
-  /** The places of the values inside a mapping (by key) or a list (by index). */
-  kids?: Map<string, Place> | Place[];
+  /**
+   * The places of the values inside a mapping (by key: an object without prototype, cheaper than
+   * a Map for the thousands of small mappings of a large policy) or a list (by index).
+   */
+  kids?: Keyed | Place[];
+}
+
+/** A mapping's places by key. */
+export type Keyed = Record<string, Place>;
+
+/** An empty Keyed: no prototype, so that no key ("constructor", "__proto__") finds anything but a place. */
+export function keyed(): Keyed {
+  return Object.create(null) as Keyed;
 }
 
 export class SourceMap {
@@ -38,7 +49,7 @@ export class SourceMap {
     if (parent.depth !== path.length - 1 || !parent.place) throw new Error(`Bug: no place for the parent of ${JSON.stringify(path)}`);
     const last = path[path.length - 1]!;
     if (typeof last === "number") ((parent.place.kids ??= []) as Place[])[last] = place;
-    else ((parent.place.kids ??= new Map()) as Map<string, Place>).set(last, place);
+    else ((parent.place.kids ??= keyed()) as Keyed)[last] = place;
   }
 
   /** The span of the value at `path`, or of its nearest recorded ancestor. */
@@ -87,7 +98,7 @@ export class SourceMap {
     while (place && depth < length) {
       const kids = place.kids;
       const seg = path[depth]!;
-      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids.get(seg) : undefined;
+      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids[seg] : undefined;
       if (!next) break;
       place = next;
       depth++;
