@@ -119,32 +119,22 @@ interface IdentifiedExe {
 }
 
 /**
- * The grants of the policy's rules, one entry per rule and executable file (names that share a
- * file share an entry), listed rule by rule in the order first granted. One index for all the
- * rules rather than a Map per rule: a large policy has tens of thousands of rules.
+ * The grants of one policy rule: one entry per executable file (names that share a file share an
+ * entry), in the order first granted. Arrays, not a Map per rule: a large policy has tens of
+ * thousands of rules.
  */
-class RuleGrants {
-  /** By rule id (policy rules are numbered from 0; one may grant nothing). */
-  readonly #byRule: (MapEntry[] | undefined)[] = [];
-  readonly #index = new Map<string, number>(); // "rule dev:ino" -> place in byRule[rule]
+interface RuleGrants {
+  /** "dev:ino" of each executable granted, at the index of its entry. */
+  exes: string[];
+  entries: MapEntry[];
+}
 
-  get(rule: number, exe: string): MapEntry | undefined {
-    const i = this.#index.get(`${rule} ${exe}`);
-    return i === undefined ? undefined : this.#byRule[rule]![i];
-  }
-
-  set(rule: number, exe: string, entry: MapEntry): void {
-    const list = (this.#byRule[rule] ??= []);
-    const key = `${rule} ${exe}`;
-    const i = this.#index.get(key);
-    if (i === undefined) {
-      this.#index.set(key, list.length);
-      list.push(entry);
-    } else list[i] = entry;
-  }
-
-  appendTo(entries: MapEntry[]): void {
-    for (const list of this.#byRule) if (list) for (const entry of list) entries.push(entry);
+/** Set the entry for executable `exe` ("dev:ino") of a rule; `at` is where it already is, or -1. */
+function setGrant(grants: RuleGrants, at: number, exe: string, entry: MapEntry): void {
+  if (at !== -1) grants.entries[at] = entry;
+  else {
+    grants.exes.push(exe);
+    grants.entries.push(entry);
   }
 }
 
@@ -159,7 +149,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
   const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> a policy rule
-  const grants = new RuleGrants();
+  const grantsOf: RuleGrants[] = []; // by policy rule id
+  const granted = new Map<string, number>(); // for the rule being compiled: "dev:ino" -> index in its grants
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, IdentifiedExe>(); // name -> facts
@@ -245,6 +236,9 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
     };
     rules.push(rule);
     protectedBy.set(inode, rule);
+    const grants: RuleGrants = { exes: [], entries: [] };
+    grantsOf.push(grants); // at rule.id: policy rules are numbered from 0, before any guard
+    granted.clear();
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
@@ -261,7 +255,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         if (unidentified.has(allow.executable)) continue;
         throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
       }
-      const previous = grants.get(rule.id, exe.inode);
+      const at = granted.get(exe.inode) ?? -1;
+      const previous = at === -1 ? undefined : grants.entries[at];
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
       const entry: MapEntry = {
         map: "grants",
@@ -270,11 +265,12 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         origin: allow.origin,
         note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
       };
-      grants.set(rule.id, exe.inode, entry);
+      if (at === -1) granted.set(exe.inode, grants.entries.length);
+      setGrant(grants, at, exe.inode, entry);
     }
   }
-  if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grants, problems);
-  grants.appendTo(entries);
+  if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
+  for (const grants of grantsOf) for (const entry of grants.entries) entries.push(entry);
 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug.
@@ -305,7 +301,7 @@ function guardForAgent(
   rules: RuleInfo[],
   entries: MapEntry[],
   protectedBy: Map<string, RuleInfo>,
-  grants: RuleGrants,
+  grantsOf: RuleGrants[],
   problems: CompileProblem[],
 ): void {
   const exe = host(agent.exe, "executable");
@@ -335,7 +331,9 @@ function guardForAgent(
     guardedHere.add(inode);
     const policyRule = protectedBy.get(inode);
     if (policyRule) {
-      grants.set(policyRule.id, `${exe.dev}:${exe.ino}`, grantAgent(policyRule, Access.READ | Access.WRITE, g.origin));
+      const grants = grantsOf[policyRule.id]!;
+      const id = `${exe.dev}:${exe.ino}`;
+      setGrant(grants, grants.exes.indexOf(id), id, grantAgent(policyRule, Access.READ | Access.WRITE, g.origin));
       continue;
     }
     const rule: RuleInfo = {
