@@ -93,7 +93,7 @@ export function hostFacts(
 export function probedFacts(path: string, role: PathRole, probed: { kind: string; key: { dev: number; ino: bigint } | null } | undefined): PathFacts | null {
   if (!probed || probed.kind === "missing") return probed ? null : statFacts(path, role);
   if (!probed.key || probed.kind === "other") return statFacts(path, role, () => probed.key);
-  const facts: PathFacts = { ...probed.key, type: probed.kind as "file" | "directory" };
+  const facts: PathFacts = { dev: probed.key.dev, ino: probed.key.ino, type: probed.kind as "file" | "directory" };
   const interpreter = facts.type === "file" && role === "executable" ? scriptInterpreter(path) : undefined;
   if (interpreter !== undefined) facts.interpreter = interpreter;
   return facts;

@@ -28,6 +28,7 @@ export function keyed(): Keyed {
 export class SourceMap {
   #root: Place | undefined;
   readonly #lineStarts: readonly number[];
+  #lastLine = 0;
 
   constructor(
     readonly file: string,
@@ -81,13 +82,19 @@ export class SourceMap {
   /** 1-based line and column of an offset. */
   position(offset: number): { line: number; col: number } {
     const starts = this.#lineStarts;
-    let lo = 0;
+    // Offsets mostly come in text order (rule after rule): search from the line of the last
+    // answer, a few lines at a time, before halving the rest.
+    let lo = starts[this.#lastLine]! <= offset ? this.#lastLine : 0;
     let hi = starts.length - 1;
+    let step = 1;
+    for (; lo + step <= hi && starts[lo + step]! <= offset; step *= 2) lo += step;
+    hi = Math.min(hi, lo + step - 1); // the line after lo + step - 1, if any, starts past offset
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (starts[mid]! <= offset) lo = mid;
       else hi = mid - 1;
     }
+    this.#lastLine = lo;
     return { line: lo + 1, col: offset - starts[lo]! + 1 };
   }
 
