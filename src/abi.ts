@@ -110,8 +110,8 @@ function alignOf(t: FieldType): number {
 }
 
 /** Where a u64 is turned into bytes (little-endian, as the kernel reads them). */
-const scratchBytes = new Uint8Array(8);
-const scratch = new DataView(scratchBytes.buffer);
+const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
 
 /** A u32, little-endian (modulo 2^32, as DataView.setUint32 stores it). */
 function putU32(bytes: Uint8Array, offset: number, n: number): void {
