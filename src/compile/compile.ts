@@ -363,16 +363,20 @@ function guardForAgent(
 export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uint8Array; values: Uint8Array; count: number }[] {
   const out = [];
   for (const map of Object.keys(MAPS) as MapName[]) {
-    const mine = entries.filter((e) => e.map === map);
-    if (!mine.length) continue;
+    let count = 0;
+    for (const e of entries) if (e.map === map) count++;
+    if (!count) continue;
     const { key, value } = MAPS[map];
-    const keys = new Uint8Array(key.size * mine.length);
-    const values = new Uint8Array(value.size * mine.length);
-    mine.forEach((e, i) => {
+    const keys = new Uint8Array(key.size * count);
+    const values = new Uint8Array(value.size * count);
+    let i = 0;
+    for (const e of entries) {
+      if (e.map !== map) continue;
       keys.set(e.key, i * key.size);
       values.set(e.value, i * value.size);
-    });
-    out.push({ map, keys, values, count: mine.length });
+      i++;
+    }
+    out.push({ map, keys, values, count });
   }
   return out;
 }
