@@ -216,12 +216,14 @@ function buildShim(native: { include: string; libs: string[] }): string {
 function compileAgent(inputs: string[]): string {
   const bin = join(dist, "bomfather");
   const sources = ["src", "ffi"].map((d) => join(root, d));
-  if (upToDate(bin, [...sources, ...inputs, join(root, "package.json")])) return bin;
+  if (upToDate(bin, [...sources, ...inputs, join(root, "package.json"), join(root, "build.ts")])) return bin;
   step("bun build --compile -> dist/bomfather");
   mkdirSync(dist, { recursive: true });
   // No bunfig.toml or .env from the working directory: either could preload code into the agent.
+  // Bytecode compiled ahead (ESM, as without it): the agent starts without parsing its modules,
+  // which halves the time of a short command ("check" of a small policy: 52 -> 23 ms).
   sh([
-    process.execPath, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
+    process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
     "--minify-syntax", "--sourcemap=none", join(root, "src", "cli.ts"), "--outfile", bin,
   ]);
   return bin;

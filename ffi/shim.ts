@@ -222,7 +222,7 @@ export class BpfMap {
    */
   probeInodes(paths: string[]): ProbedPath[] {
     if (!paths.length) return [];
-    const names = Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
+    const names = Buffer.from(paths.join("\0") + "\0", "utf8"); // each path ends with a NUL
     const out = new BigUint64Array(3 * paths.length);
     this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, names, paths.length, out));
     return paths.map((_, i) => ({

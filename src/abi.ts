@@ -109,6 +109,18 @@ function alignOf(t: FieldType): number {
   return t === "u64" ? 8 : t === "u32" ? 4 : 1;
 }
 
+/** Where a u64 is turned into bytes (little-endian, as the kernel reads them). */
+const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
+
+/** A u32, little-endian (modulo 2^32, as DataView.setUint32 stores it). */
+function putU32(bytes: Uint8Array, offset: number, n: number): void {
+  bytes[offset] = n;
+  bytes[offset + 1] = n >>> 8;
+  bytes[offset + 2] = n >>> 16;
+  bytes[offset + 3] = n >>> 24;
+}
+
 /** A C struct of fixed-width fields, in declaration order. Absent fields encode as zero. */
 export function struct<F extends Record<string, FieldType>>(name: string, spec: F): Layout<F> {
   const fields: Field[] = [];
@@ -129,13 +141,16 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
     size,
     fields,
     encode(v) {
+      // Byte by byte into a small array: a DataView (and the ArrayBuffer it needs) per value
+      // would triple the cost of compiling a large policy.
       const bytes = new Uint8Array(size);
-      const dv = new DataView(bytes.buffer);
       for (const f of fields) {
         const x = (v as Record<string, unknown>)[f.name];
         if (x === undefined) continue;
-        if (f.type === "u64") dv.setBigUint64(f.offset, BigInt(x as bigint | number), true);
-        else if (f.type === "u32") dv.setUint32(f.offset, Number(x), true);
+        if (f.type === "u64") {
+          scratch.setBigUint64(0, BigInt(x as bigint | number), true);
+          for (let i = 0; i < 8; i++) bytes[f.offset + i] = scratchBytes[i]!;
+        } else if (f.type === "u32") putU32(bytes, f.offset, Number(x));
         else {
           const s = utf8.encode(String(x));
           if (s.length >= f.size) throw new Error(`Bug: "${String(x)}" does not fit ${name}.${f.name}`);

@@ -108,6 +108,36 @@ export interface Compiled {
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
 
 
+/** An executable found on the host, with the strings every grant to it repeats made once. */
+interface IdentifiedExe {
+  dev: number;
+  ino: bigint;
+  /** "dev:ino", the key of its grants. */
+  inode: string;
+  /** "dev 1, ino 2", for notes. */
+  where: string;
+}
+
+/**
+ * The grants of one policy rule: one entry per executable file (names that share a file share an
+ * entry), in the order first granted. Arrays, not a Map per rule: a large policy has tens of
+ * thousands of rules.
+ */
+interface RuleGrants {
+  /** "dev:ino" of each executable granted, at the index of its entry. */
+  exes: string[];
+  entries: MapEntry[];
+}
+
+/** Set the entry for executable `exe` ("dev:ino") of a rule; `at` is where it already is, or -1. */
+function setGrant(grants: RuleGrants, at: number, exe: string, entry: MapEntry): void {
+  if (at !== -1) grants.entries[at] = entry;
+  else {
+    grants.exes.push(exe);
+    grants.entries.push(entry);
+  }
+}
+
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
   for (const a of access) bits |= a === "read" ? Access.READ : Access.WRITE;
@@ -118,11 +148,12 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   const problems: CompileProblem[] = [];
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
-  const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> rule
-  const fileRules = new Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>(); // "dev:ino" -> a policy rule and its grants
+  const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> a policy rule
+  const grantsOf: RuleGrants[] = []; // by policy rule id
+  const granted = new Map<string, number>(); // for the rule being compiled: "dev:ino" -> index in its grants
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
-  const exes = new Map<string, PathFacts>(); // name -> facts
+  const exes = new Map<string, IdentifiedExe>(); // name -> facts
   const exeByInode = new Map<string, ExecutableSpec>();
   const unidentified = new Set<string>(); // names whose problem is already reported
   for (const exe of input.executables) {
@@ -155,7 +186,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       continue;
     }
     exeByInode.set(inode, exe);
-    exes.set(exe.name, facts);
+    exes.set(exe.name, { dev: facts.dev, ino: facts.ino, inode, where: `dev ${facts.dev}, ino ${facts.ino}` });
     unidentified.delete(exe.name);
     entries.push({
       map: "exes",
@@ -166,7 +197,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
     });
   }
 
-  for (const spec of input.files) {
+  // One rule per call: the engine optimizes this small function quickly, not all of compile().
+  const protect = (spec: FileRuleSpec): void => {
     const facts = host(spec.path, "file");
     if (!facts) {
       problems.push({
@@ -174,7 +206,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         message: `Cannot protect "${spec.path}": path does not exist on this host`,
         hint: "create the file before starting the agent, or remove the rule; bomfather protects files by inode and cannot protect a file that is not there",
       });
-      continue;
+      return;
     }
     if (facts.type !== "file") {
       problems.push({
@@ -182,9 +214,10 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         message: `Cannot protect "${spec.path}": it is a ${facts.type}, and this version protects regular files only`,
         hint: "name the files inside it one by one",
       });
-      continue;
+      return;
     }
-    const inode = `${facts.dev}:${facts.ino}`;
+    const ino = String(facts.ino); // once: a bigint's digits cost more than the rest of the note
+    const inode = `${facts.dev}:${ino}`;
     const earlier = protectedBy.get(inode);
     if (earlier) {
       problems.push({
@@ -192,7 +225,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         message: `"${spec.path}" is the same file as "${earlier.path}" (line ${earlier.origin.line}): a file can be protected by one rule only`,
         hint: "merge the two rules (hard links share one inode)",
       });
-      continue;
+      return;
     }
     const rule: RuleInfo = {
       id: rules.length,
@@ -202,18 +235,19 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       inode: { dev: facts.dev, ino: facts.ino },
       mode: spec.mode,
     };
-    fileRules.set(inode, { rule, grants: new Map() });
     rules.push(rule);
     protectedBy.set(inode, rule);
+    const grants: RuleGrants = { exes: [], entries: [] };
+    grantsOf.push(grants); // at rule.id: policy rules are numbered from 0, before any guard
+    granted.clear();
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
       value: fileRuleValue(rule),
       origin: spec.origin,
-      note: `protect ${spec.path} (dev ${facts.dev}, ino ${facts.ino}) as rule ${rule.id}, ${spec.mode}`,
+      note: `protect ${spec.path} (dev ${facts.dev}, ino ${ino}) as rule ${rule.id}, ${spec.mode}`,
     });
 
-    const grants = fileRules.get(inode)!.grants;
     for (const allow of spec.allow) {
       const exe = exes.get(allow.executable);
       if (!exe) {
@@ -222,27 +256,30 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
         if (unidentified.has(allow.executable)) continue;
         throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
       }
-      const id = `${exe.dev}:${exe.ino}`;
-      const previous = grants.get(id);
+      const at = granted.get(exe.inode) ?? -1;
+      const previous = at === -1 ? undefined : grants.entries[at];
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
       const entry: MapEntry = {
         map: "grants",
         key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
         value: Grant.encode({ access: bits }),
         origin: allow.origin,
-        note: `rule ${rule.id}: ${allow.executable} (dev ${exe.dev}, ino ${exe.ino}) may ${allow.access.join("+")}`,
+        note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
       };
-      grants.set(id, entry);
+      if (at === -1) granted.set(exe.inode, grants.entries.length);
+      setGrant(grants, at, exe.inode, entry);
     }
-  }
-  if (input.agent) guardForAgent(input.agent, host, rules, entries, fileRules, problems);
-  for (const { grants } of fileRules.values()) entries.push(...grants.values());
+  };
+  for (const spec of input.files) protect(spec);
+  if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
+  for (const grants of grantsOf) for (const entry of grants.entries) entries.push(entry);
 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug.
+  const counts = { exes: 0, files: 0, grants: 0 };
+  for (const e of entries) counts[e.map]++;
   for (const map of ["exes", "files", "grants"] as const) {
-    const count = entries.filter((e) => e.map === map).length;
-    if (count > MAP_LIMITS[map]) throw new Error(`Bug: ${count} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
+    if (counts[map] > MAP_LIMITS[map]) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
 }
@@ -265,7 +302,8 @@ function guardForAgent(
   host: HostFacts,
   rules: RuleInfo[],
   entries: MapEntry[],
-  fileRules: Map<string, { rule: RuleInfo; grants: Map<string, MapEntry> }>,
+  protectedBy: Map<string, RuleInfo>,
+  grantsOf: RuleGrants[],
   problems: CompileProblem[],
 ): void {
   const exe = host(agent.exe, "executable");
@@ -293,9 +331,11 @@ function guardForAgent(
     const inode = `${facts.dev}:${facts.ino}`;
     if (guardedHere.has(inode)) continue; // the policy file given twice, a path named twice: one rule
     guardedHere.add(inode);
-    const policyRule = fileRules.get(inode);
+    const policyRule = protectedBy.get(inode);
     if (policyRule) {
-      policyRule.grants.set(`${exe.dev}:${exe.ino}`, grantAgent(policyRule.rule, Access.READ | Access.WRITE, g.origin));
+      const grants = grantsOf[policyRule.id]!;
+      const id = `${exe.dev}:${exe.ino}`;
+      setGrant(grants, grants.exes.indexOf(id), id, grantAgent(policyRule, Access.READ | Access.WRITE, g.origin));
       continue;
     }
     const rule: RuleInfo = {
@@ -323,16 +363,20 @@ function guardForAgent(
 export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uint8Array; values: Uint8Array; count: number }[] {
   const out = [];
   for (const map of Object.keys(MAPS) as MapName[]) {
-    const mine = entries.filter((e) => e.map === map);
-    if (!mine.length) continue;
+    let count = 0;
+    for (const e of entries) if (e.map === map) count++;
+    if (!count) continue;
     const { key, value } = MAPS[map];
-    const keys = new Uint8Array(key.size * mine.length);
-    const values = new Uint8Array(value.size * mine.length);
-    mine.forEach((e, i) => {
+    const keys = new Uint8Array(key.size * count);
+    const values = new Uint8Array(value.size * count);
+    let i = 0;
+    for (const e of entries) {
+      if (e.map !== map) continue;
       keys.set(e.key, i * key.size);
       values.set(e.value, i * value.size);
-    });
-    out.push({ map, keys, values, count: mine.length });
+      i++;
+    }
+    out.push({ map, keys, values, count });
   }
   return out;
 }

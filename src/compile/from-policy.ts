@@ -2,14 +2,17 @@
 // diagnostics. The host facts come from stat(2) on the host the agent runs on.
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import { DEFAULTS, locate, scriptInterpreter, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
+import { DEFAULTS, locate, scriptInterpreter, sourceMapOf, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { AgentSpec, CompileInput, CompileProblem, GuardedSpec, Origin, PathFacts, PathRole } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
+  // As locate() would say, looking the policy's source map up once rather than once per rule.
+  const map = sourceMapOf(policy);
   const origin = (path: ValuePath): Origin => {
-    const { file, line, col } = locate(policy, path);
-    return { file, line, col };
+    if (!map) return { file: "<policy>", line: 1, col: 1 };
+    const { line, col } = map.valueStart(path);
+    return { file: map.file, line, col };
   };
   const defaultMode = policy.mode ?? DEFAULTS.mode;
   const executables = Object.entries(policy.executables ?? {}).map(([name, exe]) => ({
@@ -60,8 +63,14 @@ export function agentSpecOf(policy: Policy, paths: AgentPaths): AgentSpec {
 
 /** Every path a policy names on the host (executables, protected files, what the agent guards). */
 export function pathsOf(input: CompileInput): string[] {
-  const agent = input.agent ? [input.agent.exe, ...input.agent.guarded.map((g) => g.path)] : [];
-  return [...new Set([...input.executables.map((e) => e.path), ...input.files.map((f) => f.path), ...agent])];
+  const paths = new Set<string>();
+  for (const e of input.executables) paths.add(e.path);
+  for (const f of input.files) paths.add(f.path);
+  if (input.agent) {
+    paths.add(input.agent.exe);
+    for (const g of input.agent.guarded) paths.add(g.path);
+  }
+  return [...paths];
 }
 
 /**
@@ -84,7 +93,7 @@ export function hostFacts(
 export function probedFacts(path: string, role: PathRole, probed: { kind: string; key: { dev: number; ino: bigint } | null } | undefined): PathFacts | null {
   if (!probed || probed.kind === "missing") return probed ? null : statFacts(path, role);
   if (!probed.key || probed.kind === "other") return statFacts(path, role, () => probed.key);
-  const facts: PathFacts = { ...probed.key, type: probed.kind as "file" | "directory" };
+  const facts: PathFacts = { dev: probed.key.dev, ino: probed.key.ino, type: probed.kind as "file" | "directory" };
   const interpreter = facts.type === "file" && role === "executable" ? scriptInterpreter(path) : undefined;
   if (interpreter !== undefined) facts.interpreter = interpreter;
   return facts;

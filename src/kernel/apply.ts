@@ -54,18 +54,10 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
     for (const kind of Object.keys(MAPS) as MapName[]) {
-      const planned = new Map<string, string>();
-      for (const e of compiled.entries) if (e.map === kind) planned.set(hex(e.key), hex(e.value));
-      if (kind === "files") for (const r of reconciled) planned.set(hex(r.key), hex(r.value));
-      const got = inner.get(kind)!.dump(planned.size);
-      const { key, value } = MAPS[kind];
-      for (let i = 0; i < got.count; i++) {
-        const k = hex(got.keys.subarray(i * key.size, (i + 1) * key.size));
-        if (planned.get(k) !== hex(got.values.subarray(i * value.size, (i + 1) * value.size))) {
-          throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
-        }
-      }
-      if (got.count !== planned.size) throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
+      const batch = plan.find((b) => b.map === kind);
+      const planned = batch ? entryTable(kind, batch) : new Map<string, string>();
+      if (kind === "files") for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
+      checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
     }
 
     // 3. Stage in the slot not in force.
@@ -116,6 +108,32 @@ function u32(n: number): Uint8Array {
   return new Uint8Array(new Uint32Array([n]).buffer);
 }
 
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
+/**
+ * Bytes as a string of one character per byte: as exact as hex for comparing, and cheaper (one
+ * conversion per batch of entries rather than two per entry: thousands of rules are compared).
+ */
+function bytesText(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+}
+
+/** The entries of a batch (keys and values back to back) for map `kind`, as key -> value in bytesText. */
+export function entryTable(kind: MapName, batch: { keys: Uint8Array; values: Uint8Array; count: number }): Map<string, string> {
+  const { key, value } = MAPS[kind];
+  const keys = bytesText(batch.keys);
+  const values = bytesText(batch.values);
+  const out = new Map<string, string>();
+  for (let i = 0; i < batch.count; i++) out.set(keys.slice(i * key.size, (i + 1) * key.size), values.slice(i * value.size, (i + 1) * value.size));
+  return out;
+}
+
+/** Throws unless what map `kind` holds (as dumped) is exactly what was planned. */
+export function checkHeld(kind: MapName, planned: Map<string, string>, held: { keys: Uint8Array; values: Uint8Array; count: number }): void {
+  const { key, value } = MAPS[kind];
+  const keys = bytesText(held.keys);
+  const values = bytesText(held.values);
+  for (let i = 0; i < held.count; i++) {
+    if (planned.get(keys.slice(i * key.size, (i + 1) * key.size)) !== values.slice(i * value.size, (i + 1) * value.size))
+      throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
+  }
+  if (held.count !== planned.size) throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
 }

@@ -79,7 +79,9 @@ export async function probePaths(paths: string[]): Promise<Map<string, ProbedPat
   const probe = await Probe.attach();
   try {
     const probed = probe.inodesOf(paths);
-    return new Map(paths.map((p, i) => [p, probed[i]!]));
+    const out = new Map<string, ProbedPath>();
+    for (let i = 0; i < paths.length; i++) out.set(paths[i]!, probed[i]!);
+    return out;
   } finally {
     probe.close();
   }

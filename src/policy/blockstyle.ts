@@ -16,7 +16,7 @@
 // compares the two on every policy of the test corpus and on generated ones.
 
 import type { ValuePath } from "./diagnostic.ts";
-import type { Place } from "./sourcemap.ts";
+import { keyed, type Keyed, type Place } from "./sourcemap.ts";
 
 export interface DuplicateKey {
   path: ValuePath;
@@ -75,26 +75,25 @@ export function readBlockStyle(text: string, maxDepth: number, maxValues: number
   if (cr) return { ok: false, offset: cr.index, reason: "Policy contains a carriage return that does not end a line" };
   try {
     const r = new Reader(text, maxDepth, maxValues);
-    const { value, place } = r.root();
-    return { ok: true, value, root: place, duplicates: r.duplicates };
+    const value = r.root();
+    return { ok: true, value, root: r.at, duplicates: r.duplicates };
   } catch (e) {
     if (e instanceof Decline) return { ok: false, offset: Math.min(e.offset, text.length), reason: e.reason };
     throw e;
   }
 }
 
-interface Node {
-  value: unknown;
-  place: Place;
-}
-
 /** Every place is made with all its fields, so that they share one shape (the engine likes that). */
-function place(start: number, end: number, kids?: Map<string, Place> | Place[]): Place {
+function place(start: number, end: number, kids?: Keyed | Place[]): Place {
   return { start, end, keyStart: undefined, keyEnd: undefined, kids };
 }
 
+// Each method that reads a value returns it and leaves its place in `at`: no { value, place }
+// pair is made for each of the hundreds of thousands of values of a large policy.
 class Reader {
   readonly duplicates: DuplicateKey[] = [];
+  /** The place of the value read last. */
+  at: Place = place(0, 0);
   /** Where the current content line starts, its indentation, its end ("\r\n" or "\n" excluded), the next line. */
   private line = 0;
   private ind = -1;
@@ -111,14 +110,14 @@ class Reader {
     private readonly maxValues: number,
   ) {}
 
-  root(): Node {
+  root(): unknown {
     this.seek(0);
     if (this.eof) throw new Decline(0, "Policy is empty");
     if (this.ind !== 0) throw new Decline(this.line, "The policy does not start at the first column");
     if (this.isItem(this.line)) throw new Decline(this.line, "A policy must be a mapping, found a list");
-    const node = this.block();
+    const value = this.block();
     if (!this.eof) throw new Decline(this.line + this.ind, "Unexpected content after the policy");
-    return node;
+    return value;
   }
 
   /** Move to the first line at or after `from` that holds more than spaces and a comment. */
@@ -159,12 +158,12 @@ class Reader {
   }
 
   /** The block node (mapping or list) that starts on the current line, at its indentation. */
-  private block(): Node {
+  private block(): unknown {
     const at = this.line + this.ind;
     if (++this.depth > this.maxDepth) throw new Decline(at, `Policy is nested more than ${this.maxDepth} levels deep`);
-    const node = this.isItem(at) ? this.list(this.ind) : this.mapping(this.ind, at);
+    const value = this.isItem(at) ? this.list(this.ind) : this.mapping(this.ind, at);
     this.depth--;
-    return node;
+    return value;
   }
 
   /** The end of a plain key starting at p, or -1: key characters, then ":" and a space or the end of the line. */
@@ -180,10 +179,10 @@ class Reader {
   }
 
   /** A block mapping whose keys sit at column `ind`; its first key is at `first` on the current line. */
-  private mapping(ind: number, first: number): Node {
+  private mapping(ind: number, first: number): unknown {
     const t = this.t;
     const out: Record<string, unknown> = {};
-    const kids = new Map<string, Place>();
+    const kids = keyed();
     const where = place(first, this.next - 1, kids);
     this.count(first);
     let p = first;
@@ -195,28 +194,30 @@ class Reader {
       if (key.length <= 4 && NULL.test(key)) throw new Decline(p, "A key must be a plain string");
       const keyStart = p;
       this.path.push(key);
-      const node = this.pairValue(ind, ke + 1);
+      const value = this.pairValue(ind, ke + 1);
       this.path.pop();
-      node.place.keyStart = keyStart;
-      node.place.keyEnd = ke;
-      const earlier = kids.get(key);
+      const at = this.at;
+      at.keyStart = keyStart;
+      at.keyEnd = ke;
+      const earlier = kids[key];
       if (earlier !== undefined) {
         this.duplicates.push({ path: [...this.path, key], keyStart, keyEnd: ke, firstKeyStart: earlier.keyStart! });
       } else {
-        if (key === "__proto__") Object.defineProperty(out, key, { value: node.value, enumerable: true, writable: true, configurable: true });
-        else out[key] = node.value;
-        kids.set(key, node.place);
+        if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+        else out[key] = value;
+        kids[key] = at;
       }
       if (this.eof || this.ind < ind) break;
       if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
       p = this.line + this.ind;
       if (this.isItem(p)) throw new Decline(p, "A list item where a key was expected");
     }
-    return { value: out, place: where };
+    this.at = where;
+    return out;
   }
 
   /** The value after "key:" (at `after`, just past the colon); leaves the reader on the line after it. */
-  private pairValue(ind: number, after: number): Node {
+  private pairValue(ind: number, after: number): unknown {
     const t = this.t;
     let q = after;
     while (q < this.eol && t.charCodeAt(q) === SPACE) q++;
@@ -226,16 +227,17 @@ class Reader {
       // The value is the block below, or a list at the key's own indentation ("key:\n- a").
       if (!this.eof && (this.ind > ind || (this.ind === ind && this.isItem(this.line + ind)))) return this.block();
       this.count(empty);
-      return { value: null, place: place(empty, empty) };
+      this.at = place(empty, empty);
+      return null;
     }
-    const node = this.inline(q);
+    const value = this.inline(q);
     this.advance();
     if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
-    return node;
+    return value;
   }
 
   /** A block list whose "-" sit at column `ind`, starting on the current line. */
-  private list(ind: number): Node {
+  private list(ind: number): unknown {
     const t = this.t;
     const out: unknown[] = [];
     const kids: Place[] = [];
@@ -246,47 +248,50 @@ class Reader {
       let q = dash + 1;
       while (q < this.eol && t.charCodeAt(q) === SPACE) q++;
       this.path.push(out.length);
-      let node: Node;
+      let value: unknown;
       if (q >= this.eol || t.charCodeAt(q) === HASH) {
         const empty = Math.min(q, this.eol);
         this.advance();
-        if (!this.eof && this.ind > ind) node = this.block();
+        if (!this.eof && this.ind > ind) value = this.block();
         else {
           this.count(empty);
-          node = { value: null, place: place(empty, empty) };
+          value = null;
+          this.at = place(empty, empty);
         }
       } else if (this.isItem(q)) {
         throw new Decline(q, "A list directly inside a list item");
       } else if (this.keyEnd(q) !== -1) {
         if (++this.depth > this.maxDepth) throw new Decline(q, `Policy is nested more than ${this.maxDepth} levels deep`);
-        node = this.mapping(q - this.line, q);
+        value = this.mapping(q - this.line, q);
         this.depth--;
       } else {
-        node = this.inline(q);
+        value = this.inline(q);
         this.advance();
         if (!this.eof && this.ind > ind) throw new Decline(this.line + this.ind, "A value continues on the next line");
       }
       this.path.pop();
-      kids.push(node.place);
-      out.push(node.value);
+      kids.push(this.at);
+      out.push(value);
       if (this.eof || this.ind < ind) break;
       if (this.ind > ind) throw new Decline(this.line + this.ind, "Unexpected indentation");
       if (!this.isItem(this.line + ind)) break; // the next key of the mapping that holds this list
     }
-    return { value: out, place: where };
+    this.at = where;
+    return out;
   }
 
   /** A value that fits on the rest of the current line, starting at q, followed only by a comment. */
-  private inline(q: number): Node {
+  private inline(q: number): unknown {
     const t = this.t;
     const c = t.charCodeAt(q);
-    let node: Node;
-    if (c === 0x22 || c === 0x27) node = this.quoted(q);
-    else if (c === 0x5b) node = this.flowList(q);
+    let value: unknown;
+    if (c === 0x22 || c === 0x27) value = this.quoted(q);
+    else if (c === 0x5b) value = this.flowList(q);
     else if (c === 0x7b) {
       if (t.charCodeAt(q + 1) !== 0x7d) throw new Decline(q, 'A "{...}" mapping');
       this.count(q);
-      node = { value: {}, place: place(q, q + 2) };
+      value = {};
+      this.at = place(q, q + 2);
     } else {
       if (isIndicator(c)) throw new Decline(q, `A value starting with ${JSON.stringify(t[q])}`);
       let e = q;
@@ -295,12 +300,14 @@ class Reader {
       const s = t.slice(q, e);
       if (s.includes(": ") || s.endsWith(":")) throw new Decline(q, 'A value containing ": "');
       this.count(q);
-      return { value: this.plain(s, q), place: place(q, e) };
+      this.at = place(q, e);
+      return this.plain(s, q);
     }
-    let k = node.place.end;
+    const end = this.at.end;
+    let k = end;
     while (k < this.eol && t.charCodeAt(k) === SPACE) k++;
-    if (k < this.eol && (t.charCodeAt(k) !== HASH || k === node.place.end)) throw new Decline(k, "Unexpected text after a value");
-    return node;
+    if (k < this.eol && (t.charCodeAt(k) !== HASH || k === end)) throw new Decline(k, "Unexpected text after a value");
+    return value;
   }
 
   private plain(s: string, at: number): unknown {
@@ -317,7 +324,7 @@ class Reader {
   }
 
   /** A one-line quoted string at q: "..." without escapes, or '...' with '' for a quote. */
-  private quoted(q: number): Node {
+  private quoted(q: number): string {
     const t = this.t;
     const quote = t[q]!;
     let k = q + 1;
@@ -341,11 +348,12 @@ class Reader {
       value = t.slice(q + 1, k - 1).replaceAll("''", "'");
     }
     this.count(q);
-    return { value, place: place(q, k) };
+    this.at = place(q, k);
+    return value;
   }
 
   /** A one-line list "[a, "b", 3]" at q. */
-  private flowList(q: number): Node {
+  private flowList(q: number): unknown[] {
     const t = this.t;
     const out: unknown[] = [];
     let kids: Place[] | undefined;
@@ -357,7 +365,7 @@ class Reader {
       for (;;) {
         if (k >= this.eol) throw new Decline(q, "A list that does not end on its line");
         const c = t.charCodeAt(k);
-        let item: Node;
+        let item: unknown;
         if (c === 0x22 || c === 0x27) item = this.quoted(k);
         else {
           if (isIndicator(c)) throw new Decline(k, `A list item starting with ${JSON.stringify(t[k])}`);
@@ -371,11 +379,12 @@ class Reader {
           let end = e;
           while (end > k && t.charCodeAt(end - 1) === SPACE) end--;
           this.count(k);
-          item = { value: this.plain(t.slice(k, end), k), place: place(k, end) };
+          item = this.plain(t.slice(k, end), k);
+          this.at = place(k, end);
         }
-        (kids ??= []).push(item.place);
-        out.push(item.value);
-        k = item.place.end;
+        (kids ??= []).push(this.at);
+        out.push(item);
+        k = this.at.end;
         while (k < eol && t.charCodeAt(k) === SPACE) k++;
         const d = t.charCodeAt(k);
         if (d === 0x5d) break;
@@ -385,6 +394,7 @@ class Reader {
         if (t.charCodeAt(k) === 0x5d) throw new Decline(k, 'A "," before "]"');
       }
     }
-    return { value: out, place: place(q, k + 1, kids) };
+    this.at = place(q, k + 1, kids);
+    return out;
   }
 }

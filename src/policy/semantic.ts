@@ -232,55 +232,61 @@ class Meaning {
 
   checkFiles(section: unknown, topMode: "enforce" | "monitor"): void {
     const byPath = new Map<string, { index: number; mode: string }>();
-    list(section).forEach((rule, i) => {
-      if (!isObj(rule)) return;
-      const at: ValuePath = ["files", i];
+    // Loops and paths written out rather than forEach and [...at, key]: this runs once per rule
+    // of policies with tens of thousands of them.
+    const rules = list(section);
+    const grants = new Map<string, number>(); // the executables of one rule, emptied for each
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
+      if (!isObj(rule)) continue;
       const path = rule.path;
       if (isStr(path)) {
         const problems = pathProblems(path, "file");
-        this.problems([...at, "path"], problems);
+        if (problems.length > 0) this.problems(["files", i, "path"], problems);
         if (!problems.some((p) => p.severity === "error")) {
           if (isSystemDirectory(path))
             this.warn(
-              [...at, "path"],
+              ["files", i, "path"],
               `Protecting ${quote(path)} denies it to every program not named here`,
               "the host will likely stop working; protect the files that hold your secrets instead",
             );
-          this.checkHostPath([...at, "path"], path, "file");
+          this.checkHostPath(["files", i, "path"], path, "file");
           const key = pathKey(path);
           const first = byPath.get(key);
           if (first !== undefined)
             this.error(
-              [...at, "path"],
+              ["files", i, "path"],
               `Path ${quote(key)} is protected twice`,
               `first on line ${this.line(["files", first.index, "path"])}; merge the two rules into one`,
             );
           else byPath.set(key, { index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce" });
         }
       }
-      const grants = new Map<string, number>();
-      list(rule.allow).forEach((grant, j) => {
-        if (!isObj(grant)) return;
-        const gat: ValuePath = [...at, "allow", j];
-        this.ref([...gat, "executable"], grant.executable);
+      grants.clear();
+      const allow = list(rule.allow);
+      for (let j = 0; j < allow.length; j++) {
+        const grant = allow[j];
+        if (!isObj(grant)) continue;
+        this.ref(["files", i, "allow", j, "executable"], grant.executable);
         if (isStr(grant.executable)) {
           const first = grants.get(grant.executable);
           if (first !== undefined)
             this.error(
-              [...gat, "executable"],
+              ["files", i, "allow", j, "executable"],
               `Executable ${quote(grant.executable)} is named twice in this rule`,
-              `first on line ${this.line([...at, "allow", first, "executable"])}; list its access once, such as "access: [read, write]"`,
+              `first on line ${this.line(["files", i, "allow", first, "executable"])}; list its access once, such as "access: [read, write]"`,
             );
           else grants.set(grant.executable, j);
         }
         if (Array.isArray(grant.access)) {
           const access: unknown[] = grant.access; // a short list: no Set needed
-          access.forEach((a, k) => {
-            if (access.indexOf(a) < k) this.warn([...gat, "access", k], `Access ${quote(String(a))} is listed twice`, "remove one");
-          });
+          for (let k = 0; k < access.length; k++) {
+            const a = access[k];
+            if (access.indexOf(a) < k) this.warn(["files", i, "allow", j, "access", k], `Access ${quote(String(a))} is listed twice`, "remove one");
+          }
         }
-      });
-    });
+      }
+    }
 
     // A rule inside a directory that another rule protects: the more specific rule decides.
     for (const [key, inner] of byPath) {

@@ -10,13 +10,25 @@ export interface Place {
   /** Offsets of the key when the value sits in a mapping. */
   keyStart?: number;
   keyEnd?: number;
-  /** The places of the values inside a mapping (by key) or a list (by index). */
-  kids?: Map<string, Place> | Place[];
+  /**
+   * The places of the values inside a mapping (by key: an object without prototype, cheaper than
+   * a Map for the thousands of small mappings of a large policy) or a list (by index).
+   */
+  kids?: Keyed | Place[];
+}
+
+/** A mapping's places by key. */
+export type Keyed = Record<string, Place>;
+
+/** An empty Keyed: no prototype, so that no key ("constructor", "__proto__") finds anything but a place. */
+export function keyed(): Keyed {
+  return Object.create(null) as Keyed;
 }
 
 export class SourceMap {
   #root: Place | undefined;
   readonly #lineStarts: readonly number[];
+  #lastLine = 0;
 
   constructor(
     readonly file: string,
@@ -38,7 +50,7 @@ export class SourceMap {
     if (parent.depth !== path.length - 1 || !parent.place) throw new Error(`Bug: no place for the parent of ${JSON.stringify(path)}`);
     const last = path[path.length - 1]!;
     if (typeof last === "number") ((parent.place.kids ??= []) as Place[])[last] = place;
-    else ((parent.place.kids ??= new Map()) as Map<string, Place>).set(last, place);
+    else ((parent.place.kids ??= keyed()) as Keyed)[last] = place;
   }
 
   /** The span of the value at `path`, or of its nearest recorded ancestor. */
@@ -47,6 +59,16 @@ export class SourceMap {
     if (!place) return { line: 1, col: 1 };
     if (place.start === place.end && place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
     return this.span(place.start, place.end);
+  }
+
+  /**
+   * Where the value at `path` starts: the line and column of value(path) without the work of
+   * finding where it ends (a compiled rule carries one for each of thousands of rules).
+   */
+  valueStart(path: ValuePath): { line: number; col: number } {
+    const place = this.#walk(path, path.length).place;
+    if (!place) return { line: 1, col: 1 };
+    return this.position(place.start === place.end && place.keyStart !== undefined ? place.keyStart : place.start);
   }
 
   /** The span of the key that holds the value at `path`; the value's span when there is no key. */
@@ -60,13 +82,19 @@ export class SourceMap {
   /** 1-based line and column of an offset. */
   position(offset: number): { line: number; col: number } {
     const starts = this.#lineStarts;
-    let lo = 0;
+    // Offsets mostly come in text order (rule after rule): search from the line of the last
+    // answer, a few lines at a time, before halving the rest.
+    let lo = starts[this.#lastLine]! <= offset ? this.#lastLine : 0;
     let hi = starts.length - 1;
+    let step = 1;
+    for (; lo + step <= hi && starts[lo + step]! <= offset; step *= 2) lo += step;
+    hi = Math.min(hi, lo + step - 1); // the line after lo + step - 1, if any, starts past offset
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (starts[mid]! <= offset) lo = mid;
       else hi = mid - 1;
     }
+    this.#lastLine = lo;
     return { line: lo + 1, col: offset - starts[lo]! + 1 };
   }
 
@@ -77,7 +105,7 @@ export class SourceMap {
     while (place && depth < length) {
       const kids = place.kids;
       const seg = path[depth]!;
-      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids.get(seg) : undefined;
+      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids[seg] : undefined;
       if (!next) break;
       place = next;
       depth++;
