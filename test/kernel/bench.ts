@@ -143,6 +143,11 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
     `kernel ${series}: start to enforcing: 1 rule ${(one / 1e9).toFixed(1)} s, ${SCALE_FILES + 1} rules ${(scale / 1e9).toFixed(1)} s ` +
       `(${(scale / one).toFixed(2)}x); signed reload of ${SCALE_FILES + 1} rules ${(reload / 1e9).toFixed(1)} s (${(reload / scale).toFixed(2)}x a cold start)`,
   );
+  // The agent's own account of the last start of each size and of the last reload, step by step.
+  const steps: Record<string, string> = {};
+  for (const m of log.matchAll(/^STEPS (\S+) (.*)$/gm)) steps[m[1]!] = m[2]!.replace(/^.*\bin ([0-9.]+ s \(.*\))$/, "$1");
+  perKernel.steps = steps;
+  for (const [what, line] of Object.entries(steps)) console.log(`kernel ${series}: ${what}: ${line}`);
   return perKernel;
 }
 

@@ -93,6 +93,7 @@ while [ $round -lt 3 ]; do
     t0=$(now)
     start_agent bench-agent-starts /opt/bench/$size.yaml || exit 1
     echo "BENCH startup $size $round $(ns_since "$t0")"
+    echo "STEPS start-$size $(grep -m1 'enforcing' /tmp/agent.err)"
     stop_agent
   done
   round=$((round + 1))
@@ -104,6 +105,7 @@ while [ $round -lt 3 ]; do
   bf_capture bomfather reload --policy /opt/bench/scale-reload-$((round % 2)).yaml --sign /opt/keys/test.pem
   [ "$BF_STATUS" -eq 0 ] || { fail bench-reload "reload failed: $BF_ERR"; exit 1; }
   echo "BENCH reload scale $round $(ns_since "$t0")"
+  echo "STEPS reload-scale $(grep 'reloaded' /tmp/agent.err | tail -1)"
   round=$((round + 1))
 done
 stop_agent
