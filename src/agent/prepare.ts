@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { compile, type Compiled } from "../compile/compile.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
+import type { ProbedPath } from "../../ffi/shim.ts";
 import { probePaths } from "../kernel/probe.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
 import type { Phases } from "./phases.ts";
@@ -33,19 +34,21 @@ export function checkText(
 
 /**
  * This host's files, named as the kernel names them (the probe program runs: the host must enforce),
- * with the agent's own files and directories guarded.
+ * with the agent's own files and directories guarded. Paths in alsoName are named in the same
+ * pass (one load of the probe program), for the caller: every name is in `named`.
  */
 export async function compileForHost(
   policy: Policy,
   agent: AgentPaths,
   phases?: Phases,
-): Promise<{ ok: true; compiled: Compiled } | { ok: false; diagnostics: Diagnostic[] }> {
+  alsoName: string[] = [],
+): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[] }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
-  const probed = await probePaths(pathsOf(input));
+  const named = await probePaths([...new Set([...pathsOf(input), ...alsoName])]);
   phases?.mark("name files");
-  const compiled = compile(input, (path, role) => probedFacts(path, role, probed.get(path)));
+  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)));
   phases?.mark("compile");
-  return compiled.ok ? { ok: true, compiled: compiled.compiled } : { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems) };
+  return compiled.ok ? { ok: true, compiled: compiled.compiled, named } : { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems) };
 }
 
 /** Both, for a host known to enforce (a reload). */

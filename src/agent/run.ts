@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
+import type { ProbedPath } from "../../ffi/shim.ts";
 import { kernelDev } from "../abi.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
 import { formatDiagnostics, formatVerdict, type Policy } from "../policy/index.ts";
@@ -79,7 +80,9 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   // The policy, with the agent's own files and directories guarded.
   mkdirSync(PIN_ROOT, { recursive: true, mode: 0o700 });
   const paths: AgentPaths = { exe: realpathSync("/proc/self/exe"), policyFile: realpathSync(file), pins: PIN_ROOT, state: RUN_DIR };
-  const host = await compileForHost(text.policy, paths, phases);
+  // The agent's own binary and systemd-shutdown are named in the same pass, for its identity.
+  const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
+  const host = await compileForHost(text.policy, paths, phases, shutdown ? [paths.exe, shutdown] : [paths.exe]);
   if (!host.ok) {
     state.release();
     status(formatDiagnostics(host.diagnostics, text.text));
@@ -87,8 +90,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     return EXIT.INVALID_POLICY;
   }
   const prepared = { compiled: host.compiled, sha256: policySha256 };
-  const identity = await agentIdentity(paths, text.policy);
-  phases.mark("identify");
+  const identity = agentIdentity(paths, text.policy, shutdown, host.named);
 
   // 4. Apply, attach, release.
   let kernel: Kernel;
@@ -174,14 +176,12 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
 }
 
 /** Who the agent is, as self-protection knows it: its binary's inode and where its pins and state live. */
-async function agentIdentity(paths: AgentPaths, policy: Policy): Promise<AgentIdentity> {
-  const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
-  const inodes = await kernelInodes(shutdown ? [paths.exe, shutdown] : [paths.exe]);
-  const exe = inodes.get(paths.exe);
+function agentIdentity(paths: AgentPaths, policy: Policy, shutdown: string | undefined, named: Map<string, ProbedPath>): AgentIdentity {
+  const exe = named.get(paths.exe)?.key;
   if (!exe) throw new Error(`Bug: cannot name the agent's own binary "${paths.exe}" as the kernel does`);
   return {
     exe,
-    shutdown: (shutdown && inodes.get(shutdown)) || null,
+    shutdown: (shutdown && named.get(shutdown)?.key) || null,
     pinsDev: kernelDev(statSync(paths.pins).dev),
     stateDev: kernelDev(statSync(paths.state).dev),
     ...protectionFlags(policy),
