@@ -19,7 +19,7 @@ import { formatDiagnostics, formatVerdict, type Policy } from "../policy/index.t
 import { CliError, EXIT } from "../exit.ts";
 import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
-import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
+import { Kernel, LoadError, PIN_ROOT, PROGRAMS, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import { Phases } from "./phases.ts";
 import { checkText, compileForHost, sha256 } from "./prepare.ts";
@@ -164,6 +164,10 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     state.release();
     return EXIT.OK;
   }
+  // Each program detached costs the kernel an RCU-tasks grace period (ftrace's, on 6.12): from
+  // a fraction of a second to several under load, one after the other.
+  kernel.endEnforcement(); // done already for a signed shutdown, before its reply
+  status(`bomfather: enforcement ended; detaching ${PROGRAMS.length} programs (the kernel waits for a grace period after each)\n`);
   kernel.uninstall();
   state.forget();
   state.release();

@@ -104,11 +104,16 @@ export async function serve(r: Running): Promise<Stopped> {
 
   const challenges = new Challenges({ identity: controlIdentity(), keys: policyKeys(r.policy) });
   const handler: ControlHandler = {
-    shutdown: async (key) => ({
-      ok: true,
-      message: `the agent stops enforcing and exits (key "${key.name}")`,
-      after: () => stop("shutdown"),
-    }),
+    // Enforcement ends before the reply: once the requester hears back, nothing is enforced.
+    // Detaching the programs (uninstall) follows, and takes the kernel a while.
+    shutdown: async (key) => {
+      kernel.endEnforcement();
+      return {
+        ok: true,
+        message: `enforcement ended; the agent detaches its programs and exits (key "${key.name}")`,
+        after: () => stop("shutdown"),
+      };
+    },
     reload: (bytes, key, _peer, name) => reload(r, bytes, name, known, challenges, key.name),
   };
   const server = ControlServer.listen({

@@ -235,6 +235,20 @@ export class Kernel {
     this.obj.close();
   }
 
+  /**
+   * Enforcement ends at once: every generation's maps leave their slots, files first (from then
+   * on no file is protected; a decision that finds an empty slot allows). The programs stay
+   * attached until uninstall() detaches them, which takes the kernel a grace period per program.
+   */
+  endEnforcement(): void {
+    const { generations } = this.slots();
+    for (const kind of ["files", "grants", "exes"] as const) {
+      const outer = this.obj.map(MAPS[kind].outer, 4, 4);
+      for (const slot of [0, 1]) if (generations[slot] !== 0) outer.delete(u32(slot));
+    }
+    this.state.update(u32(0), State.encode({ active: 0, generation0: 0, generation1: 0 }));
+  }
+
   /** Remove every pin, then close: nothing is enforced any more. */
   uninstall(): void {
     rmSync(PIN_ROOT, { recursive: true, force: true });

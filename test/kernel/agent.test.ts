@@ -194,6 +194,8 @@ const CONTROL_CHECKS = [
   "events-after-rotation",
   "allow-events-when-asked",
   "challenge-for-later",
+  "shutdown-accepted",
+  "shutdown-ends-enforcement-at-once",
   "signed-shutdown-stops",
   "shutdown-event-names-key",
   "agent-starts-again",

@@ -176,11 +176,18 @@ trap bf_cleanup EXIT
 trap 'exit 143' TERM INT
 
 # stop_agent [PID]: stops the agent with a shutdown signed by the scenarios' key (the only way it
-# stops) and waits up to 30 s for PID (default $AGENT) to exit; sets BG_STATUS (255: still running).
+# stops), then wait_agent_exit.
 stop_agent() {
-  local pid=${1:-$AGENT} tries=0
   bf_capture bomfather shutdown --sign /opt/keys/test.pem
-  while is_running "$pid" && [ "$tries" -lt 300 ]; do
+  wait_agent_exit "$@"
+}
+
+# wait_agent_exit [PID]: waits up to 180 s for PID (default $AGENT) to exit and says how long it
+# took; sets BG_STATUS (255: still running). Enforcement ends before the shutdown's reply, but
+# detaching the programs costs the kernel a grace period each (seconds under load on 6.12).
+wait_agent_exit() {
+  local pid=${1:-$AGENT} tries=0
+  while is_running "$pid" && [ "$tries" -lt 1800 ]; do
     sleep 0.1
     tries=$((tries + 1))
   done
@@ -191,6 +198,7 @@ stop_agent() {
   fi
   wait "$pid"
   BG_STATUS=$?
+  echo "+ agent $pid exited with status $BG_STATUS about $((tries / 10)) s after the shutdown"
 }
 
 # show_stuck PID: where a process that should have exited is waiting: its state, and each

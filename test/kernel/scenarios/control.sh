@@ -88,9 +88,14 @@ expect_ok ctl-challenge-for-later bomfather shutdown --challenge
 echo "$BF_OUT" >/tmp/old-challenge.txt
 bf_capture bomfather sign --key "$KEY" /tmp/old-challenge.txt
 echo "$BF_OUT" >/tmp/old-response.txt
-stop_agent
+# The reply comes once enforcement has ended: root reads the file at once, while the agent may
+# still be detaching its programs.
+bf_capture bomfather shutdown --sign /opt/keys/test.pem
+expect_eq ctl-shutdown-accepted 0 "$BF_STATUS"
+expect_ok ctl-shutdown-ends-enforcement-at-once cat /srv/demo/secret.txt
+wait_agent_exit
 expect_eq ctl-signed-shutdown-stops 0 "$BG_STATUS"
-expect_contains ctl-shutdown-event-names-key '"outcome":"accepted","message":"the agent stops enforcing and exits (key \"test\")","key":"test"' "$(cat /var/log/bomfather/events.jsonl)"
+expect_contains ctl-shutdown-event-names-key '"outcome":"accepted","message":"enforcement ended; the agent detaches its programs and exits (key \"test\")","key":"test"' "$(cat /var/log/bomfather/events.jsonl)"
 start_agent ctl-agent-starts-again /policies/control.yaml || exit 1
 expect_status ctl-other-run-refused 1 bomfather shutdown --response /tmp/old-response.txt
 expect_contains ctl-other-run-says-why "run" "$BF_ERR"

@@ -38,7 +38,7 @@ while [ $cycle -le "$SOAK_CYCLES" ]; do
   stop_agent
   if [ "$BG_STATUS" -eq 0 ]; then exited=$((exited + 1)); else
     show_file /tmp/agent.err
-    fail soak-agent-exits "cycle $cycle: the agent exited with status $BG_STATUS after a signed shutdown (255: still running 30 s later)"
+    fail soak-agent-exits "cycle $cycle: the agent exited with status $BG_STATUS after a signed shutdown (255: still running 180 s later)"
     break
   fi
 
