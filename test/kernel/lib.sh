@@ -141,9 +141,17 @@ wait_for_line() {
   done
 }
 
-# is_running PID: true while the process exists and is not a zombie waiting to be reaped.
+# is_running PID: true while the process exists and is not a zombie waiting to be reaped. A
+# status that cannot be read is a process being reaped (reading it fails with ESRCH while its
+# /proc entry still resolves): not running. (Taking that for "running" once made a clean exit
+# look like an agent that would not stop.)
 is_running() {
-  [ -f "/proc/$1/status" ] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2>/dev/null
+  local st
+  st=$(cat "/proc/$1/status" 2>/dev/null) || return 1
+  case "$st" in
+    *"State:"*"(zombie)"*) return 1 ;;
+  esac
+  [ -n "$st" ]
 }
 
 # stop_bg PID: sends SIGTERM, then SIGKILL after 5 seconds; sets BG_STATUS to the exit status.
@@ -186,12 +194,13 @@ stop_agent() {
 # took; sets BG_STATUS (255: still running). Enforcement ends before the shutdown's reply, but
 # detaching the programs costs the kernel a grace period each (seconds under load on 6.12).
 wait_agent_exit() {
-  local pid=${1:-$AGENT} tries=0
-  while is_running "$pid" && [ "$tries" -lt 1800 ]; do
+  local pid=${1:-$AGENT} tries=0 running=1
+  while [ "$tries" -lt 1800 ]; do
+    is_running "$pid" || { running=0; break; }
     sleep 0.1
     tries=$((tries + 1))
   done
-  if is_running "$pid"; then
+  if [ "$running" = 1 ]; then
     show_stuck "$pid"
     BG_STATUS=255
     return
