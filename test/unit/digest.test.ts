@@ -184,3 +184,32 @@ describe("errors name the file, exit 1, and the other files are still printed", 
   });
 });
 
+describe("a digest copied into a policy", () => {
+  const policy = (digest: string) =>
+    `version: 1\nexecutables:\n  r:\n    path: /bin/cat\n    digest: ${digest}\nfiles:\n  - path: /etc/hostname\n    allow:\n      - executable: r\n        access: read\n`;
+  const line = () => bomfather("/bin/cat").out.trimEnd();
+
+  test("the sha256:<hex> part is a well-formed digest for check", () => {
+    writeFileSync(join(dir, "copied.yaml"), policy(line().split(" ")[0]!));
+    const r = run([bin, "check", "copied.yaml"]);
+    expect(r.err).not.toContain("Digest");
+    expect(r.err).not.toContain("digest FILE");
+  });
+
+  test("the line pasted whole: check says what to remove and what to keep, naming both tools", () => {
+    const [digest, path] = line().split(" ") as [string, string];
+    writeFileSync(join(dir, "pasted.yaml"), policy(line()));
+    const r = run([bin, "check", "pasted.yaml"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`error: Digest is followed by " ${path}"`);
+    expect(r.err).toContain(`hint: remove " ${path}": "bomfather digest" and "fsverity digest" print the file name after the digest; keep "${digest}"`);
+  });
+
+  test("a bare sha256sum value: check says to run bomfather digest or fsverity digest", () => {
+    const sum = run(["sha256sum", "/bin/cat"]).out.split(" ")[0]!;
+    writeFileSync(join(dir, "bare.yaml"), policy(sum));
+    const r = run([bin, "check", "bare.yaml"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('run "bomfather digest FILE" (or "fsverity digest FILE") and copy the "sha256:..." it prints');
+  });
+});
