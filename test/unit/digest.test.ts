@@ -1,7 +1,7 @@
 // `bomfather digest FILE...` against the oracle, fsverity-utils' `fsverity digest FILE...`: the
 // whole output of the compiled binary must equal fsverity's byte for byte. fsverity must be
 // installed (./dev installs the Debian package "fsverity"): without it these tests fail.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,9 +14,13 @@ if (!existsSync(bin)) throw new Error(`${bin} is missing: run ./dev build first 
 const FSVERITY = Bun.which("fsverity");
 if (!FSVERITY) throw new Error("fsverity (fsverity-utils) is missing: it is the oracle of these tests; install the Debian package fsverity (./dev setup does)");
 
-const dir = mkdtempSync(join(tmpdir(), "bomfather-digest-"));
-chmodSync(dir, 0o755);
-afterAll(() => rmSync(dir, { recursive: true, force: true })); // files of 64 MiB
+// Made before the tests and removed after them (files of 64 MiB): not when the file is only loaded.
+let dir = "";
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "bomfather-digest-"));
+  chmodSync(dir, 0o755);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(cmd: string[], stdin?: Uint8Array) {
   const p = Bun.spawnSync(cmd, { cwd: dir, stdin: stdin ?? "ignore", stdout: "pipe", stderr: "pipe", timeout: 15_000 });
