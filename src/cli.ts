@@ -30,6 +30,7 @@ Usage:
   bomfather run --policy FILE    enforce a policy; events are JSON lines on stdout
   bomfather check [--json] FILE...
                                  validate policies without touching the kernel
+  bomfather digest FILE...       print files' fs-verity digests, as "fsverity digest" does
   bomfather doctor [--json]      can this host enforce? what to fix if not
   bomfather shutdown --sign KEY  stop the agent (a key listed under agent.keys signs the request)
   bomfather reload --policy FILE --sign KEY
@@ -70,6 +71,16 @@ file; the verdict counts them all. FILE "-" reads standard input.
            every diagnostic of every file
 
 Exit codes: 0 valid (warnings allowed), 1 errors found, 2 usage error.`,
+  digest: `Usage: bomfather digest FILE...
+
+Prints the fs-verity digest of each file, one line per file in the order given, exactly as
+"fsverity digest FILE..." prints it: "sha256:<64 hex digits> FILE". The digest is computed
+from the file's content (SHA-256 Merkle tree, 4096-byte blocks, no salt): the file needs no
+fs-verity. Copy the "sha256:..." part into a policy's executables.<name>.digest. FILE "-"
+reads standard input.
+
+Exit codes: 0 every file digested, 1 a file cannot be read (missing, a directory, a FIFO, a
+device, no permission: the others are still printed), 2 usage error.`,
   doctor: `Usage: bomfather doctor [--json]
 
 Checks whether this host can enforce policies: kernel version, capabilities, BTF, the
@@ -89,7 +100,7 @@ Prints the version of bomfather and of its kernel ABI (also: bomfather --version
 } as const;
 
 type Command = Exclude<keyof typeof HELP, "main">;
-const COMMANDS = ["run", "check", "doctor", "shutdown", "reload", "sign", "keygen", "version"] as const satisfies readonly Command[];
+const COMMANDS = ["run", "check", "digest", "doctor", "shutdown", "reload", "sign", "keygen", "version"] as const satisfies readonly Command[];
 
 interface OptionSpec {
   type: "string" | "boolean";
@@ -99,6 +110,7 @@ const COMMON: Record<string, OptionSpec> = { help: { type: "boolean", short: "h"
 const OPTIONS: Record<Command, Record<string, OptionSpec>> = {
   run: { ...COMMON, policy: { type: "string", short: "p" } },
   check: { ...COMMON, json: { type: "boolean" } },
+  digest: { ...COMMON },
   doctor: { ...COMMON, json: { type: "boolean" } },
   shutdown: { ...COMMON, sign: { type: "string" }, challenge: { type: "boolean" }, response: { type: "string" } },
   reload: { ...COMMON, policy: { type: "string", short: "p" }, sign: { type: "string" }, challenge: { type: "boolean" }, response: { type: "string" } },
@@ -110,6 +122,7 @@ const OPTIONS: Record<Command, Record<string, OptionSpec>> = {
 const POSITIONALS: Record<Command, { min: number; max: number }> = {
   run: { min: 0, max: 0 },
   check: { min: 1, max: Infinity },
+  digest: { min: 1, max: Infinity },
   doctor: { min: 0, max: 0 },
   shutdown: { min: 0, max: 0 },
   reload: { min: 0, max: 0 },
@@ -202,7 +215,7 @@ export function parseArgs(argv: readonly string[]): Args {
       throw new CliError(`Unexpected argument ${JSON.stringify(extra)} for "${where}"`, EXIT.USAGE, hint);
     }
     if (positionals.length < min) {
-      const what = command === "keygen" ? "No key name given" : "No policy file given";
+      const what = command === "keygen" ? "No key name given" : command === "digest" ? "No file given" : "No policy file given";
       throw new CliError(what, EXIT.USAGE, `usage: ${HELP[command].split("\n")[0]!.replace(/^Usage: /, "")}`);
     }
     if (command === "run" && options.policy === undefined)
@@ -249,6 +262,23 @@ function cmdCheck(a: Args): number {
   }
   if (json) process.stdout.write(formatDiagnosticsJson(all));
   return hasErrors(all) ? EXIT.INVALID_POLICY : EXIT.OK;
+}
+
+/** One line per file, "sha256:<hex> FILE" as fsverity-utils prints it; a file that cannot be read is reported and the others still printed. */
+async function cmdDigest(a: Args): Promise<number> {
+  const { DigestError, digestFile, digestStream } = await import("./digest.ts");
+  let code: number = EXIT.OK;
+  for (const file of a.positionals) {
+    try {
+      const digest = file === "-" ? await digestStream(Bun.stdin.stream()) : digestFile(file);
+      process.stdout.write(`${digest} ${file}\n`);
+    } catch (e) {
+      if (!(e instanceof DigestError)) throw e;
+      process.stderr.write(`bomfather: error: ${e.message}\nhint: ${e.hint}\n`);
+      code = EXIT.REFUSED;
+    }
+  }
+  return code;
 }
 
 /**
@@ -308,6 +338,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (a.command) {
     case "check":
       return cmdCheck(a);
+    case "digest":
+      return cmdDigest(a);
     case "doctor":
       return cmdDoctor(a);
     case "run":

@@ -80,7 +80,8 @@ function tooLarge(file: string, size: string, limit: number): ReadError {
   );
 }
 
-function kindOf(st: Stats): string {
+/** What a file that is not a regular file is, for messages: "a directory", "a FIFO"... */
+export function kindOf(st: Stats): string {
   if (st.isDirectory()) return "a directory";
   if (st.isFIFO()) return "a FIFO";
   if (st.isCharacterDevice()) return "a character device";

@@ -136,11 +136,11 @@ class Meaning {
   }
 
   checkDigest(at: ValuePath, digest: string): void {
-    const hint = 'write what "fsverity digest FILE" prints before the file name: "sha256:" and 64 hex digits';
-    // `fsverity digest FILE` prints "sha256:<hex> FILE": the line pasted whole.
+    const hint = 'write what "bomfather digest FILE" (or "fsverity digest FILE") prints before the file name: "sha256:" and 64 hex digits';
+    // `bomfather digest FILE` and `fsverity digest FILE` print "sha256:<hex> FILE": the line pasted whole.
     const pasted = /^(sha256:[0-9a-fA-F]{64})(\s+\S.*)$/.exec(digest);
     if (pasted)
-      return this.error(at, `Digest is followed by ${quote(pasted[2]!)}`, `remove ${quote(pasted[2]!)}: "fsverity digest" prints the file name after the digest; keep ${quote(pasted[1]!, 80)}`);
+      return this.error(at, `Digest is followed by ${quote(pasted[2]!)}`, `remove ${quote(pasted[2]!)}: "bomfather digest" and "fsverity digest" print the file name after the digest; keep ${quote(pasted[1]!, 80)}`);
     // A bare hex value is usually what sha256sum printed: the hash of the file's bytes, which is
     // not the fs-verity digest (a hash of its Merkle tree) and would never match.
     const bare = /^([0-9a-fA-F]{64})(\s+\S.*)?$/.exec(digest);
@@ -148,7 +148,7 @@ class Meaning {
       return this.error(
         at,
         `Digest ${quote(bare[1]!.slice(0, 12) + "…")} is not an fs-verity digest`,
-        'a bare hash is what sha256sum prints, the hash of the file\'s bytes, which never matches; run "fsverity digest FILE" and copy the "sha256:..." it prints',
+        'a bare hash is what sha256sum prints, the hash of the file\'s bytes, which never matches; run "bomfather digest FILE" (or "fsverity digest FILE") and copy the "sha256:..." it prints',
       );
     const m = /^([A-Za-z0-9-]+):(.*)$/.exec(digest);
     if (!m) return this.error(at, `Invalid digest ${quote(digest)}`, hint);

@@ -34,7 +34,7 @@ const write = (name: string, text: string) => {
 describe("usage errors exit 2 with a hint", () => {
   test.each([
     [[], "No command given", "to enforce a policy: bomfather --policy FILE"],
-    [["frob"], 'Unknown command "frob"', "commands: run, check, doctor, shutdown, reload, sign, keygen, version"],
+    [["frob"], 'Unknown command "frob"', "commands: run, check, digest, doctor, shutdown, reload, sign, keygen, version"],
     [["chek", "x.yaml"], 'Unknown command "chek"', 'did you mean "check"?'],
     [["check"], "No policy file given", "usage: bomfather check"],
     [["check", "--jsn", "x.yaml"], 'Unknown option "--jsn" for "bomfather check"', 'did you mean "--json"?'],
