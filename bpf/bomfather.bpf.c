@@ -197,6 +197,81 @@ int BPF_PROG(inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	return 0;
 }
 
+/*
+ * Extended attributes change a file as much as its content does (security.capability gives a
+ * program capabilities, trusted.* and user.* carry what other programs trust): writing needed.
+ * The dentry is the second argument on every kernel (the first became a struct mnt_idmap * in 6.3).
+ */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(inode_setxattr, void *idmap, struct dentry *dentry, const char *name, const void *value, size_t size,
+	     int flags, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(inode_removexattr, void *idmap, struct dentry *dentry, const char *name, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+}
+
+/* POSIX ACLs: through setxattr before Linux 6.2, through these hooks since (loaded where they exist). */
+SEC("lsm/inode_set_acl")
+int BPF_PROG(inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name, struct posix_acl *kacl, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+}
+
+SEC("lsm/inode_remove_acl")
+int BPF_PROG(inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+}
+
+/*
+ * ioctls that change a file through a descriptor opened for reading: its flags (chattr +i, +a),
+ * its fsxattr, and enabling fs-verity (which makes it read-only for good). Every other ioctl costs
+ * three compares.
+ */
+#define BF_FS_IOC_SETFLAGS 0x40086602
+#define BF_FS_IOC_FSSETXATTR 0x401c5820
+#define BF_FS_IOC_ENABLE_VERITY 0x40806685
+#define BF_FS_IOC32_SETFLAGS 0x40046602 /* from 32-bit programs */
+
+/* with_path: the hook may build paths for the event (bpf_d_path is allowed in some hooks only). */
+static __always_inline int bf_ioctl_decide(struct file *file, unsigned int cmd, bool with_path)
+{
+	if (cmd != BF_FS_IOC_SETFLAGS && cmd != BF_FS_IOC_FSSETXATTR && cmd != BF_FS_IOC_ENABLE_VERITY &&
+	    cmd != BF_FS_IOC32_SETFLAGS)
+		return 0;
+	return bf_file_decide_arg(file->f_inode, BF_ACCESS_WRITE, BF_OP_IOCTL, with_path ? &file->f_path : NULL, cmd);
+}
+
+SEC("lsm/file_ioctl")
+int BPF_PROG(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_ioctl_decide(file, cmd, true);
+}
+
+/* ioctls of 32-bit programs, where the kernel has this hook (6.8, and stable kernels since). */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(file_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_ioctl_decide(file, cmd, false);
+}
+
 SEC("lsm/inode_free_security")
 void BPF_PROG(inode_free_security, struct inode *inode)
 {
@@ -217,7 +292,35 @@ int BPF_PROG(bprm_creds_for_exec, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_exec_decide(bprm);
+	return bf_exec_begin();
+}
+
+/*
+ * Where an exec's identity is decided: once per exec, with the final file (for a script, its
+ * interpreter), just before the point of no return (what follows can only kill the task). file is
+ * where the new credentials come from: bprm->file, except for binfmt_misc's credential flag.
+ * Two variants, one loaded: with the kernel's fs-verity digest (Linux 6.8+) or without.
+ */
+static __always_inline int bf_creds_from_file(struct linux_binprm *bprm, struct file *file, bool kernel_measures)
+{
+	struct file *exe = bprm->file;
+	return bf_exec_commit(exe, exe == file ? file : NULL, kernel_measures);
+}
+
+SEC("lsm/bprm_creds_from_file")
+int BPF_PROG(bprm_creds_from_file, struct linux_binprm *bprm, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_creds_from_file(bprm, file, false);
+}
+
+SEC("lsm/bprm_creds_from_file")
+int BPF_PROG(bprm_creds_from_file_verity, struct linux_binprm *bprm, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_creds_from_file(bprm, file, true);
 }
 
 /* Once per handler of an exec (a script, then its interpreter). */

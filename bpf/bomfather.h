@@ -10,7 +10,7 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 3,
+	BF_ABI_VERSION = 4,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
@@ -46,6 +46,9 @@ enum bf_op {
 	BF_OP_PROC = 14,   /* a write to the agent's oom_score_adj, or to /proc/sysrq-trigger */
 	BF_OP_UNSAFE_EXEC = 15, /* the agent's binary started traced or with BUN_ or NODE_ variables: not the agent; arg: enum bf_unsafe */
 	BF_OP_CREATE = 16, /* creating, linking or moving an entry into a guarded directory */
+	BF_OP_XATTR = 17,  /* setxattr, removexattr, setting or removing a POSIX ACL */
+	BF_OP_IOCTL = 18,  /* an ioctl that changes a file: its flags (chattr), fsxattr, enabling fs-verity; arg: the command */
+	BF_OP_DIGEST = 19, /* exec of a named executable whose content lacks the fs-verity digest the policy pins: it holds no grant */
 };
 
 /* arg of a BF_OP_UNSAFE_EXEC event. */
@@ -87,15 +90,19 @@ enum bf_agent_flag {
 	BF_AGENT_REPORT_ALLOW = 2, /* report granted uses of protected files too (agent.events.include: allow) */
 };
 
-/* Flags of a task (bf_tasks_v2). */
+/* Flags of a task (bf_tasks_v3). */
 enum bf_task_flag {
 	BF_TASK_INHERITED = 1, /* `inherited` holds the named executable the task acts as */
 	BF_TASK_UNTRUSTED = 2, /* runs the agent's binary but started unsafely: not the agent */
+	BF_TASK_LAUNCHER = 4,  /* during an exec: `launcher` holds the named executable (inherit on) that started it */
+	BF_TASK_UNVERIFIED = 8, /* runs a named executable whose fs-verity digest did not match: holds no grant */
 };
 
-/* Flags of a named executable (value of the bf_exes_gen_v1 inner maps). */
+/* Flags of a named executable (value of the bf_exes_gen_v2 inner maps). */
 enum bf_exe_flag {
-	BF_EXE_INHERIT = 1, /* programs it starts act with its grants */
+	BF_EXE_INHERIT = 1,  /* programs it starts act with its grants */
+	BF_EXE_DIGEST = 2,   /* the policy pins its fs-verity digest (bf_exe.digest*) */
+	BF_EXE_MEASURED = 4, /* user space measured that digest on this very inode when it applied the generation */
 };
 
 /* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v2). */
@@ -127,10 +134,17 @@ struct bf_file_rule {
 	__u32 pad;     /* always 0 */
 };
 
-/* Value of the bf_exes_gen_v1 inner maps (keyed by the executable's inode): a named executable. */
+/*
+ * Value of the bf_exes_gen_v2 inner maps (keyed by the executable's inode): a named executable. Its
+ * rule (policy file:line of its definition) names it in events and guards its file against change.
+ */
 struct bf_exe {
-	__u32 flags; /* enum bf_exe_flag bits */
-	__u32 pad;   /* always 0 */
+	__u32 flags;   /* enum bf_exe_flag bits */
+	__u32 rule_id; /* the executable's rule */
+	__u64 digest0; /* with BF_EXE_DIGEST: the SHA-256 fs-verity digest, bytes 0-7 as a little-endian word */
+	__u64 digest1; /* bytes 8-15 */
+	__u64 digest2; /* bytes 16-23 */
+	__u64 digest3; /* bytes 24-31 */
 };
 
 /* Key of the bf_grants_gen_v1 inner maps: may this executable inode open files of this rule? */
@@ -146,9 +160,10 @@ struct bf_grant {
 	__u32 pad;    /* always 0 */
 };
 
-/* Value of bf_tasks_v2 (task storage). */
+/* Value of bf_tasks_v3 (task storage). */
 struct bf_task {
 	struct bf_inode_key inherited; /* with BF_TASK_INHERITED: the named executable it acts as */
+	struct bf_inode_key launcher;  /* with BF_TASK_LAUNCHER: the named executable whose exec is under way */
 	__u32 flags;                   /* enum bf_task_flag bits */
 	__u32 pad;                     /* always 0 */
 };
@@ -180,7 +195,7 @@ struct bf_state {
 	__u32 pad;         /* always 0 */
 };
 
-/* One record in the ring buffer bf_events_v3. */
+/* One record in the ring buffer bf_events_v4. */
 struct bf_event {
 	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at the decision */
 	__u32 generation;       /* the policy generation that decided: rule_id is one of its rules */
@@ -194,6 +209,7 @@ struct bf_event {
 	__u32 op;               /* enum bf_op */
 	__u32 arg;              /* what op says it holds (a signal, a bpf() command...); 0 otherwise */
 	__u32 target_pid;       /* for operations on a process: its thread group id; 0 otherwise */
+	__u32 identity;         /* 1 + rule id of the named executable the task was judged as; 0: a program the policy does not name */
 	char comm[BF_COMM_LEN]; /* task->comm */
 	char exe[BF_PATH_MAX];  /* the executable, as d_path sees it */
 	char target[BF_PATH_MAX]; /* the file, as d_path sees it; empty when the hook has no path */

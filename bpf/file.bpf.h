@@ -27,13 +27,25 @@ static __always_inline __u32 bf_access_of(struct file *file)
 	return access;
 }
 
+/* 1 + rule id of the named executable an identity is, 0 when the policy does not name it (for events). */
+static __always_inline __u32 bf_identity_rule(__u32 slot, bool known, struct bf_inode_key *id)
+{
+	if (!known)
+		return 0;
+	void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);
+	struct bf_exe *named = exes ? bpf_map_lookup_elem(exes, id) : NULL;
+	return named ? named->rule_id + 1 : 0;
+}
+
 static __always_inline void bf_report_file(__u32 generation, const struct path *path, struct file *exe,
 					   const struct bf_file_rule *rule, __u32 access,
-					   __u32 op, __u32 verdict)
+					   __u32 op, __u32 arg, __u32 verdict, __u32 identity)
 {
 	struct bf_event *e = bf_event_begin(generation, BF_EVENT_FILE, verdict, rule->rule_id, access, op);
 	if (!e)
 		return;
+	e->arg = arg;
+	e->identity = identity;
 	/*
 	 * bpf_d_path is allowed only in some hooks: those that hand a path (file_open, file_receive).
 	 * Elsewhere the executable's file name is sent, and user space completes it.
@@ -61,10 +73,10 @@ static __always_inline bool bf_report_allowed(void)
 /*
  * May the current task perform op, needing access, on inode? 0 or -EPERM. path is where the
  * file was reached, for the event; NULL when the hook only has a dentry (the agent then
- * reports the rule's path).
+ * reports the rule's path). arg: what the event's op says it carries.
  */
-static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u32 op,
-					  const struct path *path)
+static __always_inline int bf_file_decide_arg(struct inode *inode, __u32 access, __u32 op,
+					      const struct path *path, __u32 arg)
 {
 	if (!inode)
 		return 0; /* a negative dentry: nothing there yet */
@@ -83,14 +95,16 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	/* Kernel threads have no identity and hold no grant. */
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_inode_key id = {};
-	if (bf_current_identity(task, &id)) {
+	bool known = bf_current_identity(task, &id);
+	if (known) {
 		struct bf_grant_key gk = { .rule_id = rule->rule_id, .dev = id.dev, .ino = id.ino };
 		void *grants = bf_policy_map(&bf_grants_gen_v1, slot);
 		struct bf_grant *grant = grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
 		if (grant && (grant->access & access) == access) {
 			if (bf_report_allowed()) {
 				struct mm_struct *mm = task->mm;
-				bf_report_file(generation, path, mm ? mm->exe_file : NULL, rule, access, op, BF_VERDICT_ALLOW);
+				bf_report_file(generation, path, mm ? mm->exe_file : NULL, rule, access, op, arg, BF_VERDICT_ALLOW,
+					       bf_identity_rule(slot, true, &id));
 			}
 			return 0;
 		}
@@ -103,14 +117,20 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
 	struct mm_struct *mm = task->mm;
 	struct file *exe = mm ? mm->exe_file : NULL;
 
+	__u32 identity = bf_identity_rule(slot, known, &id);
 	if (rule->mode == BF_MODE_MONITOR) {
 		bf_count(BF_STAT_MONITORED);
-		bf_report_file(generation, path, exe, rule, access, op, BF_VERDICT_MONITOR);
+		bf_report_file(generation, path, exe, rule, access, op, arg, BF_VERDICT_MONITOR, identity);
 		return 0;
 	}
 	bf_count(BF_STAT_DENIED);
-	bf_report_file(generation, path, exe, rule, access, op, BF_VERDICT_DENY);
+	bf_report_file(generation, path, exe, rule, access, op, arg, BF_VERDICT_DENY, identity);
 	return -EPERM;
+}
+
+static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u32 op, const struct path *path)
+{
+	return bf_file_decide_arg(inode, access, op, path, 0);
 }
 
 /*
@@ -147,15 +167,18 @@ static __always_inline void bf_rename_carry_protection(struct inode *source, str
 }
 
 /*
- * A protected inode that is gone for good (no link left, last reference dropped) leaves the
- * maps of both slots, so that a new file that gets the same inode number later is not protected
- * by mistake. An inode merely evicted from the cache still has links and keeps its entry.
+ * A protected file or named executable whose inode is gone for good (no link left, last reference
+ * dropped) leaves the maps of both slots, so that a new file that gets the same inode number later
+ * is neither protected nor trusted by mistake. An inode merely evicted from the cache still has links and keeps its entry.
  */
 static __always_inline void bf_forget_in_slot(__u32 slot, struct bf_inode_key *key)
 {
 	void *files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
 	if (files)
 		bpf_map_delete_elem(files, key);
+	void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);
+	if (exes)
+		bpf_map_delete_elem(exes, key);
 }
 
 static __always_inline void bf_inode_gone(struct inode *inode)

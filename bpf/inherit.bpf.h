@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
 /*
- * Policy inheritance: which named executable a task acts as.
+ * Policy inheritance and exec-time identity: which named executable a task acts as.
  *
- * A task is its own executable unless bf_tasks_v2 holds an inherited identity for it:
- * - exec of a named executable: the task acts as that executable (any inherited identity
- *   is dropped);
- * - exec of any other program: if the task acted as a named executable with inherit on, it
- *   keeps acting as it; otherwise it is just the new program;
- * - fork/clone: the child starts with its parent's identity.
+ * A task is its own executable unless bf_tasks_v3 holds an inherited identity for it. An exec
+ * decides it where the exec is committed and the file is final (bprm_creds_from_file: for a "#!"
+ * script or a binfmt_misc program, the interpreter the kernel records as the task's executable):
+ * - a named executable: the task acts as that executable, however it was started (any inherited
+ *   identity is dropped); with a pinned digest that its content lacks, it holds no grant at all;
+ * - any other program: if the task that called exec acted as a named executable with inherit on,
+ *   it keeps acting as it; otherwise it is just the new program.
+ * Who called exec is only known before the new program replaces the old one, so
+ * bprm_creds_for_exec notes it (only when it is a named executable with inherit on) for the commit.
+ * fork/clone: the child starts with its parent's identity.
  * Processes that were running before the agent started have no inherited identity.
  */
 #ifndef BF_INHERIT_BPF_H
@@ -26,13 +30,14 @@ static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *
 }
 
 /*
- * The identity the current task acts as; false for kernel threads (no executable) and for a task
- * that runs the agent's binary without being the agent (agent.bpf.h): neither holds any grant.
+ * The identity the current task acts as; false for kernel threads (no executable), for a task
+ * that runs the agent's binary without being the agent (agent.bpf.h) and for one that runs a named
+ * executable whose digest did not match: none of them holds any grant.
  */
 static __always_inline bool bf_current_identity(struct task_struct *task, struct bf_inode_key *id)
 {
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, 0);
-	if (t && (t->flags & BF_TASK_UNTRUSTED))
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
+	if (t && (t->flags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED)))
 		return false;
 	if (t && (t->flags & BF_TASK_INHERITED)) {
 		*id = t->inherited;
@@ -53,43 +58,132 @@ static __always_inline bool bf_current_identity(struct task_struct *task, struct
 	return true;
 }
 
-/* The task is its own executable from now on (other flags stay). */
-static __always_inline void bf_drop_inherited(struct task_struct *task)
+/* The named executables of the generation in force; NULL when none is (counted). */
+static __always_inline void *bf_exes_in_force(__u32 *generation)
 {
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, 0);
-	if (t)
-		t->flags &= ~BF_TASK_INHERITED;
+	__u32 slot;
+	if (!bf_in_force(&slot, generation))
+		return NULL;
+	return bf_policy_map(&bf_exes_gen_v2, slot);
 }
 
-static __always_inline int bf_exec_decide(struct linux_binprm *bprm)
+/*
+ * Before the exec: note the caller's identity when it is a named executable with inherit on
+ * (the common case, a caller the policy does not name and that inherited nothing, costs one
+ * lookup and no storage).
+ */
+static __always_inline int bf_exec_begin(void)
 {
-	__u32 slot, generation;
-	if (!bf_in_force(&slot, &generation))
+	__u32 generation;
+	void *exes = bf_exes_in_force(&generation);
+	if (!exes)
 		return 0;
-	void *exes = bf_policy_map(&bf_exes_gen_v1, slot);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bf_inode_key cur = {};
+	struct bf_exe *named = NULL;
+	if (bf_current_identity(task, &cur))
+		named = bpf_map_lookup_elem(exes, &cur);
+	if (named && (named->flags & BF_EXE_INHERIT)) {
+		struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t) {
+			t->launcher = cur;
+			t->flags |= BF_TASK_LAUNCHER;
+		} else {
+			bf_count(BF_STAT_TASK_STORAGE_FAILED);
+		}
+		return 0;
+	}
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
+	if (t)
+		t->flags &= ~BF_TASK_LAUNCHER;
+	return 0;
+}
+
+static __always_inline void bf_report_digest(__u32 generation, struct bf_exe *named)
+{
+	struct bf_event *e = bf_event_begin(generation, BF_EVENT_IDENTITY, BF_VERDICT_DENY, named->rule_id, 0, BF_OP_DIGEST);
+	if (!e)
+		return;
+	e->identity = named->rule_id + 1;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Linux 6.8+ (the program that calls it is loaded only where the kernel has it). */
+extern int bpf_get_fsverity_digest(struct file *file, struct bpf_dynptr *digest_ptr) __ksym __weak;
+
+#define BF_FS_VERITY_HASH_ALG_SHA256 1 /* include/uapi/linux/fsverity.h */
+
+/*
+ * Does this named executable's file have the digest the policy pins? With kernel_measures (Linux
+ * 6.8+), the kernel's own record of the file's fs-verity digest is compared, at every exec. Without
+ * it, user space measured this very inode with FS_IOC_MEASURE_VERITY when it applied the generation
+ * (fs-verity content cannot change afterwards, and the inode is the identity); a digest nobody
+ * measured is not trusted. trusted is the hook's own pointer to the file (the kernel accepts only
+ * such a pointer); NULL when it is another file (binfmt_misc's credentials from the script): such
+ * an exec is not verified, and holds no grant.
+ */
+static __always_inline bool bf_digest_holds(struct bf_exe *named, struct file *trusted, bool kernel_measures)
+{
+	if (!kernel_measures)
+		return named->flags & BF_EXE_MEASURED;
+	if (!trusted)
+		return false;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bf_digest_buf *d = bpf_task_storage_get(&bf_verity_v1, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!d)
+		return false;
+	struct bpf_dynptr ptr;
+	bool holds = false;
+	if (!bpf_dynptr_from_mem(d, sizeof(*d), 0, &ptr) && !bpf_get_fsverity_digest(trusted, &ptr)) {
+		/* -ENODATA above: no fs-verity on this file. */
+		__u32 *w = d->words;
+		holds = w[0] == (BF_FS_VERITY_HASH_ALG_SHA256 | (32 << 16)) &&
+			named->digest0 == (w[1] | (__u64)w[2] << 32) && named->digest1 == (w[3] | (__u64)w[4] << 32) &&
+			named->digest2 == (w[5] | (__u64)w[6] << 32) && named->digest3 == (w[7] | (__u64)w[8] << 32);
+	}
+	bpf_task_storage_delete(&bf_verity_v1, task);
+	return holds;
+}
+
+/*
+ * The exec is committed and file is final: decide what the task acts as from now on. file is the
+ * one the kernel records as the task's executable (bprm->file); trusted as bf_digest_holds says.
+ */
+static __always_inline int bf_exec_commit(struct file *file, struct file *trusted, bool kernel_measures)
+{
+	__u32 generation;
+	void *exes = bf_exes_in_force(&generation);
 	if (!exes)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_inode_key next = {};
-	bf_inode_of(bprm->file->f_inode, &next.dev, &next.ino);
-	if (bpf_map_lookup_elem(exes, &next)) {
-		bf_drop_inherited(task);
+	bf_inode_of(file->f_inode, &next.dev, &next.ino);
+	struct bf_exe *named = bpf_map_lookup_elem(exes, &next);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
+	if (named) {
+		if ((named->flags & BF_EXE_DIGEST) && !bf_digest_holds(named, trusted, kernel_measures)) {
+			struct bf_task *u = bpf_task_storage_get(&bf_tasks_v3, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (u) {
+				u->flags = (u->flags & ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER)) | BF_TASK_UNVERIFIED;
+			} else {
+				/* No storage: the task would act as the named executable. It must not run. */
+				bf_count(BF_STAT_TASK_STORAGE_FAILED);
+				bpf_send_signal(9 /* SIGKILL */);
+			}
+			bf_report_digest(generation, named);
+			return 0;
+		}
+		if (t)
+			t->flags &= ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER | BF_TASK_UNVERIFIED);
 		return 0;
 	}
-	struct bf_inode_key cur = {};
-	if (!bf_current_identity(task, &cur))
+	if (!t)
 		return 0;
-	struct bf_exe *named = bpf_map_lookup_elem(exes, &cur);
-	if (named && (named->flags & BF_EXE_INHERIT)) {
-		struct bf_task *t = bpf_task_storage_get(&bf_tasks_v2, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (t) {
-			t->inherited = cur;
-			t->flags |= BF_TASK_INHERITED;
-		} else {
-			bf_count(BF_STAT_TASK_STORAGE_FAILED);
-		}
+	if (t->flags & BF_TASK_LAUNCHER) {
+		t->inherited = t->launcher;
+		t->flags = (t->flags & ~(BF_TASK_LAUNCHER | BF_TASK_UNVERIFIED)) | BF_TASK_INHERITED;
 	} else {
-		bf_drop_inherited(task);
+		t->flags &= ~(BF_TASK_INHERITED | BF_TASK_UNVERIFIED);
 	}
 	return 0;
 }
@@ -97,11 +191,11 @@ static __always_inline int bf_exec_decide(struct linux_binprm *bprm)
 /* A new task starts with what its parent task carries. */
 static __always_inline int bf_fork_decide(struct task_struct *child)
 {
-	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v2, bpf_get_current_task_btf(), 0, 0);
-	if (!parent || !parent->flags)
+	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v3, bpf_get_current_task_btf(), 0, 0);
+	if (!parent || !(parent->flags & ~BF_TASK_LAUNCHER))
 		return 0;
 	struct bf_task copy = *parent;
-	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v2, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v3, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (mine)
 		*mine = copy;
 	else

@@ -83,7 +83,7 @@ struct {
 	__type(key, __u32);
 	BF_PINNED;
 	__array(values, struct bf_exes_inner);
-} bf_exes_gen_v1 SEC(".maps");
+} bf_exes_gen_v2 SEC(".maps");
 
 /*
  * What the kernel remembers of a task: the named executable it acts as when it inherited one
@@ -96,7 +96,24 @@ struct {
 	__type(key, int);
 	__type(value, struct bf_task);
 	BF_PINNED;
-} bf_tasks_v2 SEC(".maps");
+} bf_tasks_v3 SEC(".maps");
+
+/*
+ * Where the kernel writes an executable's fs-verity digest at exec (bpf_get_fsverity_digest writes
+ * only to map memory): per task, so that no other exec can change it between writing and comparing;
+ * deleted once compared. struct fsverity_digest: __u16 algorithm, __u16 size, then the digest.
+ */
+struct bf_digest_buf {
+	__u32 words[9];
+	__u32 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct bf_digest_buf);
+	BF_PINNED;
+} bf_verity_v1 SEC(".maps");
 
 /* Who the agent is (its binary) and what it guards besides its policy. One entry. */
 struct {
@@ -130,7 +147,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 	BF_PINNED;
-} bf_events_v3 SEC(".maps");
+} bf_events_v4 SEC(".maps");
 
 /* Counters indexed by enum bf_stat. */
 struct {
@@ -183,7 +200,7 @@ static __always_inline void *bf_policy_map(void *outer, __u32 slot)
 static __always_inline struct bf_event *bf_event_begin(__u32 generation, __u32 kind, __u32 verdict,
 							__u32 rule_id, __u32 access, __u32 op)
 {
-	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v3, sizeof(*e), 0);
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v4, sizeof(*e), 0);
 	if (!e) {
 		bf_count(BF_STAT_RINGBUF_FULL);
 		return NULL;
@@ -201,6 +218,7 @@ static __always_inline struct bf_event *bf_event_begin(__u32 generation, __u32 k
 	e->op = op;
 	e->arg = 0;
 	e->target_pid = 0;
+	e->identity = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->exe[0] = 0;
 	e->target[0] = 0;

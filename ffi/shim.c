@@ -19,16 +19,18 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/fsverity.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 4
+#define BF_SHIM_ABI 5
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
@@ -105,6 +107,41 @@ uint64_t bf_boottime_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Which of some kernel functions (LSM hooks' bpf_lsm_* stubs, kfuncs) the running kernel has, by its
+ * BTF: names is a list of NUL-terminated names ended by an empty one; bit i of the result is set when
+ * name i is there (at most 31 names). Negative errno when the kernel's BTF cannot be read.
+ */
+int bf_kernel_has_funcs(const char *names)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return -errno;
+	int found = 0;
+	for (int i = 0; *names && i < 31; i++, names += strlen(names) + 1)
+		if (btf__find_by_name_kind(vmlinux, names, BTF_KIND_FUNC) >= 0)
+			found |= 1 << i;
+	btf__free(vmlinux);
+	return found;
+}
+
+/*
+ * The fs-verity digest of the open file fd, as the kernel records it (FS_IOC_MEASURE_VERITY):
+ * writes up to cap bytes of it to out and returns algorithm << 16 | size; negative errno otherwise
+ * (-ENODATA: the file has no fs-verity; -ENOTTY or -EOPNOTSUPP: its file system has none).
+ */
+int bf_measure_verity(int fd, uint8_t *out, uint32_t cap)
+{
+	struct {
+		struct fsverity_digest d;
+		uint8_t bytes[64];
+	} m = { .d.digest_size = sizeof(m.bytes) };
+	if (ioctl(fd, FS_IOC_MEASURE_VERITY, &m) < 0)
+		return -errno;
+	memcpy(out, m.d.digest, m.d.digest_size < cap ? m.d.digest_size : cap);
+	return (int)m.d.digest_algorithm << 16 | m.d.digest_size;
 }
 
 /* ------------------------------------------------------------------ objects */

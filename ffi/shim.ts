@@ -7,7 +7,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 4;
+export const SHIM_ABI = 5;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -39,6 +39,8 @@ const symbols = {
   bf_ring_drain: { args: [i32, ptr, u32, i32], returns: i32 },
   bf_ring_close: { args: [i32], returns: i32 },
   bf_btf_describe: { args: [i32, ptr, ptr, u32], returns: i32 },
+  bf_kernel_has_funcs: { args: [ptr], returns: i32 },
+  bf_measure_verity: { args: [i32, ptr, u32], returns: i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -87,6 +89,26 @@ export class Shim {
 
   boottimeNs(): bigint {
     return BigInt(this.lib.bf_boottime_ns());
+  }
+
+  /** Which of these functions (bpf_lsm_* hook stubs, kfuncs) the running kernel's BTF has. */
+  kernelHas(names: readonly string[]): Set<string> {
+    if (names.length > 31) throw new Error("Bug: at most 31 names at a time");
+    const bits = this.check("Reading the kernel's BTF", this.lib.bf_kernel_has_funcs(Buffer.from(names.map((n) => `${n}\0`).join("") + "\0")));
+    return new Set(names.filter((_, i) => bits & (1 << i)));
+  }
+
+  /**
+   * The fs-verity digest the kernel records for the open file fd: its algorithm number (1:
+   * SHA-256) and bytes; null when the file has no fs-verity. Throws NativeError when it cannot be
+   * measured (a file system without fs-verity: ENOTTY or EOPNOTSUPP).
+   */
+  measureVerity(fd: number): { algorithm: number; digest: Uint8Array } | null {
+    const out = new Uint8Array(64);
+    const r = this.lib.bf_measure_verity(fd, out, out.length);
+    if (r === -61 /* ENODATA */) return null;
+    this.check("Measuring the fs-verity digest", r);
+    return { algorithm: r >>> 16, digest: out.slice(0, r & 0xffff) };
   }
 
   /**

@@ -4,7 +4,7 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
@@ -28,15 +28,18 @@ export const Op = {
   PROC: 14,
   UNSAFE_EXEC: 15,
   CREATE: 16,
+  XATTR: 17,
+  IOCTL: 18,
+  DIGEST: 19,
 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
 export const ObjectKind = { MAP: 1, PROG: 2, LINK: 3 } as const;
-export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2 } as const;
+export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8 } as const;
 export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
-export const ExeFlag = { INHERIT: 1 } as const;
+export const ExeFlag = { INHERIT: 1, DIGEST: 2, MEASURED: 4 } as const;
 /** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
 export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
 export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
@@ -63,15 +66,18 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_PROC: Op.PROC,
     BF_OP_UNSAFE_EXEC: Op.UNSAFE_EXEC,
     BF_OP_CREATE: Op.CREATE,
+    BF_OP_XATTR: Op.XATTR,
+    BF_OP_IOCTL: Op.IOCTL,
+    BF_OP_DIGEST: Op.DIGEST,
   },
   bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
   bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR, BF_AGENT_REPORT_ALLOW: AgentFlag.REPORT_ALLOW },
   bf_object_kind: { BF_OBJECT_MAP: ObjectKind.MAP, BF_OBJECT_PROG: ObjectKind.PROG, BF_OBJECT_LINK: ObjectKind.LINK },
-  bf_task_flag: { BF_TASK_INHERITED: TaskFlag.INHERITED, BF_TASK_UNTRUSTED: TaskFlag.UNTRUSTED },
+  bf_task_flag: { BF_TASK_INHERITED: TaskFlag.INHERITED, BF_TASK_UNTRUSTED: TaskFlag.UNTRUSTED, BF_TASK_LAUNCHER: TaskFlag.LAUNCHER, BF_TASK_UNVERIFIED: TaskFlag.UNVERIFIED },
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR, BF_VERDICT_ALLOW: Verdict.ALLOW },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
-  bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT },
+  bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT, BF_EXE_DIGEST: ExeFlag.DIGEST, BF_EXE_MEASURED: ExeFlag.MEASURED },
   bf_stat: {
     BF_STAT_DENIED: Stat.DENIED,
     BF_STAT_MONITORED: Stat.MONITORED,
@@ -179,11 +185,11 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
 
 export const InodeKey = struct("bf_inode_key", { ino: "u64", dev: "u32", pad: "u32" });
 export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32", guards: "u32", pad: "u32" });
-export const Exe = struct("bf_exe", { flags: "u32", pad: "u32" });
+export const Exe = struct("bf_exe", { flags: "u32", rule_id: "u32", digest0: "u64", digest1: "u64", digest2: "u64", digest3: "u64" });
 export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
 export const State = struct("bf_state", { active: "u32", generation0: "u32", generation1: "u32", pad: "u32" });
-export const Task = struct("bf_task", { ino: "u64", dev: "u32", pad0: "u32", flags: "u32", pad: "u32" });
+export const Task = struct("bf_task", { ino: "u64", dev: "u32", pad0: "u32", launcher_ino: "u64", launcher_dev: "u32", pad1: "u32", flags: "u32", pad: "u32" });
 export const Agent = struct("bf_agent", {
   ino: "u64",
   dev: "u32",
@@ -210,6 +216,7 @@ export const Event = struct("bf_event", {
   op: "u32",
   arg: "u32",
   target_pid: "u32",
+  identity: "u32",
   comm: { char: COMM_LEN },
   exe: { char: PATH_MAX },
   target: { char: PATH_MAX },
@@ -225,7 +232,7 @@ export const NESTED_STRUCTS = [Task, Agent];
  * `outer`, one slot per generation the kernel holds (bpf/maps.bpf.h).
  */
 export const MAPS = {
-  exes: { outer: "bf_exes_gen_v1", key: InodeKey, value: Exe },
+  exes: { outer: "bf_exes_gen_v2", key: InodeKey, value: Exe },
   files: { outer: "bf_files_gen_v1", key: InodeKey, value: FileRule },
   grants: { outer: "bf_grants_gen_v1", key: GrantKey, value: Grant },
 } as const;
@@ -235,8 +242,10 @@ export const STATE_MAP = "bf_state_v1";
 export const AGENT_MAP = "bf_agent_v1";
 export const OBJECTS_MAP = "bf_objects_v1";
 export const AGENT_CGROUPS_MAP = "bf_agent_cgroups_v1";
-export const TASKS_MAP = "bf_tasks_v2";
-export const EVENTS_MAP = "bf_events_v3";
+export const TASKS_MAP = "bf_tasks_v3";
+/** Where the kernel writes a digest it measures at exec (bpf/maps.bpf.h). */
+export const VERITY_MAP = "bf_verity_v1";
+export const EVENTS_MAP = "bf_events_v4";
 export const STATS_MAP = "bf_stats_v2";
 
 /**

@@ -29,6 +29,11 @@ export interface EventLine {
   uid: number;
   comm: string;
   exe: string;
+  /**
+   * Who the decision judged the process as: the named executable it acted as (its own, or one it
+   * inherited from the program that started it), by the policy's path; else its own executable.
+   */
+  identity: string;
   target: string;
   access: string[];
   rule: string;
@@ -55,11 +60,20 @@ const OP_NAMES = {
   [Op.PROC]: "proc_write",
   [Op.UNSAFE_EXEC]: "unsafe_exec",
   [Op.CREATE]: "create",
+  [Op.XATTR]: "xattr",
+  [Op.IOCTL]: "ioctl",
+  [Op.DIGEST]: "digest_mismatch",
 } as const;
 export type OpName = (typeof OP_NAMES)[keyof typeof OP_NAMES] | "unknown";
 
 const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 const BPF_COMMANDS: Record<number, string> = { 13: "BPF_PROG_GET_FD_BY_ID", 14: "BPF_MAP_GET_FD_BY_ID", 30: "BPF_LINK_GET_FD_BY_ID" };
+const IOCTLS: Record<number, string> = {
+  0x40086602: "FS_IOC_SETFLAGS",
+  0x40046602: "FS_IOC32_SETFLAGS",
+  0x401c5820: "FS_IOC_FSSETXATTR",
+  0x40806685: "FS_IOC_ENABLE_VERITY",
+};
 const OBJECT_KINDS: Record<number, string> = { 1: "map", 2: "program", 3: "link" };
 const RLIMITS = ["RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME"];
 const UNSAFE: Record<number, string> = {
@@ -89,6 +103,10 @@ function detailOf(op: number, arg: number): string | undefined {
       return BPF_COMMANDS[arg] ? `bpf(${BPF_COMMANDS[arg]})` : OBJECT_KINDS[arg] ? `a file descriptor of the agent's ${OBJECT_KINDS[arg]}` : `bpf command ${arg}`;
     case Op.UNSAFE_EXEC:
       return UNSAFE[arg];
+    case Op.IOCTL:
+      return IOCTLS[arg] ?? `ioctl 0x${arg.toString(16)}`;
+    case Op.DIGEST:
+      return "its content lacks the fs-verity digest the policy pins: it runs without any grant";
     default:
       return undefined;
   }
@@ -123,6 +141,8 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
   if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY && e.kind !== EventKind.AGENT) return null;
   const rule = e.rule_id === RULE_BUILTIN ? undefined : rules(e.generation, e.rule_id);
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
+  const exe = fullExe(e.exe, e.pid);
+  const actor = e.identity ? rules(e.generation, e.identity - 1) : undefined;
   const line: EventLine = {
     time: new Date(ms).toISOString(),
     action: e.verdict === Verdict.MONITOR ? "monitor" : e.verdict === Verdict.ALLOW ? "allow" : "deny",
@@ -132,11 +152,12 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
     tid: e.tid,
     uid: e.uid,
     comm: e.comm,
-    exe: fullExe(e.exe, e.pid),
+    exe,
+    identity: actor?.path ?? (e.identity ? `unknown executable rule ${e.identity - 1} of policy generation ${e.generation}` : exe),
     // Hooks that see only a dentry send no path: the rule's path names the file then.
     target: e.target || (e.target_pid ? `pid ${e.target_pid}` : (rule?.path ?? "")),
     access: accessNames(e.access),
-    rule: e.kind === EventKind.IDENTITY ? "builtin: executable identity" : ruleText(e, rule),
+    rule: e.kind === EventKind.IDENTITY && e.rule_id === RULE_BUILTIN ? "builtin: executable identity" : ruleText(e, rule),
     generation: e.generation,
   };
   const detail = detailOf(e.op, e.arg);

@@ -2,10 +2,12 @@
 // text is checked, what this version cannot enforce is refused, and the policy is compiled against
 // this host's files as the kernel names them. Shared by the start of the agent and by a reload.
 import { createHash } from "node:crypto";
-import { compile, type Compiled } from "../compile/compile.ts";
+import { compile, type Compiled, type Measured } from "../compile/compile.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
+import { loadShim } from "../kernel/assets.ts";
 import { probePaths } from "../kernel/probe.ts";
+import { measureDigest } from "../kernel/verity.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
 import type { Phases } from "./phases.ts";
 
@@ -42,13 +44,20 @@ export async function compileForHost(
   agent: AgentPaths,
   phases?: Phases,
   alsoName: string[] = [],
-): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[] }> {
+): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
   const named = await probePaths([...new Set([...pathsOf(input), ...alsoName])]);
   phases?.mark("name files");
-  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)));
+  // Digests are measured on the inode just named (only for executables that pin one).
+  const shim = input.executables.some((e) => e.digest) ? await loadShim() : null;
+  const measured = (path: string): Measured => {
+    const key = named.get(path)?.key;
+    return shim && key ? measureDigest(shim, path, key.ino) : { kind: "replaced" };
+  };
+  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)), measured);
   phases?.mark("compile");
-  return compiled.ok ? { ok: true, compiled: compiled.compiled, named } : { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems) };
+  if (compiled.ok) return { ok: true, compiled: compiled.compiled, named };
+  return { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems), kernel: compiled.problems.some((p) => p.kernel) };
 }
 
 /** Both, for a host known to enforce (a reload). */
@@ -58,4 +67,26 @@ export async function preparePolicy(bytes: string | Uint8Array, file: string, ag
   const host = await compileForHost(text.policy, agent);
   if (!host.ok) return { ok: false, stage: "host", diagnostics: host.diagnostics };
   return { ok: true, policy: text.policy, compiled: host.compiled, sha256: sha256(bytes) };
+}
+
+/**
+ * What start and reload say about the named executables: which files were made immutable, which a
+ * policy rule lets some program update, and how their digests are checked. Empty when none is named.
+ */
+export function describeExecutables(compiled: Compiled, digestsAtExec: boolean): string {
+  const exes = compiled.rules.filter((r) => r.kind === "executable");
+  if (!exes.length) return "";
+  const list = (paths: string[]) => (paths.length <= 10 ? paths.join(", ") : `${paths.slice(0, 10).join(", ")} and ${paths.length - 10} more`);
+  const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
+  const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
+  let out = "";
+  if (immutable.length) out += `bomfather: named executables made immutable (nobody may write, truncate, rename, replace, remove or re-attribute them): ${list(immutable)}\n`;
+  if (updatable.length) out += `bomfather: named executables updatable only as a file rule allows: ${list(updatable)}\n`;
+  const pinned = exes.length && compiled.entries.some((e) => e.map === "exes" && e.note.includes("fs-verity"));
+  if (pinned) {
+    out += digestsAtExec
+      ? "bomfather: fs-verity digests: measured now, and checked by the kernel at every exec\n"
+      : "bomfather: fs-verity digests: measured now on each file (this kernel cannot check them at exec: Linux 6.8+ can); fs-verity files cannot change\n";
+  }
+  return out;
 }

@@ -19,10 +19,10 @@ import { formatDiagnostics, formatVerdict, type Policy } from "../policy/index.t
 import { CliError, EXIT } from "../exit.ts";
 import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
-import { Kernel, LoadError, PIN_ROOT, PROGRAMS, type AgentIdentity } from "../kernel/kernel.ts";
+import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import { Phases } from "./phases.ts";
-import { checkText, compileForHost, sha256 } from "./prepare.ts";
+import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
 import { protectionFlags, serve, type Output } from "./serve.ts";
 import { streamSink } from "./sink.ts";
 import { AgentState, RUN_DIR } from "./state.ts";
@@ -87,7 +87,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     state.release();
     status(formatDiagnostics(host.diagnostics, text.text));
     status(`bomfather: not starting: ${formatVerdict(file, host.diagnostics)}`);
-    return EXIT.INVALID_POLICY;
+    return host.kernel ? EXIT.CANNOT_ENFORCE : EXIT.INVALID_POLICY;
   }
   const prepared = { compiled: host.compiled, sha256: policySha256 };
   const identity = agentIdentity(paths, text.policy, shutdown, host.named);
@@ -122,6 +122,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     for (const path of applied.reconciled) status(`bomfather: "${path}" was replaced while the policy was applied; the file now at that path is protected\n`);
     kernel.attach(runId);
     phases.mark("attach");
+    status(describeExecutables(compiled, kernel.digestsAtExec));
     kernel.registerSelf();
     const released = kernel.releaseOthers(runId);
     protectFromOomKiller(status);
@@ -167,7 +168,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   // Each program detached costs the kernel an RCU-tasks grace period (ftrace's, on 6.12): from
   // a fraction of a second to several under load, one after the other.
   kernel.endEnforcement(); // done already for a signed shutdown, before its reply
-  status(`bomfather: enforcement ended; detaching ${PROGRAMS.length} programs (the kernel waits for a grace period after each)\n`);
+  status(`bomfather: enforcement ended; detaching ${kernel.programs.length} programs (the kernel waits for a grace period after each)\n`);
   kernel.uninstall();
   state.forget();
   state.release();

@@ -17,7 +17,7 @@ import { kernelInodes } from "../kernel/probe.ts";
 import type { RuleInfo } from "../compile/compile.ts";
 import type { AgentPaths } from "../compile/from-policy.ts";
 import { Phases } from "./phases.ts";
-import { checkText, compileForHost, sha256 } from "./prepare.ts";
+import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
 import { fileSink, streamSink, type Sink } from "./sink.ts";
 import type { AgentState, RuleRecord } from "./state.ts";
 
@@ -227,6 +227,7 @@ async function reload(
   const policySha256 = sha256(bytes);
   r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
   phases.mark("record");
+  r.out.status(describeExecutables(host.compiled, r.kernel.digestsAtExec));
   r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}, in ${phases}\n`);
   return { ok: true, message: `enforcing the new policy as generation ${generation}` };
 }

@@ -13,8 +13,11 @@ export interface Origin {
 /** One rule the kernel can name in an event (its index is the rule id). */
 export interface RuleInfo {
   id: number;
-  /** file: a policy's file rule; guard: a file or directory guarded for the agent. */
-  kind: "file" | "guard";
+  /**
+   * file: a policy's file rule; guard: a file or directory guarded for the agent; executable: a
+   * named executable (events name it as the identity judged, and its file is immutable).
+   */
+  kind: "file" | "guard" | "executable";
   path: string;
   origin: Origin;
   /** For a rule no policy line wrote (the agent's own files): what it guards. */
@@ -22,6 +25,13 @@ export interface RuleInfo {
   /** The file protected, as compiled: apply re-checks that it is still the one at path. */
   inode: { dev: number; ino: bigint };
   mode: "enforce" | "monitor";
+  /**
+   * For an executable whose file another rule protects already (a policy rule naming who may
+   * write it, or the agent's guard): that rule's id. Its file holds no entry of its own.
+   */
+  coveredBy?: number;
+  /** A file rule on a named executable's file: reading (running) it stays open, writing needs a grant. */
+  writeOnly?: boolean;
 }
 
 /** One kernel map entry and the policy text it came from. */
@@ -53,7 +63,22 @@ export interface ExecutableSpec {
   path: string;
   inherit: boolean;
   origin: Origin;
+  /** Refusing changes to its file: enforce, or only report them. */
+  mode: "enforce" | "monitor";
+  /** The fs-verity digest it must have (SHA-256, 64 lowercase hex digits), and where it was written. */
+  digest?: { hex: string; origin: Origin };
 }
+
+/**
+ * What measuring a file's fs-verity digest on this host gave (src/kernel/verity.ts), for an
+ * executable the policy pins by digest. "kernel": this kernel cannot measure any file.
+ */
+export type Measured =
+  | { kind: "digest"; hex: string }
+  | { kind: "none" }
+  | { kind: "unsupported"; why: string }
+  | { kind: "kernel"; why: string }
+  | { kind: "replaced" };
 
 /** A file rule, defaults filled in; grants name executables of CompileInput.executables. */
 export interface FileRuleSpec {
@@ -98,6 +123,8 @@ export interface CompileProblem {
   origin: Origin;
   message: string;
   hint: string;
+  /** The kernel, not the policy or the file, cannot do what the policy asks (run exits 3). */
+  kernel?: boolean;
 }
 
 export interface Compiled {
@@ -144,7 +171,17 @@ function accessBits(access: readonly ("read" | "write")[]): number {
   return bits;
 }
 
-export function compile(input: CompileInput, host: HostFacts): CompileResult {
+/** Words of a SHA-256 digest as bf_exe holds them: 8 bytes each, little-endian. */
+function digestWords(hex: string): { digest0: bigint; digest1: bigint; digest2: bigint; digest3: bigint } {
+  const word = (i: number) => Buffer.from(hex.slice(i * 16, i * 16 + 16), "hex").readBigUInt64LE(0);
+  return { digest0: word(0), digest1: word(1), digest2: word(2), digest3: word(3) };
+}
+
+/**
+ * measured: the fs-verity digest of each executable the policy pins by digest, as this host
+ * measures it on the very file compiled (required when one is pinned).
+ */
+export function compile(input: CompileInput, host: HostFacts, measured?: (path: string) => Measured): CompileResult {
   const problems: CompileProblem[] = [];
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
@@ -154,6 +191,7 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, IdentifiedExe>(); // name -> facts
+  const identified: { spec: ExecutableSpec; dev: number; ino: bigint; verified: boolean }[] = [];
   const exeByInode = new Map<string, ExecutableSpec>();
   const unidentified = new Set<string>(); // names whose problem is already reported
   for (const exe of input.executables) {
@@ -185,16 +223,11 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       });
       continue;
     }
+    if (exe.digest && !digestHolds(exe, exe.digest, measured?.(exe.path), problems)) continue;
     exeByInode.set(inode, exe);
     exes.set(exe.name, { dev: facts.dev, ino: facts.ino, inode, where: `dev ${facts.dev}, ino ${facts.ino}` });
     unidentified.delete(exe.name);
-    entries.push({
-      map: "exes",
-      key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
-      value: Exe.encode({ flags: exe.inherit ? ExeFlag.INHERIT : 0 }),
-      origin: exe.origin,
-      note: `executable ${exe.name}: ${exe.path} (dev ${facts.dev}, ino ${facts.ino})${exe.inherit ? ", children inherit" : ""}`,
-    });
+    identified.push({ spec: exe, dev: facts.dev, ino: facts.ino, verified: exe.digest !== undefined });
   }
 
   // One rule per call: the engine optimizes this small function quickly, not all of compile().
@@ -235,6 +268,8 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
       inode: { dev: facts.dev, ino: facts.ino },
       mode: spec.mode,
     };
+    // A program's file is read to run it: a rule on it names who may update it, not who may run it.
+    if (exeByInode.has(inode)) rule.writeOnly = true;
     rules.push(rule);
     protectedBy.set(inode, rule);
     const grants: RuleGrants = { exes: [], entries: [] };
@@ -274,6 +309,36 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
   for (const grants of grantsOf) for (const entry of grants.entries) entries.push(entry);
 
+  // Named executables last (their rule ids follow every file rule's): each is a rule that names it in
+  // events and keeps its file from changing. A file a policy rule protects keeps that rule (whoever
+  // it grants write may update the program); any other named executable's file nobody may change.
+  for (const { spec, dev, ino, verified } of identified) {
+    const inode = `${dev}:${ino}`;
+    const covering = protectedBy.get(inode);
+    const rule: RuleInfo = { id: rules.length, kind: "executable", path: spec.path, origin: spec.origin, inode: { dev, ino }, mode: spec.mode };
+    if (covering) rule.coveredBy = covering.id;
+    rules.push(rule);
+    const key = InodeKey.encode({ ino, dev });
+    if (!covering) {
+      protectedBy.set(inode, rule);
+      entries.push({
+        map: "files",
+        key,
+        value: fileRuleValue(rule),
+        origin: spec.origin,
+        note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) is immutable as rule ${rule.id}, ${spec.mode}`,
+      });
+    }
+    const flags = (spec.inherit ? ExeFlag.INHERIT : 0) | (verified ? ExeFlag.DIGEST | ExeFlag.MEASURED : 0);
+    entries.push({
+      map: "exes",
+      key,
+      value: Exe.encode({ flags, rule_id: rule.id, ...(spec.digest ? digestWords(spec.digest.hex) : {}) }),
+      origin: spec.origin,
+      note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) as rule ${rule.id}${spec.inherit ? ", children inherit" : ""}${spec.digest ? `, fs-verity sha256:${spec.digest.hex}` : ""}`,
+    });
+  }
+
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug.
   const counts = { exes: 0, files: 0, grants: 0 };
@@ -284,13 +349,48 @@ export function compile(input: CompileInput, host: HostFacts): CompileResult {
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
 }
 
-/** The kernel's value for a rule: a policy rule guards reading and writing, an agent guard writing only. */
+/**
+ * The kernel's value for a rule: a policy rule guards reading and writing (writing only on a named
+ * executable's file); an agent guard and a named executable's own rule, writing only.
+ */
 export function fileRuleValue(rule: RuleInfo): Uint8Array {
   return FileRule.encode({
     rule_id: rule.id,
     mode: rule.mode === "monitor" ? Mode.MONITOR : Mode.ENFORCE,
-    guards: rule.kind === "guard" ? Access.WRITE : Access.READ | Access.WRITE,
+    guards: rule.kind === "file" && !rule.writeOnly ? Access.READ | Access.WRITE : Access.WRITE,
   });
+}
+
+/** Does the executable's file have the digest the policy pins? Reports why not. */
+function digestHolds(exe: ExecutableSpec, digest: { hex: string; origin: Origin }, m: Measured | undefined, problems: CompileProblem[]): boolean {
+  const pinned = `sha256:${digest.hex}`;
+  const refuse = (message: string, hint: string, kernel = false) => {
+    problems.push({ origin: digest.origin, message: `Executable "${exe.name}": "${exe.path}" ${message}`, hint, kernel });
+    return false;
+  };
+  if (!m) throw new Error(`Bug: executable "${exe.name}" is pinned by digest and nothing measured it`);
+  switch (m.kind) {
+    case "digest":
+      if (m.hex === digest.hex) return true;
+      return refuse(
+        `has fs-verity digest sha256:${m.hex}, and the policy pins ${pinned}`,
+        `the file is not the one the policy trusts (another build or version?); if it is the one to trust, put its digest (bomfather digest "${exe.path}") in the policy`,
+      );
+    case "none":
+      return refuse(
+        `has no fs-verity digest (fs-verity is not enabled on it), and the policy pins ${pinned}`,
+        `enable it with "fsverity enable ${exe.path}" (the file becomes read-only for good), then check that "fsverity measure" prints ${pinned}`,
+      );
+    case "unsupported":
+      return refuse(
+        `cannot have an fs-verity digest: ${m.why}, and the policy pins ${pinned}`,
+        "keep the program on a file system with fs-verity (ext4 made or tuned with -O verity, f2fs, btrfs), then enable it on the file (fsverity enable)",
+      );
+    case "kernel":
+      return refuse(`cannot be verified on this host: ${m.why}`, "run bomfather on a kernel built with CONFIG_FS_VERITY=y, or remove the digest (the policy would trust any content at that path)", true);
+    case "replaced":
+      return refuse("was replaced while it was being measured", "start again once the program is in place");
+  }
 }
 
 /**
@@ -348,6 +448,7 @@ function guardForAgent(
       mode: agent.mode,
     };
     rules.push(rule);
+    protectedBy.set(inode, rule); // a named executable that is the agent's own file keeps this rule
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),

@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, locate, scriptInterpreter, sourceMapOf, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
-import type { AgentSpec, CompileInput, CompileProblem, GuardedSpec, Origin, PathFacts, PathRole } from "./compile.ts";
+import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
@@ -15,11 +15,14 @@ export function compileInputOf(policy: Policy): CompileInput {
     return { file: map.file, line, col };
   };
   const defaultMode = policy.mode ?? DEFAULTS.mode;
-  const executables = Object.entries(policy.executables ?? {}).map(([name, exe]) => ({
+  const executables = Object.entries(policy.executables ?? {}).map(([name, exe]): ExecutableSpec => ({
     name,
     path: exe.path,
     inherit: exe.inherit ?? DEFAULTS.inherit,
     origin: origin(["executables", name, "path"]),
+    mode: defaultMode,
+    // The checker accepted only "sha256:" and 64 hex digits.
+    ...(exe.digest ? { digest: { hex: exe.digest.slice("sha256:".length).toLowerCase(), origin: origin(["executables", name, "digest"]) } } : {}),
   }));
   const files = (policy.files ?? []).map((rule, i) => ({
     path: rule.path,

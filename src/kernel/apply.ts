@@ -81,6 +81,7 @@ async function reconcile(
   kernelInodes: KernelInodes,
 ): Promise<{ path: string; key: Uint8Array; value: Uint8Array }[]> {
   const replaced = compiled.rules.filter((rule) => {
+    if (rule.coveredBy !== undefined) return false; // its file is another rule's, reconciled as that rule
     try {
       return statSync(rule.path, { bigint: true }).ino !== rule.inode.ino;
     } catch {

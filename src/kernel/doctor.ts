@@ -1,6 +1,7 @@
 // Can this host enforce? Each check says what it found and, when something is missing, one
 // hint on how to fix it. `run` performs the same checks first and refuses to start when a
 // required one fails.
+import { kernelHasVerity } from "./verity.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { mount } from "../../ffi/libc.ts";
@@ -265,14 +266,16 @@ export async function runChecks(options: { agentLoad?: boolean } = {}): Promise<
     ),
   );
 
-  const verityFs = existsSync("/sys/fs/ext4/features/verity");
+  const verityFs = kernelHasVerity();
   const verityKfunc = major > 6 || (major === 6 && minor >= 8);
   checks.push({
     id: "fsverity",
     title: "fs-verity (executable digests)",
-    status: verityFs && verityKfunc ? "ok" : "warn",
-    detail: `ext4 verity ${verityFs ? "available" : "missing"}; bpf_get_fsverity_digest ${verityKfunc ? "available" : "needs Linux 6.8"}`,
-    hint: verityFs && verityKfunc ? undefined : "policies that pin executables by digest need Linux 6.8+ with CONFIG_FS_VERITY=y",
+    status: verityFs ? "ok" : "warn",
+    detail: verityFs
+      ? `available; digests are measured at start and reload${verityKfunc ? " and checked by the kernel at every exec" : " (the kernel checks them at exec from Linux 6.8)"}`
+      : "this kernel has no fs-verity",
+    hint: verityFs ? undefined : "policies that pin executables by digest need a kernel with CONFIG_FS_VERITY=y",
     required: false,
   });
   return checks;

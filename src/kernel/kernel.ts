@@ -13,7 +13,7 @@
 // - uninstall(): every pin removed; when this process closes its descriptors nothing is enforced.
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP } from "../abi.ts";
+import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP } from "../abi.ts";
 import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
@@ -29,6 +29,8 @@ export const PIN_ROOT = "/sys/fs/bpf/bomfather";
 export const PROGRAMS = [
   "task_alloc",
   "bprm_creds_for_exec",
+  "bprm_creds_from_file",
+  "bprm_creds_from_file_verity",
   "bprm_check_security",
   "bprm_committing_creds",
   "cgroup_attach_task",
@@ -45,7 +47,13 @@ export const PROGRAMS = [
   "move_mount",
   "file_permission",
   "file_open",
+  "file_ioctl",
+  "file_ioctl_compat",
   "inode_setattr",
+  "inode_setxattr",
+  "inode_removexattr",
+  "inode_set_acl",
+  "inode_remove_acl",
   "inode_unlink",
   "inode_rmdir",
   "inode_create",
@@ -58,9 +66,31 @@ export const PROGRAMS = [
   "task_prctl",
   "inode_free_security",
 ] as const;
+export type Program = (typeof PROGRAMS)[number];
+
+/**
+ * Programs loaded only where the running kernel has (or lacks) a function, by its BTF; the others
+ * are always loaded. A hook a kernel lacks is one whose operations reach another hook there (ACLs
+ * went through setxattr before 6.2; 32-bit ioctls through file_ioctl before 6.8).
+ */
+export const KERNEL_NEEDS: Partial<Record<Program, { has: string } | { lacks: string }>> = {
+  bprm_creds_from_file: { lacks: "bpf_get_fsverity_digest" },
+  bprm_creds_from_file_verity: { has: "bpf_get_fsverity_digest" },
+  inode_set_acl: { has: "bpf_lsm_inode_set_acl" },
+  inode_remove_acl: { has: "bpf_lsm_inode_remove_acl" },
+  file_ioctl_compat: { has: "bpf_lsm_file_ioctl_compat" },
+};
+
+/** The programs this kernel gets, given the functions its BTF has. */
+export function programsFor(has: ReadonlySet<string>): Program[] {
+  return PROGRAMS.filter((p) => {
+    const need = KERNEL_NEEDS[p];
+    return !need || ("has" in need ? has.has(need.has) : !has.has(need.lacks));
+  });
+}
 
 /** The maps this version pins, by name; a pinned bf_* map not listed here belongs to another version. */
-export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
+export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
 
 /** Who the agent is and where its things live, for self-protection (bf_agent_v1). */
 export interface AgentIdentity {
@@ -103,9 +133,16 @@ export class Kernel {
   private constructor(
     readonly obj: BpfObject,
     readonly wallOffsetNs: bigint,
+    /** The programs loaded (and attached by attach()): PROGRAMS less those this kernel cannot take. */
+    readonly programs: readonly Program[],
   ) {
     this.state = obj.map(STATE_MAP, 4, State.size);
     this.stats = obj.map(STATS_MAP, 4, 8);
+  }
+
+  /** Does this kernel check executables' fs-verity digests at every exec (Linux 6.8+)? */
+  get digestsAtExec(): boolean {
+    return this.programs.includes("bprm_creds_from_file_verity");
   }
 
   /** Is a kernel side installed (pinned) on this host, by this or another run? */
@@ -125,8 +162,11 @@ export class Kernel {
     try {
       const missing = obj.programNames().filter((p) => !(PROGRAMS as readonly string[]).includes(p));
       if (missing.length) throw new Error(`Bug: programs ${missing.join(", ")} are in the BPF object but not in PROGRAMS`);
+      const needed = [...new Set(Object.values(KERNEL_NEEDS).map((n) => ("has" in n ? n.has : n.lacks)))];
+      const programs = programsFor(shim.kernelHas(needed));
+      for (const p of PROGRAMS) if (!programs.includes(p)) obj.setAutoload(p, false);
       obj.load();
-      return new Kernel(obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs());
+      return new Kernel(obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs(), programs);
     } catch (e) {
       obj.close();
       if (e instanceof NativeError) throw new LoadError(e.message, e.log);
@@ -185,7 +225,7 @@ export class Kernel {
    */
   attach(runId: string): void {
     try {
-      for (const p of PROGRAMS) this.obj.attach(p, join(PIN_ROOT, `${linkPrefix(runId)}${p}`));
+      for (const p of this.programs) this.obj.attach(p, join(PIN_ROOT, `${linkPrefix(runId)}${p}`));
     } catch (e) {
       for (const entry of readdirSync(PIN_ROOT)) if (entry.startsWith(linkPrefix(runId))) rmSync(join(PIN_ROOT, entry), { force: true });
       if (e instanceof NativeError) throw new LoadError(e.message, e.log);

@@ -21,7 +21,7 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   executables: true,
   "executables.*.path": true,
   "executables.*.inherit": true,
-  "executables.*.digest": false,
+  "executables.*.digest": true,
 
   files: true,
   "files.*.path": true,

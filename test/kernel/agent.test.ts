@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { kernelSuite } from "./harness.ts";
-import { keyedPolicies, makeTestKey } from "./keys.ts";
+import { FSVERITY_PATH, MKFS_EXT4_PATH } from "./host-tools.ts";
+import { keyedPolicies, makeTestKey, TEST_KEY_GUEST } from "./keys.ts";
+import { digestFile } from "../../src/digest.ts";
 
 const root = join(import.meta.dir, "..", "..");
 const agent = join(root, "dist", "bomfather");
@@ -26,11 +28,42 @@ const key = await makeTestKey(tools);
 const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
 ]);
+// scenarios/digest.sh: policies pinning a copy of cat(1) by its fs-verity digest.
+const catDigest = digestFile("/bin/cat");
+const digestPolicy = (path: string) => `version: 1
+executables:
+  signer:
+    path: ${path}
+    digest: ${catDigest}
+  updater:
+    path: /usr/local/bin/updater
+files:
+  - path: /srv/digest/secret.txt
+    allow:
+      - executable: signer
+        access: read
+  - path: ${path}
+    allow:
+      - executable: updater
+        access: write
+`;
+const digestPolicies = keyedPolicies(
+  tools,
+  key,
+  [
+    ["digest.yaml", digestPolicy("/mnt/verity/signer")],
+    ["digest-tmpfs.yaml", digestPolicy("/tmp/signer-on-tmpfs")],
+  ].map(([name, text]) => {
+    const host = join(tools, name!);
+    writeFileSync(host, text!);
+    return { host, guest: `/policies/${name}` };
+  }),
+);
 // The signed-request scenario: a second listed key (reload only), one not listed, and its policies.
 const reloader = await makeTestKey(mkdtempSync(join(tools, "reloader-")));
 const stranger = await makeTestKey(mkdtempSync(join(tools, "stranger-")));
@@ -69,6 +102,7 @@ const files = [
   { host: agent, guest: "/usr/local/sbin/bomfather" },
   ...policies,
   ...control,
+  ...digestPolicies.filter((f) => f.guest !== TEST_KEY_GUEST), // the key is in the list once
   { host: reloader.privateKey, guest: "/opt/keys/reloader.pem", mode: 0o600 },
   { host: stranger.privateKey, guest: "/opt/keys/stranger.pem", mode: 0o600 },
   // A real glibc ELF, distinct from busybox, as the trusted executable the demo policy names.
@@ -81,6 +115,17 @@ const files = [
   { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
   { host: "/bin/busybox", guest: "/opt/trusted/busybox" },
+  // fs-verity in the guest (lib.sh make_verity_fs): e2fsprogs' mkfs.ext4 (busybox's mke2fs has no
+  // verity feature), and fsverity to enable and measure.
+  { host: MKFS_EXT4_PATH, guest: "/usr/sbin/mkfs.ext4" },
+  { host: FSVERITY_PATH, guest: "/usr/bin/fsverity" },
+  // scenarios/exec-identity.sh: a named "#!" interpreter (busybox runs as sh), a program and its updater.
+  { host: "/bin/busybox", guest: "/opt/named/sh" },
+  { host: "/bin/cat", guest: "/usr/local/bin/tool" },
+  { host: "/usr/bin/env", guest: "/usr/local/bin/updater" },
+  // scenarios/digest.sh: the content its policies pin (cat), and another (env).
+  { host: "/bin/cat", guest: "/opt/digest/signer-src" },
+  { host: "/usr/bin/env", guest: "/opt/digest/other-src" },
 ];
 
 /** Every check scenarios/self-protection.sh reports (memory.max and pids.max only where the controllers exist). */
@@ -156,6 +201,85 @@ const SELF_PROTECTION_CHECKS = [
   "pins-removed-on-shutdown",
 ].map((c) => `self-${c}`);
 
+/** Every check scenarios/exec-identity.sh reports. */
+const EXEC_IDENTITY_CHECKS = [
+  "agent-starts",
+  "start-says-immutable",
+  "start-names-interp",
+  "start-names-updatable",
+  "hashbang-named-interp-own-grant",
+  "hashbang-named-interp-content",
+  "hashbang-named-interp-not-launcher",
+  "hashbang-unnamed-interp-inherits",
+  "hashbang-unnamed-interp-content",
+  "hashbang-unnamed-interp-no-other-grant",
+  "hashbang-direct-named-interp",
+  "hashbang-direct-unnamed-denied",
+  "overwrite-in-place-refused",
+  "append-refused",
+  "truncate-refused",
+  "chmod-refused",
+  "setxattr-on-binary-refused",
+  "rename-over-refused",
+  "remove-refused",
+  "link-over-refused",
+  "named-still-runs",
+  "named-still-runs-output",
+  "named-readable",
+  "interp-keeps-grant-after-attempts",
+  "setxattr-refused",
+  "setxattr-by-writer",
+  "removexattr-refused",
+  "removexattr-by-writer",
+  "setacl-refused",
+  "setacl-by-writer",
+  "chattr-refused",
+  "chattr-by-writer",
+  "setxattr-reader-only-refused",
+  "other-file-xattr-works",
+  "tool-reads",
+  "tool-overwrite-refused",
+  "tool-rename-by-root-refused",
+  "tool-updated-by-updater",
+  "updated-tool-holds-no-grant",
+  "updated-tool-still-guarded",
+  "signed-reload",
+  "reloaded-tool-reads",
+  "reloaded-tool-content",
+  "event-identity-named-interp",
+  "event-identity-inherited",
+  "event-xattr",
+  "event-ioctl",
+  "event-ioctl-target",
+  "event-immutable-rule",
+].map((c) => `exec-${c}`);
+
+/** Every check scenarios/digest.sh reports. */
+const DIGEST_CHECKS = [
+  "fs-made",
+  "agent-starts",
+  "start-says-how",
+  "start-says-kernel",
+  "match-reads",
+  "match-content",
+  "root-denied",
+  "copy-elsewhere-denied",
+  "rename-by-root-refused",
+  "rename-by-updater",
+  "renamed-holds-no-grant",
+  "signed-reload",
+  "reloaded-reads",
+  "other-content-refused",
+  "other-content-names-actual",
+  "other-content-names-pinned",
+  "other-content-at-line",
+  "no-verity-refused",
+  "no-verity-says-why",
+  "tmpfs-refused",
+  "tmpfs-says-why",
+  "nothing-enforced",
+].map((c) => `digest-${c}`);
+
 /** Every check scenarios/control.sh reports. */
 const CONTROL_CHECKS = [
   "agent-starts",
@@ -212,7 +336,7 @@ const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => 
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -364,6 +488,9 @@ kernelSuite({
     ].map((c) => `life-${c}`),
     ...SELF_PROTECTION_CHECKS,
     ...CONTROL_CHECKS,
+    ...EXEC_IDENTITY_CHECKS,
+    ...DIGEST_CHECKS,
+    ...["fs-made", "enable", "measure", "content-immutable", "runs"].map((c) => `verity-${c}`),
     ...[
       "self-protection-starts",
       "backup-reads-password",

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureHostTools } from "./host-tools.ts";
 import { buildInitramfs, scenarioName, type GuestFile } from "./initramfs.ts";
-import { ensureKernel, KERNEL_SERIES, type Kernel, type KernelSeries } from "./kernels.ts";
+import { ensureKernel, guestModuleFiles, KERNEL_SERIES, type Kernel, type KernelSeries } from "./kernels.ts";
 import { describeFailure, parseResults, type Results } from "./protocol.ts";
 import { bootVM, consoleProblems, DEFAULT_LSM, DEFAULT_VM_TIMEOUT_MS, type BootResult } from "./vm.ts";
 
@@ -62,7 +62,8 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
     const initramfs = join(work, "root.cpio");
     started = performance.now();
     await buildInitramfs({
-      files: options.files ?? [],
+      // The booted kernel's modules that Debian does not build in (loop), at /lib/modules/$(uname -r).
+      files: [...(options.files ?? []), ...guestModuleFiles(kernel)],
       scenarios: options.scenarios,
       out: initramfs,
       scenarioTimeoutSeconds: options.scenarioTimeoutSeconds,

@@ -1,11 +1,15 @@
-// Makes sure the host has what the kernel harness runs: QEMU, a static busybox, cpio and dpkg-deb.
-// Missing ones are installed with apt-get (Debian package names below); the host's apt configuration
-// is used as it is. Idempotent: when everything is present nothing runs.
+// Makes sure the host has what the kernel harness runs: QEMU, a static busybox, cpio, dpkg-deb, xz
+// (Debian's 6.12 modules are .ko.xz), and the tools scenarios copy into the guest: mkfs.ext4 and
+// fsverity. Missing ones are installed with apt-get (Debian package names below); the host's apt
+// configuration is used as it is. Idempotent: when everything is present nothing runs.
 
 import { existsSync, readFileSync } from "node:fs";
 import { run, runAllowingFailure } from "./run.ts";
 
 export const BUSYBOX_PATH = "/bin/busybox";
+// Fixed paths rather than PATH look-ups: /sbin is not on every user's PATH.
+export const MKFS_EXT4_PATH = "/sbin/mkfs.ext4";
+export const FSVERITY_PATH = "/usr/bin/fsverity";
 
 interface HostTool {
   description: string;
@@ -20,6 +24,9 @@ const TOOLS: HostTool[] = [
   { description: "cpio", package: "cpio", isPresent: () => onPath("cpio") },
   { description: "dpkg-deb", package: "dpkg", isPresent: () => onPath("dpkg-deb") },
   { description: "apt-get", package: "apt", isPresent: () => onPath("apt-get") },
+  { description: "xz", package: "xz-utils", isPresent: () => onPath("xz") },
+  { description: MKFS_EXT4_PATH, package: "e2fsprogs", isPresent: () => existsSync(MKFS_EXT4_PATH) },
+  { description: FSVERITY_PATH, package: "fsverity", isPresent: () => existsSync(FSVERITY_PATH) },
 ];
 
 let installed: Promise<void> | undefined;

@@ -247,3 +247,84 @@ start_agent() {
   fi
   pass "$check" "$(grep '^bomfather: enforcing' /tmp/agent.err)"
 }
+
+# load_module NAME: makes sure the kernel has module NAME. Built in (modules.builtin) or loaded: done;
+# otherwise insmod it, after what it depends on (modules.dep), from /lib/modules/$(uname -r), where
+# the harness puts the booted kernel's modules (kernels.ts GUEST_MODULES, decompressed).
+# Returns non-zero with a message on stderr when it cannot.
+load_module() {
+  local name dir dep path deps order="" line mod
+  name=$(echo "$1" | tr - _)
+  dir=/lib/modules/$(uname -r)
+  [ -d "/sys/module/$name" ] && return 0
+  grep -Eq "/$name\\.ko(\\.[a-z]+)?\$" "$dir/modules.builtin" 2>/dev/null && return 0
+  # modules.dep names files with "-" or "_" as in the source tree.
+  line=$(grep -E "(^|/)($name|$(echo "$name" | tr _ -))\\.ko:" "$dir/modules.dep" 2>/dev/null)
+  if [ -z "$line" ]; then
+    echo "load_module: no module $name for kernel $(uname -r) in $dir (list it in GUEST_MODULES of test/kernel/kernels.ts)" >&2
+    return 1
+  fi
+  path=${line%%:*}
+  deps=${line#*:}
+  # depmod's order: the last dependency is loaded first.
+  for dep in $deps; do order="$dep $order"; done
+  for dep in $order $path; do
+    mod=$(basename "$dep" .ko | tr - _)
+    [ -d "/sys/module/$mod" ] && continue
+    if ! insmod "$dir/$dep" 2>"$BF_SCRATCH/insmod.err"; then
+      echo "load_module: insmod $dir/$dep failed: $(cat "$BF_SCRATCH/insmod.err")" >&2
+      return 1
+    fi
+    echo "+ insmod $dir/$dep"
+  done
+}
+
+# make_verity_fs DIR [SIZE_MB]: makes an ext4 file system with the verity feature, in a SIZE_MB
+# (default 32) image file in /tmp on a loop device, and mounts it on DIR (made if missing). fs-verity
+# needs both the feature and a block size equal to the page size (4096; mke2fs would pick 1024 for
+# a small file system). Sets VERITY_DEV and VERITY_IMG. Returns non-zero with a message on stderr on
+# failure; remove_verity_fs DIR undoes it.
+make_verity_fs() {
+  local dir=$1 size=${2:-32} img dev
+  if [ -z "$dir" ]; then
+    echo "make_verity_fs: usage: make_verity_fs DIR [SIZE_MB]" >&2
+    return 2
+  fi
+  load_module loop || return 1
+  img=$(mktemp /tmp/verity-fs.XXXXXX) || { echo "make_verity_fs: cannot make an image file in /tmp" >&2; return 1; }
+  if ! truncate -s "${size}M" "$img" 2>"$BF_SCRATCH/verity.err" ||
+    ! mkfs.ext4 -q -F -b 4096 -O verity "$img" >"$BF_SCRATCH/verity.err" 2>&1; then
+    echo "make_verity_fs: mkfs.ext4 -b 4096 -O verity $img failed: $(cat "$BF_SCRATCH/verity.err")" >&2
+    rm -f "$img"
+    return 1
+  fi
+  # loop-control hands out a free device, made on demand; devtmpfs adds its node.
+  if ! dev=$(losetup -f 2>"$BF_SCRATCH/verity.err") || ! losetup "$dev" "$img" 2>>"$BF_SCRATCH/verity.err"; then
+    echo "make_verity_fs: cannot attach $img to a loop device ($dev): $(cat "$BF_SCRATCH/verity.err")" >&2
+    rm -f "$img"
+    return 1
+  fi
+  mkdir -p "$dir"
+  if ! mount -t ext4 "$dev" "$dir" 2>"$BF_SCRATCH/verity.err"; then
+    echo "make_verity_fs: mount -t ext4 $dev $dir failed: $(cat "$BF_SCRATCH/verity.err")" >&2
+    losetup -d "$dev"
+    rm -f "$img"
+    return 1
+  fi
+  VERITY_DEV=$dev
+  VERITY_IMG=$img
+  echo "+ verity file system: $img on $dev mounted on $dir"
+}
+
+# remove_verity_fs DIR: unmounts what make_verity_fs mounted on DIR, detaches its loop device and
+# removes its image, so the next scenario finds the VM as it was.
+remove_verity_fs() {
+  local dir=$1 dev img
+  dev=$(awk -v dir="$dir" '$2 == dir { print $1 }' /proc/mounts | tail -1)
+  [ -n "$dev" ] || { echo "remove_verity_fs: nothing mounted on $dir" >&2; return 1; }
+  img=$(cat "/sys/block/${dev##*/}/loop/backing_file" 2>/dev/null)
+  umount "$dir" || return 1
+  losetup -d "$dev" 2>/dev/null
+  [ -n "$img" ] && rm -f "$img"
+  return 0
+}

@@ -14,7 +14,6 @@ const NOT_YET: Record<string, string[]> = {
   "demo.yaml": [],
   "file-boundaries.yaml": ['34: Protecting the directory "/var/lib/postgresql/16/main/" is not enforced by this version of bomfather'],
   "ip-protection.yaml": [
-    '12: "digest" is not enforced by this version of bomfather',
     '18: "network" is not enforced by this version of bomfather',
   ],
   "policy-inheritance.yaml": [

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENUMS, Event, InodeKey, MAP_LIMITS, NESTED_STRUCTS, STRUCTS, kernelDev } from "../../src/abi.ts";
-import { PROGRAMS } from "../../src/kernel/kernel.ts";
+import { KERNEL_NEEDS, PROGRAMS, programsFor } from "../../src/kernel/kernel.ts";
 import { agentObject, loadShim } from "../../src/kernel/assets.ts";
 import type { BtfEnum, BtfStruct } from "../../ffi/shim.ts";
 
@@ -76,6 +76,23 @@ test("st_dev converts to the kernel's s_dev encoding", () => {
 
 test("every program of the object is attached by the agent, and nothing else", () => {
   expect([...obj.programNames()].sort()).toEqual([...PROGRAMS].sort());
+});
+
+test("each kernel gets one exec-identity program, and the hooks it has", () => {
+  // 6.1: no fs-verity kfunc, no ACL hooks (ACLs reach setxattr there).
+  const old = programsFor(new Set(["bpf_lsm_file_ioctl_compat"]));
+  expect(old).toContain("bprm_creds_from_file");
+  expect(old).not.toContain("bprm_creds_from_file_verity");
+  expect(old).not.toContain("inode_set_acl");
+  expect(old).toContain("file_ioctl_compat");
+  // 6.12: all of them, and the variant that checks digests at exec.
+  const recent = programsFor(new Set(["bpf_get_fsverity_digest", "bpf_lsm_inode_set_acl", "bpf_lsm_inode_remove_acl", "bpf_lsm_file_ioctl_compat"]));
+  expect(recent).toContain("bprm_creds_from_file_verity");
+  expect(recent).not.toContain("bprm_creds_from_file");
+  expect(recent).toEqual(expect.arrayContaining(["inode_set_acl", "inode_remove_acl"]));
+  // Every other program is loaded everywhere.
+  const always = PROGRAMS.filter((p) => !(p in KERNEL_NEEDS));
+  for (const set of [old, recent]) expect(set).toEqual(expect.arrayContaining(always));
 });
 
 test("the map capacities the checker counts against are bpf/maps.bpf.h's", () => {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelDev } from "../../src/abi.ts";
 import { hostFacts } from "../../src/compile/from-policy.ts";
-import { batches, compile, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
+import { batches, compile, type Measured, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
 
 const self = import.meta.path;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -30,32 +30,24 @@ const rule = (path: string, line: number, allow: FileRuleSpec["allow"], mode: "e
 });
 const grant = (exePath: string, access: ("read" | "write")[], line: number) => ({ executable: exePath.split("/").pop()!, access, origin: at(line, 9) });
 
-const exe = (path: string, line: number, inherit = true): ExecutableSpec => ({ name: path.split("/").pop()!, path, inherit, origin: at(line, 11) });
+const exe = (path: string, line: number, inherit = true): ExecutableSpec => ({ name: path.split("/").pop()!, path, inherit, origin: at(line, 11), mode: "enforce" });
 /** The executables every test names (lines 20-22), then the file rules under test. */
 const policy = (files: FileRuleSpec[], executables = [exe("/usr/bin/reader", 20), exe("/usr/bin/writer", 21, false)]): CompileInput => ({ executables, files });
-const fileEntries = <T extends { map: string }>(entries: T[]) => entries.filter((e) => e.map !== "exes");
+/** The entries of the file rules under test: not those of the named executables (their files' and the exes map's). */
+const fileEntries = <T extends { map: string; note: string }>(entries: T[]) => entries.filter((e) => e.map !== "exes" && !e.note.startsWith("executable "));
+const NO_DIGEST = "0".repeat(64);
 
 test("one file, one reader: byte golden", () => {
   const r = compile(policy([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])]), host);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   const { rules, entries } = r.compiled;
-  expect(rules).toEqual([{ id: 0, kind: "file", path: "/srv/secret", origin: at(6), inode: { dev: (8 << 20) | 1, ino: 0x1234n }, mode: "enforce" }]);
+  expect(rules).toEqual([
+    { id: 0, kind: "file", path: "/srv/secret", origin: at(6), inode: { dev: (8 << 20) | 1, ino: 0x1234n }, mode: "enforce" },
+    // The named executables follow every file rule: each is a rule, for events and for its file.
+    { id: 1, kind: "executable", path: "/usr/bin/reader", origin: at(20, 11), inode: { dev: (8 << 20) | 2, ino: 0x42n }, mode: "enforce" },
+    { id: 2, kind: "executable", path: "/usr/bin/writer", origin: at(21, 11), inode: { dev: (8 << 20) | 2, ino: 0x43n }, mode: "enforce" },
+  ]);
   expect(entries.map((e) => [e.map, hex(e.key), hex(e.value), e.origin.line])).toEqual([
-    [
-      "exes",
-      // bf_inode_key: ino u64 = 0x42 | dev u32 = 8:2 (0x00800002) | pad u32
-      "4200000000000000" + "02008000" + "00000000",
-      // bf_exe: flags u32 = INHERIT (1) | pad u32
-      "01000000" + "00000000",
-      20,
-    ],
-    [
-      "exes",
-      // writer: ino 0x43, dev 8:2; flags 0 (inherit: false)
-      "4300000000000000" + "02008000" + "00000000",
-      "00000000" + "00000000",
-      21,
-    ],
     [
       "files",
       // bf_inode_key: ino u64 = 0x1234 | dev u32 = 8:1 (0x00800001) | pad u32
@@ -71,6 +63,29 @@ test("one file, one reader: byte golden", () => {
       // bf_grant: access u32 = READ (1) | pad u32
       "01000000" + "00000000",
       8,
+    ],
+    [
+      "files",
+      // reader's own file: ino 0x42, dev 8:2 | rule 1, ENFORCE, guards WRITE (2) only: immutable, readable
+      "4200000000000000" + "02008000" + "00000000",
+      "01000000" + "00000000" + "02000000" + "00000000",
+      20,
+    ],
+    [
+      "exes",
+      // bf_inode_key: ino u64 = 0x42 | dev u32 = 8:2 (0x00800002) | pad u32
+      "4200000000000000" + "02008000" + "00000000",
+      // bf_exe: flags u32 = INHERIT (1) | rule_id u32 = 1 | digest (none) 4 x u64
+      "01000000" + "01000000" + NO_DIGEST,
+      20,
+    ],
+    ["files", "4300000000000000" + "02008000" + "00000000", "02000000" + "00000000" + "02000000" + "00000000", 21],
+    [
+      "exes",
+      // writer: ino 0x43, dev 8:2; flags 0 (inherit: false), rule 2
+      "4300000000000000" + "02008000" + "00000000",
+      "00000000" + "02000000" + NO_DIGEST,
+      21,
     ],
   ]);
 });
@@ -96,6 +111,8 @@ test("rule ids follow the order of the rules and map back to their lines", () =>
   expect(r.compiled.rules.map((x) => [x.id, x.origin.line])).toEqual([
     [0, 3],
     [1, 7],
+    [2, 20],
+    [3, 21],
   ]);
   const grantForRule1 = r.compiled.entries.find((e) => e.map === "grants" && e.origin.line === 9)!;
   expect(hex(grantForRule1.key).slice(0, 8)).toBe("01000000"); // rule_id 1
@@ -145,7 +162,7 @@ describe("states the checker excludes are bugs, never skipped", () => {
   test("more entries than a kernel map holds throws", () => {
     const many: HostFacts = (path, role) => (path.startsWith("/usr/bin/") ? host(path, role) : { dev: 1, ino: BigInt(path.slice(5)), type: "file" });
     const files = Array.from({ length: 65_537 }, (_, i) => rule(`/srv/${i + 1}`, 2, [grant("/usr/bin/reader", ["read"], 3)]));
-    expect(() => compile(policy(files), many)).toThrow("Bug: 65537 entries for the files map, which holds 65536");
+    expect(() => compile(policy(files), many)).toThrow("Bug: 65539 entries for the files map, which holds 65536"); // and the two executables' files
   });
 });
 
@@ -154,8 +171,8 @@ test("batches lay keys and values back to back per map", () => {
   if (!r.ok) throw new Error("expected ok");
   const b = batches(r.compiled.entries);
   expect(b.map((x) => [x.map, x.count, x.keys.length, x.values.length])).toEqual([
-    ["exes", 2, 32, 16],
-    ["files", 1, 16, 16],
+    ["exes", 2, 32, 80],
+    ["files", 3, 48, 48],
     ["grants", 2, 32, 16],
   ]);
 });
@@ -203,6 +220,8 @@ describe("the agent's own files", () => {
     expect(r.compiled.rules.map((x) => [x.id, x.kind, x.path, x.builtin])).toEqual([
       [0, "guard", "/srv/other", "the policy file"],
       [1, "guard", "/srv", undefined],
+      [2, "executable", "/usr/bin/reader", undefined],
+      [3, "executable", "/usr/bin/writer", undefined],
     ]);
     expect(fileEntries(r.compiled.entries).map((e) => [e.map, hex(e.key), hex(e.value)])).toEqual([
       // /srv/other: ino 0x99, dev 8:1 | rule 0, ENFORCE, guards WRITE (2) only
@@ -218,7 +237,7 @@ describe("the agent's own files", () => {
   test("a file a policy rule protects keeps that rule, and the agent may read and write it", () => {
     const r = compile({ ...policy([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)])]), agent: agent([{ path: "/srv/link-to-secret", type: "file", line: 40 }]) }, host);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
-    expect(r.compiled.rules.length).toBe(1);
+    expect(r.compiled.rules.filter((x) => x.kind !== "executable").length).toBe(1);
     const grants = r.compiled.entries.filter((e) => e.map === "grants").map((e) => [hex(e.key), hex(e.value)]);
     expect(grants).toContainEqual(["00000000" + "02008000" + "4300000000000000", "03000000" + "00000000"]);
   });
@@ -234,5 +253,62 @@ describe("the agent's own files", () => {
     const r = compile({ ...policy([]), agent: agent([{ path: "/srv/other", type: "file", line: 42 }], "monitor") }, host);
     if (!r.ok) throw new Error("expected ok");
     expect(hex(fileEntries(r.compiled.entries)[0]!.value)).toBe("00000000" + "01000000" + "02000000" + "00000000");
+  });
+});
+
+describe("named executables: immutable files, identity in events, digests", () => {
+  const D = "ab".repeat(32);
+  const pinned = (path: string, line: number, hex = D): ExecutableSpec => ({ ...exe(path, line), digest: { hex, origin: at(line + 1, 13) } });
+
+  test("a policy rule on the executable's file names who may update it: no second entry, and the rule says so", () => {
+    const r = compile(policy([rule("/usr/bin/reader", 4, [grant("/usr/bin/writer", ["write"], 5)])]), host);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const reader = r.compiled.rules.find((x) => x.kind === "executable" && x.path === "/usr/bin/reader")!;
+    expect(reader.coveredBy).toBe(0);
+    const readerFile = r.compiled.entries.filter((e) => e.map === "files" && hex(e.key).startsWith("42000000"));
+    // rule 0, guards WRITE only: everyone may still run (read) the program
+    expect(readerFile.map((e) => hex(e.value))).toEqual(["00000000" + "00000000" + "02000000" + "00000000"]);
+    expect(r.compiled.rules[0]!.writeOnly).toBe(true);
+  });
+
+  test("monitor mode reaches the executables' files", () => {
+    const r = compile(policy([], [{ ...exe("/usr/bin/reader", 20), mode: "monitor" }]), host);
+    if (!r.ok) throw new Error("expected ok");
+    expect(r.compiled.entries.filter((e) => e.map === "files").map((e) => hex(e.value))).toEqual(["00000000" + "01000000" + "02000000" + "00000000"]);
+  });
+
+  test("a digest that holds: DIGEST | MEASURED and the digest's words, little-endian", () => {
+    const hexDigest = "00112233445566778899aabbccddeeff" + "f".repeat(32);
+    const r = compile(policy([], [pinned("/usr/bin/reader", 20, hexDigest)]), host, () => ({ kind: "digest", hex: hexDigest }));
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const e = r.compiled.entries.find((x) => x.map === "exes")!;
+    // flags INHERIT|DIGEST|MEASURED (7), rule 0, then the 32 bytes in order
+    expect(hex(e.value)).toBe("07000000" + "00000000" + hexDigest);
+  });
+
+  const refused = (m: Measured) => {
+    const r = compile(policy([], [pinned("/usr/bin/reader", 20)]), host, () => m);
+    if (r.ok) throw new Error("a digest that does not hold compiled");
+    expect(r.problems.length).toBe(1);
+    expect(r.problems[0]!.origin.line).toBe(21); // the digest's line
+    return r.problems[0]!;
+  };
+  test("another digest: both in the message", () => {
+    const p = refused({ kind: "digest", hex: "cd".repeat(32) });
+    expect(p.message).toBe(`Executable "reader": "/usr/bin/reader" has fs-verity digest sha256:${"cd".repeat(32)}, and the policy pins sha256:${D}`);
+    expect(p.kernel).toBe(false);
+  });
+  test("no fs-verity on the file, or on its file system: the file's problem", () => {
+    expect(refused({ kind: "none" }).message).toContain("has no fs-verity digest");
+    expect(refused({ kind: "none" }).hint).toContain("fsverity enable /usr/bin/reader");
+    expect(refused({ kind: "unsupported", why: "its file system has no fs-verity" }).kernel).toBe(false);
+  });
+  test("a kernel that cannot measure: the kernel's problem", () => {
+    const p = refused({ kind: "kernel", why: "this kernel has no fs-verity (CONFIG_FS_VERITY)" });
+    expect(p.kernel).toBe(true);
+    expect(p.message).toContain("cannot be verified on this host");
+  });
+  test("a pinned digest nobody measured is a bug, never a pass", () => {
+    expect(() => compile(policy([], [pinned("/usr/bin/reader", 20)]), host)).toThrow("Bug: executable \"reader\" is pinned by digest and nothing measured it");
   });
 });

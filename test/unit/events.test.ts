@@ -24,3 +24,22 @@ test("an attempt on the agent names the signal, the target and the built-in prot
   const e = Event.encode({ kind: EventKind.AGENT, op: Op.SIGNAL, verdict: Verdict.DENY, rule_id: 0x7fffffff, arg: 9, target_pid: 42, pid: 7, tid: 7, comm: "kill" });
   expect(decodeEvent(e, rules, 0n)).toMatchObject({ kind: "agent", op: "signal", detail: "SIGKILL", target: "pid 42", rule: "builtin: self-protection" });
 });
+
+const named: RuleLookup = (generation, id) =>
+  generation === 3 ? [{ path: "/srv/secret.txt", file: "p.yaml", line: 7 }, { path: "/usr/local/bin/launcher", file: "p.yaml", line: 3 }][id] : undefined;
+
+test("the identity judged: the named executable a process acted as, else its own program", () => {
+  const inherited = Event.encode({ generation: 3, kind: EventKind.FILE, op: Op.OPEN, verdict: Verdict.DENY, rule_id: 0, identity: 2, pid: 7, tid: 7, exe: "/usr/bin/python3" });
+  expect(decodeEvent(inherited, named, 0n)).toMatchObject({ exe: "/usr/bin/python3", identity: "/usr/local/bin/launcher" });
+  const own = Event.encode({ generation: 3, kind: EventKind.FILE, op: Op.OPEN, verdict: Verdict.DENY, rule_id: 0, identity: 0, pid: 7, tid: 7, exe: "/usr/bin/python3" });
+  expect(decodeEvent(own, named, 0n)).toMatchObject({ identity: "/usr/bin/python3" });
+});
+
+test("an xattr change, an ioctl and a digest mismatch say what was tried", () => {
+  const xattr = Event.encode({ generation: 3, kind: EventKind.FILE, op: Op.XATTR, verdict: Verdict.DENY, rule_id: 0, access: 2, pid: 7, tid: 7 });
+  expect(decodeEvent(xattr, named, 0n)).toMatchObject({ op: "xattr", access: ["write"], target: "/srv/secret.txt" });
+  const ioctl = Event.encode({ generation: 3, kind: EventKind.FILE, op: Op.IOCTL, verdict: Verdict.DENY, rule_id: 0, arg: 0x40086602, pid: 7, tid: 7 });
+  expect(decodeEvent(ioctl, named, 0n)).toMatchObject({ op: "ioctl", detail: "FS_IOC_SETFLAGS" });
+  const digest = Event.encode({ generation: 3, kind: EventKind.IDENTITY, op: Op.DIGEST, verdict: Verdict.DENY, rule_id: 1, identity: 2, pid: 7, tid: 7 });
+  expect(decodeEvent(digest, named, 0n)).toMatchObject({ kind: "identity", op: "digest_mismatch", rule: "p.yaml:3", target: "/usr/local/bin/launcher" });
+});

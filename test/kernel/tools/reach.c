@@ -9,6 +9,9 @@
 //   reach send-fd FILE SOCKET               open FILE, serve its descriptor once on SOCKET
 //   reach recv-fd SOCKET                    receive a descriptor (SCM_RIGHTS) and read it
 //   reach prctl-name NAME                   set and read back the thread name (prctl works)
+//   reach setxattr|removexattr FILE NAME   set ("planted") or remove an extended attribute
+//   reach setacl FILE                       set a POSIX ACL (system.posix_acl_access)
+//   reach chattr-append FILE                set the append-only flag (FS_IOC_SETFLAGS) through a read-only descriptor
 //   reach borrow-exe TRUSTED FILE           make TRUSTED this process's executable (prctl
 //                                           PR_SET_MM_EXE_FILE), then open FILE
 //
@@ -17,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/io_uring.h>
@@ -24,6 +28,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -207,6 +214,26 @@ int main(int argc, char **argv)
 		return chown(file, 1000, 1000) < 0 ? fail("chown") : 0;
 	if (!strcmp(mode, "utimes"))
 		return utimensat(AT_FDCWD, file, NULL, 0) < 0 ? fail("utimensat") : 0;
+	if (!strcmp(mode, "setxattr") && argc == 4)
+		return setxattr(file, argv[3], "planted", 7, 0) < 0 ? fail("setxattr") : 0;
+	if (!strcmp(mode, "removexattr") && argc == 4)
+		return removexattr(file, argv[3]) < 0 ? fail("removexattr") : 0;
+	if (!strcmp(mode, "setacl")) {
+		/* A minimal POSIX ACL (user::rw- group::r-- other::r--), as setfacl writes it. */
+		struct { uint32_t version; struct { uint16_t tag, perm; uint32_t id; } e[3]; } acl = {
+			2, { { 0x01, 6, ~0u }, { 0x04, 4, ~0u }, { 0x20, 4, ~0u } } };
+		return setxattr(file, "system.posix_acl_access", &acl, sizeof(acl), 0) < 0 ? fail("setxattr system.posix_acl_access") : 0;
+	}
+	if (!strcmp(mode, "chattr-append")) {
+		/* chattr +a through a descriptor opened for reading only. */
+		int fd = open(file, O_RDONLY), flags = 0;
+		if (fd < 0)
+			return fail("open");
+		if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+			return fail("FS_IOC_GETFLAGS");
+		flags |= FS_APPEND_FL;
+		return ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 ? fail("FS_IOC_SETFLAGS") : 0;
+	}
 	if (!strcmp(mode, "hold")) {
 		int fd = open(file, O_RDONLY);
 		if (fd < 0)
