@@ -25,13 +25,13 @@
 
 #include "maps.bpf.h"
 #include "inherit.bpf.h"
+#include "runtime.bpf.h"
 
 /* From include/uapi/asm-generic/signal.h, security.h, magic.h, fs.h (macros do not reach BTF). */
 #define BF_SIGCHLD 17
 #define BF_SIGCONT 18
 #define BF_SIGURG 23
 #define BF_SIGWINCH 28
-#define BF_LSM_UNSAFE_PTRACE 2
 #define BF_CGROUP2_SUPER_MAGIC 0x63677270
 #define BF_PROC_SUPER_MAGIC 0x9fa0
 #define BF_MAY_WRITE 2
@@ -85,10 +85,7 @@ static __always_inline int bf_agent_refuse(struct bf_agent *cfg, __u32 op, __u32
 	if (e) {
 		e->arg = arg;
 		e->target_pid = target ? BPF_CORE_READ(target, tgid) : 0;
-		struct task_struct *task = bpf_get_current_task_btf();
-		const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
-		if (name)
-			bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), name);
+		bf_event_exe_name(e);
 		bpf_ringbuf_submit(e, 0);
 	}
 	return monitor ? 0 : -EPERM;
@@ -294,6 +291,43 @@ static __always_inline int bf_write_decide(struct file *file, int mask)
 			return bf_agent_refuse(cfg, BF_OP_PROC, 0, target);
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- the loader's preload list */
+
+/*
+ * glibc's loader loads every library /etc/ld.so.preload lists into every program, in secure mode
+ * too: nobody creates it (create, mknod, symbolic or hard link, rename into place) while the agent
+ * runs. One that exists at start is guarded like the agent's own files (written, replaced or
+ * removed by nobody). A decision costs one inode compare unless the directory is /etc.
+ */
+#define BF_PRELOAD_NAME "ld.so.preload"
+
+static __always_inline int bf_preload_entry_decide(struct inode *dir, struct dentry *dentry, __u32 op)
+{
+	struct bf_agent *cfg = bf_agent_config();
+	if (!cfg || !cfg->preload_dir.ino || !dir)
+		return 0;
+	if (dir->i_ino != cfg->preload_dir.ino || dir->i_sb->s_dev != cfg->preload_dir.dev)
+		return 0;
+	char name[sizeof(BF_PRELOAD_NAME)] = {};
+	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dentry, d_name.name)) != sizeof(name))
+		return 0; /* another length */
+	const char want[] = BF_PRELOAD_NAME;
+#pragma unroll
+	for (int i = 0; i < sizeof(name); i++)
+		if (name[i] != want[i])
+			return 0;
+	bool monitor = cfg->flags & BF_AGENT_MONITOR;
+	bf_count(monitor ? BF_STAT_MONITORED : BF_STAT_DENIED);
+	struct bf_event *e = bf_event_begin(0, BF_EVENT_RUNTIME, monitor ? BF_VERDICT_MONITOR : BF_VERDICT_DENY, BF_RULE_BUILTIN,
+					    BF_ACCESS_WRITE, op);
+	if (e) {
+		bf_event_exe_name(e);
+		__builtin_memcpy(e->target, "/etc/" BF_PRELOAD_NAME, sizeof("/etc/" BF_PRELOAD_NAME));
+		bpf_ringbuf_submit(e, 0);
+	}
+	return monitor ? 0 : -EPERM;
 }
 
 /* ---------------------------------------------------------------- the agent's exec */

@@ -2,7 +2,8 @@
 /*
  * Entry points of the agent's BPF programs: one thin function per LSM hook, named after
  * the hook. The decisions live in the headers: file.bpf.h (operations on protected files and
- * guarded directories), inherit.bpf.h (which named executable a task acts as), identity.bpf.h
+ * guarded directories), inherit.bpf.h (which named executable a task acts as), runtime.bpf.h (the
+ * programs a policy trusts are not hijacked while they run), identity.bpf.h
  * (nobody changes the executable the kernel records for a process) and agent.bpf.h (nobody but
  * the agent stops or rewires the agent).
  */
@@ -18,6 +19,7 @@
 #include "inherit.bpf.h"
 #include "file.bpf.h"
 #include "identity.bpf.h"
+#include "runtime.bpf.h"
 #include "agent.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -116,12 +118,21 @@ int BPF_PROG(inode_rmdir, struct inode *dir, struct dentry *dentry, int ret)
 }
 
 /* New entries in a guarded directory: files, directories, nodes, symbolic and hard links. */
+/* A new entry: the directory may be guarded, and the name may be the loader's preload list. */
+static __always_inline int bf_new_entry_decide(struct inode *dir, struct dentry *dentry, __u32 op)
+{
+	int ret = bf_file_decide(dir, BF_ACCESS_WRITE, op, NULL);
+	if (ret)
+		return ret;
+	return bf_preload_entry_decide(dir, dentry, op);
+}
+
 SEC("lsm/inode_create")
 int BPF_PROG(inode_create, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	return bf_new_entry_decide(dir, dentry, BF_OP_CREATE);
 }
 
 SEC("lsm/inode_mkdir")
@@ -137,7 +148,7 @@ int BPF_PROG(inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	return bf_new_entry_decide(dir, dentry, BF_OP_CREATE);
 }
 
 SEC("lsm/inode_symlink")
@@ -145,7 +156,7 @@ int BPF_PROG(inode_symlink, struct inode *dir, struct dentry *dentry, const char
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	return bf_new_entry_decide(dir, dentry, BF_OP_CREATE);
 }
 
 SEC("lsm/inode_link")
@@ -153,7 +164,7 @@ int BPF_PROG(inode_link, struct dentry *old_dentry, struct inode *dir, struct de
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	return bf_new_entry_decide(dir, new_dentry, BF_OP_CREATE);
 }
 
 /* Mounting over a guarded directory would hide it. */
@@ -191,6 +202,9 @@ int BPF_PROG(inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	if (ret)
 		return ret;
 	ret = bf_file_decide(new_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	if (ret)
+		return ret;
+	ret = bf_preload_entry_decide(new_dir, new_dentry, BF_OP_RENAME);
 	if (ret)
 		return ret;
 	bf_rename_carry_protection(old_dentry->d_inode, new_dentry->d_inode);
@@ -304,7 +318,14 @@ int BPF_PROG(bprm_creds_for_exec, struct linux_binprm *bprm, int ret)
 static __always_inline int bf_creds_from_file(struct linux_binprm *bprm, struct file *file, bool kernel_measures)
 {
 	struct file *exe = bprm->file;
-	return bf_exec_commit(exe, exe == file ? file : NULL, kernel_measures);
+	struct bf_exec_decision d = {};
+	if (!bf_exec_identity(exe, exe == file ? file : NULL, kernel_measures, &d))
+		return 0;
+	int ret = bf_runtime_exec_decide(bprm, &d);
+	if (ret)
+		return ret;
+	bf_exec_apply(&d);
+	return 0;
 }
 
 SEC("lsm/bprm_creds_from_file")
@@ -369,7 +390,10 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 {
 	if (ret)
 		return ret;
-	return bf_agent_guard_task(child, BF_OP_PTRACE, mode);
+	ret = bf_agent_guard_task(child, BF_OP_PTRACE, mode);
+	if (ret)
+		return ret;
+	return bf_runtime_ptrace_decide(child, mode);
 }
 
 SEC("lsm/ptrace_traceme")
@@ -377,7 +401,10 @@ int BPF_PROG(ptrace_traceme, struct task_struct *parent, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_traceme_decide();
+	ret = bf_traceme_decide();
+	if (ret)
+		return ret;
+	return bf_runtime_traceme_decide();
 }
 
 /*

@@ -26,6 +26,7 @@ enum bf_event_kind {
 	BF_EVENT_FILE = 1,     /* an operation on a protected file was decided */
 	BF_EVENT_IDENTITY = 2, /* an attempt to change what executable a process is */
 	BF_EVENT_AGENT = 3,    /* an attempt to stop, pause, trace or tamper with the agent */
+	BF_EVENT_RUNTIME = 4,  /* an attempt to hijack a program the policy trusts while it runs */
 };
 
 /* The operation on a protected file that an event reports. */
@@ -49,6 +50,7 @@ enum bf_op {
 	BF_OP_XATTR = 17,  /* setxattr, removexattr, setting or removing a POSIX ACL */
 	BF_OP_IOCTL = 18,  /* an ioctl that changes a file: its flags (chattr), fsxattr, enabling fs-verity; arg: the command */
 	BF_OP_DIGEST = 19, /* exec of a named executable whose content lacks the fs-verity digest the policy pins: it holds no grant */
+	BF_OP_TRACED_EXEC = 20, /* exec of a protected program by a traced task */
 };
 
 /* arg of a BF_OP_UNSAFE_EXEC event. */
@@ -103,6 +105,8 @@ enum bf_exe_flag {
 	BF_EXE_INHERIT = 1,  /* programs it starts act with its grants */
 	BF_EXE_DIGEST = 2,   /* the policy pins its fs-verity digest (bf_exe.digest*) */
 	BF_EXE_MEASURED = 4, /* user space measured that digest on this very inode when it applied the generation */
+	BF_EXE_RUNTIME = 8,  /* protected while it runs (runtime.bpf.h): it holds a grant */
+	BF_EXE_MONITOR = 16, /* its protections report and let through (monitor mode) */
 };
 
 /* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v2). */
@@ -172,6 +176,7 @@ struct bf_task {
 struct bf_agent {
 	struct bf_inode_key exe;      /* the agent's binary; ino 0 until the agent is installed */
 	struct bf_inode_key shutdown; /* the host's systemd-shutdown: as PID 1 it may signal the agent; ino 0: none */
+	struct bf_inode_key preload_dir; /* the directory of the loader's preload list (/etc): nobody creates ld.so.preload there; ino 0: none */
 	__u32 pins_dev;          /* s_dev of the bpffs holding the agent's pins */
 	__u32 state_dev;         /* s_dev of the file system holding the agent's state and socket */
 	__u32 flags;             /* enum bf_agent_flag bits */

@@ -145,47 +145,76 @@ static __always_inline bool bf_digest_holds(struct bf_exe *named, struct file *t
 	return holds;
 }
 
-/*
- * The exec is committed and file is final: decide what the task acts as from now on. file is the
- * one the kernel records as the task's executable (bprm->file); trusted as bf_digest_holds says.
- */
-static __always_inline int bf_exec_commit(struct file *file, struct file *trusted, bool kernel_measures)
-{
+/* What an exec makes of the task: decided by bf_exec_identity, applied by bf_exec_apply. */
+enum bf_acts {
+	BF_ACTS_SELF = 0,       /* its own program, which the policy does not name */
+	BF_ACTS_NAMED = 1,      /* the named executable it runs */
+	BF_ACTS_INHERITED = 2,  /* the named launcher (inherit on) that called exec */
+	BF_ACTS_UNVERIFIED = 3, /* a named executable whose digest did not match: no grant */
+};
+
+struct bf_exec_decision {
 	__u32 generation;
-	void *exes = bf_exes_in_force(&generation);
+	__u32 acts;                   /* enum bf_acts */
+	struct bf_exe *exe;           /* the named executable it acts as (or failed to be); NULL for SELF */
+	struct bf_inode_key launcher; /* with BF_ACTS_INHERITED */
+};
+
+/*
+ * The exec is committed and file is final: what will the task act as? file is the one the kernel
+ * records as the task's executable (bprm->file); trusted as bf_digest_holds says. Nothing changes
+ * yet: another check may still refuse the exec (runtime.bpf.h). False when no policy is in force.
+ */
+static __always_inline bool bf_exec_identity(struct file *file, struct file *trusted, bool kernel_measures,
+					     struct bf_exec_decision *d)
+{
+	void *exes = bf_exes_in_force(&d->generation);
 	if (!exes)
-		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
+		return false;
 	struct bf_inode_key next = {};
 	bf_inode_of(file->f_inode, &next.dev, &next.ino);
 	struct bf_exe *named = bpf_map_lookup_elem(exes, &next);
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
 	if (named) {
-		if ((named->flags & BF_EXE_DIGEST) && !bf_digest_holds(named, trusted, kernel_measures)) {
-			struct bf_task *u = bpf_task_storage_get(&bf_tasks_v3, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-			if (u) {
-				u->flags = (u->flags & ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER)) | BF_TASK_UNVERIFIED;
-			} else {
-				/* No storage: the task would act as the named executable. It must not run. */
-				bf_count(BF_STAT_TASK_STORAGE_FAILED);
-				bpf_send_signal(9 /* SIGKILL */);
-			}
-			bf_report_digest(generation, named);
-			return 0;
-		}
-		if (t)
-			t->flags &= ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER | BF_TASK_UNVERIFIED);
-		return 0;
+		d->exe = named;
+		d->acts = (named->flags & BF_EXE_DIGEST) && !bf_digest_holds(named, trusted, kernel_measures) ? BF_ACTS_UNVERIFIED
+													: BF_ACTS_NAMED;
+		return true;
 	}
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, bpf_get_current_task_btf(), 0, 0);
+	if (t && (t->flags & BF_TASK_LAUNCHER)) {
+		d->launcher = t->launcher;
+		d->exe = bpf_map_lookup_elem(exes, &d->launcher);
+		d->acts = BF_ACTS_INHERITED;
+	}
+	return true;
+}
+
+/* The task acts as decided from now on. */
+static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (d->acts == BF_ACTS_UNVERIFIED) {
+		struct bf_task *u = bpf_task_storage_get(&bf_tasks_v3, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (u) {
+			u->flags = (u->flags & ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER)) | BF_TASK_UNVERIFIED;
+		} else {
+			/* No storage: the task would act as the named executable. It must not run. */
+			bf_count(BF_STAT_TASK_STORAGE_FAILED);
+			bpf_send_signal(9 /* SIGKILL */);
+		}
+		if (d->exe)
+			bf_report_digest(d->generation, d->exe);
+		return;
+	}
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
 	if (!t)
-		return 0;
-	if (t->flags & BF_TASK_LAUNCHER) {
-		t->inherited = t->launcher;
+		return;
+	if (d->acts == BF_ACTS_INHERITED) {
+		t->inherited = d->launcher;
 		t->flags = (t->flags & ~(BF_TASK_LAUNCHER | BF_TASK_UNVERIFIED)) | BF_TASK_INHERITED;
 	} else {
-		t->flags &= ~(BF_TASK_INHERITED | BF_TASK_UNVERIFIED);
+		t->flags &= ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER | BF_TASK_UNVERIFIED);
 	}
-	return 0;
 }
 
 /* A new task starts with what its parent task carries. */

@@ -225,4 +225,13 @@ static __always_inline struct bf_event *bf_event_begin(__u32 generation, __u32 k
 	return e;
 }
 
+/* The current task's executable by file name, in an event of a hook that cannot build paths (user space completes it). */
+static __always_inline void bf_event_exe_name(struct bf_event *e)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	if (name)
+		bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), name);
+}
+
 #endif /* BF_MAPS_BPF_H */

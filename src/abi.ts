@@ -9,7 +9,7 @@ export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
 
-export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3 } as const;
+export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3, RUNTIME: 4 } as const;
 export const RULE_BUILTIN = 0x7fffffff;
 export const Op = {
   OPEN: 1,
@@ -31,6 +31,7 @@ export const Op = {
   XATTR: 17,
   IOCTL: 18,
   DIGEST: 19,
+  TRACED_EXEC: 20,
 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
@@ -39,7 +40,7 @@ export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8
 export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
-export const ExeFlag = { INHERIT: 1, DIGEST: 2, MEASURED: 4 } as const;
+export const ExeFlag = { INHERIT: 1, DIGEST: 2, MEASURED: 4, RUNTIME: 8, MONITOR: 16 } as const;
 /** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
 export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
 export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
@@ -47,7 +48,7 @@ export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAI
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
   bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS },
-  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT },
+  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT, BF_EVENT_RUNTIME: EventKind.RUNTIME },
   bf_rule_builtin: { BF_RULE_BUILTIN: RULE_BUILTIN },
   bf_op: {
     BF_OP_OPEN: Op.OPEN,
@@ -69,6 +70,7 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_XATTR: Op.XATTR,
     BF_OP_IOCTL: Op.IOCTL,
     BF_OP_DIGEST: Op.DIGEST,
+    BF_OP_TRACED_EXEC: Op.TRACED_EXEC,
   },
   bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
   bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR, BF_AGENT_REPORT_ALLOW: AgentFlag.REPORT_ALLOW },
@@ -77,7 +79,7 @@ export const ENUMS: Record<string, Record<string, number>> = {
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR, BF_VERDICT_ALLOW: Verdict.ALLOW },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
-  bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT, BF_EXE_DIGEST: ExeFlag.DIGEST, BF_EXE_MEASURED: ExeFlag.MEASURED },
+  bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT, BF_EXE_DIGEST: ExeFlag.DIGEST, BF_EXE_MEASURED: ExeFlag.MEASURED, BF_EXE_RUNTIME: ExeFlag.RUNTIME, BF_EXE_MONITOR: ExeFlag.MONITOR },
   bf_stat: {
     BF_STAT_DENIED: Stat.DENIED,
     BF_STAT_MONITORED: Stat.MONITORED,
@@ -197,6 +199,9 @@ export const Agent = struct("bf_agent", {
   shutdown_ino: "u64",
   shutdown_dev: "u32",
   pad1: "u32",
+  preload_ino: "u64",
+  preload_dev: "u32",
+  pad2: "u32",
   pins_dev: "u32",
   state_dev: "u32",
   flags: "u32",

@@ -22,7 +22,7 @@ export interface EventLine {
    * "allow" (granted; reported only with agent.events.include: allow).
    */
   action: "deny" | "monitor" | "allow";
-  kind: "file" | "identity" | "agent";
+  kind: "file" | "identity" | "agent" | "runtime";
   op: OpName;
   pid: number;
   tid: number;
@@ -63,9 +63,11 @@ const OP_NAMES = {
   [Op.XATTR]: "xattr",
   [Op.IOCTL]: "ioctl",
   [Op.DIGEST]: "digest_mismatch",
+  [Op.TRACED_EXEC]: "traced_exec",
 } as const;
 export type OpName = (typeof OP_NAMES)[keyof typeof OP_NAMES] | "unknown";
 
+const KINDS = { [EventKind.FILE]: "file", [EventKind.IDENTITY]: "identity", [EventKind.AGENT]: "agent", [EventKind.RUNTIME]: "runtime" } as const;
 const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 const BPF_COMMANDS: Record<number, string> = { 13: "BPF_PROG_GET_FD_BY_ID", 14: "BPF_MAP_GET_FD_BY_ID", 30: "BPF_LINK_GET_FD_BY_ID" };
 const IOCTLS: Record<number, string> = {
@@ -105,6 +107,8 @@ function detailOf(op: number, arg: number): string | undefined {
       return UNSAFE[arg];
     case Op.IOCTL:
       return IOCTLS[arg] ?? `ioctl 0x${arg.toString(16)}`;
+    case Op.TRACED_EXEC:
+      return "started traced (PTRACE_TRACEME or a traced caller): refused, as a tracer could take it over";
     case Op.DIGEST:
       return "its content lacks the fs-verity digest the policy pins: it runs without any grant";
     default:
@@ -125,7 +129,8 @@ function fullExe(exe: string, pid: number): string {
   }
 }
 
-function ruleText(e: { rule_id: number; generation: number }, rule: EventRule | undefined): string {
+function ruleText(e: { rule_id: number; generation: number; kind: number }, rule: EventRule | undefined): string {
+  if (e.rule_id === RULE_BUILTIN && e.kind === EventKind.RUNTIME) return "builtin: the loader's preload list";
   if (e.rule_id === RULE_BUILTIN) return e.generation === 0 ? "builtin: self-protection" : "builtin";
   if (!rule) return `unknown rule ${e.rule_id} of policy generation ${e.generation}`;
   if (rule.builtin) return `builtin: ${rule.builtin}`;
@@ -138,7 +143,7 @@ function ruleText(e: { rule_id: number; generation: number }, rule: EventRule | 
  */
 export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs: bigint): EventLine | null {
   const e = Event.decode(record);
-  if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY && e.kind !== EventKind.AGENT) return null;
+  if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY && e.kind !== EventKind.AGENT && e.kind !== EventKind.RUNTIME) return null;
   const rule = e.rule_id === RULE_BUILTIN ? undefined : rules(e.generation, e.rule_id);
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
   const exe = fullExe(e.exe, e.pid);
@@ -146,7 +151,7 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
   const line: EventLine = {
     time: new Date(ms).toISOString(),
     action: e.verdict === Verdict.MONITOR ? "monitor" : e.verdict === Verdict.ALLOW ? "allow" : "deny",
-    kind: e.kind === EventKind.IDENTITY ? "identity" : e.kind === EventKind.AGENT ? "agent" : "file",
+    kind: KINDS[e.kind as keyof typeof KINDS],
     op: OP_NAMES[e.op as keyof typeof OP_NAMES] ?? "unknown",
     pid: e.pid,
     tid: e.tid,

@@ -80,8 +80,14 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
   const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
   const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
   let out = "";
+  const monitored = exes.filter((r) => r.mode === "monitor").map((r) => r.path);
+  if (monitored.length) out += `bomfather: monitor mode: what follows is reported, not refused, for ${list(monitored)}\n`;
   if (immutable.length) out += `bomfather: named executables made immutable (nobody may write, truncate, rename, replace, remove or re-attribute them): ${list(immutable)}\n`;
   if (updatable.length) out += `bomfather: named executables updatable only as a file rule allows: ${list(updatable)}\n`;
+  const runtime = exes.filter((r) => r.runtime).map((r) => r.path);
+  if (runtime.length) {
+    out += `bomfather: programs that hold a grant start in secure-execution mode (loader variables such as LD_PRELOAD ignored), not traced, and nobody attaches to them or touches their memory: ${list(runtime)}\n`;
+  }
   const pinned = exes.length && compiled.entries.some((e) => e.map === "exes" && e.note.includes("fs-verity"));
   if (pinned) {
     out += digestsAtExec

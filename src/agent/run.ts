@@ -80,9 +80,16 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   // The policy, with the agent's own files and directories guarded.
   mkdirSync(PIN_ROOT, { recursive: true, mode: 0o700 });
   const paths: AgentPaths = { exe: realpathSync("/proc/self/exe"), policyFile: realpathSync(file), pins: PIN_ROOT, state: RUN_DIR };
+  const preloadList = join(PRELOAD_DIR, "ld.so.preload");
+  if (existsSync(preloadList)) {
+    paths.preloadList = preloadList;
+    if (statSync(preloadList).size > 0) {
+      status(`bomfather: warning: ${preloadList} is not empty: the loader loads what it lists into every program, trusted ones included (secure mode does not stop it); it is now guarded as it is\n`);
+    }
+  }
   // The agent's own binary and systemd-shutdown are named in the same pass, for its identity.
   const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
-  const host = await compileForHost(text.policy, paths, phases, shutdown ? [paths.exe, shutdown] : [paths.exe]);
+  const host = await compileForHost(text.policy, paths, phases, [paths.exe, PRELOAD_DIR, ...(shutdown ? [shutdown] : [])]);
   if (!host.ok) {
     state.release();
     status(formatDiagnostics(host.diagnostics, text.text));
@@ -187,11 +194,15 @@ function agentIdentity(paths: AgentPaths, policy: Policy, shutdown: string | und
   return {
     exe,
     shutdown: (shutdown && named.get(shutdown)?.key) || null,
+    preloadDir: named.get(PRELOAD_DIR)?.kind === "directory" ? named.get(PRELOAD_DIR)!.key : null,
     pinsDev: kernelDev(statSync(paths.pins).dev),
     stateDev: kernelDev(statSync(paths.state).dev),
     ...protectionFlags(policy),
   };
 }
+
+/** Where glibc's loader reads its preload list (ld.so.preload), which it honours for every program, in secure mode too. */
+const PRELOAD_DIR = "/etc";
 
 /** Where distributions put systemd-shutdown, the program PID 1 becomes for the last stage of a shutdown. */
 const SYSTEMD_SHUTDOWN = ["/usr/lib/systemd/systemd-shutdown", "/lib/systemd/systemd-shutdown"];

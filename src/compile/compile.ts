@@ -32,6 +32,8 @@ export interface RuleInfo {
   coveredBy?: number;
   /** A file rule on a named executable's file: reading (running) it stays open, writing needs a grant. */
   writeOnly?: boolean;
+  /** A named executable protected while it runs (it holds a grant): secure-execution mode, no ptrace. */
+  runtime?: boolean;
 }
 
 /** One kernel map entry and the policy text it came from. */
@@ -307,7 +309,11 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   };
   for (const spec of input.files) protect(spec);
   if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
-  for (const grants of grantsOf) for (const entry of grants.entries) entries.push(entry);
+  const holdsGrant = new Set<string>(); // "dev:ino" of each named executable a policy rule grants
+  for (const grants of grantsOf) {
+    for (const entry of grants.entries) entries.push(entry);
+    for (const exe of grants.exes) holdsGrant.add(exe);
+  }
 
   // Named executables last (their rule ids follow every file rule's): each is a rule that names it in
   // events and keeps its file from changing. A file a policy rule protects keeps that rule (whoever
@@ -329,13 +335,20 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) is immutable as rule ${rule.id}, ${spec.mode}`,
       });
     }
-    const flags = (spec.inherit ? ExeFlag.INHERIT : 0) | (verified ? ExeFlag.DIGEST | ExeFlag.MEASURED : 0);
+    // A program that holds a grant is protected while it runs (bpf/runtime.bpf.h), by default.
+    const runtime = holdsGrant.has(inode);
+    if (runtime) rule.runtime = true;
+    const flags =
+      (spec.inherit ? ExeFlag.INHERIT : 0) |
+      (verified ? ExeFlag.DIGEST | ExeFlag.MEASURED : 0) |
+      (runtime ? ExeFlag.RUNTIME : 0) |
+      (spec.mode === "monitor" ? ExeFlag.MONITOR : 0);
     entries.push({
       map: "exes",
       key,
       value: Exe.encode({ flags, rule_id: rule.id, ...(spec.digest ? digestWords(spec.digest.hex) : {}) }),
       origin: spec.origin,
-      note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) as rule ${rule.id}${spec.inherit ? ", children inherit" : ""}${spec.digest ? `, fs-verity sha256:${spec.digest.hex}` : ""}`,
+      note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) as rule ${rule.id}${spec.inherit ? ", children inherit" : ""}${runtime ? ", protected while it runs" : ""}${spec.digest ? `, fs-verity sha256:${spec.digest.hex}` : ""}`,
     });
   }
 

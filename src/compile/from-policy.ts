@@ -46,6 +46,8 @@ export interface AgentPaths {
   /** Directories holding its pins and its state. */
   pins: string;
   state: string;
+  /** The loader's preload list (/etc/ld.so.preload), when it exists: nobody writes or replaces it. */
+  preloadList?: string;
 }
 
 /** What self-protection guards: the agent's binary, its policy, its pins, its state, agent.protection.files. */
@@ -57,6 +59,7 @@ export function agentSpecOf(policy: Policy, paths: AgentPaths): AgentSpec {
     { path: paths.pins, type: "directory", builtin: "the agent's pinned BPF objects", origin: builtin },
     { path: paths.state, type: "directory", builtin: "the agent's state and control socket", origin: builtin },
   ];
+  if (paths.preloadList) guarded.push({ path: paths.preloadList, type: "file", builtin: "the loader's preload list", origin: builtin });
   (policy.agent?.protection?.files ?? []).forEach((path, i) => {
     const { file, line, col } = locate(policy, ["agent", "protection", "files", i]);
     guarded.push({ path, type: "file", origin: { file, line, col } });

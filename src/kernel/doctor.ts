@@ -7,6 +7,7 @@ import { release } from "node:os";
 import { mount } from "../../ffi/libc.ts";
 import { NativeError } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
+import { selectPrograms } from "./kernel.ts";
 import { Probe } from "./probe.ts";
 
 export interface Check {
@@ -164,8 +165,9 @@ async function agentLoadCheck(): Promise<Check> {
   const shim = await loadShim();
   const obj = shim.openObject(await agentObject(), "bomfather");
   try {
+    const programs = selectPrograms(shim, obj);
     obj.load();
-    return { id: "agent-load", title, status: "ok", detail: `${obj.programNames().length} programs loaded`, required: true };
+    return { id: "agent-load", title, status: "ok", detail: `${programs.length} programs loaded`, required: true };
   } catch (e) {
     if (!(e instanceof NativeError)) throw e;
     return {

@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP } from "../abi.ts";
-import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
+import { NativeError, records, type BpfMap, type BpfObject, type Ring, type Shim } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
 /** The bpffs directory holding the agent's pinned maps and links. */
@@ -89,6 +89,14 @@ export function programsFor(has: ReadonlySet<string>): Program[] {
   });
 }
 
+/** Switch off, in an opened object, the programs this kernel cannot take; returns those it gets. */
+export function selectPrograms(shim: Shim, obj: BpfObject): Program[] {
+  const needed = [...new Set(Object.values(KERNEL_NEEDS).map((n) => ("has" in n ? n.has : n.lacks)))];
+  const programs = programsFor(shim.kernelHas(needed));
+  for (const p of PROGRAMS) if (!programs.includes(p)) obj.setAutoload(p, false);
+  return programs;
+}
+
 /** The maps this version pins, by name; a pinned bf_* map not listed here belongs to another version. */
 export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
 
@@ -98,6 +106,8 @@ export interface AgentIdentity {
   exe: { dev: number; ino: bigint };
   /** The host's systemd-shutdown, whose PID 1 may signal the agent at the end of a shutdown. */
   shutdown: { dev: number; ino: bigint } | null;
+  /** The directory of the loader's preload list (/etc), where nobody may create ld.so.preload. */
+  preloadDir: { dev: number; ino: bigint } | null;
   /** s_dev of the bpffs holding PIN_ROOT and of the file system holding the agent's state. */
   pinsDev: number;
   stateDev: number;
@@ -162,9 +172,7 @@ export class Kernel {
     try {
       const missing = obj.programNames().filter((p) => !(PROGRAMS as readonly string[]).includes(p));
       if (missing.length) throw new Error(`Bug: programs ${missing.join(", ")} are in the BPF object but not in PROGRAMS`);
-      const needed = [...new Set(Object.values(KERNEL_NEEDS).map((n) => ("has" in n ? n.has : n.lacks)))];
-      const programs = programsFor(shim.kernelHas(needed));
-      for (const p of PROGRAMS) if (!programs.includes(p)) obj.setAutoload(p, false);
+      const programs = selectPrograms(shim, obj);
       obj.load();
       return new Kernel(obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs(), programs);
     } catch (e) {
@@ -195,6 +203,8 @@ export class Kernel {
         dev: agent.exe.dev,
         shutdown_ino: agent.shutdown?.ino ?? 0n,
         shutdown_dev: agent.shutdown?.dev ?? 0,
+        preload_ino: agent.preloadDir?.ino ?? 0n,
+        preload_dev: agent.preloadDir?.dev ?? 0,
         pins_dev: agent.pinsDev,
         state_dev: agent.stateDev,
         flags: (agent.monitor ? AgentFlag.MONITOR : 0) | (agent.reportAllow ? AgentFlag.REPORT_ALLOW : 0),

@@ -18,7 +18,8 @@ const scenario = (name: string) => join(import.meta.dir, "scenarios", `${name}.s
 const tools = mkdtempSync(join(tmpdir(), "bomfather-tools-"));
 const reach = join(tools, "reach");
 const strike = join(tools, "strike");
-for (const [bin, src, extra] of [[reach, "reach.c", []], [strike, "strike.c", ["-no-pie"]]] as const) {
+const evil = join(tools, "evil.so"); // scenarios/runtime.sh: the attacker's LD_PRELOAD/LD_AUDIT library
+for (const [bin, src, extra] of [[reach, "reach.c", []], [strike, "strike.c", ["-no-pie"]], [evil, "evil.c", ["-shared", "-fPIC"]]] as const) {
   // strike is not position independent: its vmread reads the same address in another copy of itself.
   const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", ...extra, "-o", bin, join(import.meta.dir, "tools", src)], { stderr: "pipe" });
   if (cc.exitCode !== 0) throw new Error(`Cannot build test/kernel/tools/${src}: ${cc.stderr.toString()}`);
@@ -28,7 +29,7 @@ const key = await makeTestKey(tools);
 const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -112,6 +113,7 @@ const files = [
   { host: reach, guest: "/opt/tools/reach" },
   { host: "/bin/cat", guest: "/usr/local/bin/restic" },
   { host: strike, guest: "/opt/tools/strike" },
+  { host: evil, guest: "/opt/tools/evil.so" },
   { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
   { host: "/bin/busybox", guest: "/opt/trusted/busybox" },
@@ -280,6 +282,52 @@ const DIGEST_CHECKS = [
   "nothing-enforced",
 ].map((c) => `digest-${c}`);
 
+/** Every check scenarios/runtime.sh reports. */
+const RUNTIME_CHECKS = [
+  "agent-starts",
+  "start-names-protected",
+  "start-names-reader",
+  "start-skips-ungranted",
+  "preload-trusted-runs",
+  "preload-trusted-content",
+  "preload-not-loaded",
+  "audit-trusted-runs",
+  "audit-not-loaded",
+  "preload-elsewhere-loads",
+  "preload-elsewhere-loaded",
+  "audit-elsewhere-loads",
+  "audit-elsewhere-loaded",
+  "preload-deep-runs",
+  "preload-deep-not-loaded",
+  "preload-deep-elsewhere",
+  "preload-deep-elsewhere-loaded",
+  "inherited-child-reads",
+  "inherited-child-content",
+  "inherited-child-not-loaded",
+  "traced-exec-refused",
+  "traced-exec-no-secret",
+  "traced-exec-elsewhere",
+  "ptrace-attach-refused",
+  "ptrace-seize-refused",
+  "vmread-refused",
+  "pidfd-getfd-refused",
+  "proc-mem-refused",
+  "proc-status-readable",
+  "ptrace-other-works",
+  "vmread-other-works",
+  "preload-list-create-refused",
+  "preload-list-symlink-refused",
+  "preload-list-rename-refused",
+  "preload-list-absent",
+  "etc-other-entry-works",
+  "loader-preload-no-secret",
+  "loader-preload-refused",
+  "event-preload-list",
+  "event-ptrace-rule",
+  "event-ptrace-target",
+  "event-traced-exec",
+].map((c) => `rt-${c}`);
+
 /** Every check scenarios/control.sh reports. */
 const CONTROL_CHECKS = [
   "agent-starts",
@@ -336,7 +384,7 @@ const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => 
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -490,6 +538,7 @@ kernelSuite({
     ...CONTROL_CHECKS,
     ...EXEC_IDENTITY_CHECKS,
     ...DIGEST_CHECKS,
+    ...RUNTIME_CHECKS,
     ...["fs-made", "enable", "measure", "content-immutable", "runs"].map((c) => `verity-${c}`),
     ...[
       "self-protection-starts",

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { kernelDev } from "../../src/abi.ts";
+import { Exe, ExeFlag, kernelDev } from "../../src/abi.ts";
 import { hostFacts } from "../../src/compile/from-policy.ts";
 import { batches, compile, type Measured, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
 
@@ -44,7 +44,8 @@ test("one file, one reader: byte golden", () => {
   expect(rules).toEqual([
     { id: 0, kind: "file", path: "/srv/secret", origin: at(6), inode: { dev: (8 << 20) | 1, ino: 0x1234n }, mode: "enforce" },
     // The named executables follow every file rule: each is a rule, for events and for its file.
-    { id: 1, kind: "executable", path: "/usr/bin/reader", origin: at(20, 11), inode: { dev: (8 << 20) | 2, ino: 0x42n }, mode: "enforce" },
+    // reader holds a grant: it is protected while it runs (writer holds none here).
+    { id: 1, kind: "executable", path: "/usr/bin/reader", origin: at(20, 11), inode: { dev: (8 << 20) | 2, ino: 0x42n }, mode: "enforce", runtime: true },
     { id: 2, kind: "executable", path: "/usr/bin/writer", origin: at(21, 11), inode: { dev: (8 << 20) | 2, ino: 0x43n }, mode: "enforce" },
   ]);
   expect(entries.map((e) => [e.map, hex(e.key), hex(e.value), e.origin.line])).toEqual([
@@ -75,8 +76,8 @@ test("one file, one reader: byte golden", () => {
       "exes",
       // bf_inode_key: ino u64 = 0x42 | dev u32 = 8:2 (0x00800002) | pad u32
       "4200000000000000" + "02008000" + "00000000",
-      // bf_exe: flags u32 = INHERIT (1) | rule_id u32 = 1 | digest (none) 4 x u64
-      "01000000" + "01000000" + NO_DIGEST,
+      // bf_exe: flags u32 = INHERIT (1) | RUNTIME (8) | rule_id u32 = 1 | digest (none) 4 x u64
+      "09000000" + "01000000" + NO_DIGEST,
       20,
     ],
     ["files", "4300000000000000" + "02008000" + "00000000", "02000000" + "00000000" + "02000000" + "00000000", 21],
@@ -284,6 +285,13 @@ describe("named executables: immutable files, identity in events, digests", () =
     const e = r.compiled.entries.find((x) => x.map === "exes")!;
     // flags INHERIT|DIGEST|MEASURED (7), rule 0, then the 32 bytes in order
     expect(hex(e.value)).toBe("07000000" + "00000000" + hexDigest);
+  });
+
+  test("runtime protection by default for a program that holds a grant; monitor mode carried", () => {
+    const r = compile(policy([rule("/srv/secret", 6, [grant("/usr/bin/writer", ["read"], 8)])], [exe("/usr/bin/reader", 20), { ...exe("/usr/bin/writer", 21, false), mode: "monitor" }]), host);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const flags = r.compiled.entries.filter((e) => e.map === "exes").map((e) => Exe.decode(e.value).flags);
+    expect(flags).toEqual([ExeFlag.INHERIT, ExeFlag.RUNTIME | ExeFlag.MONITOR]);
   });
 
   const refused = (m: Measured) => {

@@ -43,3 +43,10 @@ test("an xattr change, an ioctl and a digest mismatch say what was tried", () =>
   const digest = Event.encode({ generation: 3, kind: EventKind.IDENTITY, op: Op.DIGEST, verdict: Verdict.DENY, rule_id: 1, identity: 2, pid: 7, tid: 7 });
   expect(decodeEvent(digest, named, 0n)).toMatchObject({ kind: "identity", op: "digest_mismatch", rule: "p.yaml:3", target: "/usr/local/bin/launcher" });
 });
+
+test("a refused attempt on a protected program names the program's rule, the target and the mode", () => {
+  const e = Event.encode({ generation: 3, kind: EventKind.RUNTIME, op: Op.PTRACE, verdict: Verdict.DENY, rule_id: 1, identity: 2, arg: 0x12, target_pid: 42, pid: 7, tid: 7, exe: "strike" });
+  expect(decodeEvent(e, named, 0n)).toMatchObject({ kind: "runtime", op: "ptrace", rule: "p.yaml:3", target: "pid 42", identity: "/usr/local/bin/launcher", detail: "mode 0x12" });
+  const traced = Event.encode({ generation: 3, kind: EventKind.RUNTIME, op: Op.TRACED_EXEC, verdict: Verdict.DENY, rule_id: 1, identity: 2, pid: 7, tid: 7 });
+  expect(decodeEvent(traced, named, 0n)).toMatchObject({ kind: "runtime", op: "traced_exec", rule: "p.yaml:3" });
+});
