@@ -43,6 +43,8 @@ struct bf_state bf_btf_anchor_state __attribute__((unused));
 struct bf_task bf_btf_anchor_task __attribute__((unused));
 struct bf_agent bf_btf_anchor_agent __attribute__((unused));
 enum bf_unsafe bf_btf_anchor_unsafe __attribute__((unused));
+enum bf_fileless bf_btf_anchor_fileless __attribute__((unused));
+enum bf_policy_entry bf_btf_anchor_policy_entry __attribute__((unused));
 enum bf_agent_flag bf_btf_anchor_agent_flag __attribute__((unused));
 enum bf_task_flag bf_btf_anchor_task_flag __attribute__((unused));
 enum bf_object_kind bf_btf_anchor_object_kind __attribute__((unused));
@@ -304,6 +306,9 @@ int BPF_PROG(file_receive, struct file *file, int ret)
 SEC("lsm/bprm_creds_for_exec")
 int BPF_PROG(bprm_creds_for_exec, struct linux_binprm *bprm, int ret)
 {
+	if (ret)
+		return ret;
+	ret = bf_fileless_decide(bprm);
 	if (ret)
 		return ret;
 	return bf_exec_begin();

@@ -51,6 +51,7 @@ enum bf_op {
 	BF_OP_IOCTL = 18,  /* an ioctl that changes a file: its flags (chattr), fsxattr, enabling fs-verity; arg: the command */
 	BF_OP_DIGEST = 19, /* exec of a named executable whose content lacks the fs-verity digest the policy pins: it holds no grant */
 	BF_OP_TRACED_EXEC = 20, /* exec of a protected program by a traced task */
+	BF_OP_FILELESS = 21,    /* exec of a file with no name (runtime.fileless); arg: enum bf_fileless */
 };
 
 /* arg of a BF_OP_UNSAFE_EXEC event. */
@@ -105,8 +106,29 @@ enum bf_exe_flag {
 	BF_EXE_INHERIT = 1,  /* programs it starts act with its grants */
 	BF_EXE_DIGEST = 2,   /* the policy pins its fs-verity digest (bf_exe.digest*) */
 	BF_EXE_MEASURED = 4, /* user space measured that digest on this very inode when it applied the generation */
-	BF_EXE_RUNTIME = 8,  /* protected while it runs (runtime.bpf.h): it holds a grant */
-	BF_EXE_MONITOR = 16, /* its protections report and let through (monitor mode) */
+	BF_EXE_SECURE_EXEC = 8,       /* starts in secure-execution mode, never traced (runtime.bpf.h): it holds a grant */
+	BF_EXE_MONITOR = 16,          /* BF_EXE_SECURE_EXEC's refusals report and let through (monitor mode) */
+	BF_EXE_PTRACE = 32,           /* nobody attaches to it or touches its memory */
+	BF_EXE_PTRACE_MONITOR = 64,   /* BF_EXE_PTRACE reports and lets through */
+	BF_EXE_TRACER = 128,          /* may still trace the programs BF_EXE_PTRACE protects (runtime.ptrace.tracers) */
+	BF_EXE_FILELESS_OK = 256,     /* may run fileless programs (runtime.fileless.allow) */
+	BF_EXE_FILELESS_ON = 512,     /* on the policy entry (BF_POLICY_ENTRY): fileless programs are refused */
+	BF_EXE_FILELESS_MONITOR = 1024, /* on the policy entry: fileless refusals report and let through */
+};
+
+/*
+ * The key of the entry of the exes map that holds the policy's own runtime settings (inode 0 names
+ * no file): its flags (BF_EXE_FILELESS_*) and rule_id (the runtime.fileless rule).
+ */
+enum bf_policy_entry {
+	BF_POLICY_ENTRY_INO = 0,
+};
+
+/* arg of a BF_OP_FILELESS event: what kind of file without a name was executed. */
+enum bf_fileless {
+	BF_FILELESS_MEMFD = 1,   /* memfd_create */
+	BF_FILELESS_TMPFILE = 2, /* O_TMPFILE, never linked */
+	BF_FILELESS_DELETED = 3, /* a file deleted since it was opened */
 };
 
 /* Per-CPU counters of kernel-side failures and decisions (map bf_stats_v2). */

@@ -23,17 +23,20 @@
 #define BF_PTRACE_MODE_ATTACH 0x02
 #define BF_LSM_UNSAFE_PTRACE 2
 
-/* Report an attempt on a protected program; -EPERM, or 0 in monitor mode. */
-static __always_inline int bf_runtime_refuse(__u32 generation, struct bf_exe *named, __u32 op, __u32 arg,
+/*
+ * Report an attempt on a protected program (named: its entry, whose rule decided) or a refused
+ * fileless exec (named: the policy entry, whose rule is runtime.fileless); -EPERM, or 0 in monitor mode.
+ */
+static __always_inline int bf_runtime_refuse(__u32 generation, struct bf_exe *named, bool monitor, __u32 op, __u32 arg,
 					     struct task_struct *target)
 {
-	bool monitor = named->flags & BF_EXE_MONITOR;
+	bool is_exe = op != BF_OP_FILELESS;
 	bf_count(monitor ? BF_STAT_MONITORED : BF_STAT_DENIED);
 	struct bf_event *e = bf_event_begin(generation, BF_EVENT_RUNTIME, monitor ? BF_VERDICT_MONITOR : BF_VERDICT_DENY,
 					    named->rule_id, 0, op);
 	if (e) {
 		e->arg = arg;
-		e->identity = named->rule_id + 1;
+		e->identity = is_exe ? named->rule_id + 1 : 0;
 		e->target_pid = target ? BPF_CORE_READ(target, tgid) : 0;
 		bf_event_exe_name(e);
 		bpf_ringbuf_submit(e, 0);
@@ -41,25 +44,25 @@ static __always_inline int bf_runtime_refuse(__u32 generation, struct bf_exe *na
 	return monitor ? 0 : -EPERM;
 }
 
-/* The protected named executable task acts as, and its identity; NULL when it is none. */
-static __always_inline struct bf_exe *bf_runtime_protected(struct task_struct *task, __u32 *generation,
+/* The named executable task acts as when it has flag, and its identity; NULL otherwise. */
+static __always_inline struct bf_exe *bf_runtime_protected(struct task_struct *task, __u32 flag, __u32 *generation,
 							   struct bf_inode_key *id)
 {
 	void *exes = bf_exes_in_force(generation);
 	if (!exes || !bf_current_identity(task, id))
 		return NULL;
 	struct bf_exe *named = bpf_map_lookup_elem(exes, id);
-	return named && (named->flags & BF_EXE_RUNTIME) ? named : NULL;
+	return named && (named->flags & flag) ? named : NULL;
 }
 
 /* An exec decided (inherit.bpf.h): what it starts as is protected, so it starts safely, or not at all. */
 static __always_inline int bf_runtime_exec_decide(struct linux_binprm *bprm, struct bf_exec_decision *d)
 {
-	if ((d->acts != BF_ACTS_NAMED && d->acts != BF_ACTS_INHERITED) || !d->exe || !(d->exe->flags & BF_EXE_RUNTIME))
+	if ((d->acts != BF_ACTS_NAMED && d->acts != BF_ACTS_INHERITED) || !d->exe || !(d->exe->flags & BF_EXE_SECURE_EXEC))
 		return 0;
 	bpf_bprm_opts_set(bprm, BPF_F_BPRM_SECUREEXEC);
 	if (bprm->unsafe & BF_LSM_UNSAFE_PTRACE)
-		return bf_runtime_refuse(d->generation, d->exe, BF_OP_TRACED_EXEC, 0, NULL);
+		return bf_runtime_refuse(d->generation, d->exe, d->exe->flags & BF_EXE_MONITOR, BF_OP_TRACED_EXEC, 0, NULL);
 	return 0;
 }
 
@@ -70,12 +73,15 @@ static __always_inline int bf_runtime_ptrace_decide(struct task_struct *target, 
 		return 0; /* reading /proc/PID/stat and the like */
 	__u32 generation;
 	struct bf_inode_key victim = {}, tracer = {};
-	struct bf_exe *named = bf_runtime_protected(target, &generation, &victim);
+	struct bf_exe *named = bf_runtime_protected(target, BF_EXE_PTRACE, &generation, &victim);
 	if (!named)
+		return 0;
+	/* Its own processes, and the tracers the policy names (runtime.ptrace.tracers). */
+	if (bf_runtime_protected(bpf_get_current_task_btf(), BF_EXE_TRACER, &generation, &tracer))
 		return 0;
 	if (bf_current_identity(bpf_get_current_task_btf(), &tracer) && tracer.ino == victim.ino && tracer.dev == victim.dev)
 		return 0;
-	return bf_runtime_refuse(generation, named, BF_OP_PTRACE, mode, target);
+	return bf_runtime_refuse(generation, named, named->flags & BF_EXE_PTRACE_MONITOR, BF_OP_PTRACE, mode, target);
 }
 
 /* ptrace_traceme: a protected program asking to be traced by its parent. */
@@ -84,8 +90,41 @@ static __always_inline int bf_runtime_traceme_decide(void)
 	__u32 generation;
 	struct bf_inode_key id = {};
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct bf_exe *named = bf_runtime_protected(task, &generation, &id);
-	return named ? bf_runtime_refuse(generation, named, BF_OP_PTRACE, 0, task) : 0;
+	struct bf_exe *named = bf_runtime_protected(task, BF_EXE_PTRACE, &generation, &id);
+	return named ? bf_runtime_refuse(generation, named, named->flags & BF_EXE_PTRACE_MONITOR, BF_OP_PTRACE, 0, task) : 0;
+}
+
+/*
+ * runtime.fileless: exec of a file that has no name (memfd_create, O_TMPFILE never linked, or
+ * deleted), refused unless the caller acts as an executable the policy allows. Costs one load of
+ * i_nlink for every other exec.
+ */
+static __always_inline int bf_fileless_decide(struct linux_binprm *bprm)
+{
+	struct inode *inode = bprm->file->f_inode;
+	if (inode->i_nlink)
+		return 0;
+	__u32 generation;
+	void *exes = bf_exes_in_force(&generation);
+	if (!exes)
+		return 0;
+	struct bf_inode_key key = { .ino = BF_POLICY_ENTRY_INO };
+	struct bf_exe *policy = bpf_map_lookup_elem(exes, &key);
+	if (!policy || !(policy->flags & BF_EXE_FILELESS_ON))
+		return 0;
+	struct bf_inode_key id = {};
+	if (bf_runtime_protected(bpf_get_current_task_btf(), BF_EXE_FILELESS_OK, &generation, &id))
+		return 0;
+	const unsigned char *name = BPF_CORE_READ(bprm->file, f_path.dentry, d_name.name);
+	char prefix[6] = {};
+	if (name)
+		bpf_probe_read_kernel(prefix, sizeof(prefix), name);
+	__u32 kind = prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' && prefix[4] == 'd' &&
+				 prefix[5] == ':'
+			     ? BF_FILELESS_MEMFD
+		     : prefix[0] == '#' ? BF_FILELESS_TMPFILE /* O_TMPFILE names its dentry "#<inode number>" */
+					: BF_FILELESS_DELETED;
+	return bf_runtime_refuse(generation, policy, policy->flags & BF_EXE_FILELESS_MONITOR, BF_OP_FILELESS, kind, NULL);
 }
 
 #endif /* BF_RUNTIME_BPF_H */

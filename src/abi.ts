@@ -32,6 +32,7 @@ export const Op = {
   IOCTL: 18,
   DIGEST: 19,
   TRACED_EXEC: 20,
+  FILELESS: 21,
 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
@@ -40,7 +41,22 @@ export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8
 export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
 export const Access = { READ: 1, WRITE: 2 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
-export const ExeFlag = { INHERIT: 1, DIGEST: 2, MEASURED: 4, RUNTIME: 8, MONITOR: 16 } as const;
+export const ExeFlag = {
+  INHERIT: 1,
+  DIGEST: 2,
+  MEASURED: 4,
+  SECURE_EXEC: 8,
+  MONITOR: 16,
+  PTRACE: 32,
+  PTRACE_MONITOR: 64,
+  TRACER: 128,
+  FILELESS_OK: 256,
+  FILELESS_ON: 512,
+  FILELESS_MONITOR: 1024,
+} as const;
+/** Inode number of the exes map's entry that holds the policy's own runtime settings. */
+export const POLICY_ENTRY_INO = 0;
+export const Fileless = { MEMFD: 1, TMPFILE: 2, DELETED: 3 } as const;
 /** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
 export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
 export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
@@ -71,6 +87,7 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_IOCTL: Op.IOCTL,
     BF_OP_DIGEST: Op.DIGEST,
     BF_OP_TRACED_EXEC: Op.TRACED_EXEC,
+    BF_OP_FILELESS: Op.FILELESS,
   },
   bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
   bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR, BF_AGENT_REPORT_ALLOW: AgentFlag.REPORT_ALLOW },
@@ -79,7 +96,9 @@ export const ENUMS: Record<string, Record<string, number>> = {
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR, BF_VERDICT_ALLOW: Verdict.ALLOW },
   bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
-  bf_exe_flag: { BF_EXE_INHERIT: ExeFlag.INHERIT, BF_EXE_DIGEST: ExeFlag.DIGEST, BF_EXE_MEASURED: ExeFlag.MEASURED, BF_EXE_RUNTIME: ExeFlag.RUNTIME, BF_EXE_MONITOR: ExeFlag.MONITOR },
+  bf_exe_flag: Object.fromEntries(Object.entries(ExeFlag).map(([k, v]) => [`BF_EXE_${k}`, v])),
+  bf_policy_entry: { BF_POLICY_ENTRY_INO: POLICY_ENTRY_INO },
+  bf_fileless: { BF_FILELESS_MEMFD: Fileless.MEMFD, BF_FILELESS_TMPFILE: Fileless.TMPFILE, BF_FILELESS_DELETED: Fileless.DELETED },
   bf_stat: {
     BF_STAT_DENIED: Stat.DENIED,
     BF_STAT_MONITORED: Stat.MONITORED,

@@ -1,7 +1,7 @@
 // Kernel events -> JSON lines. One object per line, stable keys, for people and for jq.
 import { readlinkSync } from "node:fs";
 import { constants } from "node:os";
-import { Access, Event, EventKind, Op, RULE_BUILTIN, Unsafe, Verdict } from "./abi.ts";
+import { Access, Event, EventKind, Fileless, Op, RULE_BUILTIN, Unsafe, Verdict } from "./abi.ts";
 
 /** A policy rule as an event names it. */
 export interface EventRule {
@@ -64,9 +64,15 @@ const OP_NAMES = {
   [Op.IOCTL]: "ioctl",
   [Op.DIGEST]: "digest_mismatch",
   [Op.TRACED_EXEC]: "traced_exec",
+  [Op.FILELESS]: "fileless_exec",
 } as const;
 export type OpName = (typeof OP_NAMES)[keyof typeof OP_NAMES] | "unknown";
 
+const FILELESS: Record<number, string> = {
+  [Fileless.MEMFD]: "a memfd_create file",
+  [Fileless.TMPFILE]: "an O_TMPFILE file never linked",
+  [Fileless.DELETED]: "a deleted file",
+};
 const KINDS = { [EventKind.FILE]: "file", [EventKind.IDENTITY]: "identity", [EventKind.AGENT]: "agent", [EventKind.RUNTIME]: "runtime" } as const;
 const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 const BPF_COMMANDS: Record<number, string> = { 13: "BPF_PROG_GET_FD_BY_ID", 14: "BPF_MAP_GET_FD_BY_ID", 30: "BPF_LINK_GET_FD_BY_ID" };
@@ -107,6 +113,8 @@ function detailOf(op: number, arg: number): string | undefined {
       return UNSAFE[arg];
     case Op.IOCTL:
       return IOCTLS[arg] ?? `ioctl 0x${arg.toString(16)}`;
+    case Op.FILELESS:
+      return FILELESS[arg] ?? `fileless kind ${arg}`;
     case Op.TRACED_EXEC:
       return "started traced (PTRACE_TRACEME or a traced caller): refused, as a tracer could take it over";
     case Op.DIGEST:

@@ -75,7 +75,7 @@ export async function preparePolicy(bytes: string | Uint8Array, file: string, ag
  */
 export function describeExecutables(compiled: Compiled, digestsAtExec: boolean): string {
   const exes = compiled.rules.filter((r) => r.kind === "executable");
-  if (!exes.length) return "";
+  if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return "";
   const list = (paths: string[]) => (paths.length <= 10 ? paths.join(", ") : `${paths.slice(0, 10).join(", ")} and ${paths.length - 10} more`);
   const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
   const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
@@ -87,6 +87,11 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
   const runtime = exes.filter((r) => r.runtime).map((r) => r.path);
   if (runtime.length) {
     out += `bomfather: programs that hold a grant start in secure-execution mode (loader variables such as LD_PRELOAD ignored), not traced, and nobody attaches to them or touches their memory: ${list(runtime)}\n`;
+  }
+  const untraceable = exes.filter((r) => r.untraceable && !r.runtime).map((r) => r.path);
+  if (untraceable.length) out += `bomfather: runtime.ptrace: nobody attaches to or touches the memory of: ${list(untraceable)}\n`;
+  if (compiled.rules.some((r) => r.kind === "runtime" && r.path === "runtime.fileless")) {
+    out += "bomfather: runtime.fileless: programs with no file name (memfd, O_TMPFILE, deleted) are refused\n";
   }
   const pinned = exes.length && compiled.entries.some((e) => e.map === "exes" && e.note.includes("fs-verity"));
   if (pinned) {

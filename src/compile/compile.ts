@@ -1,7 +1,7 @@
 // The policy compiler: a pure function from a checked policy (and facts about the target
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
-import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, type MapName } from "../abi.ts";
+import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -15,9 +15,10 @@ export interface RuleInfo {
   id: number;
   /**
    * file: a policy's file rule; guard: a file or directory guarded for the agent; executable: a
-   * named executable (events name it as the identity judged, and its file is immutable).
+   * named executable (events name it as the identity judged, and its file is immutable); runtime:
+   * a rule of the runtime section that no file carries (runtime.fileless).
    */
-  kind: "file" | "guard" | "executable";
+  kind: "file" | "guard" | "executable" | "runtime";
   path: string;
   origin: Origin;
   /** For a rule no policy line wrote (the agent's own files): what it guards. */
@@ -32,8 +33,10 @@ export interface RuleInfo {
   coveredBy?: number;
   /** A file rule on a named executable's file: reading (running) it stays open, writing needs a grant. */
   writeOnly?: boolean;
-  /** A named executable protected while it runs (it holds a grant): secure-execution mode, no ptrace. */
+  /** A named executable protected while it runs (it holds a grant): secure-execution mode, never started traced. */
   runtime?: boolean;
+  /** A named executable nobody else attaches to or reads the memory of (it holds a grant, or runtime.ptrace names it). */
+  untraceable?: boolean;
 }
 
 /** One kernel map entry and the policy text it came from. */
@@ -114,10 +117,17 @@ export interface AgentSpec {
   mode: "enforce" | "monitor";
 }
 
+/** The runtime section, defaults filled in; names are executables of CompileInput.executables. */
+export interface RuntimeSpec {
+  ptrace?: { protect: string[] | "all"; tracers: string[]; mode: "enforce" | "monitor"; origin: Origin };
+  fileless?: { allow: string[]; mode: "enforce" | "monitor"; origin: Origin };
+}
+
 /** The subset of a policy the kernel enforces today, and the agent's own protection. */
 export interface CompileInput {
   executables: ExecutableSpec[];
   files: FileRuleSpec[];
+  runtime?: RuntimeSpec;
   agent?: AgentSpec;
 }
 
@@ -335,20 +345,43 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) is immutable as rule ${rule.id}, ${spec.mode}`,
       });
     }
-    // A program that holds a grant is protected while it runs (bpf/runtime.bpf.h), by default.
+    // A program that holds a grant is protected while it runs (bpf/runtime.bpf.h), by default;
+    // runtime.ptrace protects the programs it names (all, by default) too.
     const runtime = holdsGrant.has(inode);
+    const { ptrace, fileless } = input.runtime ?? {};
+    const traceGuarded = runtime || (ptrace !== undefined && (ptrace.protect === "all" || ptrace.protect.includes(spec.name)));
+    const traceMonitor = ptrace && (ptrace.protect === "all" || ptrace.protect.includes(spec.name)) ? ptrace.mode === "monitor" : spec.mode === "monitor";
     if (runtime) rule.runtime = true;
+    if (traceGuarded) rule.untraceable = true;
     const flags =
       (spec.inherit ? ExeFlag.INHERIT : 0) |
       (verified ? ExeFlag.DIGEST | ExeFlag.MEASURED : 0) |
-      (runtime ? ExeFlag.RUNTIME : 0) |
-      (spec.mode === "monitor" ? ExeFlag.MONITOR : 0);
+      (runtime ? ExeFlag.SECURE_EXEC : 0) |
+      (spec.mode === "monitor" ? ExeFlag.MONITOR : 0) |
+      (traceGuarded ? ExeFlag.PTRACE : 0) |
+      (traceGuarded && traceMonitor ? ExeFlag.PTRACE_MONITOR : 0) |
+      (ptrace?.tracers.includes(spec.name) ? ExeFlag.TRACER : 0) |
+      (fileless?.allow.includes(spec.name) ? ExeFlag.FILELESS_OK : 0);
     entries.push({
       map: "exes",
       key,
       value: Exe.encode({ flags, rule_id: rule.id, ...(spec.digest ? digestWords(spec.digest.hex) : {}) }),
       origin: spec.origin,
       note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) as rule ${rule.id}${spec.inherit ? ", children inherit" : ""}${runtime ? ", protected while it runs" : ""}${spec.digest ? `, fs-verity sha256:${spec.digest.hex}` : ""}`,
+    });
+  }
+
+  // The policy's own runtime settings: one entry of the exes map, at inode 0 (no file has it).
+  const fileless = input.runtime?.fileless;
+  if (fileless) {
+    const rule: RuleInfo = { id: rules.length, kind: "runtime", path: "runtime.fileless", origin: fileless.origin, inode: { dev: 0, ino: 0n }, mode: fileless.mode };
+    rules.push(rule);
+    entries.push({
+      map: "exes",
+      key: InodeKey.encode({ ino: BigInt(POLICY_ENTRY_INO), dev: 0 }),
+      value: Exe.encode({ flags: ExeFlag.FILELESS_ON | (fileless.mode === "monitor" ? ExeFlag.FILELESS_MONITOR : 0), rule_id: rule.id }),
+      origin: fileless.origin,
+      note: `runtime.fileless as rule ${rule.id}, ${fileless.mode}: programs with no file name are refused${fileless.allow.length ? ` except to ${fileless.allow.join(", ")}` : ""}`,
     });
   }
 

@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, locate, scriptInterpreter, sourceMapOf, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
-import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole } from "./compile.ts";
+import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
@@ -34,7 +34,17 @@ export function compileInputOf(policy: Policy): CompileInput {
       origin: origin(["files", i, "allow", j]),
     })),
   }));
-  return { executables, files };
+  const runtime: RuntimeSpec = {};
+  const { ptrace, fileless } = policy.runtime ?? {};
+  const keyOrigin = (path: ValuePath): Origin => {
+    const { file, line, col } = locate(policy, path, "key");
+    return { file, line, col };
+  };
+  if (ptrace) {
+    runtime.ptrace = { protect: ptrace.protect ?? "all", tracers: ptrace.tracers ?? [], mode: ptrace.mode ?? defaultMode, origin: keyOrigin(["runtime", "ptrace"]) };
+  }
+  if (fileless) runtime.fileless = { allow: fileless.allow ?? [], mode: fileless.mode ?? defaultMode, origin: keyOrigin(["runtime", "fileless"]) };
+  return { executables, files, runtime };
 }
 
 /** Where the agent's own things are on this host. */

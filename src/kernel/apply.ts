@@ -82,6 +82,7 @@ async function reconcile(
 ): Promise<{ path: string; key: Uint8Array; value: Uint8Array }[]> {
   const replaced = compiled.rules.filter((rule) => {
     if (rule.coveredBy !== undefined) return false; // its file is another rule's, reconciled as that rule
+    if (rule.kind === "runtime") return false; // no file carries it
     try {
       return statSync(rule.path, { bigint: true }).ino !== rule.inode.ino;
     } catch {

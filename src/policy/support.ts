@@ -45,19 +45,19 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "network.confine.*.to": false,
   "network.confine.*.mode": false,
 
-  runtime: false,
+  runtime: true,
   "runtime.environment": false,
   "runtime.environment.variables": false,
   "runtime.environment.action": false,
   "runtime.environment.protect": false,
   "runtime.environment.mode": false,
-  "runtime.ptrace": false,
-  "runtime.ptrace.protect": false,
-  "runtime.ptrace.tracers": false,
-  "runtime.ptrace.mode": false,
-  "runtime.fileless": false,
-  "runtime.fileless.allow": false,
-  "runtime.fileless.mode": false,
+  "runtime.ptrace": true,
+  "runtime.ptrace.protect": true,
+  "runtime.ptrace.tracers": true,
+  "runtime.ptrace.mode": true,
+  "runtime.fileless": true,
+  "runtime.fileless.allow": true,
+  "runtime.fileless.mode": true,
 
   agent: true,
   "agent.keys": true,
@@ -146,9 +146,12 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
   // need fewer entries, so counting what is written is enough.
   const exes = isObj(value.executables) ? Object.keys(value.executables).length : 0;
   const grants = files.reduce((n: number, rule) => n + (isObj(rule) && Array.isArray(rule.allow) ? rule.allow.length : 0), 0);
+  // runtime.fileless is one more entry of the executables map; each named executable's file, one
+  // more protected file (it is immutable).
+  const fileless = isObj(value.runtime) && isObj(value.runtime.fileless) ? 1 : 0;
   const capacity = [
-    { key: "executables", count: exes, limit: MAP_LIMITS.exes, noun: "executables" },
-    { key: "files", count: files.length, limit: MAP_LIMITS.files, noun: "protected files" },
+    { key: "executables", count: exes + fileless, limit: MAP_LIMITS.exes, noun: "executables" },
+    { key: "files", count: files.length + exes, limit: MAP_LIMITS.files, noun: "protected files (named executables' files included)" },
     { key: "files", count: grants, limit: MAP_LIMITS.grants, noun: "grants" },
   ];
   for (const c of capacity) {

@@ -29,7 +29,7 @@ const key = await makeTestKey(tools);
 const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -114,6 +114,8 @@ const files = [
   { host: "/bin/cat", guest: "/usr/local/bin/restic" },
   { host: strike, guest: "/opt/tools/strike" },
   { host: evil, guest: "/opt/tools/evil.so" },
+  { host: strike, guest: "/usr/local/bin/debugger" }, // scenarios/runtime.sh: the tracer its policy names
+  { host: reach, guest: "/usr/local/bin/runner" }, // and the program allowed fileless execution
   { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
   { host: "/bin/busybox", guest: "/opt/trusted/busybox" },
@@ -326,6 +328,18 @@ const RUNTIME_CHECKS = [
   "event-ptrace-rule",
   "event-ptrace-target",
   "event-traced-exec",
+  "section-agent-starts",
+  "section-ptrace-named-refused",
+  "section-ptrace-granted-refused",
+  "section-tracer-attaches",
+  "section-tracer-seizes",
+  "fileless-memfd-refused",
+  "fileless-tmpfile-refused",
+  "fileless-deleted-refused",
+  "fileless-allowed-runner",
+  "fileless-named-files-run",
+  "event-fileless",
+  "event-fileless-rule",
 ].map((c) => `rt-${c}`);
 
 /** Every check scenarios/control.sh reports. */

@@ -72,14 +72,14 @@ describe("check refuses what this version does not enforce", () => {
       hosts: [kms.example.com]
       allow: [reader]
 runtime:
-  fileless: {}
+  environment: {}
 agent:
   protection:
     files: [/etc/bomfather/]
 `;
     expect(refusals(check(text))).toEqual([
       [13, 1, '"network" is not enforced by this version of bomfather'],
-      [19, 1, '"runtime" is not enforced by this version of bomfather'],
+      [20, 3, '"environment" is not enforced by this version of bomfather'],
       [23, 13, 'Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather'],
     ]);
   });
@@ -124,8 +124,8 @@ agent:
   });
 
   test("alongside every other error", () => {
-    const d = check(`${BASE}runtime:\n  fileless: {}\n`.replace("access: [read, write]", "access: [raed]"));
-    expect(d.map((x) => x.message)).toEqual(['Unknown access "raed"', '"runtime" is not enforced by this version of bomfather']);
+    const d = check(`${BASE}runtime:\n  environment: {}\n`.replace("access: [read, write]", "access: [raed]"));
+    expect(d.map((x) => x.message)).toEqual(['Unknown access "raed"', '"environment" is not enforced by this version of bomfather']);
   });
 });
 

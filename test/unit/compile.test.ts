@@ -45,7 +45,7 @@ test("one file, one reader: byte golden", () => {
     { id: 0, kind: "file", path: "/srv/secret", origin: at(6), inode: { dev: (8 << 20) | 1, ino: 0x1234n }, mode: "enforce" },
     // The named executables follow every file rule: each is a rule, for events and for its file.
     // reader holds a grant: it is protected while it runs (writer holds none here).
-    { id: 1, kind: "executable", path: "/usr/bin/reader", origin: at(20, 11), inode: { dev: (8 << 20) | 2, ino: 0x42n }, mode: "enforce", runtime: true },
+    { id: 1, kind: "executable", path: "/usr/bin/reader", origin: at(20, 11), inode: { dev: (8 << 20) | 2, ino: 0x42n }, mode: "enforce", runtime: true, untraceable: true },
     { id: 2, kind: "executable", path: "/usr/bin/writer", origin: at(21, 11), inode: { dev: (8 << 20) | 2, ino: 0x43n }, mode: "enforce" },
   ]);
   expect(entries.map((e) => [e.map, hex(e.key), hex(e.value), e.origin.line])).toEqual([
@@ -76,8 +76,8 @@ test("one file, one reader: byte golden", () => {
       "exes",
       // bf_inode_key: ino u64 = 0x42 | dev u32 = 8:2 (0x00800002) | pad u32
       "4200000000000000" + "02008000" + "00000000",
-      // bf_exe: flags u32 = INHERIT (1) | RUNTIME (8) | rule_id u32 = 1 | digest (none) 4 x u64
-      "09000000" + "01000000" + NO_DIGEST,
+      // bf_exe: flags u32 = INHERIT (1) | SECURE_EXEC (8) | PTRACE (32) | rule_id u32 = 1 | digest (none) 4 x u64
+      "29000000" + "01000000" + NO_DIGEST,
       20,
     ],
     ["files", "4300000000000000" + "02008000" + "00000000", "02000000" + "00000000" + "02000000" + "00000000", 21],
@@ -291,7 +291,7 @@ describe("named executables: immutable files, identity in events, digests", () =
     const r = compile(policy([rule("/srv/secret", 6, [grant("/usr/bin/writer", ["read"], 8)])], [exe("/usr/bin/reader", 20), { ...exe("/usr/bin/writer", 21, false), mode: "monitor" }]), host);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     const flags = r.compiled.entries.filter((e) => e.map === "exes").map((e) => Exe.decode(e.value).flags);
-    expect(flags).toEqual([ExeFlag.INHERIT, ExeFlag.RUNTIME | ExeFlag.MONITOR]);
+    expect(flags).toEqual([ExeFlag.INHERIT, ExeFlag.SECURE_EXEC | ExeFlag.MONITOR | ExeFlag.PTRACE | ExeFlag.PTRACE_MONITOR]);
   });
 
   const refused = (m: Measured) => {
@@ -318,5 +318,27 @@ describe("named executables: immutable files, identity in events, digests", () =
   });
   test("a pinned digest nobody measured is a bug, never a pass", () => {
     expect(() => compile(policy([], [pinned("/usr/bin/reader", 20)]), host)).toThrow("Bug: executable \"reader\" is pinned by digest and nothing measured it");
+  });
+});
+
+describe("the runtime section", () => {
+  test("ptrace protects the programs it names, with its own mode; tracers and fileless allow are flags; fileless is the policy entry", () => {
+    const r = compile(
+      {
+        ...policy([], [exe("/usr/bin/reader", 20), exe("/usr/bin/writer", 21)]),
+        runtime: { ptrace: { protect: ["reader"], tracers: ["writer"], mode: "monitor", origin: at(30) }, fileless: { allow: ["writer"], mode: "enforce", origin: at(34) } },
+      },
+      host,
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const exes = r.compiled.entries.filter((e) => e.map === "exes").map((e) => [hex(e.key).slice(0, 16), Exe.decode(e.value).flags, e.origin.line]);
+    expect(exes).toEqual([
+      ["4200000000000000", ExeFlag.INHERIT | ExeFlag.PTRACE | ExeFlag.PTRACE_MONITOR, 20],
+      ["4300000000000000", ExeFlag.INHERIT | ExeFlag.TRACER | ExeFlag.FILELESS_OK, 21],
+      ["0000000000000000", ExeFlag.FILELESS_ON, 34], // the policy entry: inode 0, rule runtime.fileless
+    ]);
+    const fileless = r.compiled.rules.find((x) => x.kind === "runtime")!;
+    expect([fileless.path, fileless.origin.line]).toEqual(["runtime.fileless", 34]);
+    expect(Exe.decode(r.compiled.entries.at(-1)!.value).rule_id).toBe(fileless.id);
   });
 });

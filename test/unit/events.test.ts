@@ -50,3 +50,9 @@ test("a refused attempt on a protected program names the program's rule, the tar
   const traced = Event.encode({ generation: 3, kind: EventKind.RUNTIME, op: Op.TRACED_EXEC, verdict: Verdict.DENY, rule_id: 1, identity: 2, pid: 7, tid: 7 });
   expect(decodeEvent(traced, named, 0n)).toMatchObject({ kind: "runtime", op: "traced_exec", rule: "p.yaml:3" });
 });
+
+test("a refused fileless exec names its kind and the runtime.fileless line", () => {
+  const rules: RuleLookup = (generation, id) => (generation === 3 && id === 0 ? { path: "runtime.fileless", file: "p.yaml", line: 22 } : undefined);
+  const e = Event.encode({ generation: 3, kind: EventKind.RUNTIME, op: Op.FILELESS, verdict: Verdict.DENY, rule_id: 0, arg: 1, pid: 7, tid: 7, exe: "reach" });
+  expect(decodeEvent(e, rules, 0n)).toMatchObject({ kind: "runtime", op: "fileless_exec", detail: "a memfd_create file", rule: "p.yaml:22" });
+});

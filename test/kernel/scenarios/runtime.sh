@@ -99,3 +99,31 @@ expect_contains rt-event-traced-exec '"identity":"/usr/local/bin/trusted-reader"
 
 stop_agent
 show_file /tmp/agent.out
+
+# The runtime section: ptrace protects what it names (a program without grants too) and lets its
+# tracers attach; fileless programs are refused to all but the executables it allows.
+start_agent rt-section-agent-starts /policies/runtime-section.yaml || exit 0
+mkfifo /tmp/rt-hold2
+/usr/local/bin/restic /tmp/rt-hold2 >/dev/null &
+RESTIC=$!
+/usr/local/bin/trusted-reader /tmp/rt-hold >/dev/null &
+TRUSTED=$!
+BF_BG_PIDS="$BF_BG_PIDS $RESTIC $TRUSTED"
+exec 7>/tmp/rt-hold 8>/tmp/rt-hold2
+sleep 0.3
+expect_fail_eperm rt-section-ptrace-named-refused /opt/tools/strike ptrace "$RESTIC"
+expect_fail_eperm rt-section-ptrace-granted-refused /opt/tools/strike ptrace "$TRUSTED"
+expect_ok rt-section-tracer-attaches /usr/local/bin/debugger ptrace "$TRUSTED"
+expect_ok rt-section-tracer-seizes /usr/local/bin/debugger seize "$RESTIC"
+exec 7>&- 8>&-
+kill "$TRUSTED" "$RESTIC" 2>/dev/null
+expect_fail_eperm rt-fileless-memfd-refused /opt/tools/reach memfd-exec /bin/busybox true
+expect_fail_eperm rt-fileless-tmpfile-refused /opt/tools/reach tmpfile-exec /bin/busybox true
+expect_fail_eperm rt-fileless-deleted-refused /opt/tools/reach deleted-exec /bin/busybox true
+expect_ok rt-fileless-allowed-runner /usr/local/bin/runner memfd-exec /bin/busybox true
+expect_ok rt-fileless-named-files-run /opt/tools/reach plain /dev/null
+sleep 0.5
+ev=$(grep '"op":"fileless_exec"' /tmp/agent.out | head -n1)
+expect_contains rt-event-fileless '"detail":"a memfd_create file"' "$ev"
+expect_contains rt-event-fileless-rule '"rule":"/policies/runtime-section.yaml:22"' "$ev"
+stop_agent

@@ -10,6 +10,8 @@
 //   reach recv-fd SOCKET                    receive a descriptor (SCM_RIGHTS) and read it
 //   reach prctl-name NAME                   set and read back the thread name (prctl works)
 //   reach setxattr|removexattr FILE NAME   set ("planted") or remove an extended attribute
+//   reach memfd-exec|tmpfile-exec|deleted-exec PROG ARG0 ARGS...
+//                                           run a copy of PROG from a file with no name (fexecve)
 //   reach setacl FILE                       set a POSIX ACL (system.posix_acl_access)
 //   reach chattr-append FILE                set the append-only flag (FS_IOC_SETFLAGS) through a read-only descriptor
 //   reach borrow-exe TRUSTED FILE           make TRUSTED this process's executable (prctl
@@ -153,6 +155,45 @@ static int io_uring_open(const char *file)
 	return res;
 }
 
+/*
+ * Copy PROG into a file with no name (a memfd, an O_TMPFILE file in /tmp, or a file deleted once
+ * open) and execute it from its descriptor (fexecve: execveat with AT_EMPTY_PATH). The copy is
+ * reopened read-only first: a program open for writing cannot be executed (ETXTBSY).
+ */
+static int fileless_exec(const char *prog, char **args)
+{
+	int w;
+	if (!strcmp(mode, "memfd-exec"))
+		w = memfd_create("fileless", 0);
+	else if (!strcmp(mode, "tmpfile-exec"))
+		w = open("/tmp", O_TMPFILE | O_RDWR, 0755);
+	else
+		w = open("/tmp/reach-deleted", O_CREAT | O_TRUNC | O_RDWR, 0755);
+	if (w < 0)
+		return fail("create");
+	int src = open(prog, O_RDONLY);
+	if (src < 0)
+		return fail("open PROG");
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		if (write(w, buf, n) != n)
+			return fail("write");
+	close(src);
+	fchmod(w, 0755);
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w);
+	int r = open(proc, O_RDONLY | O_CLOEXEC);
+	if (r < 0)
+		return fail("reopen");
+	close(w);
+	if (!strcmp(mode, "deleted-exec") && unlink("/tmp/reach-deleted") < 0)
+		return fail("unlink");
+	extern char **environ;
+	fexecve(r, args, environ);
+	return fail("fexecve");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -218,6 +259,8 @@ int main(int argc, char **argv)
 		return setxattr(file, argv[3], "planted", 7, 0) < 0 ? fail("setxattr") : 0;
 	if (!strcmp(mode, "removexattr") && argc == 4)
 		return removexattr(file, argv[3]) < 0 ? fail("removexattr") : 0;
+	if (!strcmp(mode, "memfd-exec") || !strcmp(mode, "tmpfile-exec") || !strcmp(mode, "deleted-exec"))
+		return fileless_exec(file, argv + 3);
 	if (!strcmp(mode, "setacl")) {
 		/* A minimal POSIX ACL (user::rw- group::r-- other::r--), as setfacl writes it. */
 		struct { uint32_t version; struct { uint16_t tag, perm; uint32_t id; } e[3]; } acl = {
