@@ -351,7 +351,6 @@ static __always_inline void bf_agent_secure_exec(struct linux_binprm *bprm)
  * then envc environment strings, from bprm->p up. Read in chunks, so a string of any length is
  * walked; only the first bytes of each environment string are looked at.
  */
-#define BF_ENV_CHUNK 64
 struct bf_env_scan {
 	unsigned long p; /* next byte to read, in the new program's memory */
 	__u32 index;     /* strings passed so far */

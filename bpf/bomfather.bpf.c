@@ -49,6 +49,7 @@ enum bf_agent_flag bf_btf_anchor_agent_flag __attribute__((unused));
 enum bf_task_flag bf_btf_anchor_task_flag __attribute__((unused));
 enum bf_object_kind bf_btf_anchor_object_kind __attribute__((unused));
 struct bf_object_key bf_btf_anchor_object_key __attribute__((unused));
+struct bf_env_rules bf_btf_anchor_env_rules __attribute__((unused));
 
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
@@ -363,6 +364,7 @@ SEC("lsm/bprm_committing_creds")
 void BPF_PROG(bprm_committing_creds, struct linux_binprm *bprm)
 {
 	bf_agent_exec_commit(bprm);
+	bf_runtime_env_decide(bprm);
 }
 
 SEC("lsm/task_kill")

@@ -14,6 +14,8 @@ enum bf_abi {
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
+	BF_ENV_PATTERNS = 16,   /* variables runtime.environment lists, at most */
+	BF_ENV_PATTERN_LEN = 32, /* bytes of one, NUL included */
 };
 
 /* rule_id of events decided by a protection that is always on, not by a policy rule. */
@@ -52,6 +54,7 @@ enum bf_op {
 	BF_OP_DIGEST = 19, /* exec of a named executable whose content lacks the fs-verity digest the policy pins: it holds no grant */
 	BF_OP_TRACED_EXEC = 20, /* exec of a protected program by a traced task */
 	BF_OP_FILELESS = 21,    /* exec of a file with no name (runtime.fileless); arg: enum bf_fileless */
+	BF_OP_ENVIRONMENT = 22, /* a protected program started with a variable runtime.environment lists (target: the variable) */
 };
 
 /* arg of a BF_OP_UNSAFE_EXEC event. */
@@ -114,6 +117,8 @@ enum bf_exe_flag {
 	BF_EXE_FILELESS_OK = 256,     /* may run fileless programs (runtime.fileless.allow) */
 	BF_EXE_FILELESS_ON = 512,     /* on the policy entry (BF_POLICY_ENTRY): fileless programs are refused */
 	BF_EXE_FILELESS_MONITOR = 1024, /* on the policy entry: fileless refusals report and let through */
+	BF_EXE_ENV_DENY = 2048,       /* started with a variable runtime.environment lists: killed before it runs (deny) */
+	BF_EXE_ENV_MONITOR = 4096,    /* BF_EXE_ENV_DENY reports and lets it run */
 };
 
 /*
@@ -203,6 +208,17 @@ struct bf_agent {
 	__u32 state_dev;         /* s_dev of the file system holding the agent's state and socket */
 	__u32 flags;             /* enum bf_agent_flag bits */
 	__u32 pad;               /* always 0 */
+};
+
+/*
+ * Value of bf_env_v1, one per slot: the variables runtime.environment refuses, for the generation
+ * in that slot. A pattern is "NAME=" for one variable, or a prefix ("LD_") for a name written with
+ * a trailing "*"; NUL-padded.
+ */
+struct bf_env_rules {
+	__u32 count; /* patterns in use */
+	__u32 pad;   /* always 0 */
+	char patterns[BF_ENV_PATTERNS][BF_ENV_PATTERN_LEN];
 };
 
 /* Key of bf_objects_v1: one of the agent's maps, programs or links. */

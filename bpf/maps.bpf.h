@@ -115,6 +115,15 @@ struct {
 	BF_PINNED;
 } bf_verity_v1 SEC(".maps");
 
+/* The variables runtime.environment refuses, per slot (written before the slot is put in force). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bf_env_rules);
+	BF_PINNED;
+} bf_env_v1 SEC(".maps");
+
 /* Who the agent is (its binary) and what it guards besides its policy. One entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

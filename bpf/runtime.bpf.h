@@ -58,7 +58,8 @@ static __always_inline struct bf_exe *bf_runtime_protected(struct task_struct *t
 /* An exec decided (inherit.bpf.h): what it starts as is protected, so it starts safely, or not at all. */
 static __always_inline int bf_runtime_exec_decide(struct linux_binprm *bprm, struct bf_exec_decision *d)
 {
-	if ((d->acts != BF_ACTS_NAMED && d->acts != BF_ACTS_INHERITED) || !d->exe || !(d->exe->flags & BF_EXE_SECURE_EXEC))
+	if ((d->acts != BF_ACTS_NAMED && d->acts != BF_ACTS_INHERITED) || !d->exe ||
+	    !(d->exe->flags & (BF_EXE_SECURE_EXEC | BF_EXE_ENV_DENY)))
 		return 0;
 	bpf_bprm_opts_set(bprm, BPF_F_BPRM_SECUREEXEC);
 	if (bprm->unsafe & BF_LSM_UNSAFE_PTRACE)
@@ -125,6 +126,107 @@ static __always_inline int bf_fileless_decide(struct linux_binprm *bprm)
 		     : prefix[0] == '#' ? BF_FILELESS_TMPFILE /* O_TMPFILE names its dentry "#<inode number>" */
 					: BF_FILELESS_DELETED;
 	return bf_runtime_refuse(generation, policy, policy->flags & BF_EXE_FILELESS_MONITOR, BF_OP_FILELESS, kind, NULL);
+}
+
+/*
+ * runtime.environment, action deny: a protected program started with a listed variable is killed
+ * before it runs its first instruction. Refusing the exec itself would need the new program's
+ * strings before the point of no return, where only a sleepable hook may read them; here, at
+ * bprm_committing_creds, they sit in the new program's memory, which no other task can reach, so
+ * reading them cannot race. It also started in secure-execution mode (bf_runtime_exec_decide).
+ */
+#define BF_ENV_CHUNK 64 /* bytes of a program's strings read at a time (a power of two) */
+
+struct bf_env_match {
+	unsigned long p;  /* next byte to read, in the new program's memory */
+	__u32 index;      /* strings passed so far */
+	__u32 argc;       /* strings before the environment */
+	__u32 total;      /* argc + envc */
+	__u32 at_start;   /* p is the first byte of a string */
+	__u32 found;      /* 1: a listed variable, 2: the environment could not be read in full */
+	__u32 slot;
+	char name[BF_ENV_PATTERN_LEN]; /* the start of the variable found */
+};
+
+static long bf_env_match_step(__u32 i, void *ctx)
+{
+	struct bf_env_match *m = ctx;
+	if (m->index >= m->total)
+		return 1;
+	char buf[BF_ENV_CHUNK];
+	long n = bpf_probe_read_user_str(buf, sizeof(buf), (const void *)m->p);
+	if (n <= 0 || n > BF_ENV_CHUNK) {
+		m->found = 2;
+		return 1;
+	}
+	if (m->at_start && m->index >= m->argc) {
+		__u32 slot = m->slot;
+		struct bf_env_rules *rules = bpf_map_lookup_elem(&bf_env_v1, &slot);
+		if (rules) {
+			for (int p = 0; p < BF_ENV_PATTERNS; p++) {
+				if (p >= rules->count)
+					break;
+				bool same = true;
+				for (int c = 0; c < BF_ENV_PATTERN_LEN; c++) {
+					char want = rules->patterns[p][c];
+					if (!want)
+						break;
+					if (buf[c & (BF_ENV_CHUNK - 1)] != want) {
+						same = false;
+						break;
+					}
+				}
+				if (same) {
+					__builtin_memcpy(m->name, buf, sizeof(m->name));
+					m->name[sizeof(m->name) - 1] = 0;
+					m->found = 1;
+					return 1;
+				}
+			}
+		}
+	}
+	if (n < BF_ENV_CHUNK) {
+		m->p += n;
+		m->index++;
+		m->at_start = 1;
+	} else {
+		m->p += BF_ENV_CHUNK - 1;
+		m->at_start = 0;
+	}
+	return 0;
+}
+
+static __always_inline void bf_runtime_env_decide(struct linux_binprm *bprm)
+{
+	__u32 slot, generation;
+	if (!bf_in_force(&slot, &generation))
+		return;
+	void *exes = bf_policy_map(&bf_exes_gen_v2, slot);
+	struct bf_inode_key id = {};
+	if (!exes || !bf_current_identity(bpf_get_current_task_btf(), &id))
+		return;
+	struct bf_exe *named = bpf_map_lookup_elem(exes, &id);
+	if (!named || !(named->flags & BF_EXE_ENV_DENY))
+		return;
+	struct bf_env_match m = { .p = bprm->p, .argc = bprm->argc, .total = bprm->argc + bprm->envc, .at_start = 1, .slot = slot };
+	bpf_loop(1 << 20, bf_env_match_step, &m, 0);
+	if (!m.found && m.index < m.total)
+		m.found = 2;
+	if (!m.found)
+		return;
+	bool monitor = named->flags & BF_EXE_ENV_MONITOR;
+	bf_count(monitor ? BF_STAT_MONITORED : BF_STAT_DENIED);
+	struct bf_event *e = bf_event_begin(generation, BF_EVENT_RUNTIME, monitor ? BF_VERDICT_MONITOR : BF_VERDICT_DENY,
+					    named->rule_id, 0, BF_OP_ENVIRONMENT);
+	if (e) {
+		e->identity = named->rule_id + 1;
+		e->arg = m.found;
+		bf_event_exe_name(e);
+		__builtin_memcpy(e->target, m.name, sizeof(m.name));
+		bpf_ringbuf_submit(e, 0);
+	}
+	if (!monitor)
+		bpf_send_signal(9 /* SIGKILL */);
 }
 
 #endif /* BF_RUNTIME_BPF_H */

@@ -8,6 +8,8 @@ export const ABI_VERSION = 4;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
+export const ENV_PATTERNS = 16;
+export const ENV_PATTERN_LEN = 32;
 
 export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3, RUNTIME: 4 } as const;
 export const RULE_BUILTIN = 0x7fffffff;
@@ -33,6 +35,7 @@ export const Op = {
   DIGEST: 19,
   TRACED_EXEC: 20,
   FILELESS: 21,
+  ENVIRONMENT: 22,
 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
@@ -53,6 +56,8 @@ export const ExeFlag = {
   FILELESS_OK: 256,
   FILELESS_ON: 512,
   FILELESS_MONITOR: 1024,
+  ENV_DENY: 2048,
+  ENV_MONITOR: 4096,
 } as const;
 /** Inode number of the exes map's entry that holds the policy's own runtime settings. */
 export const POLICY_ENTRY_INO = 0;
@@ -63,7 +68,7 @@ export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAI
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
-  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS },
+  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS, BF_ENV_PATTERNS: ENV_PATTERNS, BF_ENV_PATTERN_LEN: ENV_PATTERN_LEN },
   bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT, BF_EVENT_RUNTIME: EventKind.RUNTIME },
   bf_rule_builtin: { BF_RULE_BUILTIN: RULE_BUILTIN },
   bf_op: {
@@ -88,6 +93,7 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_DIGEST: Op.DIGEST,
     BF_OP_TRACED_EXEC: Op.TRACED_EXEC,
     BF_OP_FILELESS: Op.FILELESS,
+    BF_OP_ENVIRONMENT: Op.ENVIRONMENT,
   },
   bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
   bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR, BF_AGENT_REPORT_ALLOW: AgentFlag.REPORT_ALLOW },
@@ -246,10 +252,25 @@ export const Event = struct("bf_event", {
   target: { char: PATH_MAX },
 });
 
+export const EnvRules = struct("bf_env_rules", { count: "u32", pad: "u32", patterns: { char: ENV_PATTERNS * ENV_PATTERN_LEN } });
+
+/** bf_env_v1's value for these patterns ("NAME=" or a prefix), each NUL-padded to ENV_PATTERN_LEN. */
+export function envRulesValue(patterns: readonly string[]): Uint8Array {
+  if (patterns.length > ENV_PATTERNS) throw new Error(`Bug: ${patterns.length} variable patterns, the kernel holds ${ENV_PATTERNS}`);
+  const bytes = EnvRules.encode({ count: patterns.length });
+  const header = 8;
+  patterns.forEach((p, i) => {
+    const b = new TextEncoder().encode(p);
+    if (b.length >= ENV_PATTERN_LEN) throw new Error(`Bug: variable pattern "${p}" is longer than ${ENV_PATTERN_LEN - 1} bytes`);
+    bytes.set(b, header + i * ENV_PATTERN_LEN);
+  });
+  return bytes;
+}
+
 /** Every shared struct, for the BTF check. */
 export const STRUCTS = [InodeKey, FileRule, Exe, GrantKey, Grant, State, Event, ObjectKey];
 /** Structs with a nested struct, checked by size only (the BTF check compares flat members). */
-export const NESTED_STRUCTS = [Task, Agent];
+export const NESTED_STRUCTS = [Task, Agent, EnvRules];
 
 /**
  * The maps of a policy generation, with their layouts: each is an inner map of the map-in-map
@@ -267,6 +288,8 @@ export const AGENT_MAP = "bf_agent_v1";
 export const OBJECTS_MAP = "bf_objects_v1";
 export const AGENT_CGROUPS_MAP = "bf_agent_cgroups_v1";
 export const TASKS_MAP = "bf_tasks_v3";
+/** The variables runtime.environment refuses, per slot (bpf/maps.bpf.h). */
+export const ENV_MAP = "bf_env_v1";
 /** Where the kernel writes a digest it measures at exec (bpf/maps.bpf.h). */
 export const VERITY_MAP = "bf_verity_v1";
 export const EVENTS_MAP = "bf_events_v4";

@@ -65,6 +65,7 @@ const OP_NAMES = {
   [Op.DIGEST]: "digest_mismatch",
   [Op.TRACED_EXEC]: "traced_exec",
   [Op.FILELESS]: "fileless_exec",
+  [Op.ENVIRONMENT]: "environment",
 } as const;
 export type OpName = (typeof OP_NAMES)[keyof typeof OP_NAMES] | "unknown";
 
@@ -113,6 +114,8 @@ function detailOf(op: number, arg: number): string | undefined {
       return UNSAFE[arg];
     case Op.IOCTL:
       return IOCTLS[arg] ?? `ioctl 0x${arg.toString(16)}`;
+    case Op.ENVIRONMENT:
+      return arg === 2 ? "its environment could not be read in full" : "started with a variable runtime.environment refuses";
     case Op.FILELESS:
       return FILELESS[arg] ?? `fileless kind ${arg}`;
     case Op.TRACED_EXEC:
@@ -168,7 +171,8 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
     exe,
     identity: actor?.path ?? (e.identity ? `unknown executable rule ${e.identity - 1} of policy generation ${e.generation}` : exe),
     // Hooks that see only a dentry send no path: the rule's path names the file then.
-    target: e.target || (e.target_pid ? `pid ${e.target_pid}` : (rule?.path ?? "")),
+    // A variable: its name, not its value.
+    target: e.op === Op.ENVIRONMENT ? e.target.split("=")[0]! : e.target || (e.target_pid ? `pid ${e.target_pid}` : (rule?.path ?? "")),
     access: accessNames(e.access),
     rule: e.kind === EventKind.IDENTITY && e.rule_id === RULE_BUILTIN ? "builtin: executable identity" : ruleText(e, rule),
     generation: e.generation,

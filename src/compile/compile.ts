@@ -119,6 +119,8 @@ export interface AgentSpec {
 
 /** The runtime section, defaults filled in; names are executables of CompileInput.executables. */
 export interface RuntimeSpec {
+  /** variables: as written ("LD_*", "NODE_OPTIONS"). */
+  environment?: { variables: string[]; action: "deny" | "neutralise"; protect: string[] | "all"; mode: "enforce" | "monitor"; origin: Origin };
   ptrace?: { protect: string[] | "all"; tracers: string[]; mode: "enforce" | "monitor"; origin: Origin };
   fileless?: { allow: string[]; mode: "enforce" | "monitor"; origin: Origin };
 }
@@ -142,6 +144,8 @@ export interface CompileProblem {
 export interface Compiled {
   rules: RuleInfo[];
   entries: MapEntry[];
+  /** runtime.environment's variables as the kernel matches them ("NAME=" or a prefix); none without the section. */
+  envPatterns?: string[];
 }
 
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
@@ -348,7 +352,12 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     // A program that holds a grant is protected while it runs (bpf/runtime.bpf.h), by default;
     // runtime.ptrace protects the programs it names (all, by default) too.
     const runtime = holdsGrant.has(inode);
-    const { ptrace, fileless } = input.runtime ?? {};
+    const { ptrace, fileless, environment } = input.runtime ?? {};
+    // runtime.environment: enforce starts the program in secure-execution mode (the loader ignores
+    // its variables) and, with deny, kills it if started with one; monitor only reports them.
+    const envListed = environment !== undefined && (environment.protect === "all" || environment.protect.includes(spec.name));
+    const envEnforce = envListed && environment!.mode === "enforce";
+    const envScan = envListed && (environment!.action === "deny" || environment!.mode === "monitor");
     const traceGuarded = runtime || (ptrace !== undefined && (ptrace.protect === "all" || ptrace.protect.includes(spec.name)));
     const traceMonitor = ptrace && (ptrace.protect === "all" || ptrace.protect.includes(spec.name)) ? ptrace.mode === "monitor" : spec.mode === "monitor";
     if (runtime) rule.runtime = true;
@@ -356,7 +365,9 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     const flags =
       (spec.inherit ? ExeFlag.INHERIT : 0) |
       (verified ? ExeFlag.DIGEST | ExeFlag.MEASURED : 0) |
-      (runtime ? ExeFlag.SECURE_EXEC : 0) |
+      (runtime || envEnforce ? ExeFlag.SECURE_EXEC : 0) |
+      (envScan ? ExeFlag.ENV_DENY : 0) |
+      (envScan && environment!.mode === "monitor" ? ExeFlag.ENV_MONITOR : 0) |
       (spec.mode === "monitor" ? ExeFlag.MONITOR : 0) |
       (traceGuarded ? ExeFlag.PTRACE : 0) |
       (traceGuarded && traceMonitor ? ExeFlag.PTRACE_MONITOR : 0) |
@@ -392,7 +403,9 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   for (const map of ["exes", "files", "grants"] as const) {
     if (counts[map] > MAP_LIMITS[map]) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
-  return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries } };
+  const env = input.runtime?.environment;
+  const envPatterns = env ? env.variables.map((v) => (v.endsWith("*") ? v.slice(0, -1) : `${v}=`)) : undefined;
+  return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries, ...(envPatterns ? { envPatterns } : {}) } };
 }
 
 /**

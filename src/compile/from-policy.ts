@@ -35,11 +35,20 @@ export function compileInputOf(policy: Policy): CompileInput {
     })),
   }));
   const runtime: RuntimeSpec = {};
-  const { ptrace, fileless } = policy.runtime ?? {};
+  const { ptrace, fileless, environment } = policy.runtime ?? {};
   const keyOrigin = (path: ValuePath): Origin => {
     const { file, line, col } = locate(policy, path, "key");
     return { file, line, col };
   };
+  if (environment) {
+    runtime.environment = {
+      variables: [...(environment.variables ?? DEFAULTS.envVariables)],
+      action: environment.action ?? DEFAULTS.envAction,
+      protect: environment.protect ?? "all",
+      mode: environment.mode ?? defaultMode,
+      origin: keyOrigin(["runtime", "environment"]),
+    };
+  }
   if (ptrace) {
     runtime.ptrace = { protect: ptrace.protect ?? "all", tracers: ptrace.tracers ?? [], mode: ptrace.mode ?? defaultMode, origin: keyOrigin(["runtime", "ptrace"]) };
   }

@@ -62,6 +62,7 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
 
     // 3. Stage in the slot not in force.
     for (const [kind, map] of inner) kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(map.fd));
+    kernel.setEnvRules(slot, compiled.envPatterns ?? []);
     const generations: [number, number] = [...before.generations];
     generations[slot] = generation;
     writeState(kernel, before.active, generations);

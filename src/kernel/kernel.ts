@@ -13,7 +13,7 @@
 // - uninstall(): every pin removed; when this process closes its descriptors nothing is enforced.
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP } from "../abi.ts";
+import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue } from "../abi.ts";
 import { NativeError, records, type BpfMap, type BpfObject, type Ring, type Shim } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
@@ -98,7 +98,7 @@ export function selectPrograms(shim: Shim, obj: BpfObject): Program[] {
 }
 
 /** The maps this version pins, by name; a pinned bf_* map not listed here belongs to another version. */
-export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
+export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, ENV_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
 
 /** Who the agent is and where its things live, for self-protection (bf_agent_v1). */
 export interface AgentIdentity {
@@ -210,6 +210,11 @@ export class Kernel {
         flags: (agent.monitor ? AgentFlag.MONITOR : 0) | (agent.reportAllow ? AgentFlag.REPORT_ALLOW : 0),
       }),
     );
+  }
+
+  /** The variables runtime.environment refuses, for the generation in slot (written before it is in force). */
+  setEnvRules(slot: 0 | 1, patterns: readonly string[]): void {
+    this.obj.map(ENV_MAP, 4, EnvRules.size).update(u32(slot), envRulesValue(patterns));
   }
 
   /** Maps, programs and links whose file descriptors bpf() then hands to the agent only. */

@@ -14,6 +14,7 @@
 //     reach it).
 // A monitored rule nested inside an enforced directory is legal but weakens it: a warning.
 
+import { ENV_PATTERN_LEN } from "../abi.ts";
 import { diagnostic, quote, quoteAll, quoteList, type Diagnostic, type ValuePath } from "./diagnostic.ts";
 import { parsePublicKey } from "./keys.ts";
 import { parseCidr, parseHost, parsePort, rangesOverlap, type PortRange } from "./net.ts";
@@ -32,6 +33,11 @@ export interface Host {
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const NAME_HINT = 'a name has up to 64 letters, digits, ".", "_" or "-", and starts with a letter or digit';
 const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
+
+/** A variable (or prefix) the dynamic loader reads, which secure-execution mode makes it ignore. */
+function isLoaderVariable(v: string): boolean {
+  return v === "GLIBC_TUNABLES" || (v.startsWith("LD_") && v.length > 3);
+}
 const MISSING_HINT = '"bomfather run" refuses to start while a path the policy names is missing; create it on the target host';
 
 type Obj = Record<string, unknown>;
@@ -450,9 +456,18 @@ class Meaning {
             `Invalid variable name ${quote(v)}`,
             v === "*" ? "this would match every variable; name the dangerous ones, such as \"LD_*\"" : 'write a name such as "LD_PRELOAD", or a prefix ending in "*" such as "LD_*"',
           );
+        if (v.length > ENV_PATTERN_LEN - 2)
+          return this.error(at, `Variable name ${quote(v)} is longer than ${ENV_PATTERN_LEN - 2} characters`, 'name a shorter prefix ending in "*"');
         const first = seen.get(v);
         if (first !== undefined) this.warn(at, `Variable ${quote(v)} is listed twice`, `remove one (line ${this.line(["runtime", "environment", "variables", first])})`);
         seen.set(v, i);
+        // Secure-execution mode makes the loader ignore its own variables, and only those.
+        if (env.action === "neutralise" && !isLoaderVariable(v))
+          this.error(
+            at,
+            `"neutralise" cannot neutralise ${quote(v)}: it makes the dynamic loader ignore its own variables (LD_*, GLIBC_TUNABLES), not those other programs read`,
+            'use "action: deny" (a protected program started with it is killed before it runs), or list loader variables only',
+          );
       });
       this.refs(["runtime", "environment", "protect"], env.protect, "Executable");
       if (!("protect" in env) && nobody)

@@ -9,7 +9,7 @@
 // (test/policy/support.test.ts checks that the table names every key of the schema).
 
 import type { TSchema } from "@sinclair/typebox";
-import { MAP_LIMITS } from "../abi.ts";
+import { ENV_PATTERNS, MAP_LIMITS } from "../abi.ts";
 import { diagnostic, quote, type Diagnostic, type ValuePath } from "./diagnostic.ts";
 import type { SourceMap } from "./parse.ts";
 import { PolicySchema, schemaKeyPaths } from "./schema.ts";
@@ -46,11 +46,11 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "network.confine.*.mode": false,
 
   runtime: true,
-  "runtime.environment": false,
-  "runtime.environment.variables": false,
-  "runtime.environment.action": false,
-  "runtime.environment.protect": false,
-  "runtime.environment.mode": false,
+  "runtime.environment": true,
+  "runtime.environment.variables": true,
+  "runtime.environment.action": true,
+  "runtime.environment.protect": true,
+  "runtime.environment.mode": true,
   "runtime.ptrace": true,
   "runtime.ptrace.protect": true,
   "runtime.ptrace.tracers": true,
@@ -149,11 +149,13 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
   // runtime.fileless is one more entry of the executables map; each named executable's file, one
   // more protected file (it is immutable).
   const fileless = isObj(value.runtime) && isObj(value.runtime.fileless) ? 1 : 0;
-  const capacity = [
+  const variables = isObj(value.runtime) && isObj(value.runtime.environment) && Array.isArray(value.runtime.environment.variables) ? value.runtime.environment.variables : [];
+  const capacity: { key: string; count: number; limit: number; noun: string }[] = [
     { key: "executables", count: exes + fileless, limit: MAP_LIMITS.exes, noun: "executables" },
     { key: "files", count: files.length + exes, limit: MAP_LIMITS.files, noun: "protected files (named executables' files included)" },
     { key: "files", count: grants, limit: MAP_LIMITS.grants, noun: "grants" },
   ];
+  capacity.push({ key: "runtime", count: variables.length, limit: ENV_PATTERNS, noun: "variables in runtime.environment" });
   for (const c of capacity) {
     if (c.count > c.limit)
       out.push(

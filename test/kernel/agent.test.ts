@@ -29,7 +29,7 @@ const key = await makeTestKey(tools);
 const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -340,6 +340,24 @@ const RUNTIME_CHECKS = [
   "fileless-named-files-run",
   "event-fileless",
   "event-fileless-rule",
+  "env-agent-starts",
+  "env-preload-killed",
+  "env-preload-no-secret",
+  "env-library-path-killed",
+  "env-tunables-killed",
+  "env-audit-killed",
+  "env-node-options-killed",
+  "env-deep-killed",
+  "env-deep-clean-runs",
+  "env-deep-clean-content",
+  "env-execveat-killed",
+  "env-execveat-clean-runs",
+  "env-execveat-clean-content",
+  "env-clean-restic-runs",
+  "env-unlisted-program-runs",
+  "env-unlisted-program-loaded",
+  "event-env-variable",
+  "event-env-rule",
 ].map((c) => `rt-${c}`);
 
 /** Every check scenarios/control.sh reports. */

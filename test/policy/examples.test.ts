@@ -21,7 +21,7 @@ const NOT_YET: Record<string, string[]> = {
     '21: Protecting the directory "/data/checkpoints/" is not enforced by this version of bomfather',
     '28: "network" is not enforced by this version of bomfather',
   ],
-  "ptrace-defense.yaml": ['16: "environment" is not enforced by this version of bomfather'],
+  "ptrace-defense.yaml": [],
   "self-protection.yaml": [],
 };
 

@@ -79,7 +79,6 @@ agent:
 `;
     expect(refusals(check(text))).toEqual([
       [13, 1, '"network" is not enforced by this version of bomfather'],
-      [20, 3, '"environment" is not enforced by this version of bomfather'],
       [23, 13, 'Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather'],
     ]);
   });
@@ -124,8 +123,8 @@ agent:
   });
 
   test("alongside every other error", () => {
-    const d = check(`${BASE}runtime:\n  environment: {}\n`.replace("access: [read, write]", "access: [raed]"));
-    expect(d.map((x) => x.message)).toEqual(['Unknown access "raed"', '"environment" is not enforced by this version of bomfather']);
+    const d = check(BASE.replace("/srv/secret.txt", "/srv/secrets/").replace("access: [read, write]", "access: [raed]"));
+    expect(d.map((x) => x.message)).toEqual(['Protecting the directory "/srv/secrets/" is not enforced by this version of bomfather', 'Unknown access "raed"']);
   });
 });
 

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Exe, ExeFlag, kernelDev } from "../../src/abi.ts";
+import { Exe, ExeFlag, envRulesValue, kernelDev } from "../../src/abi.ts";
 import { hostFacts } from "../../src/compile/from-policy.ts";
 import { batches, compile, type Measured, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
 
@@ -340,5 +340,38 @@ describe("the runtime section", () => {
     const fileless = r.compiled.rules.find((x) => x.kind === "runtime")!;
     expect([fileless.path, fileless.origin.line]).toEqual(["runtime.fileless", 34]);
     expect(Exe.decode(r.compiled.entries.at(-1)!.value).rule_id).toBe(fileless.id);
+  });
+});
+
+describe("runtime.environment", () => {
+  const env = (action: "deny" | "neutralise", mode: "enforce" | "monitor" = "enforce") => ({
+    environment: { variables: ["LD_*", "GLIBC_TUNABLES", "NODE_OPTIONS"], action, protect: ["writer"], mode, origin: at(30) },
+  });
+  const flagsOf = (r: ReturnType<typeof compile>) => (r.ok ? r.compiled.entries.filter((e) => e.map === "exes").map((e) => Exe.decode(e.value).flags) : []);
+
+  test("deny: secure-execution mode and the scan for the programs it names; the kernel's patterns", () => {
+    const r = compile({ ...policy([]), runtime: env("deny") }, host);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(flagsOf(r)).toEqual([ExeFlag.INHERIT, ExeFlag.SECURE_EXEC | ExeFlag.ENV_DENY]);
+    // A prefix without its "*", a name with its "=": a variable matches from its first byte.
+    expect(r.compiled.envPatterns).toEqual(["LD_", "GLIBC_TUNABLES=", "NODE_OPTIONS="]);
+  });
+  test("neutralise: secure-execution mode only", () => {
+    expect(flagsOf(compile({ ...policy([]), runtime: env("neutralise") }, host))).toEqual([ExeFlag.INHERIT, ExeFlag.SECURE_EXEC]);
+  });
+  test("monitor: the scan reports, nothing is changed", () => {
+    expect(flagsOf(compile({ ...policy([]), runtime: env("deny", "monitor") }, host))).toEqual([ExeFlag.INHERIT, ExeFlag.ENV_DENY | ExeFlag.ENV_MONITOR]);
+  });
+  test("no section: no patterns", () => {
+    const r = compile(policy([]), host);
+    expect(r.ok && r.compiled.envPatterns).toBeUndefined();
+  });
+  test("the kernel's value: the count, then each pattern NUL-padded to its slot", () => {
+    const v = envRulesValue(["LD_", "NODE_OPTIONS="]);
+    expect(v.length).toBe(8 + 16 * 32);
+    expect(hex(v.subarray(0, 8))).toBe("02000000" + "00000000");
+    expect(Buffer.from(v.subarray(8, 11)).toString()).toBe("LD_");
+    expect(v[11]).toBe(0);
+    expect(Buffer.from(v.subarray(40, 53)).toString()).toBe("NODE_OPTIONS=");
   });
 });

@@ -127,3 +127,29 @@ ev=$(grep '"op":"fileless_exec"' /tmp/agent.out | head -n1)
 expect_contains rt-event-fileless '"detail":"a memfd_create file"' "$ev"
 expect_contains rt-event-fileless-rule '"rule":"/policies/runtime-section.yaml:22"' "$ev"
 stop_agent
+
+# runtime.environment, action deny: started with a listed variable, a protected program is killed
+# before it runs (status 137), through execve and execveat, wherever the variable sits.
+start_agent rt-env-agent-starts /policies/runtime-env.yaml || exit 0
+expect_status rt-env-preload-killed 137 env LD_PRELOAD=$EVIL /usr/local/bin/trusted-reader /srv/runtime/secret.txt
+expect_not_contains rt-env-preload-no-secret "the runtime secret" "$BF_OUT"
+expect_status rt-env-library-path-killed 137 env LD_LIBRARY_PATH=/tmp /usr/local/bin/trusted-reader /srv/runtime/secret.txt
+expect_status rt-env-tunables-killed 137 env GLIBC_TUNABLES=glibc.malloc.check=3 /usr/local/bin/trusted-reader /srv/runtime/secret.txt
+expect_status rt-env-audit-killed 137 env LD_AUDIT=$EVIL /usr/local/bin/restic /dev/null
+expect_status rt-env-node-options-killed 137 env NODE_OPTIONS=--require=/tmp/x.js /usr/local/bin/restic /dev/null
+set -- $(i=0; while [ $i -lt 3000 ]; do echo "V$i=padding-padding-padding-$i"; i=$((i + 1)); done)
+expect_status rt-env-deep-killed 137 env "$@" LD_PRELOAD=$EVIL /usr/local/bin/trusted-reader /srv/runtime/secret.txt
+expect_ok rt-env-deep-clean-runs env "$@" /usr/local/bin/trusted-reader /srv/runtime/secret.txt
+expect_eq rt-env-deep-clean-content "the runtime secret" "$BF_OUT"
+set --
+expect_status rt-env-execveat-killed 137 env LD_PRELOAD=$EVIL /opt/tools/reach fexec /usr/local/bin/trusted-reader trusted-reader /srv/runtime/secret.txt
+expect_ok rt-env-execveat-clean-runs /opt/tools/reach fexec /usr/local/bin/trusted-reader trusted-reader /srv/runtime/secret.txt
+expect_eq rt-env-execveat-clean-content "the runtime secret" "$BF_OUT"
+expect_ok rt-env-clean-restic-runs /usr/local/bin/restic /dev/null
+expect_ok rt-env-unlisted-program-runs env LD_PRELOAD=$EVIL NODE_OPTIONS=x /opt/tools/reach plain /dev/null
+expect_contains rt-env-unlisted-program-loaded "PRELOADED" "$BF_ERR"
+sleep 0.5
+ev=$(grep '"op":"environment"' /tmp/agent.out | head -n1)
+expect_contains rt-event-env-variable '"target":"LD_PRELOAD"' "$ev"
+expect_contains rt-event-env-rule '"rule":"/policies/runtime-env.yaml:6"' "$ev"
+stop_agent

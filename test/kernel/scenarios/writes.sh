@@ -44,8 +44,10 @@ expect_fail_eperm writes-replaced-file-protected cat $F
 expect_ok writes-replaced-file-trusted /usr/local/bin/trusted-reader $F
 expect_eq writes-replaced-file-content replaced "$BF_OUT"
 
-# Descriptors: a named program holds the file open; root takes or receives the descriptor.
-/usr/local/bin/fd-holder hold /srv/writes/public.txt >/tmp/hold-public.out &
+# Descriptors: a named program holds the file open; root takes or receives the descriptor. (Nobody
+# takes a descriptor from a program that holds a grant at all: runtime.sh. The unprotected file is
+# held by a program the policy does not name.)
+/opt/tools/reach hold /srv/writes/public.txt >/tmp/hold-public.out &
 PUB=$!
 /usr/local/bin/fd-holder hold $F >/tmp/hold-secret.out &
 SEC=$!

@@ -10,6 +10,7 @@
 //   reach recv-fd SOCKET                    receive a descriptor (SCM_RIGHTS) and read it
 //   reach prctl-name NAME                   set and read back the thread name (prctl works)
 //   reach setxattr|removexattr FILE NAME   set ("planted") or remove an extended attribute
+//   reach fexec PROG ARG0 ARGS...            run PROG through its descriptor (execveat, AT_EMPTY_PATH)
 //   reach memfd-exec|tmpfile-exec|deleted-exec PROG ARG0 ARGS...
 //                                           run a copy of PROG from a file with no name (fexecve)
 //   reach setacl FILE                       set a POSIX ACL (system.posix_acl_access)
@@ -259,6 +260,15 @@ int main(int argc, char **argv)
 		return setxattr(file, argv[3], "planted", 7, 0) < 0 ? fail("setxattr") : 0;
 	if (!strcmp(mode, "removexattr") && argc == 4)
 		return removexattr(file, argv[3]) < 0 ? fail("removexattr") : 0;
+	if (!strcmp(mode, "fexec")) {
+		/* execveat(fd, "", AT_EMPTY_PATH) of a program that has a name. */
+		extern char **environ;
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fail("open");
+		fexecve(fd, argv + 3, environ);
+		return fail("fexecve");
+	}
 	if (!strcmp(mode, "memfd-exec") || !strcmp(mode, "tmpfile-exec") || !strcmp(mode, "deleted-exec"))
 		return fileless_exec(file, argv + 3);
 	if (!strcmp(mode, "setacl")) {
