@@ -346,32 +346,23 @@ static __always_inline void bf_agent_secure_exec(struct linux_binprm *bprm)
 		bpf_bprm_opts_set(bprm, BPF_F_BPRM_SECUREEXEC);
 }
 
-/*
- * The strings the new program starts with, read where exec copied them: argc argument strings,
- * then envc environment strings, from bprm->p up. Read in chunks, so a string of any length is
- * walked; only the first bytes of each environment string are looked at.
- */
+/* A walk over the agent binary's environment (runtime.bpf.h), looking for BUN_ and NODE_ variables. */
 struct bf_env_scan {
-	unsigned long p; /* next byte to read, in the new program's memory */
-	__u32 index;     /* strings passed so far */
-	__u32 argc;      /* strings before the environment */
-	__u32 total;     /* argc + envc */
-	__u32 at_start;  /* p is the first byte of a string */
-	__u32 reason;    /* enum bf_unsafe, once found */
+	struct bf_env_walk w;
+	__u32 reason; /* enum bf_unsafe, once found */
 };
 
 static long bf_env_step(__u32 i, void *ctx)
 {
 	struct bf_env_scan *s = ctx;
-	if (s->index >= s->total)
-		return 1;
 	char buf[BF_ENV_CHUNK];
-	long n = bpf_probe_read_user_str(buf, sizeof(buf), (const void *)s->p);
-	if (n <= 0 || n > BF_ENV_CHUNK) {
-		s->reason = BF_UNSAFE_UNREAD;
+	long n = bf_env_read(&s->w, buf);
+	if (n <= 0) {
+		if (n < 0)
+			s->reason = BF_UNSAFE_UNREAD;
 		return 1;
 	}
-	if (s->at_start && s->index >= s->argc) {
+	if (bf_env_at_variable(&s->w)) {
 		if (n > 4 && buf[0] == 'B' && buf[1] == 'U' && buf[2] == 'N' && buf[3] == '_') {
 			s->reason = BF_UNSAFE_ENVIRONMENT;
 			return 1;
@@ -381,14 +372,7 @@ static long bf_env_step(__u32 i, void *ctx)
 			return 1;
 		}
 	}
-	if (n < BF_ENV_CHUNK) { /* the string ends in this chunk */
-		s->p += n;
-		s->index++;
-		s->at_start = 1;
-	} else { /* it goes on (or ends exactly at the chunk's last byte: the next read finds its NUL) */
-		s->p += BF_ENV_CHUNK - 1;
-		s->at_start = 0;
-	}
+	bf_env_next(&s->w, n);
 	return 0;
 }
 
@@ -409,9 +393,9 @@ static __always_inline void bf_agent_exec_commit(struct linux_binprm *bprm)
 		if (bprm->unsafe & BF_LSM_UNSAFE_PTRACE) {
 			reason = BF_UNSAFE_TRACED;
 		} else {
-			struct bf_env_scan s = { .p = bprm->p, .argc = bprm->argc, .total = bprm->argc + bprm->envc, .at_start = 1 };
+			struct bf_env_scan s = { .w = BF_ENV_WALK(bprm) };
 			bpf_loop(1 << 20, bf_env_step, &s, 0);
-			reason = s.reason ? s.reason : s.index < s.total ? BF_UNSAFE_UNREAD : 0;
+			reason = s.reason ? s.reason : s.w.index < s.w.total ? BF_UNSAFE_UNREAD : 0;
 		}
 	}
 	if (!reason) {

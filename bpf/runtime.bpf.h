@@ -137,13 +137,53 @@ static __always_inline int bf_fileless_decide(struct linux_binprm *bprm)
  */
 #define BF_ENV_CHUNK 64 /* bytes of a program's strings read at a time (a power of two) */
 
+/*
+ * A walk over the strings a new program starts with, where exec copied them: argc argument
+ * strings, then envc environment strings, from bprm->p up. Read in chunks, so a string of any
+ * length is walked; only the first bytes of each environment string are looked at. Shared with
+ * agent.bpf.h, which walks the agent binary's environment.
+ */
+struct bf_env_walk {
+	unsigned long p; /* next byte to read, in the new program's memory */
+	__u32 index;     /* strings passed so far */
+	__u32 argc;      /* strings before the environment */
+	__u32 total;     /* argc + envc */
+	__u32 at_start;  /* p is the first byte of a string */
+};
+
+#define BF_ENV_WALK(bprm) { .p = (bprm)->p, .argc = (bprm)->argc, .total = (bprm)->argc + (bprm)->envc, .at_start = 1 }
+
+/* The next chunk, into buf: its length (NUL included when the string ends in it); 0 once every string is passed; -1 when it cannot be read. */
+static __always_inline long bf_env_read(struct bf_env_walk *w, char *buf)
+{
+	if (w->index >= w->total)
+		return 0;
+	long n = bpf_probe_read_user_str(buf, BF_ENV_CHUNK, (const void *)w->p);
+	return n <= 0 || n > BF_ENV_CHUNK ? -1 : n;
+}
+
+/* Does the chunk just read start an environment variable? */
+static __always_inline bool bf_env_at_variable(struct bf_env_walk *w)
+{
+	return w->at_start && w->index >= w->argc;
+}
+
+/* Past the chunk of n bytes just read. */
+static __always_inline void bf_env_next(struct bf_env_walk *w, long n)
+{
+	if (n < BF_ENV_CHUNK) { /* the string ends in this chunk */
+		w->p += n;
+		w->index++;
+		w->at_start = 1;
+	} else { /* it goes on (or ends exactly at the chunk's last byte: the next read finds its NUL) */
+		w->p += BF_ENV_CHUNK - 1;
+		w->at_start = 0;
+	}
+}
+
 struct bf_env_match {
-	unsigned long p;  /* next byte to read, in the new program's memory */
-	__u32 index;      /* strings passed so far */
-	__u32 argc;       /* strings before the environment */
-	__u32 total;      /* argc + envc */
-	__u32 at_start;   /* p is the first byte of a string */
-	__u32 found;      /* 1: a listed variable, 2: the environment could not be read in full */
+	struct bf_env_walk w;
+	__u32 found; /* 1: a listed variable, 2: the environment could not be read in full */
 	__u32 slot;
 	char name[BF_ENV_PATTERN_LEN]; /* the start of the variable found */
 };
@@ -151,15 +191,14 @@ struct bf_env_match {
 static long bf_env_match_step(__u32 i, void *ctx)
 {
 	struct bf_env_match *m = ctx;
-	if (m->index >= m->total)
-		return 1;
 	char buf[BF_ENV_CHUNK];
-	long n = bpf_probe_read_user_str(buf, sizeof(buf), (const void *)m->p);
-	if (n <= 0 || n > BF_ENV_CHUNK) {
-		m->found = 2;
+	long n = bf_env_read(&m->w, buf);
+	if (n <= 0) {
+		if (n < 0)
+			m->found = 2;
 		return 1;
 	}
-	if (m->at_start && m->index >= m->argc) {
+	if (bf_env_at_variable(&m->w)) {
 		__u32 slot = m->slot;
 		struct bf_env_rules *rules = bpf_map_lookup_elem(&bf_env_v1, &slot);
 		if (rules) {
@@ -185,14 +224,7 @@ static long bf_env_match_step(__u32 i, void *ctx)
 			}
 		}
 	}
-	if (n < BF_ENV_CHUNK) {
-		m->p += n;
-		m->index++;
-		m->at_start = 1;
-	} else {
-		m->p += BF_ENV_CHUNK - 1;
-		m->at_start = 0;
-	}
+	bf_env_next(&m->w, n);
 	return 0;
 }
 
@@ -208,9 +240,9 @@ static __always_inline void bf_runtime_env_decide(struct linux_binprm *bprm)
 	struct bf_exe *named = bpf_map_lookup_elem(exes, &id);
 	if (!named || !(named->flags & BF_EXE_ENV_DENY))
 		return;
-	struct bf_env_match m = { .p = bprm->p, .argc = bprm->argc, .total = bprm->argc + bprm->envc, .at_start = 1, .slot = slot };
+	struct bf_env_match m = { .w = BF_ENV_WALK(bprm), .slot = slot };
 	bpf_loop(1 << 20, bf_env_match_step, &m, 0);
-	if (!m.found && m.index < m.total)
+	if (!m.found && m.w.index < m.w.total)
 		m.found = 2;
 	if (!m.found)
 		return;

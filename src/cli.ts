@@ -8,6 +8,7 @@ import {
   formatDiagnostics,
   formatDiagnosticsJson,
   formatReport,
+  formatRuntimeProtection,
   formatVerdict,
   hasErrors,
   type CheckResult,
@@ -249,7 +250,7 @@ function cmdCheck(a: Args): number {
       const read = readPolicy(file);
       name = read.name;
       result = checkPolicy(read.bytes, name);
-      if (!json) process.stderr.write(formatReport(name, result.diagnostics, result.text));
+      if (!json) process.stderr.write(formatReport(name, result.diagnostics, result.text) + (result.policy ? formatRuntimeProtection(name, result.policy) : ""));
     } catch (e) {
       if (!(e instanceof CliError)) throw e;
       // A file that cannot be read has no line to point at.

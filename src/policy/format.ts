@@ -6,6 +6,7 @@
 //   hint: expected one of "read", "write"
 
 import { countDiagnostics, plural, type Diagnostic } from "./diagnostic.ts";
+import { DEFAULTS, type Policy } from "./schema.ts";
 
 /** Characters never printed as they are: controls (tab aside) and the ones that reorder text. */
 const UNPRINTABLE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -118,4 +119,21 @@ export function formatDiagnosticsJson(diags: readonly Diagnostic[]): string {
     })),
   };
   return `${JSON.stringify(out, null, 2)}\n`;
+}
+
+/**
+ * Which programs a valid policy protects while they run, and why (docs/policy.md, "runtime"): the
+ * executables a file rule grants (by default), and those the runtime section names. Empty when
+ * none is.
+ */
+export function formatRuntimeProtection(file: string, policy: Policy): string {
+  const all = Object.keys(policy.executables ?? {});
+  const granted = [...new Set((policy.files ?? []).flatMap((f) => f.allow.map((a) => a.executable)))];
+  const { environment, ptrace, fileless } = policy.runtime ?? {};
+  const lines: string[] = [];
+  if (granted.length) lines.push(`they hold a grant, so they start in secure-execution mode, never traced, and nobody attaches to them: ${granted.join(", ")}`);
+  if (environment) lines.push(`runtime.environment (${environment.action ?? DEFAULTS.envAction}): ${(environment.protect ?? all).join(", ") || "none"}`);
+  if (ptrace) lines.push(`runtime.ptrace: ${(ptrace.protect ?? all).join(", ") || "none"}${ptrace.tracers?.length ? ` (tracers allowed: ${ptrace.tracers.join(", ")})` : ""}`);
+  if (fileless) lines.push(`runtime.fileless: programs with no file name are refused${fileless.allow?.length ? ` (allowed: ${fileless.allow.join(", ")})` : ""}`);
+  return lines.map((l) => `${file}: protected while they run: ${l}\n`).join("");
 }

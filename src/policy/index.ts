@@ -2,7 +2,7 @@
 
 export { checkPolicy, locate, localHost, scriptInterpreter, sourceMapOf } from "./check.ts";
 export type { CheckOptions, CheckResult, Location } from "./check.ts";
-export { formatDiagnostics, formatDiagnosticsJson, formatReport, formatVerdict, MAX_PRINTED } from "./format.ts";
+export { formatDiagnostics, formatDiagnosticsJson, formatReport, formatRuntimeProtection, formatVerdict, MAX_PRINTED } from "./format.ts";
 export { unsupported, ENFORCED } from "./support.ts";
 export { countDiagnostics, hasErrors, sortDiagnostics } from "./diagnostic.ts";
 export type { Diagnostic, Severity, Span, ValuePath } from "./diagnostic.ts";

@@ -29,7 +29,8 @@ const key = await makeTestKey(tools);
 const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env"].map((p) => ({
+  { host: join(root, "policies", "ptrace-defense.yaml"), guest: "/policies/ptrace-defense.yaml" },
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -116,6 +117,10 @@ const files = [
   { host: evil, guest: "/opt/tools/evil.so" },
   { host: strike, guest: "/usr/local/bin/debugger" }, // scenarios/runtime.sh: the tracer its policy names
   { host: reach, guest: "/usr/local/bin/runner" }, // and the program allowed fileless execution
+  // scenarios/examples.sh: what policies/ptrace-defense.yaml names.
+  { host: "/bin/cat", guest: "/usr/local/bin/vault-agent" },
+  { host: "/bin/cat", guest: "/opt/shop/bin/api-server" },
+  { host: strike, guest: "/usr/bin/gdb" },
   { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
   { host: "/bin/busybox", guest: "/opt/trusted/busybox" },
@@ -358,6 +363,13 @@ const RUNTIME_CHECKS = [
   "env-unlisted-program-loaded",
   "event-env-variable",
   "event-env-rule",
+  "monitor-agent-starts",
+  "monitor-env-runs",
+  "monitor-fileless-runs",
+  "monitor-ptrace-attaches",
+  "monitor-env-event",
+  "monitor-fileless-event",
+  "monitor-ptrace-event",
 ].map((c) => `rt-${c}`);
 
 /** Every check scenarios/control.sh reports. */
@@ -586,6 +598,14 @@ kernelSuite({
       "no-allow-events",
       "self-protection-stops",
       "password-readable-after",
+      "ptrace-defense-starts",
+      "vault-agent-runs",
+      "vault-agent-preload-killed",
+      "api-tunables-killed",
+      "vault-agent-ptrace-refused",
+      "gdb-may-trace",
+      "fileless-refused",
+      "ptrace-defense-stops",
     ].map((c) => `ex-${c}`),
   ],
 });

@@ -100,6 +100,14 @@ describe("check", () => {
     expect(r.err).toContain(line);
   });
 
+  test("a valid policy: check says which programs are protected while they run, and why", () => {
+    const c = run("check", "policies/demo.yaml", "policies/ptrace-defense.yaml");
+    expect(c.code).toBe(0);
+    expect(c.err).toContain("policies/demo.yaml: protected while they run: they hold a grant, so they start in secure-execution mode, never traced, and nobody attaches to them: trusted-reader\n");
+    expect(c.err).toContain("policies/ptrace-defense.yaml: protected while they run: runtime.ptrace: vault-agent, api (tracers allowed: gdb)\n");
+    expect(c.err).toContain("policies/ptrace-defense.yaml: protected while they run: runtime.environment (deny): vault-agent, api\n");
+  });
+
   test("an invalid policy exits 1 with file:line:col, the source line, a caret and a hint", () => {
     const f = write("typo.yaml", VALID.replace("access: read", "access: raed"));
     const r = run("check", f);

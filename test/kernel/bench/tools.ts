@@ -41,6 +41,8 @@ export function largePolicy(files: number, key: TestKey, protection: "enforce" |
   ];
   // Block style, as docs/policy.md writes rules (and as the fast reader takes any size of it).
   for (let i = 0; i < files; i++) lines.push(`  - path: /srv/bench/f${i}`, "    allow:", "      - executable: reader", "        access: [read, write]");
+  // Every runtime defense on, so that fork+exec pays for all of them.
+  lines.push("runtime:", "  environment: {}", "  ptrace: {}", "  fileless: {}");
   if (protection === "monitor") lines.push("agent:", "  protection:", "    mode: monitor");
   return withTestKey(lines.join("\n") + "\n", key);
 }

@@ -1,5 +1,6 @@
 # The product's example policies that this version enforces, end to end as shipped (with the
-# scenarios' key added first under agent.keys): policies/self-protection.yaml.
+# scenarios' key added first under agent.keys): policies/self-protection.yaml and
+# policies/ptrace-defense.yaml.
 . /scenarios/lib.sh
 
 mkdir -p /etc/backup /etc/bomfather /var/log/bomfather
@@ -26,3 +27,23 @@ expect_not_contains ex-no-allow-events '"action":"allow"' "$events"
 stop_agent
 expect_eq ex-self-protection-stops 0 "$BG_STATUS"
 expect_ok ex-password-readable-after cat /etc/backup/restic-password
+
+# policies/ptrace-defense.yaml: vault-agent and api-server (copies of cat), gdb (the strike tool).
+POLICY=/policies/ptrace-defense.yaml
+start_agent ex-ptrace-defense-starts "$POLICY" || exit 1
+expect_ok ex-vault-agent-runs /usr/local/bin/vault-agent /dev/null
+expect_status ex-vault-agent-preload-killed 137 env LD_PRELOAD=/opt/tools/evil.so /usr/local/bin/vault-agent /dev/null
+expect_status ex-api-tunables-killed 137 env GLIBC_TUNABLES=glibc.malloc.check=3 /opt/shop/bin/api-server /dev/null
+mkfifo /tmp/ex-hold
+/usr/local/bin/vault-agent /tmp/ex-hold >/dev/null &
+VAULT=$!
+BF_BG_PIDS="$BF_BG_PIDS $VAULT"
+exec 7>/tmp/ex-hold
+sleep 0.3
+expect_fail_eperm ex-vault-agent-ptrace-refused /opt/tools/strike ptrace "$VAULT"
+expect_ok ex-gdb-may-trace /usr/bin/gdb ptrace "$VAULT"
+exec 7>&-
+kill "$VAULT" 2>/dev/null
+expect_fail_eperm ex-fileless-refused /opt/tools/reach memfd-exec /bin/busybox true
+stop_agent
+expect_eq ex-ptrace-defense-stops 0 "$BG_STATUS"

@@ -153,3 +153,21 @@ ev=$(grep '"op":"environment"' /tmp/agent.out | head -n1)
 expect_contains rt-event-env-variable '"target":"LD_PRELOAD"' "$ev"
 expect_contains rt-event-env-rule '"rule":"/policies/runtime-env.yaml:6"' "$ev"
 stop_agent
+
+# Monitor mode: every runtime defense reports and lets the attempt through.
+start_agent rt-monitor-agent-starts /policies/runtime-monitor.yaml || exit 0
+expect_ok rt-monitor-env-runs env LD_PRELOAD=$EVIL /usr/local/bin/trusted-reader /srv/runtime/secret.txt
+expect_ok rt-monitor-fileless-runs /opt/tools/reach memfd-exec /bin/busybox true
+/usr/local/bin/trusted-reader /tmp/rt-hold >/dev/null &
+TRUSTED=$!
+BF_BG_PIDS="$BF_BG_PIDS $TRUSTED"
+exec 7>/tmp/rt-hold
+sleep 0.3
+expect_ok rt-monitor-ptrace-attaches /opt/tools/strike ptrace "$TRUSTED"
+exec 7>&-
+kill "$TRUSTED" 2>/dev/null
+sleep 0.5
+expect_contains rt-monitor-env-event '"action":"monitor"' "$(grep '"op":"environment"' /tmp/agent.out | head -n1)"
+expect_contains rt-monitor-fileless-event '"action":"monitor"' "$(grep '"op":"fileless_exec"' /tmp/agent.out | head -n1)"
+expect_contains rt-monitor-ptrace-event '"action":"monitor"' "$(grep '"op":"ptrace"' /tmp/agent.out | head -n1)"
+stop_agent
