@@ -2,18 +2,13 @@
 // diagnostics. The host facts come from stat(2) on the host the agent runs on.
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import { DEFAULTS, locate, scriptInterpreter, sourceMapOf, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
+import { DEFAULTS, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
+import type { ProbedPath } from "../../ffi/shim.ts";
 import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
-  // As locate() would say, looking the policy's source map up once rather than once per rule.
-  const map = sourceMapOf(policy);
-  const origin = (path: ValuePath): Origin => {
-    if (!map) return { file: "<policy>", line: 1, col: 1 };
-    const { line, col } = map.valueStart(path);
-    return { file: map.file, line, col };
-  };
+  const origin: (path: ValuePath) => Origin = valueStarts(policy);
   const defaultMode = policy.mode ?? DEFAULTS.mode;
   const executables = Object.entries(policy.executables ?? {}).map(([name, exe]): ExecutableSpec => ({
     name,
@@ -98,33 +93,26 @@ export function pathsOf(input: CompileInput): string[] {
   return [...paths];
 }
 
-/**
- * stat(2), following symlinks as the kernel does when it opens or executes the path. The
- * inode key is the kernel's own when `kernelInode` knows it (see src/kernel/probe.ts): stat's
- * st_dev differs from the kernel's s_dev on btrfs subvolumes and some stacked filesystems.
- */
-export function hostFacts(
-  path: string,
-  role: PathRole,
-  kernelInode?: (path: string) => { dev: number; ino: bigint } | null,
-): PathFacts | null {
-  return statFacts(path, role, kernelInode);
-}
 
 /**
  * hostFacts from what the probe already learned of each path (src/kernel/probe.ts probePaths): no
  * second stat for the files and directories the kernel named.
  */
-export function probedFacts(path: string, role: PathRole, probed: { kind: string; key: { dev: number; ino: bigint } | null } | undefined): PathFacts | null {
-  if (!probed || probed.kind === "missing") return probed ? null : statFacts(path, role);
-  if (!probed.key || probed.kind === "other") return statFacts(path, role, () => probed.key);
+export function probedFacts(path: string, role: PathRole, probed: ProbedPath | undefined): PathFacts | null {
+  if (!probed || probed.kind === "missing") return probed ? null : hostFacts(path, role);
+  if (!probed.key || probed.kind === "other") return hostFacts(path, role, () => probed.key);
   const facts: PathFacts = { dev: probed.key.dev, ino: probed.key.ino, type: probed.kind as "file" | "directory" };
   const interpreter = facts.type === "file" && role === "executable" ? scriptInterpreter(path) : undefined;
   if (interpreter !== undefined) facts.interpreter = interpreter;
   return facts;
 }
 
-function statFacts(path: string, role: PathRole, kernelInode?: (path: string) => { dev: number; ino: bigint } | null): PathFacts | null {
+/**
+ * stat(2), following symlinks as the kernel does when it opens or executes the path. The
+ * inode key is the kernel's own when `kernelInode` knows it (see src/kernel/probe.ts): stat's
+ * st_dev differs from the kernel's s_dev on btrfs subvolumes and some stacked filesystems.
+ */
+export function hostFacts(path: string, role: PathRole, kernelInode?: (path: string) => { dev: number; ino: bigint } | null): PathFacts | null {
   try {
     const s = statSync(path, { bigint: true });
     const type = s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";

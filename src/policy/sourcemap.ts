@@ -57,8 +57,13 @@ export class SourceMap {
   value(path: ValuePath): Span {
     const place = this.#walk(path, path.length).place;
     if (!place) return { line: 1, col: 1 };
-    if (place.start === place.end && place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
-    return this.span(place.start, place.end);
+    const [start, end] = SourceMap.#valueOffsets(place);
+    return this.span(start, end);
+  }
+
+  /** An empty value (a key with nothing after it) is shown at its key. */
+  static #valueOffsets(place: Place): [number, number] {
+    return place.start === place.end && place.keyStart !== undefined ? [place.keyStart, place.keyEnd!] : [place.start, place.end];
   }
 
   /**
@@ -68,7 +73,7 @@ export class SourceMap {
   valueStart(path: ValuePath): { line: number; col: number } {
     const place = this.#walk(path, path.length).place;
     if (!place) return { line: 1, col: 1 };
-    return this.position(place.start === place.end && place.keyStart !== undefined ? place.keyStart : place.start);
+    return this.position(SourceMap.#valueOffsets(place)[0]);
   }
 
   /** The span of the key that holds the value at `path`; the value's span when there is no key. */
