@@ -16,6 +16,7 @@ enum bf_abi {
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
 	BF_ENV_PATTERNS = 16,   /* variables runtime.environment lists, at most */
 	BF_ENV_PATTERN_LEN = 32, /* bytes of one, NUL included */
+	BF_ENV_PATTERN_WORDS = 4, /* BF_ENV_PATTERN_LEN in 8-byte words */
 };
 
 /* rule_id of events decided by a protection that is always on, not by a policy rule. */
@@ -213,12 +214,14 @@ struct bf_agent {
 /*
  * Value of bf_env_v1, one per slot: the variables runtime.environment refuses, for the generation
  * in that slot. A pattern is "NAME=" for one variable, or a prefix ("LD_") for a name written with
- * a trailing "*"; NUL-padded.
+ * a trailing "*": its bytes, NUL-padded, as little-endian words, and a mask with 0xff under each
+ * byte of the pattern; a variable matches when (its first bytes & mask) == pattern, word by word.
  */
 struct bf_env_rules {
 	__u32 count; /* patterns in use */
 	__u32 pad;   /* always 0 */
-	char patterns[BF_ENV_PATTERNS][BF_ENV_PATTERN_LEN];
+	__u64 words[BF_ENV_PATTERNS][BF_ENV_PATTERN_WORDS];
+	__u64 masks[BF_ENV_PATTERNS][BF_ENV_PATTERN_WORDS];
 };
 
 /* Key of bf_objects_v1: one of the agent's maps, programs or links. */

@@ -191,7 +191,7 @@ struct bf_env_match {
 static long bf_env_match_step(__u32 i, void *ctx)
 {
 	struct bf_env_match *m = ctx;
-	char buf[BF_ENV_CHUNK];
+	char buf[BF_ENV_CHUNK] __attribute__((aligned(8))) = {};
 	long n = bf_env_read(&m->w, buf);
 	if (n <= 0) {
 		if (n < 0)
@@ -201,26 +201,17 @@ static long bf_env_match_step(__u32 i, void *ctx)
 	if (bf_env_at_variable(&m->w)) {
 		__u32 slot = m->slot;
 		struct bf_env_rules *rules = bpf_map_lookup_elem(&bf_env_v1, &slot);
-		if (rules) {
-			for (int p = 0; p < BF_ENV_PATTERNS; p++) {
-				if (p >= rules->count)
-					break;
-				bool same = true;
-				for (int c = 0; c < BF_ENV_PATTERN_LEN; c++) {
-					char want = rules->patterns[p][c];
-					if (!want)
-						break;
-					if (buf[c & (BF_ENV_CHUNK - 1)] != want) {
-						same = false;
-						break;
-					}
-				}
-				if (same) {
-					__builtin_memcpy(m->name, buf, sizeof(m->name));
-					m->name[sizeof(m->name) - 1] = 0;
-					m->found = 1;
-					return 1;
-				}
+		/* Bytes past the string's end are zero (buf starts zeroed): a pattern longer than the variable does not match. */
+		__u64 *v = (__u64 *)buf;
+		for (int p = 0; rules && p < BF_ENV_PATTERNS; p++) {
+			if (p >= rules->count)
+				break;
+			if ((v[0] & rules->masks[p][0]) == rules->words[p][0] && (v[1] & rules->masks[p][1]) == rules->words[p][1] &&
+			    (v[2] & rules->masks[p][2]) == rules->words[p][2] && (v[3] & rules->masks[p][3]) == rules->words[p][3]) {
+				__builtin_memcpy(m->name, buf, sizeof(m->name));
+				m->name[sizeof(m->name) - 1] = 0;
+				m->found = 1;
+				return 1;
 			}
 		}
 	}

@@ -110,24 +110,6 @@ uint64_t bf_boottime_ns(void)
 }
 
 /*
- * Which of some kernel functions (LSM hooks' bpf_lsm_* stubs, kfuncs) the running kernel has, by its
- * BTF: names is a list of NUL-terminated names ended by an empty one; bit i of the result is set when
- * name i is there (at most 31 names). Negative errno when the kernel's BTF cannot be read.
- */
-int bf_kernel_has_funcs(const char *names)
-{
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	if (!vmlinux)
-		return -errno;
-	int found = 0;
-	for (int i = 0; *names && i < 31; i++, names += strlen(names) + 1)
-		if (btf__find_by_name_kind(vmlinux, names, BTF_KIND_FUNC) >= 0)
-			found |= 1 << i;
-	btf__free(vmlinux);
-	return found;
-}
-
-/*
  * The fs-verity digest of the open file fd, as the kernel records it (FS_IOC_MEASURE_VERITY):
  * writes up to cap bytes of it to out and returns algorithm << 16 | size; negative errno otherwise
  * (-ENODATA: the file has no fs-verity; -ENOTTY or -EOPNOTSUPP: its file system has none).

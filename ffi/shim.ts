@@ -39,7 +39,6 @@ const symbols = {
   bf_ring_drain: { args: [i32, ptr, u32, i32], returns: i32 },
   bf_ring_close: { args: [i32], returns: i32 },
   bf_btf_describe: { args: [i32, ptr, ptr, u32], returns: i32 },
-  bf_kernel_has_funcs: { args: [ptr], returns: i32 },
   bf_measure_verity: { args: [i32, ptr, u32], returns: i32 },
 } as const;
 
@@ -89,13 +88,6 @@ export class Shim {
 
   boottimeNs(): bigint {
     return BigInt(this.lib.bf_boottime_ns());
-  }
-
-  /** Which of these functions (bpf_lsm_* hook stubs, kfuncs) the running kernel's BTF has. */
-  kernelHas(names: readonly string[]): Set<string> {
-    if (names.length > 31) throw new Error("Bug: at most 31 names at a time");
-    const bits = this.check("Reading the kernel's BTF", this.lib.bf_kernel_has_funcs(Buffer.from(names.map((n) => `${n}\0`).join("") + "\0")));
-    return new Set(names.filter((_, i) => bits & (1 << i)));
   }
 
   /**

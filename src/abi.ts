@@ -10,6 +10,7 @@ export const COMM_LEN = 16;
 export const SLOTS = 2;
 export const ENV_PATTERNS = 16;
 export const ENV_PATTERN_LEN = 32;
+export const ENV_PATTERN_WORDS = 4;
 
 export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3, RUNTIME: 4 } as const;
 export const RULE_BUILTIN = 0x7fffffff;
@@ -68,7 +69,7 @@ export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAI
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
-  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS, BF_ENV_PATTERNS: ENV_PATTERNS, BF_ENV_PATTERN_LEN: ENV_PATTERN_LEN },
+  bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS, BF_ENV_PATTERNS: ENV_PATTERNS, BF_ENV_PATTERN_LEN: ENV_PATTERN_LEN, BF_ENV_PATTERN_WORDS: ENV_PATTERN_WORDS },
   bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT, BF_EVENT_RUNTIME: EventKind.RUNTIME },
   bf_rule_builtin: { BF_RULE_BUILTIN: RULE_BUILTIN },
   bf_op: {
@@ -252,17 +253,22 @@ export const Event = struct("bf_event", {
   target: { char: PATH_MAX },
 });
 
-export const EnvRules = struct("bf_env_rules", { count: "u32", pad: "u32", patterns: { char: ENV_PATTERNS * ENV_PATTERN_LEN } });
+export const EnvRules = struct("bf_env_rules", { count: "u32", pad: "u32", words: { char: ENV_PATTERNS * ENV_PATTERN_LEN }, masks: { char: ENV_PATTERNS * ENV_PATTERN_LEN } });
 
-/** bf_env_v1's value for these patterns ("NAME=" or a prefix), each NUL-padded to ENV_PATTERN_LEN. */
+/**
+ * bf_env_v1's value for these patterns ("NAME=" or a prefix): each pattern's bytes NUL-padded to
+ * ENV_PATTERN_LEN (the kernel reads them as little-endian words), and a mask of 0xff under each.
+ */
 export function envRulesValue(patterns: readonly string[]): Uint8Array {
   if (patterns.length > ENV_PATTERNS) throw new Error(`Bug: ${patterns.length} variable patterns, the kernel holds ${ENV_PATTERNS}`);
   const bytes = EnvRules.encode({ count: patterns.length });
-  const header = 8;
+  const words = EnvRules.fields.find((f) => f.name === "words")!.offset;
+  const masks = EnvRules.fields.find((f) => f.name === "masks")!.offset;
   patterns.forEach((p, i) => {
     const b = new TextEncoder().encode(p);
     if (b.length >= ENV_PATTERN_LEN) throw new Error(`Bug: variable pattern "${p}" is longer than ${ENV_PATTERN_LEN - 1} bytes`);
-    bytes.set(b, header + i * ENV_PATTERN_LEN);
+    bytes.set(b, words + i * ENV_PATTERN_LEN);
+    bytes.fill(0xff, masks + i * ENV_PATTERN_LEN, masks + i * ENV_PATTERN_LEN + b.length);
   });
   return bytes;
 }

@@ -165,7 +165,7 @@ async function agentLoadCheck(): Promise<Check> {
   const shim = await loadShim();
   const obj = shim.openObject(await agentObject(), "bomfather");
   try {
-    const programs = selectPrograms(shim, obj);
+    const programs = selectPrograms(obj);
     obj.load();
     return { id: "agent-load", title, status: "ok", detail: `${programs.length} programs loaded`, required: true };
   } catch (e) {

@@ -11,10 +11,10 @@
 //   program of this version uses) are unpinned, so the old programs detach. Attaching the new
 //   before releasing the old leaves no moment in which nothing is enforced.
 // - uninstall(): every pin removed; when this process closes its descriptors nothing is enforced.
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue } from "../abi.ts";
-import { NativeError, records, type BpfMap, type BpfObject, type Ring, type Shim } from "../../ffi/shim.ts";
+import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
 /** The bpffs directory holding the agent's pinned maps and links. */
@@ -89,10 +89,21 @@ export function programsFor(has: ReadonlySet<string>): Program[] {
   });
 }
 
+/**
+ * Which of these functions the running kernel has: their names in its BTF's strings (a function's
+ * name is there when, and only when, BTF describes it; a search instead of parsing the whole BTF,
+ * which costs half a second at start under emulation).
+ */
+export function kernelHas(names: readonly string[], btf = readFileSync(VMLINUX_BTF)): Set<string> {
+  return new Set(names.filter((n) => btf.includes(`\0${n}\0`)));
+}
+
+const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
+
 /** Switch off, in an opened object, the programs this kernel cannot take; returns those it gets. */
-export function selectPrograms(shim: Shim, obj: BpfObject): Program[] {
+export function selectPrograms(obj: BpfObject): Program[] {
   const needed = [...new Set(Object.values(KERNEL_NEEDS).map((n) => ("has" in n ? n.has : n.lacks)))];
-  const programs = programsFor(shim.kernelHas(needed));
+  const programs = programsFor(kernelHas(needed));
   for (const p of PROGRAMS) if (!programs.includes(p)) obj.setAutoload(p, false);
   return programs;
 }
@@ -172,7 +183,7 @@ export class Kernel {
     try {
       const missing = obj.programNames().filter((p) => !(PROGRAMS as readonly string[]).includes(p));
       if (missing.length) throw new Error(`Bug: programs ${missing.join(", ")} are in the BPF object but not in PROGRAMS`);
-      const programs = selectPrograms(shim, obj);
+      const programs = selectPrograms(obj);
       obj.load();
       return new Kernel(obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs(), programs);
     } catch (e) {

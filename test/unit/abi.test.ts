@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENUMS, Event, InodeKey, MAP_LIMITS, NESTED_STRUCTS, STRUCTS, kernelDev } from "../../src/abi.ts";
-import { KERNEL_NEEDS, PROGRAMS, programsFor } from "../../src/kernel/kernel.ts";
+import { KERNEL_NEEDS, PROGRAMS, kernelHas, programsFor } from "../../src/kernel/kernel.ts";
 import { agentObject, loadShim } from "../../src/kernel/assets.ts";
 import type { BtfEnum, BtfStruct } from "../../ffi/shim.ts";
 
@@ -99,4 +99,9 @@ test("the map capacities the checker counts against are bpf/maps.bpf.h's", () =>
   const header = readFileSync(join(import.meta.dir, "..", "..", "bpf", "maps.bpf.h"), "utf8");
   const define = (name: string) => Number(new RegExp(`^#define ${name} (\\d+)$`, "m").exec(header)?.[1]);
   expect({ ...MAP_LIMITS } as Record<string, number>).toEqual({ exes: define("BF_MAX_EXES"), files: define("BF_MAX_FILES"), grants: define("BF_MAX_GRANTS") });
+});
+
+test("a kernel function is known by its name in the kernel's BTF strings, whole names only", () => {
+  const btf = Buffer.from("\0bpf_lsm_file_open\0bpf_lsm_inode_set_acl\0bpf_get_fsverity_digest_x\0");
+  expect([...kernelHas(["bpf_lsm_inode_set_acl", "bpf_get_fsverity_digest", "bpf_lsm_file"], btf)]).toEqual(["bpf_lsm_inode_set_acl"]);
 });

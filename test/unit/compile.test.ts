@@ -366,12 +366,15 @@ describe("runtime.environment", () => {
     const r = compile(policy([]), host);
     expect(r.ok && r.compiled.envPatterns).toBeUndefined();
   });
-  test("the kernel's value: the count, then each pattern NUL-padded to its slot", () => {
+  test("the kernel's value: the count, each pattern NUL-padded to its slot, and a mask under its bytes", () => {
     const v = envRulesValue(["LD_", "NODE_OPTIONS="]);
-    expect(v.length).toBe(8 + 16 * 32);
+    expect(v.length).toBe(8 + 2 * 16 * 32);
     expect(hex(v.subarray(0, 8))).toBe("02000000" + "00000000");
     expect(Buffer.from(v.subarray(8, 11)).toString()).toBe("LD_");
     expect(v[11]).toBe(0);
     expect(Buffer.from(v.subarray(40, 53)).toString()).toBe("NODE_OPTIONS=");
+    const masks = 8 + 16 * 32;
+    expect(hex(v.subarray(masks, masks + 8))).toBe("ffffff0000000000");
+    expect(hex(v.subarray(masks + 32, masks + 48))).toBe("ff".repeat(13) + "000000");
   });
 });
