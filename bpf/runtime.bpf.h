@@ -77,10 +77,13 @@ static __always_inline int bf_runtime_ptrace_decide(struct task_struct *target, 
 	struct bf_exe *named = bf_runtime_protected(target, BF_EXE_PTRACE, &generation, &victim);
 	if (!named)
 		return 0;
-	/* Its own processes, and the tracers the policy names (runtime.ptrace.tracers). */
+	/*
+	 * The tracers the policy names (runtime.ptrace.tracers), and the program's own processes: the
+	 * lookup leaves the tracer's identity in tracer (zero when it has none), so it is not read twice.
+	 */
 	if (bf_runtime_protected(bpf_get_current_task_btf(), BF_EXE_TRACER, &generation, &tracer))
 		return 0;
-	if (bf_current_identity(bpf_get_current_task_btf(), &tracer) && tracer.ino == victim.ino && tracer.dev == victim.dev)
+	if (tracer.ino == victim.ino && tracer.dev == victim.dev)
 		return 0;
 	return bf_runtime_refuse(generation, named, named->flags & BF_EXE_PTRACE_MONITOR, BF_OP_PTRACE, mode, target);
 }

@@ -329,6 +329,10 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     for (const exe of grants.exes) holdsGrant.add(exe);
   }
 
+  const { ptrace, fileless, environment } = input.runtime ?? {};
+  /** Does a runtime part's `protect` ("all", or names) name this executable? */
+  const names = (protect: string[] | "all", name: string) => protect === "all" || protect.includes(name);
+
   // Named executables last (their rule ids follow every file rule's): each is a rule that names it in
   // events and keeps its file from changing. A file a policy rule protects keeps that rule (whoever
   // it grants write may update the program); any other named executable's file nobody may change.
@@ -352,14 +356,14 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     // A program that holds a grant is protected while it runs (bpf/runtime.bpf.h), by default;
     // runtime.ptrace protects the programs it names (all, by default) too.
     const runtime = holdsGrant.has(inode);
-    const { ptrace, fileless, environment } = input.runtime ?? {};
     // runtime.environment: enforce starts the program in secure-execution mode (the loader ignores
     // its variables) and, with deny, kills it if started with one; monitor only reports them.
-    const envListed = environment !== undefined && (environment.protect === "all" || environment.protect.includes(spec.name));
-    const envEnforce = envListed && environment!.mode === "enforce";
-    const envScan = envListed && (environment!.action === "deny" || environment!.mode === "monitor");
-    const traceGuarded = runtime || (ptrace !== undefined && (ptrace.protect === "all" || ptrace.protect.includes(spec.name)));
-    const traceMonitor = ptrace && (ptrace.protect === "all" || ptrace.protect.includes(spec.name)) ? ptrace.mode === "monitor" : spec.mode === "monitor";
+    const envListed = environment !== undefined && names(environment.protect, spec.name);
+    const envEnforce = envListed && environment.mode === "enforce";
+    const envScan = envListed && (environment.action === "deny" || environment.mode === "monitor");
+    const traceListed = ptrace !== undefined && names(ptrace.protect, spec.name);
+    const traceGuarded = runtime || traceListed;
+    const traceMonitor = traceListed ? ptrace.mode === "monitor" : spec.mode === "monitor";
     if (runtime) rule.runtime = true;
     if (traceGuarded) rule.untraceable = true;
     const flags =
@@ -383,7 +387,6 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   }
 
   // The policy's own runtime settings: one entry of the exes map, at inode 0 (no file has it).
-  const fileless = input.runtime?.fileless;
   if (fileless) {
     const rule: RuleInfo = { id: rules.length, kind: "runtime", path: "runtime.fileless", origin: fileless.origin, inode: { dev: 0, ino: 0n }, mode: fileless.mode };
     rules.push(rule);
@@ -403,8 +406,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   for (const map of ["exes", "files", "grants"] as const) {
     if (counts[map] > MAP_LIMITS[map]) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
-  const env = input.runtime?.environment;
-  const envPatterns = env ? env.variables.map((v) => (v.endsWith("*") ? v.slice(0, -1) : `${v}=`)) : undefined;
+  const envPatterns = environment?.variables.map((v) => (v.endsWith("*") ? v.slice(0, -1) : `${v}=`));
   return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries, ...(envPatterns ? { envPatterns } : {}) } };
 }
 
