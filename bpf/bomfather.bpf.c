@@ -4,13 +4,14 @@
  * the hook. The decisions live in the headers: file.bpf.h (operations on protected files and
  * guarded directories), inherit.bpf.h (which named executable a task acts as), runtime.bpf.h (the
  * programs a policy trusts are not hijacked while they run), identity.bpf.h
- * (nobody changes the executable the kernel records for a process) and agent.bpf.h (nobody but
- * the agent stops or rewires the agent).
+ * (nobody changes the executable the kernel records for a process), agent.bpf.h (nobody but
+ * the agent stops or rewires the agent) and net.bpf.h (who may reach which destination).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "bomfather.h"
 
 #define EPERM 1 /* errno values are macros: they do not reach vmlinux.h */
@@ -21,6 +22,7 @@
 #include "identity.bpf.h"
 #include "runtime.bpf.h"
 #include "agent.bpf.h"
+#include "net.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -50,6 +52,15 @@ enum bf_task_flag bf_btf_anchor_task_flag __attribute__((unused));
 enum bf_object_kind bf_btf_anchor_object_kind __attribute__((unused));
 struct bf_object_key bf_btf_anchor_object_key __attribute__((unused));
 struct bf_env_rules bf_btf_anchor_env_rules __attribute__((unused));
+struct bf_dest_key bf_btf_anchor_dest_key __attribute__((unused));
+struct bf_dest bf_btf_anchor_dest __attribute__((unused));
+struct bf_port_key bf_btf_anchor_port_key __attribute__((unused));
+struct bf_port_dest bf_btf_anchor_port_dest __attribute__((unused));
+struct bf_confinement bf_btf_anchor_confinement __attribute__((unused));
+struct bf_net_policy bf_btf_anchor_net_policy __attribute__((unused));
+enum bf_net_reason bf_btf_anchor_net_reason __attribute__((unused));
+enum bf_net_flag bf_btf_anchor_net_flag __attribute__((unused));
+enum bf_dest_flag bf_btf_anchor_dest_flag __attribute__((unused));
 
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
@@ -483,4 +494,30 @@ int BPF_PROG(task_prctl, int option, unsigned long arg2, unsigned long arg3, uns
 	if (ret)
 		return ret;
 	return bf_prctl_decide(option, arg2);
+}
+
+/* connect(2), io_uring connect, TCP_FASTOPEN_CONNECT's connect. */
+SEC("lsm/socket_connect")
+int BPF_PROG(socket_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_connect_decide(sock, address, addrlen);
+}
+
+/* sendto, sendmsg, sendmmsg (each message), io_uring send: those with an address are decided. */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(socket_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_sendmsg_decide(sock, msg);
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(socket_create, int family, int type, int protocol, int kern, int ret)
+{
+	if (ret)
+		return ret;
+	return bf_socket_decide(family, type, protocol, kern);
 }

@@ -10,7 +10,7 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 4,
+	BF_ABI_VERSION = 5,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
@@ -30,6 +30,7 @@ enum bf_event_kind {
 	BF_EVENT_IDENTITY = 2, /* an attempt to change what executable a process is */
 	BF_EVENT_AGENT = 3,    /* an attempt to stop, pause, trace or tamper with the agent */
 	BF_EVENT_RUNTIME = 4,  /* an attempt to hijack a program the policy trusts while it runs */
+	BF_EVENT_NETWORK = 5,  /* an outbound connection or datagram, or a socket the rules cannot see into, was decided */
 };
 
 /* The operation on a protected file that an event reports. */
@@ -56,6 +57,30 @@ enum bf_op {
 	BF_OP_TRACED_EXEC = 20, /* exec of a protected program by a traced task */
 	BF_OP_FILELESS = 21,    /* exec of a file with no name (runtime.fileless); arg: enum bf_fileless */
 	BF_OP_ENVIRONMENT = 22, /* a protected program started with a variable runtime.environment lists (target: the variable) */
+	BF_OP_CONNECT = 23,     /* connect(2), also through io_uring and TCP_FASTOPEN_CONNECT */
+	BF_OP_SEND = 24,        /* sendto/sendmsg/sendmmsg with an address (UDP, TCP Fast Open), also through io_uring */
+	BF_OP_SOCKET = 25,      /* creating a socket whose traffic the rules cannot see (raw, packet, other protocols); arg: the socket type */
+};
+
+/* Why a network event's operation was refused (bf_event.reason). */
+enum bf_net_reason {
+	BF_NET_RESERVED = 1, /* the destination's allow names other executables only */
+	BF_NET_CONFINED = 2, /* the executable (or the one it descends from) is confined to other destinations */
+	BF_NET_DEFAULT = 3,  /* no destination names it, and network.default is deny */
+	BF_NET_OPAQUE = 4,   /* a socket the rules cannot see into, for a confined executable or under default deny */
+};
+
+/* Flags of a generation's network settings (bf_net_v1). */
+enum bf_net_flag {
+	BF_NET_ON = 1,              /* the policy has network rules: connections are decided */
+	BF_NET_DENY = 2,            /* network.default is deny */
+	BF_NET_DENY_MONITOR = 4,    /* ... and its refusals report and let through */
+};
+
+/* Flags of a destination (bf_dest, bf_port_dest). */
+enum bf_dest_flag {
+	BF_DEST_MONITOR = 1,  /* its refusals report and let through */
+	BF_DEST_RESERVED = 2, /* it has an allow list: others may not reach it */
 };
 
 /* arg of a BF_OP_UNSAFE_EXEC event. */
@@ -76,6 +101,8 @@ enum bf_verdict {
 enum bf_access {
 	BF_ACCESS_READ = 1,
 	BF_ACCESS_WRITE = 2,
+	BF_ACCESS_CONNECT = 4, /* a destination's grant: its allow names the executable */
+	BF_ACCESS_REACH = 8,   /* a destination's grant: the executable is confined, and its to names it */
 };
 
 /* A rule's mode: enforce (deny and log) or monitor (log only). */
@@ -97,12 +124,14 @@ enum bf_agent_flag {
 	BF_AGENT_REPORT_ALLOW = 2, /* report granted uses of protected files too (agent.events.include: allow) */
 };
 
-/* Flags of a task (bf_tasks_v3). */
+/* Flags of a task (bf_tasks_v4). */
 enum bf_task_flag {
 	BF_TASK_INHERITED = 1, /* `inherited` holds the named executable the task acts as */
 	BF_TASK_UNTRUSTED = 2, /* runs the agent's binary but started unsafely: not the agent */
 	BF_TASK_LAUNCHER = 4,  /* during an exec: `launcher` holds the named executable (inherit on) that started it */
 	BF_TASK_UNVERIFIED = 8, /* runs a named executable whose fs-verity digest did not match: holds no grant */
+	BF_TASK_CONFINED = 16,  /* descends from the confined executable `confined`: its confinement applies, whatever runs */
+	BF_TASK_CONFINED_MORE = 32, /* descends from two confined executables or more: it reaches no destination */
 };
 
 /* Flags of a named executable (value of the bf_exes_gen_v2 inner maps). */
@@ -120,6 +149,7 @@ enum bf_exe_flag {
 	BF_EXE_FILELESS_MONITOR = 1024, /* on the policy entry: fileless refusals report and let through */
 	BF_EXE_ENV_DENY = 2048,       /* started with a variable runtime.environment lists: killed before it runs (deny) */
 	BF_EXE_ENV_MONITOR = 4096,    /* BF_EXE_ENV_DENY reports and lets it run */
+	BF_EXE_CONFINED = 8192,       /* network.confine names it (bf_confined_gen_v1 holds the rule): it and its descendants reach its destinations only */
 };
 
 /*
@@ -192,10 +222,11 @@ struct bf_grant {
 	__u32 pad;    /* always 0 */
 };
 
-/* Value of bf_tasks_v3 (task storage). */
+/* Value of bf_tasks_v4 (task storage). */
 struct bf_task {
 	struct bf_inode_key inherited; /* with BF_TASK_INHERITED: the named executable it acts as */
 	struct bf_inode_key launcher;  /* with BF_TASK_LAUNCHER: the named executable whose exec is under way */
+	struct bf_inode_key confined;  /* with BF_TASK_CONFINED: the confined executable it descends from */
 	__u32 flags;                   /* enum bf_task_flag bits */
 	__u32 pad;                     /* always 0 */
 };
@@ -224,6 +255,53 @@ struct bf_env_rules {
 	__u64 masks[BF_ENV_PATTERNS][BF_ENV_PATTERN_WORDS];
 };
 
+/*
+ * Key of the bf_dests_gen_v1 inner maps (LPM tries): an address prefix. IPv4 is held as IPv4-mapped
+ * IPv6 (::ffff:a.b.c.d, prefix 96 + n), so one trie serves both families and a mapped address
+ * matches the IPv4 rule.
+ */
+struct bf_dest_key {
+	__u32 prefixlen; /* bits of addr that must match */
+	__u8 addr[16];   /* network byte order */
+};
+
+/* Value of the bf_dests_gen_v1 inner maps: the destination(s) of an address prefix. */
+struct bf_dest {
+	__u32 rule_id; /* with ports 0: the destination's rule; otherwise a reserved one at this prefix, for sockets without ports (BF_DEST_RESERVED) */
+	__u32 ports;   /* 0: every port and protocol is rule_id's; otherwise the id of this prefix's entries in bf_ports_gen_v1 */
+	__u32 flags;   /* enum bf_dest_flag bits (of rule_id) */
+	__u32 pad;     /* always 0 */
+};
+
+/*
+ * Key of the bf_ports_gen_v1 inner maps (LPM tries): data holds the ports id (4 bytes, big-endian),
+ * the protocol (IPPROTO_TCP or IPPROTO_UDP), and the port (2 bytes, big-endian); a port range is a
+ * few prefixes over the port's bits. Entries of a prefix include those of the shorter prefixes
+ * around it, for the ports its own destinations leave out: one lookup decides.
+ */
+struct bf_port_key {
+	__u32 prefixlen; /* 40 + bits of the port that must match */
+	__u8 data[8];    /* ports id, protocol, port, one byte of padding (always 0) */
+};
+
+/* Value of the bf_ports_gen_v1 inner maps. */
+struct bf_port_dest {
+	__u32 rule_id; /* the destination's rule */
+	__u32 flags;   /* enum bf_dest_flag bits */
+};
+
+/* Value of the bf_confined_gen_v1 inner maps (keyed by the executable's inode): its confinement. */
+struct bf_confinement {
+	__u32 rule_id; /* the network.confine entry */
+	__u32 mode;    /* enum bf_mode */
+};
+
+/* Value of bf_net_v1, one per slot: the network settings of the generation in that slot. */
+struct bf_net_policy {
+	__u32 flags;        /* enum bf_net_flag bits */
+	__u32 default_rule; /* rule of network.default (events of BF_NET_DEFAULT and BF_NET_OPAQUE) */
+};
+
 /* Key of bf_objects_v1: one of the agent's maps, programs or links. */
 struct bf_object_key {
 	__u32 kind; /* enum bf_object_kind */
@@ -241,7 +319,7 @@ struct bf_state {
 	__u32 pad;         /* always 0 */
 };
 
-/* One record in the ring buffer bf_events_v4. */
+/* One record in the ring buffer bf_events_v5. */
 struct bf_event {
 	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at the decision */
 	__u32 generation;       /* the policy generation that decided: rule_id is one of its rules */
@@ -256,6 +334,11 @@ struct bf_event {
 	__u32 arg;              /* what op says it holds (a signal, a bpf() command...); 0 otherwise */
 	__u32 target_pid;       /* for operations on a process: its thread group id; 0 otherwise */
 	__u32 identity;         /* 1 + rule id of the named executable the task was judged as; 0: a program the policy does not name */
+	__u8 addr[16];          /* BF_EVENT_NETWORK: the destination (IPv4 as ::ffff:a.b.c.d), network byte order */
+	__u16 port;             /* BF_EVENT_NETWORK: the destination port */
+	__u16 protocol;         /* BF_EVENT_NETWORK: IPPROTO_* of the socket */
+	__u16 family;           /* BF_EVENT_NETWORK: AF_* of the socket */
+	__u16 reason;           /* BF_EVENT_NETWORK: enum bf_net_reason */
 	char comm[BF_COMM_LEN]; /* task->comm */
 	char exe[BF_PATH_MAX];  /* the executable, as d_path sees it */
 	char target[BF_PATH_MAX]; /* the file, as d_path sees it; empty when the hook has no path */

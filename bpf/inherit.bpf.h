@@ -2,7 +2,7 @@
 /*
  * Policy inheritance and exec-time identity: which named executable a task acts as.
  *
- * A task is its own executable unless bf_tasks_v3 holds an inherited identity for it. An exec
+ * A task is its own executable unless bf_tasks_v4 holds an inherited identity for it. An exec
  * decides it where the exec is committed and the file is final (bprm_creds_from_file: for a "#!"
  * script or a binfmt_misc program, the interpreter the kernel records as the task's executable):
  * - a named executable: the task acts as that executable, however it was started (any inherited
@@ -36,7 +36,7 @@ static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *
  */
 static __always_inline bool bf_current_identity(struct task_struct *task, struct bf_inode_key *id)
 {
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
 	if (t && (t->flags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED)))
 		return false;
 	if (t && (t->flags & BF_TASK_INHERITED)) {
@@ -67,10 +67,45 @@ static __always_inline void *bf_exes_in_force(__u32 *generation)
 	return bf_policy_map(&bf_exes_gen_v2, slot);
 }
 
+/* The inode of the task's own executable file; false for kernel threads. */
+static __always_inline bool bf_exe_inode(struct task_struct *task, struct bf_inode_key *key)
+{
+	struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	if (!inode)
+		return false;
+	key->ino = BPF_CORE_READ(inode, i_ino);
+	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key->pad = 0;
+	return true;
+}
+
+/*
+ * A confinement the task keeps whatever it runs next (network.confine: restrictions always pass to
+ * descendants, inherit on or off). One is held; a second, different one leaves it confined to the
+ * destinations both allow, which the kernel does not compute: it then reaches none.
+ */
+static __always_inline void bf_keep_confinement(struct task_struct *task, struct bf_inode_key *confined)
+{
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		/* Unrecorded, the confinement would end at this exec: the exec must not go on. */
+		bf_count(BF_STAT_TASK_STORAGE_FAILED);
+		bpf_send_signal(9 /* SIGKILL */);
+		return;
+	}
+	if (!(t->flags & BF_TASK_CONFINED)) {
+		t->confined = *confined;
+		t->flags |= BF_TASK_CONFINED;
+	} else if (t->confined.ino != confined->ino || t->confined.dev != confined->dev) {
+		t->flags |= BF_TASK_CONFINED_MORE;
+	}
+}
+
 /*
  * Before the exec: note the caller's identity when it is a named executable with inherit on
  * (the common case, a caller the policy does not name and that inherited nothing, costs one
- * lookup and no storage).
+ * lookup and no storage), and keep the confinement of a confined caller (by its identity, or by
+ * its own program when it acts as another).
  */
 static __always_inline int bf_exec_begin(void)
 {
@@ -83,8 +118,17 @@ static __always_inline int bf_exec_begin(void)
 	struct bf_exe *named = NULL;
 	if (bf_current_identity(task, &cur))
 		named = bpf_map_lookup_elem(exes, &cur);
+	if (named && (named->flags & BF_EXE_CONFINED))
+		bf_keep_confinement(task, &cur);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	if (t && (t->flags & (BF_TASK_INHERITED | BF_TASK_UNVERIFIED))) {
+		struct bf_inode_key own = {};
+		struct bf_exe *self = bf_exe_inode(task, &own) ? bpf_map_lookup_elem(exes, &own) : NULL;
+		if (self && (self->flags & BF_EXE_CONFINED))
+			bf_keep_confinement(task, &own);
+	}
 	if (named && (named->flags & BF_EXE_INHERIT)) {
-		struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		t = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {
 			t->launcher = cur;
 			t->flags |= BF_TASK_LAUNCHER;
@@ -93,7 +137,6 @@ static __always_inline int bf_exec_begin(void)
 		}
 		return 0;
 	}
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
 	if (t)
 		t->flags &= ~BF_TASK_LAUNCHER;
 	return 0;
@@ -180,7 +223,7 @@ static __always_inline bool bf_exec_identity(struct file *file, struct file *tru
 													: BF_ACTS_NAMED;
 		return true;
 	}
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, bpf_get_current_task_btf(), 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, bpf_get_current_task_btf(), 0, 0);
 	if (t && (t->flags & BF_TASK_LAUNCHER)) {
 		d->launcher = t->launcher;
 		d->exe = bpf_map_lookup_elem(exes, &d->launcher);
@@ -194,7 +237,7 @@ static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (d->acts == BF_ACTS_UNVERIFIED) {
-		struct bf_task *u = bpf_task_storage_get(&bf_tasks_v3, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		struct bf_task *u = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (u) {
 			u->flags = (u->flags & ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER)) | BF_TASK_UNVERIFIED;
 		} else {
@@ -206,7 +249,7 @@ static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
 			bf_report_digest(d->generation, d->exe);
 		return;
 	}
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v3, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
 	if (!t)
 		return;
 	if (d->acts == BF_ACTS_INHERITED) {
@@ -220,11 +263,11 @@ static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
 /* A new task starts with what its parent task carries. */
 static __always_inline int bf_fork_decide(struct task_struct *child)
 {
-	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v3, bpf_get_current_task_btf(), 0, 0);
+	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v4, bpf_get_current_task_btf(), 0, 0);
 	if (!parent || !(parent->flags & ~BF_TASK_LAUNCHER))
 		return 0;
 	struct bf_task copy = *parent;
-	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v3, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v4, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (mine)
 		*mine = copy;
 	else

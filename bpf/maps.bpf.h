@@ -6,7 +6,8 @@
  * enforcing from the pins if the agent process dies, and the next start reuses the maps whose layout
  * it shares (same name, same version) while it loads and attaches its own programs.
  *
- * A policy is a generation: three inner hash maps (files, grants, executables) that user space
+ * A policy is a generation: inner maps (files, grants, executables, and the network's destinations,
+ * ports and confinements) that user space
  * creates and fills, puts in the inactive slot of the bf_*_gen outer maps, and then makes active
  * with one update of bf_state_v1. The programs read the slot once per decision.
  */
@@ -25,6 +26,10 @@
 #define BF_MAX_FILES 65536
 #define BF_MAX_GRANTS 65536
 #define BF_MAX_EXES 16384
+/* Address prefixes (CIDRs and the addresses host names resolve to), and port entries of prefixes. */
+#define BF_MAX_DESTS 65536
+#define BF_MAX_PORTS 65536
+#define BF_MAX_CONFINED 16384
 
 #define BF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
 
@@ -85,6 +90,63 @@ struct {
 	__array(values, struct bf_exes_inner);
 } bf_exes_gen_v2 SEC(".maps");
 
+/* Address prefixes -> the destination(s) there (per generation; longest prefix wins). */
+struct bf_dests_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, BF_MAX_DESTS);
+	__uint(key_size, sizeof(struct bf_dest_key));
+	__uint(value_size, sizeof(struct bf_dest));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	BF_PINNED;
+	__array(values, struct bf_dests_inner);
+} bf_dests_gen_v1 SEC(".maps");
+
+/* (ports id, protocol, port prefix) -> the destination (per generation). */
+struct bf_ports_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, BF_MAX_PORTS);
+	__uint(key_size, sizeof(struct bf_port_key));
+	__uint(value_size, sizeof(struct bf_port_dest));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	BF_PINNED;
+	__array(values, struct bf_ports_inner);
+} bf_ports_gen_v1 SEC(".maps");
+
+/* Confined executables, by inode -> their network.confine rule (per generation). */
+struct bf_confined_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, BF_MAX_CONFINED);
+	__uint(key_size, sizeof(struct bf_inode_key));
+	__uint(value_size, sizeof(struct bf_confinement));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	BF_PINNED;
+	__array(values, struct bf_confined_inner);
+} bf_confined_gen_v1 SEC(".maps");
+
+/* The network settings, per slot (written before the slot is put in force). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BF_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bf_net_policy);
+	BF_PINNED;
+} bf_net_v1 SEC(".maps");
+
 /*
  * What the kernel remembers of a task: the named executable it acts as when it inherited one
  * (inherit.bpf.h), and whether it runs the agent's binary without being the agent (agent.bpf.h).
@@ -96,7 +158,7 @@ struct {
 	__type(key, int);
 	__type(value, struct bf_task);
 	BF_PINNED;
-} bf_tasks_v3 SEC(".maps");
+} bf_tasks_v4 SEC(".maps");
 
 /*
  * Where the kernel writes an executable's fs-verity digest at exec (bpf_get_fsverity_digest writes
@@ -156,7 +218,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 	BF_PINNED;
-} bf_events_v4 SEC(".maps");
+} bf_events_v5 SEC(".maps");
 
 /* Counters indexed by enum bf_stat. */
 struct {
@@ -209,7 +271,7 @@ static __always_inline void *bf_policy_map(void *outer, __u32 slot)
 static __always_inline struct bf_event *bf_event_begin(__u32 generation, __u32 kind, __u32 verdict,
 							__u32 rule_id, __u32 access, __u32 op)
 {
-	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v4, sizeof(*e), 0);
+	struct bf_event *e = bpf_ringbuf_reserve(&bf_events_v5, sizeof(*e), 0);
 	if (!e) {
 		bf_count(BF_STAT_RINGBUF_FULL);
 		return NULL;

@@ -4,7 +4,7 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
@@ -12,7 +12,7 @@ export const ENV_PATTERNS = 16;
 export const ENV_PATTERN_LEN = 32;
 export const ENV_PATTERN_WORDS = 4;
 
-export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3, RUNTIME: 4 } as const;
+export const EventKind = { FILE: 1, IDENTITY: 2, AGENT: 3, RUNTIME: 4, NETWORK: 5 } as const;
 export const RULE_BUILTIN = 0x7fffffff;
 export const Op = {
   OPEN: 1,
@@ -37,13 +37,19 @@ export const Op = {
   TRACED_EXEC: 20,
   FILELESS: 21,
   ENVIRONMENT: 22,
+  CONNECT: 23,
+  SEND: 24,
+  SOCKET: 25,
 } as const;
+export const NetReason = { RESERVED: 1, CONFINED: 2, DEFAULT: 3, OPAQUE: 4 } as const;
+export const NetFlag = { ON: 1, DENY: 2, DENY_MONITOR: 4 } as const;
+export const DestFlag = { MONITOR: 1, RESERVED: 2 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
 export const ObjectKind = { MAP: 1, PROG: 2, LINK: 3 } as const;
-export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8 } as const;
+export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8, CONFINED: 16, CONFINED_MORE: 32 } as const;
 export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
-export const Access = { READ: 1, WRITE: 2 } as const;
+export const Access = { READ: 1, WRITE: 2, CONNECT: 4, REACH: 8 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
 export const ExeFlag = {
   INHERIT: 1,
@@ -59,18 +65,22 @@ export const ExeFlag = {
   FILELESS_MONITOR: 1024,
   ENV_DENY: 2048,
   ENV_MONITOR: 4096,
+  CONFINED: 8192,
 } as const;
 /** Inode number of the exes map's entry that holds the policy's own runtime settings. */
 export const POLICY_ENTRY_INO = 0;
 export const Fileless = { MEMFD: 1, TMPFILE: 2, DELETED: 3 } as const;
 /** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
-export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536 } as const;
+export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536, dests: 65536, ports: 65536, confined: 16384 } as const;
 export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
 
 /** The C enums, by their C names, for the BTF check. */
 export const ENUMS: Record<string, Record<string, number>> = {
   bf_abi: { BF_ABI_VERSION: ABI_VERSION, BF_PATH_MAX: PATH_MAX, BF_COMM_LEN: COMM_LEN, BF_SLOTS: SLOTS, BF_ENV_PATTERNS: ENV_PATTERNS, BF_ENV_PATTERN_LEN: ENV_PATTERN_LEN, BF_ENV_PATTERN_WORDS: ENV_PATTERN_WORDS },
-  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT, BF_EVENT_RUNTIME: EventKind.RUNTIME },
+  bf_event_kind: { BF_EVENT_FILE: EventKind.FILE, BF_EVENT_IDENTITY: EventKind.IDENTITY, BF_EVENT_AGENT: EventKind.AGENT, BF_EVENT_RUNTIME: EventKind.RUNTIME, BF_EVENT_NETWORK: EventKind.NETWORK },
+  bf_net_reason: Object.fromEntries(Object.entries(NetReason).map(([k, v]) => [`BF_NET_${k}`, v])),
+  bf_net_flag: Object.fromEntries(Object.entries(NetFlag).map(([k, v]) => [`BF_NET_${k}`, v])),
+  bf_dest_flag: Object.fromEntries(Object.entries(DestFlag).map(([k, v]) => [`BF_DEST_${k}`, v])),
   bf_rule_builtin: { BF_RULE_BUILTIN: RULE_BUILTIN },
   bf_op: {
     BF_OP_OPEN: Op.OPEN,
@@ -95,13 +105,16 @@ export const ENUMS: Record<string, Record<string, number>> = {
     BF_OP_TRACED_EXEC: Op.TRACED_EXEC,
     BF_OP_FILELESS: Op.FILELESS,
     BF_OP_ENVIRONMENT: Op.ENVIRONMENT,
+    BF_OP_CONNECT: Op.CONNECT,
+    BF_OP_SEND: Op.SEND,
+    BF_OP_SOCKET: Op.SOCKET,
   },
   bf_unsafe: { BF_UNSAFE_TRACED: Unsafe.TRACED, BF_UNSAFE_ENVIRONMENT: Unsafe.ENVIRONMENT, BF_UNSAFE_UNREAD: Unsafe.UNREAD },
   bf_agent_flag: { BF_AGENT_MONITOR: AgentFlag.MONITOR, BF_AGENT_REPORT_ALLOW: AgentFlag.REPORT_ALLOW },
   bf_object_kind: { BF_OBJECT_MAP: ObjectKind.MAP, BF_OBJECT_PROG: ObjectKind.PROG, BF_OBJECT_LINK: ObjectKind.LINK },
-  bf_task_flag: { BF_TASK_INHERITED: TaskFlag.INHERITED, BF_TASK_UNTRUSTED: TaskFlag.UNTRUSTED, BF_TASK_LAUNCHER: TaskFlag.LAUNCHER, BF_TASK_UNVERIFIED: TaskFlag.UNVERIFIED },
+  bf_task_flag: Object.fromEntries(Object.entries(TaskFlag).map(([k, v]) => [`BF_TASK_${k}`, v])),
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR, BF_VERDICT_ALLOW: Verdict.ALLOW },
-  bf_access: { BF_ACCESS_READ: Access.READ, BF_ACCESS_WRITE: Access.WRITE },
+  bf_access: Object.fromEntries(Object.entries(Access).map(([k, v]) => [`BF_ACCESS_${k}`, v])),
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
   bf_exe_flag: Object.fromEntries(Object.entries(ExeFlag).map(([k, v]) => [`BF_EXE_${k}`, v])),
   bf_policy_entry: { BF_POLICY_ENTRY_INO: POLICY_ENTRY_INO },
@@ -117,9 +130,10 @@ export const ENUMS: Record<string, Record<string, number>> = {
   },
 };
 
-type Scalar = "u32" | "u64";
-type FieldType = Scalar | { char: number };
-type FieldValue<T extends FieldType> = T extends "u64" ? bigint : T extends "u32" ? number : string;
+type Scalar = "u16" | "u32" | "u64";
+/** char: text, NUL-terminated; bytes: raw bytes (an address, a key's data). */
+type FieldType = Scalar | { char: number } | { bytes: number };
+type FieldValue<T extends FieldType> = T extends "u64" ? bigint : T extends "u32" | "u16" ? number : T extends { bytes: number } ? Uint8Array : string;
 
 export interface Field {
   name: string;
@@ -137,10 +151,10 @@ export interface Layout<F extends Record<string, FieldType>> {
 }
 
 function sizeOf(t: FieldType): number {
-  return t === "u64" ? 8 : t === "u32" ? 4 : t.char;
+  return t === "u64" ? 8 : t === "u32" ? 4 : t === "u16" ? 2 : "bytes" in t ? t.bytes : t.char;
 }
 function alignOf(t: FieldType): number {
-  return t === "u64" ? 8 : t === "u32" ? 4 : 1;
+  return t === "u64" ? 8 : t === "u32" ? 4 : t === "u16" ? 2 : 1;
 }
 
 /** Where a u64 is turned into bytes (little-endian, as the kernel reads them). */
@@ -185,7 +199,14 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
           scratch.setBigUint64(0, BigInt(x as bigint | number), true);
           for (let i = 0; i < 8; i++) bytes[f.offset + i] = scratchBytes[i]!;
         } else if (f.type === "u32") putU32(bytes, f.offset, Number(x));
-        else {
+        else if (f.type === "u16") {
+          bytes[f.offset] = Number(x);
+          bytes[f.offset + 1] = Number(x) >>> 8;
+        } else if ("bytes" in f.type) {
+          const b = x as Uint8Array;
+          if (b.length > f.size) throw new Error(`Bug: ${b.length} bytes do not fit ${name}.${f.name}`);
+          bytes.set(b, f.offset);
+        } else {
           const s = utf8.encode(String(x));
           if (s.length >= f.size) throw new Error(`Bug: "${String(x)}" does not fit ${name}.${f.name}`);
           bytes.set(s, f.offset);
@@ -200,6 +221,8 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
       for (const f of fields) {
         if (f.type === "u64") out[f.name] = dv.getBigUint64(f.offset, true);
         else if (f.type === "u32") out[f.name] = dv.getUint32(f.offset, true);
+        else if (f.type === "u16") out[f.name] = dv.getUint16(f.offset, true);
+        else if ("bytes" in f.type) out[f.name] = bytes.slice(f.offset, f.offset + f.size);
         else {
           const raw = bytes.subarray(f.offset, f.offset + f.size);
           const nul = raw.indexOf(0);
@@ -217,7 +240,25 @@ export const Exe = struct("bf_exe", { flags: "u32", rule_id: "u32", digest0: "u6
 export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
 export const State = struct("bf_state", { active: "u32", generation0: "u32", generation1: "u32", pad: "u32" });
-export const Task = struct("bf_task", { ino: "u64", dev: "u32", pad0: "u32", launcher_ino: "u64", launcher_dev: "u32", pad1: "u32", flags: "u32", pad: "u32" });
+export const Task = struct("bf_task", {
+  ino: "u64",
+  dev: "u32",
+  pad0: "u32",
+  launcher_ino: "u64",
+  launcher_dev: "u32",
+  pad1: "u32",
+  confined_ino: "u64",
+  confined_dev: "u32",
+  pad2: "u32",
+  flags: "u32",
+  pad: "u32",
+});
+export const DestKey = struct("bf_dest_key", { prefixlen: "u32", addr: { bytes: 16 } });
+export const Dest = struct("bf_dest", { rule_id: "u32", ports: "u32", flags: "u32", pad: "u32" });
+export const PortKey = struct("bf_port_key", { prefixlen: "u32", data: { bytes: 8 } });
+export const PortDest = struct("bf_port_dest", { rule_id: "u32", flags: "u32" });
+export const Confinement = struct("bf_confinement", { rule_id: "u32", mode: "u32" });
+export const NetPolicy = struct("bf_net_policy", { flags: "u32", default_rule: "u32" });
 export const Agent = struct("bf_agent", {
   ino: "u64",
   dev: "u32",
@@ -248,6 +289,11 @@ export const Event = struct("bf_event", {
   arg: "u32",
   target_pid: "u32",
   identity: "u32",
+  addr: { bytes: 16 },
+  port: "u16",
+  protocol: "u16",
+  family: "u16",
+  reason: "u16",
   comm: { char: COMM_LEN },
   exe: { char: PATH_MAX },
   target: { char: PATH_MAX },
@@ -274,7 +320,7 @@ export function envRulesValue(patterns: readonly string[]): Uint8Array {
 }
 
 /** Every shared struct, for the BTF check. */
-export const STRUCTS = [InodeKey, FileRule, Exe, GrantKey, Grant, State, Event, ObjectKey];
+export const STRUCTS = [InodeKey, FileRule, Exe, GrantKey, Grant, State, Event, ObjectKey, DestKey, Dest, PortKey, PortDest, Confinement, NetPolicy];
 /** Structs with a nested struct, checked by size only (the BTF check compares flat members). */
 export const NESTED_STRUCTS = [Task, Agent, EnvRules];
 
@@ -286,6 +332,9 @@ export const MAPS = {
   exes: { outer: "bf_exes_gen_v2", key: InodeKey, value: Exe },
   files: { outer: "bf_files_gen_v1", key: InodeKey, value: FileRule },
   grants: { outer: "bf_grants_gen_v1", key: GrantKey, value: Grant },
+  dests: { outer: "bf_dests_gen_v1", key: DestKey, value: Dest },
+  ports: { outer: "bf_ports_gen_v1", key: PortKey, value: PortDest },
+  confined: { outer: "bf_confined_gen_v1", key: InodeKey, value: Confinement },
 } as const;
 export type MapName = keyof typeof MAPS;
 
@@ -293,12 +342,14 @@ export const STATE_MAP = "bf_state_v1";
 export const AGENT_MAP = "bf_agent_v1";
 export const OBJECTS_MAP = "bf_objects_v1";
 export const AGENT_CGROUPS_MAP = "bf_agent_cgroups_v1";
-export const TASKS_MAP = "bf_tasks_v3";
+export const TASKS_MAP = "bf_tasks_v4";
 /** The variables runtime.environment refuses, per slot (bpf/maps.bpf.h). */
 export const ENV_MAP = "bf_env_v1";
 /** Where the kernel writes a digest it measures at exec (bpf/maps.bpf.h). */
 export const VERITY_MAP = "bf_verity_v1";
-export const EVENTS_MAP = "bf_events_v4";
+export const EVENTS_MAP = "bf_events_v5";
+/** The network settings, per slot (bpf/maps.bpf.h). */
+export const NET_MAP = "bf_net_v1";
 export const STATS_MAP = "bf_stats_v2";
 
 /**

@@ -1,7 +1,8 @@
 // Kernel events -> JSON lines. One object per line, stable keys, for people and for jq.
 import { readlinkSync } from "node:fs";
 import { constants } from "node:os";
-import { Access, Event, EventKind, Fileless, Op, RULE_BUILTIN, Unsafe, Verdict } from "./abi.ts";
+import { Access, Event, EventKind, Fileless, NetReason, Op, RULE_BUILTIN, Unsafe, Verdict } from "./abi.ts";
+import { formatIPv4, formatIPv6 } from "./policy/net.ts";
 
 /** A policy rule as an event names it. */
 export interface EventRule {
@@ -22,7 +23,7 @@ export interface EventLine {
    * "allow" (granted; reported only with agent.events.include: allow).
    */
   action: "deny" | "monitor" | "allow";
-  kind: "file" | "identity" | "agent" | "runtime";
+  kind: "file" | "identity" | "agent" | "runtime" | "network";
   op: OpName;
   pid: number;
   tid: number;
@@ -39,8 +40,10 @@ export interface EventLine {
   rule: string;
   /** The policy generation that decided (0 for built-in protections). */
   generation: number;
-  /** What the attempt carried, for operations on the agent: "SIGKILL", "bpf(BPF_MAP_GET_FD_BY_ID)"... */
+  /** What the attempt carried, for operations on the agent: "SIGKILL", "bpf(BPF_MAP_GET_FD_BY_ID)"...; why a connection was refused. */
   detail?: string;
+  /** Network events: the socket's protocol ("tcp", "udp", "mptcp", "icmp", "raw"...). */
+  protocol?: string;
 }
 
 const OP_NAMES = {
@@ -66,6 +69,9 @@ const OP_NAMES = {
   [Op.TRACED_EXEC]: "traced_exec",
   [Op.FILELESS]: "fileless_exec",
   [Op.ENVIRONMENT]: "environment",
+  [Op.CONNECT]: "connect",
+  [Op.SEND]: "send",
+  [Op.SOCKET]: "socket",
 } as const;
 export type OpName = (typeof OP_NAMES)[keyof typeof OP_NAMES] | "unknown";
 
@@ -74,7 +80,22 @@ const FILELESS: Record<number, string> = {
   [Fileless.TMPFILE]: "an O_TMPFILE file never linked",
   [Fileless.DELETED]: "a deleted file",
 };
-const KINDS = { [EventKind.FILE]: "file", [EventKind.IDENTITY]: "identity", [EventKind.AGENT]: "agent", [EventKind.RUNTIME]: "runtime" } as const;
+const KINDS = { [EventKind.FILE]: "file", [EventKind.IDENTITY]: "identity", [EventKind.AGENT]: "agent", [EventKind.RUNTIME]: "runtime", [EventKind.NETWORK]: "network" } as const;
+const NET_REASONS: Record<number, string> = {
+  [NetReason.RESERVED]: "the destination is reserved for the executables its allow names",
+  [NetReason.CONFINED]: "the executable (or the one it descends from) is confined to other destinations",
+  [NetReason.DEFAULT]: "no destination names it, and network.default is deny",
+  [NetReason.OPAQUE]: "a socket whose traffic the rules cannot see, for a confined executable or under default: deny",
+};
+const PROTOCOLS: Record<number, string> = { 0: "ip", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 136: "udplite", 255: "raw", 262: "mptcp" };
+const FAMILIES: Record<number, string> = { 2: "AF_INET", 10: "AF_INET6", 17: "AF_PACKET", 40: "AF_VSOCK", 44: "AF_XDP" };
+const SOCKET_TYPES: Record<number, string> = { 1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET", 10: "SOCK_PACKET" };
+
+/** "10.0.0.5:443", "[2001:db8::1]:443" (an IPv4-mapped address as IPv4). */
+export function destinationText(addr: Uint8Array, port: number): string {
+  const mapped = addr.subarray(0, 10).every((b) => b === 0) && addr[10] === 0xff && addr[11] === 0xff;
+  return mapped ? `${formatIPv4(addr.subarray(12, 16))}:${port}` : `[${formatIPv6(addr)}]:${port}`;
+}
 const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 const BPF_COMMANDS: Record<number, string> = { 13: "BPF_PROG_GET_FD_BY_ID", 14: "BPF_MAP_GET_FD_BY_ID", 30: "BPF_LINK_GET_FD_BY_ID" };
 const IOCTLS: Record<number, string> = {
@@ -154,7 +175,7 @@ function ruleText(e: { rule_id: number; generation: number; kind: number }, rule
  */
 export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs: bigint): EventLine | null {
   const e = Event.decode(record);
-  if (e.kind !== EventKind.FILE && e.kind !== EventKind.IDENTITY && e.kind !== EventKind.AGENT && e.kind !== EventKind.RUNTIME) return null;
+  if (!(e.kind in KINDS)) return null;
   const rule = e.rule_id === RULE_BUILTIN ? undefined : rules(e.generation, e.rule_id);
   const ms = Number((e.boot_ns + wallOffsetNs) / 1_000_000n);
   const exe = fullExe(e.exe, e.pid);
@@ -179,5 +200,12 @@ export function decodeEvent(record: Uint8Array, rules: RuleLookup, wallOffsetNs:
   };
   const detail = detailOf(e.op, e.arg);
   if (detail) line.detail = detail;
+  if (e.kind === EventKind.NETWORK) {
+    line.protocol = PROTOCOLS[e.protocol] ?? `protocol ${e.protocol}`;
+    line.detail = NET_REASONS[e.reason] ?? `reason ${e.reason}`;
+    const type = e.arg & 0xf;
+    line.target =
+      e.op === Op.SOCKET ? `${FAMILIES[e.family] ?? `family ${e.family}`} ${SOCKET_TYPES[type] ?? `type ${type}`}` : destinationText(e.addr, e.port);
+  }
   return line;
 }

@@ -2,6 +2,7 @@
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
 import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
+import { compileNetwork, type NetworkSpec } from "./net.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -16,9 +17,10 @@ export interface RuleInfo {
   /**
    * file: a policy's file rule; guard: a file or directory guarded for the agent; executable: a
    * named executable (events name it as the identity judged, and its file is immutable); runtime:
-   * a rule of the runtime section that no file carries (runtime.fileless).
+   * a rule of the runtime section that no file carries (runtime.fileless); destination,
+   * confinement, network: a network.destinations entry, a network.confine entry, network.default.
    */
-  kind: "file" | "guard" | "executable" | "runtime";
+  kind: "file" | "guard" | "executable" | "runtime" | "destination" | "confinement" | "network";
   path: string;
   origin: Origin;
   /** For a rule no policy line wrote (the agent's own files): what it guards. */
@@ -130,6 +132,7 @@ export interface CompileInput {
   executables: ExecutableSpec[];
   files: FileRuleSpec[];
   runtime?: RuntimeSpec;
+  network?: NetworkSpec;
   agent?: AgentSpec;
 }
 
@@ -146,6 +149,13 @@ export interface Compiled {
   entries: MapEntry[];
   /** runtime.environment's variables as the kernel matches them ("NAME=" or a prefix); none without the section. */
   envPatterns?: string[];
+  /** The generation's network settings (bf_net_policy); none without a network section. */
+  net?: Uint8Array;
+}
+
+/** Does the kernel know this rule by a file (files, guards, executables)? */
+export function carriesFile(rule: RuleInfo): boolean {
+  return rule.kind === "file" || rule.kind === "guard" || rule.kind === "executable";
 }
 
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
@@ -328,6 +338,10 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     for (const entry of grants.entries) entries.push(entry);
     for (const exe of grants.exes) holdsGrant.add(exe);
   }
+  // A destination's allow is a grant too; a confinement is a restriction, which no hijack escapes.
+  const confinedNames = new Set<string>();
+  for (const d of input.network?.destinations ?? []) for (const name of d.allow ?? []) if (exes.has(name)) holdsGrant.add(exes.get(name)!.inode);
+  for (const c of input.network?.confine ?? []) confinedNames.add(c.executable);
 
   const { ptrace, fileless, environment } = input.runtime ?? {};
   /** Does a runtime part's `protect` ("all", or names) name this executable? */
@@ -376,7 +390,8 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       (traceGuarded ? ExeFlag.PTRACE : 0) |
       (traceGuarded && traceMonitor ? ExeFlag.PTRACE_MONITOR : 0) |
       (ptrace?.tracers.includes(spec.name) ? ExeFlag.TRACER : 0) |
-      (fileless?.allow.includes(spec.name) ? ExeFlag.FILELESS_OK : 0);
+      (fileless?.allow.includes(spec.name) ? ExeFlag.FILELESS_OK : 0) |
+      (confinedNames.has(spec.name) ? ExeFlag.CONFINED : 0);
     entries.push({
       map: "exes",
       key,
@@ -399,15 +414,20 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     });
   }
 
+  const network = input.network ? compileNetwork(input.network, exes, rules, entries, problems) : undefined;
+
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
-  // share an inode only make the counts smaller, so an overflow here is a bug.
-  const counts = { exes: 0, files: 0, grants: 0 };
+  // share an inode only make the counts smaller, so an overflow here is a bug. (Port entries depend
+  // on how ranges split: compileNetwork reports those.)
+  const counts = { exes: 0, files: 0, grants: 0, dests: 0, ports: 0, confined: 0 };
   for (const e of entries) counts[e.map]++;
-  for (const map of ["exes", "files", "grants"] as const) {
+  for (const map of ["exes", "files", "grants", "confined"] as const) {
     if (counts[map] > MAP_LIMITS[map]) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
   const envPatterns = environment?.variables.map((v) => (v.endsWith("*") ? v.slice(0, -1) : `${v}=`));
-  return problems.length ? { ok: false, problems } : { ok: true, compiled: { rules, entries, ...(envPatterns ? { envPatterns } : {}) } };
+  return problems.length
+    ? { ok: false, problems }
+    : { ok: true, compiled: { rules, entries, ...(envPatterns ? { envPatterns } : {}), ...(network ? { net: network.net } : {}) } };
 }
 
 /**

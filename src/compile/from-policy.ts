@@ -4,7 +4,9 @@ import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
+import { parseCidr, parsePort } from "../policy/net.ts";
 import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
+import type { NetworkSpec, Protocol } from "./net.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
@@ -48,7 +50,38 @@ export function compileInputOf(policy: Policy): CompileInput {
     runtime.ptrace = { protect: ptrace.protect ?? "all", tracers: ptrace.tracers ?? [], mode: ptrace.mode ?? defaultMode, origin: keyOrigin(["runtime", "ptrace"]) };
   }
   if (fileless) runtime.fileless = { allow: fileless.allow ?? [], mode: fileless.mode ?? defaultMode, origin: keyOrigin(["runtime", "fileless"]) };
-  return { executables, files, runtime };
+  const input: CompileInput = { executables, files, runtime };
+  if (policy.network) input.network = networkSpecOf(policy, origin, keyOrigin, defaultMode);
+  return input;
+}
+
+/** The checker accepted every address and port: parsing again cannot fail. */
+function networkSpecOf(policy: Policy, origin: (path: ValuePath) => Origin, keyOrigin: (path: ValuePath) => Origin, defaultMode: "enforce" | "monitor"): NetworkSpec {
+  const net = policy.network!;
+  const must = <T>(r: { ok: true; value: T } | { ok: false; message: string }): T => {
+    if (!r.ok) throw new Error(`Bug: the checker accepted a network value the compiler cannot read: ${r.message}`);
+    return r.value;
+  };
+  return {
+    default: net.default ?? DEFAULTS.networkDefault,
+    mode: defaultMode,
+    origin: keyOrigin(net.default !== undefined ? ["network", "default"] : ["network"]),
+    destinations: Object.entries(net.destinations ?? {}).map(([name, d]) => ({
+      name,
+      addresses: (d.addresses ?? []).map((a, i) => ({ cidr: must(parseCidr(a)), origin: origin(["network", "destinations", name, "addresses", i]) })),
+      ports: (d.ports ?? []).map((p) => must(parsePort(p))),
+      protocols: d.protocol ? [d.protocol as Protocol] : ["tcp", "udp"],
+      ...(d.allow ? { allow: [...d.allow] } : {}),
+      mode: d.mode ?? defaultMode,
+      origin: keyOrigin(["network", "destinations", name]),
+    })),
+    confine: (net.confine ?? []).map((c, i) => ({
+      executable: c.executable,
+      to: [...c.to],
+      mode: c.mode ?? defaultMode,
+      origin: keyOrigin(["network", "confine", i]),
+    })),
+  };
 }
 
 /** Where the agent's own things are on this host. */

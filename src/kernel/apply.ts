@@ -15,7 +15,7 @@
 // and freed).
 import { statSync } from "node:fs";
 import { InodeKey, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
-import { batches, fileRuleValue, type Compiled } from "../compile/compile.ts";
+import { batches, carriesFile, fileRuleValue, type Compiled } from "../compile/compile.ts";
 import type { BpfMap } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
@@ -63,6 +63,7 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     // 3. Stage in the slot not in force.
     for (const [kind, map] of inner) kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(map.fd));
     kernel.setEnvRules(slot, compiled.envPatterns ?? []);
+    kernel.setNetPolicy(slot, compiled.net);
     const generations: [number, number] = [...before.generations];
     generations[slot] = generation;
     writeState(kernel, before.active, generations);
@@ -83,7 +84,7 @@ async function reconcile(
 ): Promise<{ path: string; key: Uint8Array; value: Uint8Array }[]> {
   const replaced = compiled.rules.filter((rule) => {
     if (rule.coveredBy !== undefined) return false; // its file is another rule's, reconciled as that rule
-    if (rule.kind === "runtime") return false; // no file carries it
+    if (!carriesFile(rule)) return false; // a runtime or network rule: no file carries it
     try {
       return statSync(rule.path, { bigint: true }).ino !== rule.inode.ino;
     } catch {

@@ -13,7 +13,7 @@
 // - uninstall(): every pin removed; when this process closes its descriptors nothing is enforced.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue } from "../abi.ts";
+import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue, NET_MAP, NetPolicy } from "../abi.ts";
 import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
@@ -65,6 +65,9 @@ export const PROGRAMS = [
   "file_receive",
   "task_prctl",
   "inode_free_security",
+  "socket_create",
+  "socket_connect",
+  "socket_sendmsg",
 ] as const;
 export type Program = (typeof PROGRAMS)[number];
 
@@ -109,7 +112,7 @@ export function selectPrograms(obj: BpfObject): Program[] {
 }
 
 /** The maps this version pins, by name; a pinned bf_* map not listed here belongs to another version. */
-export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, ENV_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
+export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, ENV_MAP, NET_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
 
 /** Who the agent is and where its things live, for self-protection (bf_agent_v1). */
 export interface AgentIdentity {
@@ -226,6 +229,11 @@ export class Kernel {
   /** The variables runtime.environment refuses, for the generation in slot (written before it is in force). */
   setEnvRules(slot: 0 | 1, patterns: readonly string[]): void {
     this.obj.map(ENV_MAP, 4, EnvRules.size).update(u32(slot), envRulesValue(patterns));
+  }
+
+  /** The network settings (bf_net_policy) of the generation in slot (written before it is in force). */
+  setNetPolicy(slot: 0 | 1, value: Uint8Array = NetPolicy.encode({})): void {
+    this.obj.map(NET_MAP, 4, NetPolicy.size).update(u32(slot), value);
   }
 
   /** Maps, programs and links whose file descriptors bpf() then hands to the agent only. */

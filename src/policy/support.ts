@@ -31,19 +31,19 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "files.*.allow.*.access": true,
   "files.*.mode": true,
 
-  network: false,
-  "network.default": false,
-  "network.destinations": false,
-  "network.destinations.*.addresses": false,
-  "network.destinations.*.hosts": false,
-  "network.destinations.*.ports": false,
-  "network.destinations.*.protocol": false,
-  "network.destinations.*.allow": false,
-  "network.destinations.*.mode": false,
-  "network.confine": false,
-  "network.confine.*.executable": false,
-  "network.confine.*.to": false,
-  "network.confine.*.mode": false,
+  network: true,
+  "network.default": true,
+  "network.destinations": true,
+  "network.destinations.*.addresses": true,
+  "network.destinations.*.hosts": false, // DNS names: resolved and refreshed by the agent
+  "network.destinations.*.ports": true,
+  "network.destinations.*.protocol": true,
+  "network.destinations.*.allow": true,
+  "network.destinations.*.mode": true,
+  "network.confine": true,
+  "network.confine.*.executable": true,
+  "network.confine.*.to": true,
+  "network.confine.*.mode": true,
 
   runtime: true,
   "runtime.environment": true,
@@ -145,7 +145,16 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
   // The kernel's maps have a fixed size. Names that turn out to share a file on the host only
   // need fewer entries, so counting what is written is enough.
   const exes = isObj(value.executables) ? Object.keys(value.executables).length : 0;
-  const grants = files.reduce((n: number, rule) => n + (isObj(rule) && Array.isArray(rule.allow) ? rule.allow.length : 0), 0);
+  const net = isObj(value.network) ? value.network : {};
+  const destinations = isObj(net.destinations) ? Object.values(net.destinations).filter(isObj) : [];
+  const confine = Array.isArray(net.confine) ? net.confine.filter(isObj) : [];
+  const length = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+  // Grants: each file rule's allow, each destination's allow, each confinement's destinations.
+  const grants =
+    files.reduce((n: number, rule) => n + (isObj(rule) ? length(rule.allow) : 0), 0) +
+    destinations.reduce((n: number, d) => n + length(d.allow), 0) +
+    confine.reduce((n: number, c) => n + length(c.to), 0);
+  const addresses = destinations.reduce((n: number, d) => n + length(d.addresses), 0);
   // runtime.fileless is one more entry of the executables map; each named executable's file, one
   // more protected file (it is immutable).
   const fileless = isObj(value.runtime) && isObj(value.runtime.fileless) ? 1 : 0;
@@ -154,6 +163,8 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
     { key: "executables", count: exes + fileless, limit: MAP_LIMITS.exes, noun: "executables" },
     { key: "files", count: files.length + exes, limit: MAP_LIMITS.files, noun: "protected files (named executables' files included)" },
     { key: "files", count: grants, limit: MAP_LIMITS.grants, noun: "grants" },
+    { key: "network", count: addresses, limit: MAP_LIMITS.dests, noun: "network addresses" },
+    { key: "network", count: confine.length, limit: MAP_LIMITS.confined, noun: "confined executables" },
   ];
   capacity.push({ key: "runtime", count: variables.length, limit: ENV_PATTERNS, noun: "variables in runtime.environment" });
   for (const c of capacity) {

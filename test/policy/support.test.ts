@@ -78,7 +78,7 @@ agent:
     files: [/etc/bomfather/]
 `;
     expect(refusals(check(text))).toEqual([
-      [13, 1, '"network" is not enforced by this version of bomfather'],
+      [17, 7, '"hosts" is not enforced by this version of bomfather'],
       [23, 13, 'Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather'],
     ]);
   });

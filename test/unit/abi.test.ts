@@ -98,7 +98,14 @@ test("each kernel gets one exec-identity program, and the hooks it has", () => {
 test("the map capacities the checker counts against are bpf/maps.bpf.h's", () => {
   const header = readFileSync(join(import.meta.dir, "..", "..", "bpf", "maps.bpf.h"), "utf8");
   const define = (name: string) => Number(new RegExp(`^#define ${name} (\\d+)$`, "m").exec(header)?.[1]);
-  expect({ ...MAP_LIMITS } as Record<string, number>).toEqual({ exes: define("BF_MAX_EXES"), files: define("BF_MAX_FILES"), grants: define("BF_MAX_GRANTS") });
+  expect({ ...MAP_LIMITS } as Record<string, number>).toEqual({
+    exes: define("BF_MAX_EXES"),
+    files: define("BF_MAX_FILES"),
+    grants: define("BF_MAX_GRANTS"),
+    dests: define("BF_MAX_DESTS"),
+    ports: define("BF_MAX_PORTS"),
+    confined: define("BF_MAX_CONFINED"),
+  });
 });
 
 test("a kernel function is known by its name in the kernel's BTF strings, whole names only", () => {

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * Egress per executable: where an outbound connection or datagram is decided.
+ *
+ * Every way out reaches one of three hooks: socket_connect (connect, io_uring connect,
+ * TCP_FASTOPEN_CONNECT), socket_sendmsg with an address (sendto, sendmsg, sendmmsg, TCP Fast Open's
+ * sendto(MSG_FASTOPEN), io_uring send) and socket_create (raw, packet and other sockets whose
+ * traffic no address rule can see).
+ *
+ * A destination is found in two lookups at most, whatever the number of rules: the longest address
+ * prefix (an LPM trie holding IPv4 as ::ffff:a.b.c.d), then, for a prefix whose destinations name
+ * ports or a protocol, the port's entry (a second LPM trie over ports id, protocol and port bits).
+ * Then, in order, each refusal reported (monitor mode goes on to the next check):
+ * - a destination with an allow list: the task's identity (inherit.bpf.h) must be on it;
+ * - a confined task (its identity, its own program, or a confined executable it descends from)
+ *   must be confined to that destination;
+ * - no destination: a confined task is refused, and everyone under network.default: deny.
+ * The agent itself is never refused (its DNS lookups, its control socket).
+ */
+#ifndef BF_NET_BPF_H
+#define BF_NET_BPF_H
+
+#include "maps.bpf.h"
+#include "inherit.bpf.h"
+#include "agent.bpf.h"
+
+/* Address families, socket types and protocols (macros do not reach BTF). */
+#define BF_AF_UNSPEC 0
+#define BF_AF_UNIX 1
+#define BF_AF_INET 2
+#define BF_AF_INET6 10
+#define BF_AF_NETLINK 16
+#define BF_AF_ALG 38
+#define BF_SOCK_STREAM 1
+#define BF_SOCK_DGRAM 2
+#define BF_SOCK_TYPE_MASK 0xf
+#define BF_IPPROTO_TCP 6
+#define BF_IPPROTO_UDP 17
+#define BF_IPPROTO_MPTCP 262
+
+/* What is being decided: the destination, and what the event reports. */
+struct bf_net_attempt {
+	__u8 addr[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	__u16 port;    /* host byte order */
+	__u16 protocol; /* IPPROTO_TCP or IPPROTO_UDP as the rules see it; 0: neither */
+	__u16 sock_protocol; /* the socket's own */
+	__u16 family;
+	__u32 op;
+	__u32 arg;
+};
+
+/* The settings of the generation in force; NULL when it has no network rules. */
+static __always_inline struct bf_net_policy *bf_net_in_force(__u32 *slot, __u32 *generation)
+{
+	if (!bf_in_force(slot, generation))
+		return NULL;
+	struct bf_net_policy *net = bpf_map_lookup_elem(&bf_net_v1, slot);
+	return net && (net->flags & BF_NET_ON) ? net : NULL;
+}
+
+/* Is the current task the agent? Asked only before a refusal. */
+static __always_inline bool bf_net_is_agent(void)
+{
+	struct bf_agent *cfg = bf_agent_config();
+	return cfg && bf_is_agent_task(bpf_get_current_task_btf(), cfg);
+}
+
+/* Report a refusal; true when it is enforced (the operation fails). */
+static __always_inline bool bf_net_refuse(__u32 generation, __u32 slot, struct bf_net_attempt *a, __u32 rule_id, bool monitor,
+					  __u32 reason, bool known, struct bf_inode_key *id)
+{
+	bf_count(monitor ? BF_STAT_MONITORED : BF_STAT_DENIED);
+	struct bf_event *e = bf_event_begin(generation, BF_EVENT_NETWORK, monitor ? BF_VERDICT_MONITOR : BF_VERDICT_DENY, rule_id, 0, a->op);
+	if (e) {
+		e->arg = a->arg;
+		__builtin_memcpy(e->addr, a->addr, sizeof(e->addr));
+		e->port = a->port;
+		e->protocol = a->sock_protocol;
+		e->family = a->family;
+		e->reason = reason;
+		if (known) {
+			void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);
+			struct bf_exe *named = exes ? bpf_map_lookup_elem(exes, id) : NULL;
+			e->identity = named ? named->rule_id + 1 : 0;
+		}
+		bf_event_exe_name(e);
+		bpf_ringbuf_submit(e, 0);
+	}
+	return !monitor;
+}
+
+/* The confinement of one executable, if any, and whether it lets the task reach rule's destination (rule: none when ~0). */
+static __always_inline struct bf_confinement *bf_confinement_refusing(void *confined, void *grants, struct bf_inode_key *exe, __u32 rule)
+{
+	struct bf_confinement *c = bpf_map_lookup_elem(confined, exe);
+	if (!c)
+		return NULL;
+	if (rule == ~0U)
+		return c;
+	struct bf_grant_key gk = { .rule_id = rule, .dev = exe->dev, .ino = exe->ino };
+	struct bf_grant *g = grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
+	return g && (g->access & BF_ACCESS_REACH) ? NULL : c;
+}
+
+/*
+ * The whole decision for the current task. rule: the destination found (~0: none); flags its
+ * bf_dest_flag bits. 0 or -EPERM.
+ */
+static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_net_policy *net, struct bf_net_attempt *a,
+					__u32 rule, __u32 flags, bool opaque)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bf_inode_key id = {};
+	bool known = bf_current_identity(task, &id);
+	void *grants = bf_policy_map(&bf_grants_gen_v1, slot);
+	bool refused = false;
+
+	/* A destination reserved for the executables its allow names. */
+	if (rule != ~0U && (flags & BF_DEST_RESERVED)) {
+		struct bf_grant_key gk = { .rule_id = rule, .dev = id.dev, .ino = id.ino };
+		struct bf_grant *g = known && grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
+		if (!(g && (g->access & BF_ACCESS_CONNECT)) && !bf_net_is_agent())
+			refused |= bf_net_refuse(generation, slot, a, rule, flags & BF_DEST_MONITOR, BF_NET_RESERVED, known, &id);
+	}
+	if (refused)
+		return -EPERM;
+
+	/* Confinements: the identity's, the task's own program's, and the one it descends from. */
+	void *confined = bf_policy_map(&bf_confined_gen_v1, slot);
+	if (!confined)
+		return 0;
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	__u32 tflags = t ? t->flags : 0;
+	struct bf_confinement *c = NULL;
+	__u32 confine_rule = 0;
+	if (known)
+		c = bf_confinement_refusing(confined, grants, &id, rule);
+	if (!c && (tflags & (BF_TASK_INHERITED | BF_TASK_UNVERIFIED))) {
+		struct bf_inode_key own = {};
+		if (bf_exe_inode(task, &own))
+			c = bf_confinement_refusing(confined, grants, &own, rule);
+	}
+	if (!c && t && (tflags & BF_TASK_CONFINED)) {
+		struct bf_inode_key kept = t->confined;
+		c = bf_confinement_refusing(confined, grants, &kept, rule);
+	}
+	bool more = (tflags & BF_TASK_CONFINED_MORE);
+	if ((c || more) && !bf_net_is_agent()) {
+		/* Two confinements or more: the kernel does not intersect them; nothing is reachable. */
+		confine_rule = c ? c->rule_id : rule == ~0U ? net->default_rule : rule;
+		bool monitor = c ? c->mode == BF_MODE_MONITOR : false;
+		if (bf_net_refuse(generation, slot, a, confine_rule, monitor, opaque ? BF_NET_OPAQUE : BF_NET_CONFINED, known, &id))
+			return -EPERM;
+	}
+
+	/* Nowhere the policy names, or a socket it cannot see into: network.default. */
+	if (rule == ~0U && (net->flags & BF_NET_DENY) && !bf_net_is_agent()) {
+		if (bf_net_refuse(generation, slot, a, net->default_rule, net->flags & BF_NET_DENY_MONITOR,
+				  opaque ? BF_NET_OPAQUE : BF_NET_DEFAULT, known, &id))
+			return -EPERM;
+	}
+	return 0;
+}
+
+/* Find the destination of a->addr, a->port, a->protocol, then judge. */
+static __always_inline int bf_net_decide(struct bf_net_attempt *a)
+{
+	__u32 slot, generation;
+	struct bf_net_policy *net = bf_net_in_force(&slot, &generation);
+	if (!net)
+		return 0;
+	__u32 rule = ~0U, flags = 0;
+	void *dests = bf_policy_map(&bf_dests_gen_v1, slot);
+	struct bf_dest_key dk = { .prefixlen = 128 };
+	__builtin_memcpy(dk.addr, a->addr, sizeof(dk.addr));
+	struct bf_dest *d = dests ? bpf_map_lookup_elem(dests, &dk) : NULL;
+	if (d && !d->ports) {
+		rule = d->rule_id;
+		flags = d->flags;
+	} else if (d && a->protocol) {
+		void *ports = bf_policy_map(&bf_ports_gen_v1, slot);
+		struct bf_port_key pk = { .prefixlen = 56 };
+		__u32 id = d->ports;
+		pk.data[0] = id >> 24;
+		pk.data[1] = id >> 16;
+		pk.data[2] = id >> 8;
+		pk.data[3] = id;
+		pk.data[4] = a->protocol;
+		pk.data[5] = a->port >> 8;
+		pk.data[6] = a->port;
+		struct bf_port_dest *pd = ports ? bpf_map_lookup_elem(ports, &pk) : NULL;
+		if (pd) {
+			rule = pd->rule_id;
+			flags = pd->flags;
+		}
+	} else if (d && (d->flags & BF_DEST_RESERVED)) {
+		/* A protocol without ports to a prefix reserved for some: decided as that destination. */
+		rule = d->rule_id;
+		flags = d->flags;
+	}
+	return bf_net_judge(slot, generation, net, a, rule, flags, false);
+}
+
+/* The protocol as the rules name it: TCP (MPTCP too), UDP, or 0 for what they do not see into. */
+static __always_inline __u16 bf_rules_protocol(__u16 protocol)
+{
+	if (protocol == BF_IPPROTO_TCP || protocol == BF_IPPROTO_MPTCP)
+		return BF_IPPROTO_TCP;
+	if (protocol == BF_IPPROTO_UDP)
+		return BF_IPPROTO_UDP;
+	return 0;
+}
+
+/*
+ * Read a destination address given to connect or sendmsg (kernel memory: the kernel copied it in).
+ * False for anything but AF_INET/AF_INET6 with a complete address: other families are not network
+ * destinations, and a short address fails in the protocol anyway.
+ */
+static __always_inline bool bf_read_destination(void *uaddr, int len, struct bf_net_attempt *a)
+{
+	if (!uaddr)
+		return false;
+	__u16 family = 0;
+	if (len < (int)sizeof(family) || bpf_probe_read_kernel(&family, sizeof(family), uaddr))
+		return false;
+	a->family = family;
+	if (family == BF_AF_INET) {
+		struct sockaddr_in sin = {};
+		if (len < (int)sizeof(sin) || bpf_probe_read_kernel(&sin, sizeof(sin), uaddr))
+			return false;
+		__builtin_memset(a->addr, 0, 10);
+		a->addr[10] = 0xff;
+		a->addr[11] = 0xff;
+		__builtin_memcpy(&a->addr[12], &sin.sin_addr.s_addr, 4);
+		a->port = bpf_ntohs(sin.sin_port);
+		return true;
+	}
+	if (family == BF_AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+		if (len < 24 /* SIN6_LEN_RFC2133: without scope id */ || bpf_probe_read_kernel(&sin6, 24, uaddr))
+			return false;
+		__builtin_memcpy(a->addr, &sin6.sin6_addr, 16);
+		a->port = bpf_ntohs(sin6.sin6_port);
+		return true;
+	}
+	return false;
+}
+
+static __always_inline int bf_net_address_decide(struct socket *sock, void *uaddr, int len, __u32 op)
+{
+	struct bf_net_attempt a = { .op = op };
+	if (!bf_read_destination(uaddr, len, &a))
+		return 0;
+	__u16 protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+	a.sock_protocol = protocol;
+	a.protocol = bf_rules_protocol(protocol);
+	return bf_net_decide(&a);
+}
+
+static __always_inline int bf_connect_decide(struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	return bf_net_address_decide(sock, address, addrlen, BF_OP_CONNECT);
+}
+
+/* Only messages that carry an address: a connected socket's traffic was decided at connect. */
+static __always_inline int bf_sendmsg_decide(struct socket *sock, struct msghdr *msg)
+{
+	void *name = msg->msg_name;
+	if (!name)
+		return 0;
+	return bf_net_address_decide(sock, name, msg->msg_namelen, BF_OP_SEND);
+}
+
+/*
+ * Sockets whose traffic no address rule sees into: raw and packet sockets, and protocols other
+ * than TCP, MPTCP and UDP (SCTP, ping, VSOCK, ...). Local families stay open: Unix sockets,
+ * netlink, the kernel's crypto sockets. Refused to confined tasks and, under default deny, to all.
+ */
+static __always_inline int bf_socket_decide(int family, int type, int protocol, int kern)
+{
+	if (kern || family == BF_AF_UNIX || family == BF_AF_NETLINK || family == BF_AF_ALG)
+		return 0;
+	int kind = type & BF_SOCK_TYPE_MASK;
+	if (family == BF_AF_INET || family == BF_AF_INET6) {
+		if (kind == BF_SOCK_STREAM && (protocol == 0 || protocol == BF_IPPROTO_TCP || protocol == BF_IPPROTO_MPTCP))
+			return 0;
+		if (kind == BF_SOCK_DGRAM && (protocol == 0 || protocol == BF_IPPROTO_UDP))
+			return 0;
+	}
+	__u32 slot, generation;
+	struct bf_net_policy *net = bf_net_in_force(&slot, &generation);
+	if (!net)
+		return 0;
+	struct bf_net_attempt a = { .op = BF_OP_SOCKET, .arg = type, .family = family, .sock_protocol = protocol };
+	return bf_net_judge(slot, generation, net, &a, ~0U, 0, true);
+}
+
+#endif /* BF_NET_BPF_H */

@@ -1,0 +1,319 @@
+// The network section compiled (bpf/net.bpf.h decides with it): address prefixes -> destinations
+// (an LPM trie holding IPv4 as ::ffff:a.b.c.d), the ports of prefixes whose destinations name ports
+// or a protocol (a second LPM trie), grants (who a destination's allow names, which destinations a
+// confinement reaches) and confinements. Pure, as the rest of the compiler.
+import { Access, Confinement, Dest, DestFlag, DestKey, Grant, GrantKey, InodeKey, MAP_LIMITS, Mode, NetFlag, NetPolicy, PortDest, PortKey } from "../abi.ts";
+import { formatIPv4, formatIPv6, type Cidr, type PortRange } from "../policy/net.ts";
+import type { CompileProblem, MapEntry, Origin, RuleInfo } from "./compile.ts";
+
+export type Protocol = "tcp" | "udp";
+
+/** A destination, defaults filled in; allow names executables of the compiler's input. */
+export interface DestinationSpec {
+  name: string;
+  addresses: { cidr: Cidr; origin: Origin }[];
+  /** Empty: every port. */
+  ports: PortRange[];
+  protocols: Protocol[];
+  /** Absent: any executable may reach it (unless confined elsewhere). */
+  allow?: string[];
+  mode: "enforce" | "monitor";
+  origin: Origin;
+}
+
+export interface ConfineSpec {
+  executable: string;
+  to: string[];
+  mode: "enforce" | "monitor";
+  origin: Origin;
+}
+
+export interface NetworkSpec {
+  default: "allow" | "deny";
+  /** The mode of network.default's refusals: the top-level mode. */
+  mode: "enforce" | "monitor";
+  /** Where the section (or its default) was written. */
+  origin: Origin;
+  destinations: DestinationSpec[];
+  confine: ConfineSpec[];
+}
+
+/** An executable found on the host ("dev:ino" in inode). */
+export interface NetExe {
+  dev: number;
+  ino: bigint;
+  inode: string;
+}
+
+export interface CompiledNetwork {
+  /** bf_net_policy of the generation. */
+  net: Uint8Array;
+}
+
+const PROTOCOL_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17 };
+const ALL_PORTS: PortRange = { lo: 0, hi: 65535 };
+
+/** A run of ports of one protocol that one destination has at a prefix. */
+interface Span {
+  lo: number;
+  hi: number;
+  rule: number;
+  flags: number;
+}
+
+/** What a prefix decides: per protocol, disjoint spans sorted by port. */
+interface Cover {
+  tcp: Span[];
+  udp: Span[];
+}
+
+interface Prefix {
+  /** 16 bytes, IPv4 as ::ffff:a.b.c.d, bits past len cleared. */
+  bytes: Uint8Array;
+  len: number;
+  own: Cover;
+  cover?: Cover;
+  /** Where its first address was written. */
+  origin: Origin;
+}
+
+/** IPv4 as IPv4-mapped IPv6: the kernel's trie holds one family. */
+export function mappedPrefix(cidr: Cidr): { bytes: Uint8Array; len: number } {
+  if (cidr.family === 6) return { bytes: cidr.bytes, len: cidr.prefix };
+  const bytes = new Uint8Array(16);
+  bytes[10] = 0xff;
+  bytes[11] = 0xff;
+  bytes.set(cidr.bytes, 12);
+  return { bytes, len: 96 + cidr.prefix };
+}
+
+function maskTo(bytes: Uint8Array, len: number): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) {
+    const keep = Math.max(0, Math.min(8, len - i * 8));
+    out[i] = bytes[i]! & ((0xff << (8 - keep)) & 0xff);
+  }
+  return out;
+}
+
+const prefixId = (bytes: Uint8Array, len: number) => `${Buffer.from(bytes).toString("hex")}/${len}`;
+
+/** A prefix as people write it. */
+export function prefixText(bytes: Uint8Array, len: number): string {
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff && len >= 96;
+  return mapped ? `${formatIPv4(bytes.subarray(12))}/${len - 96}` : `${formatIPv6(bytes)}/${len}`;
+}
+
+/** Spans minus the ports `cut` covers. */
+function subtract(spans: readonly Span[], cut: readonly Span[]): Span[] {
+  let out = [...spans];
+  for (const c of cut) {
+    const next: Span[] = [];
+    for (const s of out) {
+      if (s.hi < c.lo || s.lo > c.hi) {
+        next.push(s);
+        continue;
+      }
+      if (s.lo < c.lo) next.push({ ...s, hi: c.lo - 1 });
+      if (s.hi > c.hi) next.push({ ...s, lo: c.hi + 1 });
+    }
+    out = next;
+  }
+  return out;
+}
+
+const byPort = (a: Span, b: Span) => a.lo - b.lo;
+
+/** A prefix's own destinations, then what its enclosing prefix decides for the ports they leave out. */
+function coverOf(own: Cover, parent: Cover | undefined): Cover {
+  if (!parent) return own;
+  return {
+    tcp: [...own.tcp, ...subtract(parent.tcp, own.tcp)].sort(byPort),
+    udp: [...own.udp, ...subtract(parent.udp, own.udp)].sort(byPort),
+  };
+}
+
+/** Port ranges as aligned power-of-two blocks: [first port, bits fixed]. */
+export function portBlocks(lo: number, hi: number): [number, number][] {
+  const out: [number, number][] = [];
+  let p = lo;
+  while (p <= hi) {
+    let size = 1;
+    let bits = 16;
+    while (bits > 0 && p % (size * 2) === 0 && p + size * 2 - 1 <= hi) {
+      size *= 2;
+      bits--;
+    }
+    out.push([p, bits]);
+    p += size;
+  }
+  return out;
+}
+
+/** Is the whole of both protocols one destination's? Then the prefix needs no port entries. */
+function uniform(cover: Cover): Span | undefined {
+  const [t, u] = [cover.tcp, cover.udp];
+  if (t.length !== 1 || u.length !== 1) return undefined;
+  const [a, b] = [t[0]!, u[0]!];
+  const whole = (s: Span) => s.lo === 0 && s.hi === 65535;
+  return whole(a) && whole(b) && a.rule === b.rule && a.flags === b.flags ? a : undefined;
+}
+
+/**
+ * The section's rules (ids from rules.length on) and map entries. exes: the executables found on
+ * the host, by name (a name missing is one whose problem is reported already).
+ */
+export function compileNetwork(
+  spec: NetworkSpec,
+  exes: ReadonlyMap<string, NetExe>,
+  rules: RuleInfo[],
+  entries: MapEntry[],
+  problems: CompileProblem[],
+): CompiledNetwork {
+  const noFile = { dev: 0, ino: 0n };
+  const defaultRule: RuleInfo = { id: rules.length, kind: "network", path: "network.default", origin: spec.origin, inode: noFile, mode: spec.mode };
+  rules.push(defaultRule);
+
+  const grants = new Map<string, { bits: number; rule: number; exe: NetExe; origin: Origin; names: string[] }>();
+  const grant = (rule: number, exe: NetExe, bits: number, origin: Origin, what: string) => {
+    const k = `${rule}:${exe.inode}`;
+    const g = grants.get(k);
+    if (g) {
+      g.bits |= bits;
+      g.names.push(what);
+    } else grants.set(k, { bits, rule, exe, origin, names: [what] });
+  };
+
+  // Destinations: one rule each; their addresses become prefixes.
+  const ruleOf = new Map<string, number>();
+  const prefixes = new Map<string, Prefix>();
+  for (const d of spec.destinations) {
+    const rule: RuleInfo = { id: rules.length, kind: "destination", path: `network.destinations.${d.name}`, origin: d.origin, inode: noFile, mode: d.mode };
+    rules.push(rule);
+    ruleOf.set(d.name, rule.id);
+    const flags = (d.mode === "monitor" ? DestFlag.MONITOR : 0) | (d.allow ? DestFlag.RESERVED : 0);
+    const ranges = d.ports.length ? d.ports : [ALL_PORTS];
+    for (const a of d.addresses) {
+      const { bytes, len } = mappedPrefix(a.cidr);
+      const id = prefixId(bytes, len);
+      let p = prefixes.get(id);
+      if (!p) prefixes.set(id, (p = { bytes, len, own: { tcp: [], udp: [] }, origin: a.origin }));
+      for (const proto of d.protocols) {
+        // Ports of one destination may overlap (a warning): merge them as one rule's spans.
+        const spans = subtract(
+          ranges.map((r) => ({ lo: r.lo, hi: r.hi, rule: rule.id, flags })),
+          p.own[proto].filter((s) => s.rule === rule.id),
+        );
+        p.own[proto].push(...spans);
+        p.own[proto].sort(byPort);
+      }
+    }
+    for (const name of d.allow ?? []) {
+      const exe = exes.get(name);
+      if (exe) grant(rule.id, exe, Access.CONNECT, d.origin, `${name} may connect`);
+    }
+  }
+
+  // Each prefix decides for every port: its own destinations, then the enclosing prefix's.
+  const lengths = [...new Set([...prefixes.values()].map((p) => p.len))].sort((a, b) => b - a);
+  const ordered = [...prefixes.values()].sort((a, b) => a.len - b.len);
+  let portsIds = 0;
+  let portEntries = 0;
+  for (const p of ordered) {
+    let parent: Prefix | undefined;
+    for (const len of lengths) {
+      if (len >= p.len) continue;
+      parent = prefixes.get(prefixId(maskTo(p.bytes, len), len));
+      if (parent) break;
+    }
+    p.cover = coverOf(p.own, parent?.cover);
+    const at = prefixText(p.bytes, p.len);
+    const key = DestKey.encode({ prefixlen: p.len, addr: p.bytes });
+    const whole = uniform(p.cover);
+    const origin = p.origin;
+    if (whole) {
+      entries.push({
+        map: "dests",
+        key,
+        value: Dest.encode({ rule_id: whole.rule, ports: 0, flags: whole.flags }),
+        origin,
+        note: `${at}: every port and protocol is rule ${whole.rule}'s (${rules[whole.rule]!.path})${flagNote(whole.flags)}`,
+      });
+      continue;
+    }
+    const id = ++portsIds;
+    // For sockets without ports (a raw socket's sendto): the prefix is reserved if a destination here is.
+    const reserved = [...p.cover.tcp, ...p.cover.udp].find((s) => s.flags & DestFlag.RESERVED);
+    entries.push({
+      map: "dests",
+      key,
+      value: Dest.encode({ rule_id: reserved?.rule ?? 0, ports: id, flags: reserved?.flags ?? 0 }),
+      origin,
+      note: `${at}: ports id ${id}${reserved ? `; reserved by rule ${reserved.rule} for sockets without ports` : ""}`,
+    });
+    for (const proto of ["tcp", "udp"] as const) {
+      for (const s of p.cover[proto]) {
+        for (const [port, bits] of portBlocks(s.lo, s.hi)) {
+          const data = new Uint8Array(8);
+          data[0] = id >>> 24;
+          data[1] = id >>> 16;
+          data[2] = id >>> 8;
+          data[3] = id;
+          data[4] = PROTOCOL_NUMBER[proto];
+          data[5] = port >> 8;
+          data[6] = port & 0xff;
+          portEntries++;
+          entries.push({
+            map: "ports",
+            key: PortKey.encode({ prefixlen: 40 + bits, data }),
+            value: PortDest.encode({ rule_id: s.rule, flags: s.flags }),
+            origin,
+            note: `${at} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${s.rule} (${rules[s.rule]!.path})${flagNote(s.flags)}`,
+          });
+        }
+      }
+    }
+  }
+  if (prefixes.size > MAP_LIMITS.dests || portEntries > MAP_LIMITS.ports)
+    problems.push({
+      origin: spec.origin,
+      message: `The network rules need ${prefixes.size} address prefixes and ${portEntries} port entries; the kernel holds at most ${MAP_LIMITS.dests} and ${MAP_LIMITS.ports}`,
+      hint: "name fewer addresses, or fewer port ranges per address",
+    });
+
+  // Confinements: the executable's entry, and a grant to reach each destination of its "to".
+  for (const [i, c] of spec.confine.entries()) {
+    const rule: RuleInfo = { id: rules.length, kind: "confinement", path: `network.confine[${i}]`, origin: c.origin, inode: noFile, mode: c.mode };
+    rules.push(rule);
+    const exe = exes.get(c.executable);
+    if (!exe) continue;
+    entries.push({
+      map: "confined",
+      key: InodeKey.encode({ ino: exe.ino, dev: exe.dev }),
+      value: Confinement.encode({ rule_id: rule.id, mode: c.mode === "monitor" ? Mode.MONITOR : Mode.ENFORCE }),
+      origin: c.origin,
+      note: `${c.executable} (dev ${exe.dev}, ino ${exe.ino}) is confined as rule ${rule.id}, ${c.mode}: it and its descendants reach ${c.to.join(", ")} only`,
+    });
+    for (const to of c.to) {
+      const dest = ruleOf.get(to);
+      if (dest === undefined) throw new Error(`Bug: confinement to "${to}", which is not a destination of the compiler's input`);
+      grant(dest, exe, Access.REACH, c.origin, `${c.executable} confined to it`);
+    }
+  }
+  for (const g of grants.values()) {
+    entries.push({
+      map: "grants",
+      key: GrantKey.encode({ rule_id: g.rule, dev: g.exe.dev, ino: g.exe.ino }),
+      value: Grant.encode({ access: g.bits }),
+      origin: g.origin,
+      note: `rule ${g.rule} (${rules[g.rule]!.path}): ${g.names.join(", ")} (dev ${g.exe.dev}, ino ${g.exe.ino})`,
+    });
+  }
+
+  const flags = NetFlag.ON | (spec.default === "deny" ? NetFlag.DENY : 0) | (spec.default === "deny" && spec.mode === "monitor" ? NetFlag.DENY_MONITOR : 0);
+  return { net: NetPolicy.encode({ flags, default_rule: defaultRule.id }) };
+}
+
+function flagNote(flags: number): string {
+  return `${flags & DestFlag.RESERVED ? ", reserved" : ""}${flags & DestFlag.MONITOR ? ", monitor" : ""}`;
+}

@@ -1,0 +1,423 @@
+// Sends traffic out of the host every way a process can, so a refusal (EPERM) can be told apart
+// from an ordinary network error.
+//
+//   egress connect tcp|udp|mptcp ADDR PORT  socket() then connect()
+//   egress sendto ADDR PORT                 unconnected UDP socket, sendto() of "x"
+//   egress sendmsg ADDR PORT                unconnected UDP socket, sendmsg() with msg_name
+//   egress sendmmsg ADDR PORT               unconnected UDP socket, sendmmsg() of 2 messages, each
+//                                           with msg_name (the first error, or ok when both went)
+//   egress tfo ADDR PORT                    TCP socket, sendto(MSG_FASTOPEN, ADDR) without connect
+//   egress tfo-connect ADDR PORT            TCP socket, setsockopt(TCP_FASTOPEN_CONNECT), connect()
+//   egress uring-connect ADDR PORT          TCP socket, IORING_OP_CONNECT through io_uring
+//   egress uring-sendmsg ADDR PORT          unconnected UDP socket, IORING_OP_SENDMSG with msg_name
+//   egress raw                              socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
+//   egress raw6                             socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)
+//   egress packet                           socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))
+//   egress sctp ADDR PORT                   socket(SOCK_STREAM, IPPROTO_SCTP) then connect()
+//   egress listen tcp|udp ADDR PORT         bind (and listen), print "listening", then serve forever:
+//                                           accept and close each connection / discard datagrams
+//   egress connect-then-send ADDR PORT      UDP socket, connect() then send() without an address
+//
+// ADDR is numeric: IPv4 ("127.0.0.2"), or IPv6 when it holds a ':' ("::1", "::ffff:127.0.0.2").
+//
+// Prints one line per step attempted, "<step> ok" or "<step> <ERRNO_NAME>" (socket EPERM, connect
+// ECONNREFUSED...), and stops after the first failed step. The steps: socket, setsockopt, connect,
+// sendto, sendmsg, sendmmsg, send, uring (the io_uring operation's own result), and bind and listen
+// for the listen mode. A connect (or MSG_FASTOPEN) that does not finish within 2 seconds is
+// ETIMEDOUT. Exits 0 once the operation was attempted, whatever its result; 2 on a usage error or
+// when io_uring itself cannot be set up (the reason on stderr).
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/io_uring.h>
+#include <linux/time_types.h>
+#include <net/ethernet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+#ifndef IPPROTO_SCTP
+#define IPPROTO_SCTP 132
+#endif
+#ifndef TCP_FASTOPEN_CONNECT
+#define TCP_FASTOPEN_CONNECT 30
+#endif
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+
+#define TIMEOUT_SECONDS 2
+
+static const char *mode;
+static volatile sig_atomic_t timed_out; /* the backstop alarm went off */
+
+static const char *errno_name(int err)
+{
+#define E(x) { x, #x }
+	static const struct { int err; const char *name; } names[] = {
+		E(EPERM), E(EACCES), E(ECONNREFUSED), E(ENETUNREACH), E(EHOSTUNREACH), E(EINPROGRESS),
+		E(EAFNOSUPPORT), E(EPROTONOSUPPORT), E(ETIMEDOUT), E(EINVAL), E(EADDRNOTAVAIL), E(ENOENT),
+		E(EOPNOTSUPP), E(ENOPROTOOPT), E(ESOCKTNOSUPPORT), E(EPROTOTYPE), E(EADDRINUSE),
+		E(ECONNRESET), E(ECONNABORTED), E(ENETDOWN), E(EHOSTDOWN), E(EALREADY), E(EISCONN),
+		E(ENOTCONN), E(EDESTADDRREQ), E(EMSGSIZE), E(EAGAIN), E(EINTR), E(ENOBUFS), E(ENOMEM),
+		E(EPIPE), E(EBADF), E(EFAULT), E(ENOTSOCK), E(EMFILE), E(ENFILE), E(ENODEV), E(ENXIO),
+		E(ENOSYS), E(ECANCELED), E(ETIME), E(EBUSY), E(ENOTSUP),
+	};
+#undef E
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].err == err)
+			return names[i].name;
+	static char other[16];
+	snprintf(other, sizeof(other), "E%d", err);
+	return other;
+}
+
+/* Prints the step's line; returns err (0: the step worked, go on). */
+static int report(const char *step, int err)
+{
+	if (err)
+		printf("%s %s\n", step, errno_name(err));
+	else
+		printf("%s ok\n", step);
+	fflush(stdout);
+	return err;
+}
+
+/* The step's line for a system call's return value (-1 and errno on failure). */
+static int check(const char *step, long rc)
+{
+	return report(step, rc < 0 ? errno : 0);
+}
+
+/* A connect (or MSG_FASTOPEN send) that gave up waiting: EINPROGRESS after SO_SNDTIMEO, or
+ * EINTR from the backstop alarm. Its own synchronous errors pass through. */
+static int timed(long rc)
+{
+	if (rc >= 0)
+		return 0;
+	if (errno == EINPROGRESS || (errno == EINTR && timed_out))
+		return ETIMEDOUT;
+	return errno;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: see the comment at the top of egress.c\n");
+	return 2;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	timed_out = 1;
+}
+
+/* ADDR PORT into *ss: AF_INET6 when ADDR holds a ':', AF_INET otherwise. 0, or -1 when malformed. */
+static int parse_addr(const char *addr, const char *port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (!*port || *end || p < 0 || p > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(p);
+		*len = sizeof(*s6);
+		return inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(p);
+	*len = sizeof(*s4);
+	return inet_pton(AF_INET, addr, &s4->sin_addr) == 1 ? 0 : -1;
+}
+
+/* socket(), its line printed; the descriptor, or -1 when refused. Sends and connects on it give up
+ * after TIMEOUT_SECONDS (SO_SNDTIMEO). */
+static int open_socket(int family, int type, int protocol)
+{
+	int s = socket(family, type, protocol);
+	if (check("socket", s))
+		return -1;
+	struct timeval tv = { .tv_sec = TIMEOUT_SECONDS };
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return s;
+}
+
+/* A ring set up by hand (no liburing), as in reach.c's io_uring_open. */
+struct ring {
+	int fd;
+	struct io_uring_params p;
+	char *sq, *cq;
+	struct io_uring_sqe *sqes;
+};
+
+static int ring_setup(struct ring *r)
+{
+	memset(&r->p, 0, sizeof(r->p));
+	r->fd = syscall(__NR_io_uring_setup, 2, &r->p);
+	if (r->fd < 0)
+		return -errno;
+	size_t sq_size = r->p.sq_off.array + r->p.sq_entries * sizeof(__u32);
+	size_t cq_size = r->p.cq_off.cqes + r->p.cq_entries * sizeof(struct io_uring_cqe);
+	if (r->p.features & IORING_FEAT_SINGLE_MMAP)
+		sq_size = cq_size = sq_size > cq_size ? sq_size : cq_size;
+	r->sq = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+	r->cq = (r->p.features & IORING_FEAT_SINGLE_MMAP) ? r->sq
+		: mmap(NULL, cq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+	r->sqes = mmap(NULL, r->p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+	if (r->sq == MAP_FAILED || r->cq == MAP_FAILED || r->sqes == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Runs one operation, linked to a TIMEOUT_SECONDS IORING_OP_LINK_TIMEOUT so that a connect to an
+ * address that never answers cannot hang. Returns its CQE's res (-errno on failure; the timeout
+ * cancelling it is -ETIMEDOUT), or sets *enter_errno when io_uring_enter itself fails.
+ */
+static int ring_run(struct ring *r, const struct io_uring_sqe *op, int *enter_errno)
+{
+	static struct __kernel_timespec ts = { .tv_sec = TIMEOUT_SECONDS };
+	r->sqes[0] = *op;
+	r->sqes[0].flags |= IOSQE_IO_LINK;
+	r->sqes[0].user_data = 1;
+	memset(&r->sqes[1], 0, sizeof(r->sqes[1]));
+	r->sqes[1].opcode = IORING_OP_LINK_TIMEOUT;
+	r->sqes[1].fd = -1;
+	r->sqes[1].addr = (unsigned long)&ts;
+	r->sqes[1].len = 1;
+	r->sqes[1].user_data = 2;
+	unsigned *tail = (unsigned *)(r->sq + r->p.sq_off.tail);
+	unsigned *mask = (unsigned *)(r->sq + r->p.sq_off.ring_mask);
+	unsigned *array = (unsigned *)(r->sq + r->p.sq_off.array);
+	unsigned t = *tail;
+	array[t & *mask] = 0;
+	array[(t + 1) & *mask] = 1;
+	__atomic_store_n(tail, t + 2, __ATOMIC_RELEASE);
+	unsigned *head = (unsigned *)(r->cq + r->p.cq_off.head);
+	unsigned *ctail = (unsigned *)(r->cq + r->p.cq_off.tail);
+	unsigned *cmask = (unsigned *)(r->cq + r->p.cq_off.ring_mask);
+	struct io_uring_cqe *cqes = (struct io_uring_cqe *)(r->cq + r->p.cq_off.cqes);
+	unsigned to_submit = 2;
+	for (;;) {
+		if (syscall(__NR_io_uring_enter, r->fd, to_submit, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+			if (errno == EINTR && timed_out)
+				return -ETIMEDOUT;
+			if (errno != EINTR) {
+				*enter_errno = errno;
+				return 0;
+			}
+		} else {
+			to_submit = 0;
+		}
+		unsigned h = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+		unsigned end = __atomic_load_n(ctail, __ATOMIC_ACQUIRE);
+		for (; h != end; h++) {
+			struct io_uring_cqe *cqe = &cqes[h & *cmask];
+			if (cqe->user_data == 1) {
+				__atomic_store_n(head, h + 1, __ATOMIC_RELEASE);
+				return cqe->res == -ECANCELED ? -ETIMEDOUT : cqe->res;
+			}
+		}
+		__atomic_store_n(head, h, __ATOMIC_RELEASE);
+	}
+}
+
+/* The uring-* modes: the ring first (a ring that cannot be had is a usage failure, exit 2). */
+static int uring(const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct ring r;
+	int err = ring_setup(&r);
+	if (err < 0) {
+		fprintf(stderr, "%s: io_uring setup: %s\n", mode, strerror(-err));
+		return 2;
+	}
+	int connect_mode = !strcmp(mode, "uring-connect");
+	int s = open_socket(ss->ss_family, connect_mode ? SOCK_STREAM : SOCK_DGRAM,
+			    connect_mode ? IPPROTO_TCP : IPPROTO_UDP);
+	if (s < 0)
+		return 0;
+	struct io_uring_sqe op = { 0 };
+	op.fd = s;
+	char byte = 'x';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { .msg_name = (void *)ss, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1 };
+	if (connect_mode) {
+		op.opcode = IORING_OP_CONNECT;
+		op.addr = (unsigned long)ss;
+		op.off = len;
+	} else {
+		op.opcode = IORING_OP_SENDMSG;
+		op.addr = (unsigned long)&msg;
+		op.len = 1;
+		op.msg_flags = MSG_NOSIGNAL;
+	}
+	int enter_errno = 0;
+	int res = ring_run(&r, &op, &enter_errno);
+	if (enter_errno) {
+		fprintf(stderr, "%s: io_uring_enter: %s\n", mode, strerror(enter_errno));
+		return 2;
+	}
+	report("uring", res < 0 ? -res : 0);
+	return 0;
+}
+
+static int serve(int tcp, const struct sockaddr_storage *ss, socklen_t len)
+{
+	int s = open_socket(ss->ss_family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	if (s < 0)
+		return 0;
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (check("bind", bind(s, (const struct sockaddr *)ss, len)))
+		return 0;
+	if (tcp && check("listen", listen(s, 64)))
+		return 0;
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		if (tcp) {
+			int c = accept(s, NULL, NULL);
+			if (c >= 0) {
+				close(c);
+				continue;
+			}
+		} else {
+			char buf[65536];
+			if (recv(s, buf, sizeof(buf), 0) >= 0)
+				continue;
+		}
+		usleep(100000); /* a refused accept/recv fails at once: do not spin */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	mode = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!strcmp(mode, "raw") || !strcmp(mode, "raw6") || !strcmp(mode, "packet")) {
+		if (argc != 2)
+			return usage();
+		int s = !strcmp(mode, "raw") ? socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
+			: !strcmp(mode, "raw6") ? socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)
+			: socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+		check("socket", s);
+		return 0;
+	}
+
+	/* "connect PROTO ADDR PORT" and "listen PROTO ADDR PORT" take a protocol first. */
+	int with_proto = !strcmp(mode, "connect") || !strcmp(mode, "listen");
+	if (argc != (with_proto ? 5 : 4))
+		return usage();
+	const char *proto = with_proto ? argv[2] : NULL;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (parse_addr(argv[with_proto ? 3 : 2], argv[with_proto ? 4 : 3], &ss, &len) < 0)
+		return usage();
+	const struct sockaddr *sa = (const struct sockaddr *)&ss;
+	int family = ss.ss_family;
+
+	if (!strcmp(mode, "listen")) {
+		if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
+			return usage();
+		return serve(!strcmp(proto, "tcp"), &ss, len);
+	}
+
+	/* A backstop past SO_SNDTIMEO: no handler restarts, so a call still waiting fails with EINTR. */
+	struct sigaction act = { .sa_handler = on_alarm };
+	sigaction(SIGALRM, &act, NULL);
+	alarm(TIMEOUT_SECONDS + 1);
+
+	if (!strncmp(mode, "uring-", 6)) {
+		if (strcmp(mode, "uring-connect") && strcmp(mode, "uring-sendmsg"))
+			return usage();
+		return uring(&ss, len);
+	}
+
+	int s;
+	char byte = 'x';
+	if (!strcmp(mode, "connect") || !strcmp(mode, "sctp")) {
+		int type = SOCK_STREAM, protocol;
+		if (!strcmp(mode, "sctp"))
+			protocol = IPPROTO_SCTP;
+		else if (!strcmp(proto, "tcp"))
+			protocol = IPPROTO_TCP;
+		else if (!strcmp(proto, "mptcp"))
+			protocol = IPPROTO_MPTCP;
+		else if (!strcmp(proto, "udp"))
+			type = SOCK_DGRAM, protocol = IPPROTO_UDP;
+		else
+			return usage();
+		if ((s = open_socket(family, type, protocol)) < 0)
+			return 0;
+		report("connect", timed(connect(s, sa, len)));
+		return 0;
+	}
+	if (!strcmp(mode, "tfo")) {
+		if ((s = open_socket(family, SOCK_STREAM, IPPROTO_TCP)) < 0)
+			return 0;
+		report("sendto", timed(sendto(s, &byte, 1, MSG_FASTOPEN | MSG_NOSIGNAL, sa, len)));
+		return 0;
+	}
+	if (!strcmp(mode, "tfo-connect")) {
+		int one = 1;
+		if ((s = open_socket(family, SOCK_STREAM, IPPROTO_TCP)) < 0 ||
+		    check("setsockopt", setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one))))
+			return 0;
+		report("connect", timed(connect(s, sa, len)));
+		return 0;
+	}
+	if (!strcmp(mode, "connect-then-send")) {
+		if ((s = open_socket(family, SOCK_DGRAM, IPPROTO_UDP)) < 0 || check("connect", connect(s, sa, len)))
+			return 0;
+		check("send", send(s, &byte, 1, MSG_NOSIGNAL));
+		return 0;
+	}
+	if (!strcmp(mode, "sendto") || !strcmp(mode, "sendmsg") || !strcmp(mode, "sendmmsg")) {
+		if ((s = open_socket(family, SOCK_DGRAM, IPPROTO_UDP)) < 0)
+			return 0;
+		if (!strcmp(mode, "sendto")) {
+			check("sendto", sendto(s, &byte, 1, MSG_NOSIGNAL, sa, len));
+			return 0;
+		}
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		struct mmsghdr msgs[2];
+		memset(msgs, 0, sizeof(msgs));
+		for (int i = 0; i < 2; i++) {
+			msgs[i].msg_hdr.msg_name = &ss;
+			msgs[i].msg_hdr.msg_namelen = len;
+			msgs[i].msg_hdr.msg_iov = &iov;
+			msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		if (!strcmp(mode, "sendmsg")) {
+			check("sendmsg", sendmsg(s, &msgs[0].msg_hdr, MSG_NOSIGNAL));
+			return 0;
+		}
+		/* sendmmsg reports an error only when nothing went: send what is left again to learn it. */
+		int sent = 0, n = 0;
+		while (sent < 2 && (n = sendmmsg(s, msgs + sent, 2 - sent, MSG_NOSIGNAL)) > 0)
+			sent += n;
+		check("sendmmsg", sent == 2 ? 0 : n < 0 ? -1 : (errno = EIO, -1));
+		return 0;
+	}
+	return usage();
+}

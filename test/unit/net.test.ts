@@ -1,0 +1,204 @@
+// The network compiler (src/compile/net.ts): what the kernel's two lookups find for a destination
+// (bpf/net.bpf.h), replayed here over the compiled entries with a longest-prefix match written
+// independently of the compiler.
+import { describe, expect, test } from "bun:test";
+import { Access, Confinement, Dest, DestFlag, DestKey, Exe, ExeFlag, Grant, GrantKey, InodeKey, NetFlag, NetPolicy, PortDest, PortKey } from "../../src/abi.ts";
+import { compile, type CompileInput, type HostFacts, type MapEntry } from "../../src/compile/compile.ts";
+import { portBlocks, type DestinationSpec, type NetworkSpec } from "../../src/compile/net.ts";
+import { destinationText } from "../../src/events.ts";
+import { parseCidr } from "../../src/policy/net.ts";
+
+const at = (line: number) => ({ file: "p.yaml", line, col: 5 });
+const host: HostFacts = (path) => ({ dev: 1, ino: BigInt(path.length * 100 + path.charCodeAt(path.length - 1)), type: "file" });
+const exe = (name: string, line: number) => ({ name, path: `/usr/bin/${name}`, inherit: true, origin: at(line), mode: "enforce" as const });
+
+const dest = (name: string, addresses: string[], more: Partial<DestinationSpec> = {}): DestinationSpec => ({
+  name,
+  addresses: addresses.map((a, i) => {
+    const r = parseCidr(a);
+    if (!r.ok) throw new Error(r.message);
+    return { cidr: r.value, origin: at(30 + i) };
+  }),
+  ports: [],
+  protocols: ["tcp", "udp"],
+  mode: "enforce",
+  origin: at(20),
+  ...more,
+});
+
+function compiled(network: Partial<NetworkSpec>, executables = [exe("signer", 3), exe("web", 4), exe("curl", 5)]) {
+  const input: CompileInput = {
+    executables,
+    files: [],
+    network: { default: "allow", mode: "enforce", origin: at(10), destinations: [], confine: [], ...network },
+  };
+  const r = compile(input, host);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.compiled;
+}
+
+/** Does the first `bits` bits of a and b agree? */
+function prefixMatches(a: Uint8Array, b: Uint8Array, bits: number): boolean {
+  for (let i = 0; i < bits; i++) {
+    const bit = (x: Uint8Array) => (x[i >> 3]! >> (7 - (i & 7))) & 1;
+    if (bit(a) !== bit(b)) return false;
+  }
+  return true;
+}
+
+/** The longest entry of an LPM map whose prefix matches data. */
+function longest<K extends { prefixlen: number }>(entries: MapEntry[], map: string, decode: (b: Uint8Array) => K, data: (k: K) => Uint8Array, want: Uint8Array) {
+  let best: MapEntry | undefined;
+  let bestLen = -1;
+  for (const e of entries) {
+    if (e.map !== map) continue;
+    const k = decode(e.key);
+    if (k.prefixlen > bestLen && prefixMatches(data(k), want, k.prefixlen)) {
+      best = e;
+      bestLen = k.prefixlen;
+    }
+  }
+  return best;
+}
+
+/** What bpf/net.bpf.h's bf_net_decide finds: the destination's rule, or undefined. */
+function find(entries: MapEntry[], address: string, port: number, protocol: "tcp" | "udp" | "raw"): number | undefined {
+  const c = parseCidr(address);
+  if (!c.ok) throw new Error(c.message);
+  const addr = new Uint8Array(16);
+  if (c.value.family === 4) {
+    addr[10] = addr[11] = 0xff;
+    addr.set(c.value.bytes, 12);
+  } else addr.set(c.value.bytes);
+  const d = longest(entries, "dests", (b) => DestKey.decode(b), (k) => k.addr, addr);
+  if (!d) return undefined;
+  const v = Dest.decode(d.value);
+  if (!v.ports) return v.rule_id;
+  if (protocol === "raw") return v.flags & DestFlag.RESERVED ? v.rule_id : undefined;
+  const want = new Uint8Array([v.ports >>> 24, (v.ports >>> 16) & 0xff, (v.ports >>> 8) & 0xff, v.ports & 0xff, protocol === "tcp" ? 6 : 17, port >> 8, port & 0xff, 0]);
+  const p = longest(entries, "ports", (b) => PortKey.decode(b), (k) => k.data, want);
+  return p ? PortDest.decode(p.value).rule_id : undefined;
+}
+
+const ruleNamed = (c: ReturnType<typeof compiled>, path: string) => c.rules.find((r) => r.path === path)!.id;
+
+describe("destinations", () => {
+  test("an IPv4 address is found for IPv4 and its IPv4-mapped IPv6 form; an IPv6 CIDR for addresses inside it only", () => {
+    const c = compiled({ destinations: [dest("kms", ["10.0.0.5"]), dest("db", ["fd00:20::/64"])] });
+    const kms = ruleNamed(c, "network.destinations.kms");
+    const db = ruleNamed(c, "network.destinations.db");
+    expect(find(c.entries, "10.0.0.5", 443, "tcp")).toBe(kms);
+    expect(find(c.entries, "::ffff:10.0.0.5", 53, "udp")).toBe(kms);
+    expect(find(c.entries, "10.0.0.6", 443, "tcp")).toBeUndefined();
+    expect(find(c.entries, "fd00:20::1", 5432, "tcp")).toBe(db);
+    expect(find(c.entries, "fd00:21::1", 5432, "tcp")).toBeUndefined();
+    // Every port and protocol: one entry, no port entries.
+    expect(c.entries.filter((e) => e.map === "ports")).toEqual([]);
+  });
+
+  test("the most specific destination that matches decides; its ports left out fall to the enclosing one", () => {
+    const c = compiled({
+      destinations: [dest("net", ["10.0.0.0/8"]), dest("web", ["10.1.2.3"], { ports: [{ lo: 443, hi: 443 }, { lo: 8000, hi: 8100 }], protocols: ["tcp"] })],
+    });
+    const net = ruleNamed(c, "network.destinations.net");
+    const web = ruleNamed(c, "network.destinations.web");
+    expect(find(c.entries, "10.1.2.3", 443, "tcp")).toBe(web);
+    expect(find(c.entries, "10.1.2.3", 8000, "tcp")).toBe(web);
+    expect(find(c.entries, "10.1.2.3", 8100, "tcp")).toBe(web);
+    expect(find(c.entries, "10.1.2.3", 8101, "tcp")).toBe(net);
+    expect(find(c.entries, "10.1.2.3", 7999, "tcp")).toBe(net);
+    expect(find(c.entries, "10.1.2.3", 443, "udp")).toBe(net);
+    expect(find(c.entries, "10.1.2.3", 0, "tcp")).toBe(net);
+    expect(find(c.entries, "10.9.9.9", 443, "tcp")).toBe(net);
+    expect(find(c.entries, "11.0.0.1", 443, "tcp")).toBeUndefined();
+  });
+
+  test("a destination on a port inside a prefix with none: other ports match nothing", () => {
+    const c = compiled({ destinations: [dest("dns", ["10.0.0.2"], { ports: [{ lo: 53, hi: 53 }] })] });
+    const dns = ruleNamed(c, "network.destinations.dns");
+    expect(find(c.entries, "10.0.0.2", 53, "udp")).toBe(dns);
+    expect(find(c.entries, "10.0.0.2", 53, "tcp")).toBe(dns);
+    expect(find(c.entries, "10.0.0.2", 54, "udp")).toBeUndefined();
+  });
+
+  test("one address in two destinations with different ports: each port finds its own", () => {
+    const c = compiled({
+      destinations: [dest("a", ["192.0.2.1"], { ports: [{ lo: 1, hi: 1000 }] }), dest("b", ["192.0.2.1"], { ports: [{ lo: 1001, hi: 65535 }], allow: ["web"] })],
+    });
+    expect(find(c.entries, "192.0.2.1", 1000, "tcp")).toBe(ruleNamed(c, "network.destinations.a"));
+    expect(find(c.entries, "192.0.2.1", 1001, "udp")).toBe(ruleNamed(c, "network.destinations.b"));
+    expect(find(c.entries, "192.0.2.1", 65535, "udp")).toBe(ruleNamed(c, "network.destinations.b"));
+    // A socket without ports (raw) to an address a destination reserves: decided as that destination.
+    expect(find(c.entries, "192.0.2.1", 0, "raw")).toBe(ruleNamed(c, "network.destinations.b"));
+  });
+
+  test("port ranges become aligned blocks that cover the range exactly", () => {
+    for (const [lo, hi] of [[1, 65535], [0, 65535], [8000, 8100], [443, 443], [1023, 1025], [32768, 60999]] as const) {
+      const blocks = portBlocks(lo, hi);
+      let next = lo;
+      for (const [port, bits] of blocks) {
+        expect(port).toBe(next);
+        const size = 2 ** (16 - bits);
+        expect(port % size).toBe(0);
+        next = port + size;
+      }
+      expect(next - 1).toBe(hi);
+      expect(blocks.length).toBeLessThanOrEqual(32);
+    }
+  });
+});
+
+describe("grants, confinements, settings", () => {
+  const network: Partial<NetworkSpec> = {
+    default: "deny",
+    mode: "monitor",
+    destinations: [dest("kms", ["10.0.0.5"], { allow: ["signer"], mode: "monitor" }), dest("dns", ["10.0.0.2"], { ports: [{ lo: 53, hi: 53 }] })],
+    confine: [{ executable: "signer", to: ["kms", "dns"], mode: "enforce", origin: at(40) }],
+  };
+
+  test("allow is a connect grant, a confinement's destinations reach grants, on the same entry when both", () => {
+    const c = compiled(network);
+    const grants = c.entries.filter((e) => e.map === "grants").map((e) => ({ ...GrantKey.decode(e.key), access: Grant.decode(e.value).access }));
+    const signer = host("/usr/bin/signer", "executable")!;
+    expect(grants).toEqual([
+      { rule_id: ruleNamed(c, "network.destinations.kms"), dev: 1, ino: signer.ino, access: Access.CONNECT | Access.REACH },
+      { rule_id: ruleNamed(c, "network.destinations.dns"), dev: 1, ino: signer.ino, access: Access.REACH },
+    ]);
+  });
+
+  test("a confined executable: its entry, its flag; a destination's grantee is protected while it runs", () => {
+    const c = compiled(network);
+    const signer = host("/usr/bin/signer", "executable")!;
+    const confined = c.entries.filter((e) => e.map === "confined");
+    expect(confined.map((e) => [InodeKey.decode(e.key).ino, Confinement.decode(e.value)])).toEqual([[signer.ino, { rule_id: ruleNamed(c, "network.confine[0]"), mode: 0 }]]);
+    const flags = (name: string) => Exe.decode(c.entries.find((e) => e.map === "exes" && e.note.startsWith(`executable ${name}:`))!.value).flags;
+    expect(flags("signer") & ExeFlag.CONFINED).toBeTruthy();
+    expect(flags("signer") & ExeFlag.SECURE_EXEC).toBeTruthy();
+    expect(flags("web") & (ExeFlag.CONFINED | ExeFlag.SECURE_EXEC)).toBe(0);
+  });
+
+  test("default deny in monitor mode, and the destinations' own modes", () => {
+    const c = compiled(network);
+    expect(NetPolicy.decode(c.net!)).toEqual({ flags: NetFlag.ON | NetFlag.DENY | NetFlag.DENY_MONITOR, default_rule: ruleNamed(c, "network.default") });
+    const kms = c.entries.find((e) => e.map === "dests" && e.note.startsWith("10.0.0.5/32"))!;
+    expect(Dest.decode(kms.value).flags).toBe(DestFlag.MONITOR | DestFlag.RESERVED);
+    const plain = compiled({});
+    expect(NetPolicy.decode(plain.net!)).toEqual({ flags: NetFlag.ON, default_rule: ruleNamed(plain, "network.default") });
+  });
+
+  test("a policy without a network section decides no connection", () => {
+    const r = compile({ executables: [], files: [] }, host);
+    expect(r.ok && r.compiled.net).toBeUndefined();
+  });
+});
+
+test("events write destinations as people do", () => {
+  const v4 = new Uint8Array(16);
+  v4[10] = v4[11] = 0xff;
+  v4.set([10, 0, 0, 5], 12);
+  expect(destinationText(v4, 443)).toBe("10.0.0.5:443");
+  const v6 = new Uint8Array(16);
+  v6.set([0x20, 0x01, 0x0d, 0xb8]);
+  v6[15] = 1;
+  expect(destinationText(v6, 53)).toBe("[2001:db8::1]:53");
+});
