@@ -2,6 +2,7 @@
 // text is checked, what this version cannot enforce is refused, and the policy is compiled against
 // this host's files as the kernel names them. Shared by the start of the agent and by a reload.
 import { createHash } from "node:crypto";
+import { NetFlag, NetPolicy } from "../abi.ts";
 import { compile, type Compiled, type Measured } from "../compile/compile.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
@@ -75,7 +76,7 @@ export async function preparePolicy(bytes: string | Uint8Array, file: string, ag
  */
 export function describeExecutables(compiled: Compiled, digestsAtExec: boolean): string {
   const exes = compiled.rules.filter((r) => r.kind === "executable");
-  if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return "";
+  if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return describeNetwork(compiled);
   const list = (paths: string[]) => (paths.length <= 10 ? paths.join(", ") : `${paths.slice(0, 10).join(", ")} and ${paths.length - 10} more`);
   const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
   const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
@@ -99,5 +100,19 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
       ? "bomfather: fs-verity digests: measured now, and checked by the kernel at every exec\n"
       : "bomfather: fs-verity digests: measured now on each file (this kernel cannot check them at exec: Linux 6.8+ can); fs-verity files cannot change\n";
   }
-  return out;
+  return out + describeNetwork(compiled);
+}
+
+/** What start and reload say about the network section: empty without one. */
+function describeNetwork(compiled: Compiled): string {
+  if (!compiled.net) return "";
+  const deny = NetPolicy.decode(compiled.net).flags & NetFlag.DENY;
+  const destinations = compiled.rules.filter((r) => r.kind === "destination").length;
+  const prefixes = compiled.entries.filter((e) => e.map === "dests").length;
+  const confined = compiled.entries.filter((e) => e.map === "confined").length;
+  return (
+    `bomfather: network: ${destinations} destination(s) over ${prefixes} address prefix(es), ${confined} confined executable(s), default ${deny ? "deny" : "allow"}; ` +
+    `connect, sendto/sendmsg/sendmmsg, TCP Fast Open and io_uring are decided, IPv4 and IPv6; raw, packet and other sockets the rules cannot see are refused to ` +
+    `${deny ? "every process" : "confined programs"}\n`
+  );
 }

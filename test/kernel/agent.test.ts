@@ -19,7 +19,8 @@ const tools = mkdtempSync(join(tmpdir(), "bomfather-tools-"));
 const reach = join(tools, "reach");
 const strike = join(tools, "strike");
 const evil = join(tools, "evil.so"); // scenarios/runtime.sh: the attacker's LD_PRELOAD/LD_AUDIT library
-for (const [bin, src, extra] of [[reach, "reach.c", []], [strike, "strike.c", ["-no-pie"]], [evil, "evil.c", ["-shared", "-fPIC"]]] as const) {
+const egress = join(tools, "egress"); // scenarios/net.sh: every way out of the host
+for (const [bin, src, extra] of [[reach, "reach.c", []], [strike, "strike.c", ["-no-pie"]], [evil, "evil.c", ["-shared", "-fPIC"]], [egress, "egress.c", []]] as const) {
   // strike is not position independent: its vmread reads the same address in another copy of itself.
   const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", ...extra, "-o", bin, join(import.meta.dir, "tools", src)], { stderr: "pipe" });
   if (cc.exitCode !== 0) throw new Error(`Cannot build test/kernel/tools/${src}: ${cc.stderr.toString()}`);
@@ -30,7 +31,7 @@ const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
   { host: join(root, "policies", "ptrace-defense.yaml"), guest: "/policies/ptrace-defense.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -112,6 +113,11 @@ const files = [
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/launcher-no-inherit" },
   { host: reach, guest: "/opt/tools/reach" },
+  // scenarios/net.sh: the attacker's copy of egress, the signer's, and confined launchers (env).
+  { host: egress, guest: "/opt/tools/egress" },
+  { host: egress, guest: "/usr/local/bin/net-signer" },
+  { host: "/usr/bin/env", guest: "/usr/local/bin/net-launcher" },
+  { host: "/usr/bin/env", guest: "/usr/local/bin/net-launcher-ni" },
   { host: "/bin/cat", guest: "/usr/local/bin/restic" },
   { host: strike, guest: "/opt/tools/strike" },
   { host: evil, guest: "/opt/tools/evil.so" },
@@ -289,6 +295,26 @@ const DIGEST_CHECKS = [
   "nothing-enforced",
 ].map((c) => `digest-${c}`);
 
+/** Every check scenarios/net.sh reports (its loops written out the same way). */
+const NET_CHECKS = [
+  ...["before-tcp", "before-udp6", "before-raw", "agent-starts"],
+  ...["connect-tcp", "connect-mptcp", "tfo", "tfo-connect", "uring-connect"].flatMap((w) => [`kms-${w}-refused`, `kms-${w}-signer`]),
+  ...["kms-mapped-refused", "kms-mapped-signer", "kms-other-port", "kms-udp-not-kms"],
+  ...["sendto", "sendmsg", "sendmmsg", "uring-sendmsg"].flatMap((w) => [`kms6-${w}-refused`, `kms6-${w}-signer`]),
+  ...["kms6-connect-refused", "kms6-connect-signer", "kms6-udp-connect-refused", "other-v6-open"],
+  ...["signer-dns", "signer-dns-tcp", "signer-local", "signer-unnamed", "signer-unnamed-udp", "signer-raw", "signer-packet"],
+  ...["other-local", "other-unnamed", "other-raw", "other-packet"],
+  ...["launcher", "launcher-ni"].flatMap((l) =>
+    ["child-local", "child-unnamed", "child-raw", "grandchild-unnamed", "grandchild-v6", "grandchild-v6-local"].map((c) => `${l}-${c}`),
+  ),
+  ...["launcher-runs-signer", "lab-monitored"],
+  ...["event-rule", "event-op", "event-protocol", "event-reason", "event-exe", "event-v6-send", "event-confined", "event-socket", "event-monitor", "event-monitor-rule"],
+  ...["agent-stops", "after-open"],
+  ...["deny-starts", "deny-named", "deny-named-udp", "deny-unnamed", "deny-unnamed-udp", "deny-v6", "deny-mapped", "deny-mapped-named"],
+  ...["deny-raw", "deny-raw6", "deny-packet", "deny-control", "deny-event", "deny-agent-stops"],
+  ...["monitor-starts", "monitor-unnamed", "monitor-raw", "monitor-event", "monitor-agent-stops"],
+].map((c) => `net-${c}`);
+
 /** Every check scenarios/runtime.sh reports. */
 const RUNTIME_CHECKS = [
   "agent-starts",
@@ -428,7 +454,7 @@ const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => 
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime", "net"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -583,6 +609,7 @@ kernelSuite({
     ...EXEC_IDENTITY_CHECKS,
     ...DIGEST_CHECKS,
     ...RUNTIME_CHECKS,
+    ...NET_CHECKS,
     ...["fs-made", "enable", "measure", "content-immutable", "runs"].map((c) => `verity-${c}`),
     ...[
       "self-protection-starts",

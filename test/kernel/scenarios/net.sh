@@ -1,0 +1,151 @@
+# Egress per executable (issue 12): every way out is decided (connect, UDP sendto/sendmsg/sendmmsg,
+# TCP Fast Open, MPTCP, io_uring, IPv4, IPv6, IPv4-mapped IPv6), a destination's allow reserves it,
+# a confinement sticks to every descendant (inherit on and off), raw and packet sockets are refused
+# to confined programs and under default: deny, events name the destination and the rule's line,
+# monitor mode reports without refusing. Each assertion both ways.
+#
+# /opt/tools/egress (test/kernel/tools/egress.c) prints one line per step, "<step> ok" or
+# "<step> <ERRNO>": EPERM is the agent's refusal; ECONNREFUSED (loopback, nothing listening),
+# ENETUNREACH (no route) or ok mean the attempt went through.
+. /scenarios/lib.sh
+
+EGRESS=/opt/tools/egress
+SIGNER=/usr/local/bin/net-signer
+ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null
+
+# net_refused NAME CMD...: refused by the agent (the last step failed with EPERM).
+net_refused() {
+  local name=$1
+  shift
+  bf_capture "$@"
+  case "$(echo "$BF_OUT" | tail -n1)" in
+    *" EPERM") pass "$name" "$* -> $(echo "$BF_OUT" | tail -n1)" ;;
+    *) fail "$name" "$* -> \"$(echo "$BF_OUT" | tail -n1)\" (status $BF_STATUS, $BF_ERR): expected EPERM" ;;
+  esac
+}
+
+# net_allowed NAME WANT CMD...: went through: the last step printed WANT ("ok", "ECONNREFUSED"...).
+net_allowed() {
+  local name=$1 want=$2
+  shift 2
+  bf_capture "$@"
+  local last
+  last=$(echo "$BF_OUT" | tail -n1)
+  case "$last" in
+    *" $want") pass "$name" "$* -> $last" ;;
+    *) fail "$name" "$* -> \"$last\" (status $BF_STATUS, $BF_ERR): expected $want" ;;
+  esac
+}
+
+# Before the agent: everything goes through (the baseline the refusals below are measured against).
+net_allowed net-before-tcp ECONNREFUSED $EGRESS connect tcp 127.0.0.10 443
+net_allowed net-before-udp6 ENETUNREACH $EGRESS sendto 2001:db8::10 53
+net_allowed net-before-raw ok $EGRESS raw
+
+start_agent net-agent-starts /policies/net.yaml || exit 1
+
+# A destination reserved for the signer (kms: 127.0.0.10, tcp 443), every way of reaching it.
+for way in "connect tcp" "connect mptcp" tfo tfo-connect uring-connect; do
+  tag=$(echo "$way" | tr ' ' '-')
+  net_refused "net-kms-$tag-refused" $EGRESS $way 127.0.0.10 443
+  net_allowed "net-kms-$tag-signer" ECONNREFUSED $SIGNER $way 127.0.0.10 443
+done
+net_refused net-kms-mapped-refused $EGRESS connect tcp ::ffff:127.0.0.10 443
+net_allowed net-kms-mapped-signer ECONNREFUSED $SIGNER connect tcp ::ffff:127.0.0.10 443
+# Its other ports and UDP are not kms: they fall to the enclosing destination (local), open to all.
+net_allowed net-kms-other-port ECONNREFUSED $EGRESS connect tcp 127.0.0.10 80
+net_allowed net-kms-udp-not-kms ok $EGRESS sendto 127.0.0.10 443
+
+# kms6 (2001:db8::10, every port, both protocols): datagrams with an address, every way.
+for way in sendto sendmsg sendmmsg uring-sendmsg; do
+  net_refused "net-kms6-$way-refused" $EGRESS $way 2001:db8::10 53
+  net_allowed "net-kms6-$way-signer" ENETUNREACH $SIGNER $way 2001:db8::10 53
+done
+net_refused net-kms6-connect-refused $EGRESS connect tcp 2001:db8::10 443
+net_allowed net-kms6-connect-signer ENETUNREACH $SIGNER connect tcp 2001:db8::10 443
+net_refused net-kms6-udp-connect-refused $EGRESS connect udp 2001:db8::10 53
+net_allowed net-other-v6-open ENETUNREACH $EGRESS sendto 2001:db8::11 53
+
+# The signer is confined to kms, kms6 and dns: nothing else, named or not.
+net_allowed net-signer-dns ok $SIGNER sendto 127.0.0.53 53
+net_refused net-signer-dns-tcp $SIGNER connect tcp 127.0.0.53 53
+net_refused net-signer-local $SIGNER connect tcp 127.0.0.20 80
+net_refused net-signer-unnamed $SIGNER connect tcp 10.1.1.1 80
+net_refused net-signer-unnamed-udp $SIGNER sendto 10.1.1.1 53
+net_refused net-signer-raw $SIGNER raw
+net_refused net-signer-packet $SIGNER packet
+# The same for anyone else: open (default allow).
+net_allowed net-other-local ECONNREFUSED $EGRESS connect tcp 127.0.0.20 80
+net_allowed net-other-unnamed ENETUNREACH $EGRESS connect tcp 10.1.1.1 80
+net_allowed net-other-raw ok $EGRESS raw
+net_allowed net-other-packet ok $EGRESS packet
+
+# Confinement sticks to descendants, whatever they run, inherit on or off, at any depth.
+for l in net-launcher net-launcher-ni; do
+  net_allowed "$l-child-local" ECONNREFUSED /usr/local/bin/$l $EGRESS connect tcp 127.0.0.20 80
+  net_refused "$l-child-unnamed" /usr/local/bin/$l $EGRESS connect tcp 10.1.1.1 80
+  net_refused "$l-child-raw" /usr/local/bin/$l $EGRESS raw
+  net_refused "$l-grandchild-unnamed" /usr/local/bin/$l /bin/sh -c "$EGRESS sendto 10.1.1.1 53"
+  net_refused "$l-grandchild-v6" /usr/local/bin/$l /bin/sh -c "exec /bin/sh -c '$EGRESS connect tcp 2001:db8::99 80'"
+  net_allowed "$l-grandchild-v6-local" ECONNREFUSED /usr/local/bin/$l /bin/sh -c "$EGRESS connect tcp ::1 80"
+done
+# A confined program that runs the signer: the signer's own grant does not lift the launcher's confinement.
+net_refused net-launcher-runs-signer /usr/local/bin/net-launcher $SIGNER connect tcp 127.0.0.10 443
+
+# A monitored destination (lab, reserved for the signer): let through, reported.
+net_allowed net-lab-monitored ECONNREFUSED $EGRESS connect tcp 127.0.1.5 80
+
+# Events: destination, protocol, reason and the rule's line.
+sleep 1
+kms_line=$(grep -n '^    kms:' /policies/net.yaml | cut -d: -f1)
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"127.0.0.10:443"' | grep '"action":"deny"' | head -n1)
+expect_contains net-event-rule "\"rule\":\"/policies/net.yaml:$kms_line\"" "$ev"
+expect_contains net-event-op "\"op\":\"connect\"" "$ev"
+expect_contains net-event-protocol "\"protocol\":\"tcp\"" "$ev"
+expect_contains net-event-reason "reserved for the executables its allow names" "$ev"
+# The process is gone when the event is read: the kernel's file name of its executable names it.
+expect_contains net-event-exe "egress\",\"identity\"" "$ev"
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"\[2001:db8::10\]:53"' | grep '"op":"send"' | head -n1)
+expect_contains net-event-v6-send "\"protocol\":\"udp\"" "$ev"
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"10.1.1.1:80"' | grep '"identity":"/usr/local/bin/net-signer"' | head -n1)
+expect_contains net-event-confined "confined to other destinations" "$ev"
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"op":"socket"' | head -n1)
+expect_contains net-event-socket "SOCK_RAW" "$ev"
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"127.0.1.5:80"' | head -n1)
+expect_contains net-event-monitor "\"action\":\"monitor\"" "$ev"
+lab_line=$(grep -n '^    lab:' /policies/net.yaml | cut -d: -f1)
+expect_contains net-event-monitor-rule "\"rule\":\"/policies/net.yaml:$lab_line\"" "$ev"
+stop_agent
+expect_eq net-agent-stops 0 "$BG_STATUS"
+net_allowed net-after-open ECONNREFUSED $EGRESS connect tcp 127.0.0.10 443
+
+# default: deny: only what is named; sockets the rules cannot see, refused to everyone.
+start_agent net-deny-starts /policies/net-deny.yaml || exit 1
+net_allowed net-deny-named ECONNREFUSED $EGRESS connect tcp 127.0.0.1 80
+net_allowed net-deny-named-udp ok $EGRESS sendto 127.0.0.2 53
+net_refused net-deny-unnamed $EGRESS connect tcp 127.0.0.5 80
+net_refused net-deny-unnamed-udp $EGRESS sendto 127.0.0.5 53
+net_refused net-deny-v6 $EGRESS connect tcp ::1 80
+net_refused net-deny-mapped $EGRESS connect tcp ::ffff:127.0.0.5 80
+net_allowed net-deny-mapped-named ECONNREFUSED $EGRESS connect tcp ::ffff:127.0.0.1 80
+net_refused net-deny-raw $EGRESS raw
+net_refused net-deny-raw6 $EGRESS raw6
+net_refused net-deny-packet $EGRESS packet
+# The agent's own control socket still answers (a Unix socket: not a way out).
+expect_ok net-deny-control bomfather shutdown --challenge
+sleep 1
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"127.0.0.5:80"' | head -n1)
+expect_contains net-deny-event "no destination names it" "$ev"
+stop_agent
+expect_eq net-deny-agent-stops 0 "$BG_STATUS"
+
+# The same in monitor mode: reported, let through.
+start_agent net-monitor-starts /policies/net-monitor.yaml || exit 1
+net_allowed net-monitor-unnamed ECONNREFUSED $EGRESS connect tcp 127.0.0.5 80
+net_allowed net-monitor-raw ok $EGRESS raw
+sleep 1
+ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"127.0.0.5:80"' | head -n1)
+expect_contains net-monitor-event "\"action\":\"monitor\"" "$ev"
+stop_agent
+expect_eq net-monitor-agent-stops 0 "$BG_STATUS"
+show_file /tmp/agent.out
