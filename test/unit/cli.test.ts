@@ -89,13 +89,13 @@ const VALID = "version: 1\nexecutables:\n  r:\n    path: /bin/cat\nfiles:\n  - p
 
 describe("check", () => {
   test("check refuses what run refuses in the examples, with the same message", () => {
-    const c = run("check", "policies/demo.yaml", "policies/ip-protection.yaml");
+    const c = run("check", "policies/demo.yaml", "policies/file-boundaries.yaml");
     expect(c.code).toBe(1);
-    const line = 'policies/ip-protection.yaml:18:1: error: "network" is not enforced by this version of bomfather';
+    const line = 'policies/file-boundaries.yaml:34:11: error: Protecting the directory "/var/lib/postgresql/16/main/" is not enforced by this version of bomfather';
     expect(c.err).toContain(line);
     expect(c.err).toMatch(/\npolicies\/demo\.yaml: valid(, \d+ warnings?)?\n/);
-    expect(c.err).toMatch(/\npolicies\/ip-protection\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
-    const r = run("--policy", "policies/ip-protection.yaml");
+    expect(c.err).toMatch(/\npolicies\/file-boundaries\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
+    const r = run("--policy", "policies/file-boundaries.yaml");
     expect(r.code).toBe(1);
     expect(r.err).toContain(line);
   });
@@ -195,10 +195,10 @@ describe("check", () => {
 
 describe("run", () => {
   test("refuses, before touching the kernel, what this version does not enforce", () => {
-    const r = run("--policy", "policies/ip-protection.yaml");
+    const r = run("--policy", "policies/file-boundaries.yaml");
     expect(r.code).toBe(1);
-    expect(r.err).toContain('policies/ip-protection.yaml:18:1: error: "network" is not enforced by this version of bomfather');
-    expect(r.err).toMatch(/\nbomfather: not starting: policies\/ip-protection\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
+    expect(r.err).toContain('policies/file-boundaries.yaml:34:11: error: Protecting the directory "/var/lib/postgresql/16/main/" is not enforced by this version of bomfather');
+    expect(r.err).toMatch(/\nbomfather: not starting: policies\/file-boundaries\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
   });
 
   test("an invalid policy exits 1 with its diagnostics", () => {
