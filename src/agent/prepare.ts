@@ -10,6 +10,7 @@ import { loadShim } from "../kernel/assets.ts";
 import { probePaths } from "../kernel/probe.ts";
 import { measureDigest } from "../kernel/verity.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
+import type { Cidr } from "../policy/net.ts";
 import type { Phases } from "./phases.ts";
 
 export type Prepared =
@@ -45,8 +46,10 @@ export async function compileForHost(
   agent: AgentPaths,
   phases?: Phases,
   alsoName: string[] = [],
+  resolved?: ReadonlyMap<string, readonly Cidr[]>,
 ): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
+  if (input.network && resolved) input.network.resolved = resolved;
   const named = await probePaths([...new Set([...pathsOf(input), ...alsoName])]);
   phases?.mark("name files");
   // Digests are measured on the inode just named (only for executables that pin one).

@@ -14,13 +14,14 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { kernelDev } from "../abi.ts";
-import type { AgentPaths } from "../compile/from-policy.ts";
+import { hostsOf, type AgentPaths } from "../compile/from-policy.ts";
 import { formatDiagnostics, formatVerdict, type Policy } from "../policy/index.ts";
 import { CliError, EXIT } from "../exit.ts";
 import { apply } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
 import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
+import { HostAddresses } from "./dns.ts";
 import { Phases } from "./phases.ts";
 import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
 import { protectionFlags, serve, type Output } from "./serve.ts";
@@ -89,7 +90,14 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   }
   // The agent's own binary and systemd-shutdown are named in the same pass, for its identity.
   const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
-  const host = await compileForHost(text.policy, paths, phases, [paths.exe, PRELOAD_DIR, ...(shutdown ? [shutdown] : [])]);
+  // Host names are resolved before the policy is compiled: their addresses are part of it.
+  const hosts = new HostAddresses(hostsOf(text.policy));
+  if (hosts.names.length) {
+    const resolved = await hosts.refresh(true);
+    for (const problem of resolved.problems) status(`bomfather: warning: ${problem}\n`);
+    phases.mark("resolve");
+  }
+  const host = await compileForHost(text.policy, paths, phases, [paths.exe, PRELOAD_DIR, ...(shutdown ? [shutdown] : [])], hosts.addresses());
   if (!host.ok) {
     state.release();
     status(formatDiagnostics(host.diagnostics, text.text));
@@ -97,6 +105,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     return host.kernel ? EXIT.CANNOT_ENFORCE : EXIT.INVALID_POLICY;
   }
   const prepared = { compiled: host.compiled, sha256: policySha256 };
+  for (const warning of host.compiled.warnings ?? []) status(`bomfather: warning: ${warning}\n`);
   const identity = agentIdentity(paths, text.policy, shutdown, host.named);
 
   // 4. Apply, attach, release.
@@ -155,6 +164,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     runId,
     identity,
     policy: text.policy,
+    hosts,
     generation,
     rules: compiled.rules,
     baseline,

@@ -2,7 +2,10 @@
 // - the kernel's events are drained (without waiting) and printed as JSON lines;
 // - new kernel-side failures are reported once a second;
 // - the control socket is polled: a signed shutdown stops the agent, a signed reload applies a new
-//   policy as the next generation (src/control is the protocol; this module says what a request does).
+//   policy as the next generation (src/control is the protocol; this module says what a request does);
+// - the policy's host names are asked again before their addresses expire (dns.ts): when the
+//   addresses change, the same policy is applied again as the next generation.
+// Reloads and address changes are applied one at a time.
 // It returns when a signed shutdown is accepted ("shutdown": the caller removes the kernel side), or
 // when SIGTERM or SIGINT reaches the agent: with self-protection in monitor mode that stops it too
 // ("signal"); enforcing, only the kernel can have sent it (the last stage of a system shutdown, a
@@ -15,7 +18,9 @@ import { apply } from "../kernel/apply.ts";
 import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import type { RuleInfo } from "../compile/compile.ts";
-import type { AgentPaths } from "../compile/from-policy.ts";
+import { hostsOf, type AgentPaths } from "../compile/from-policy.ts";
+import type { Compiled } from "../compile/compile.ts";
+import { HostAddresses } from "./dns.ts";
 import { Phases } from "./phases.ts";
 import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
 import { fileSink, streamSink, type Sink } from "./sink.ts";
@@ -69,6 +74,8 @@ export interface Running {
   runId: string;
   identity: AgentIdentity;
   policy: Policy;
+  /** The addresses of the policy's host names. */
+  hosts: HostAddresses;
   generation: number;
   rules: readonly RuleInfo[];
   /** Set by serve: what a reload changes beyond the kernel (where events go). */
@@ -114,8 +121,41 @@ export async function serve(r: Running): Promise<Stopped> {
         after: () => stop("shutdown"),
       };
     },
-    reload: (bytes, key, _peer, name) => reload(r, bytes, name, known, challenges, key.name),
+    reload: (bytes, key, _peer, name) =>
+      serial(async () => {
+        const result = await reload(r, bytes, name, known, challenges, key.name);
+        scheduleHosts();
+        return result;
+      }),
   };
+
+  // One change of the kernel's policy at a time: a reload, or new addresses for the host names.
+  let busy: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = busy.then(work, work);
+    busy = next.catch(() => {});
+    return next;
+  };
+  let hostsTimer: ReturnType<typeof setTimeout> | undefined;
+  let hostProblems = "";
+  const scheduleHosts = () => {
+    clearTimeout(hostsTimer);
+    const ms = r.hosts.nextDueMs();
+    if (ms === Infinity) return;
+    hostsTimer = setTimeout(() => {
+      serial(async () => {
+        const refreshed = await r.hosts.refresh();
+        // Said when it changes, not at every attempt.
+        const problems = refreshed.problems.join("\n");
+        if (problems && problems !== hostProblems) for (const p of refreshed.problems) out.status(`bomfather: warning: ${p}\n`);
+        hostProblems = problems;
+        if (refreshed.changed) await reapply(r, known);
+      })
+        .catch((e) => out.status(`bomfather: warning: the host names' new addresses could not be applied (${(e as Error).message}); the policy in force stays, asking again\n`))
+        .finally(scheduleHosts);
+    }, Math.max(ms, 100));
+  };
+  scheduleHosts();
   const server = ControlServer.listen({
     path: `${r.paths.state}/control.sock`,
     challenges,
@@ -175,6 +215,7 @@ export async function serve(r: Running): Promise<Stopped> {
   r.onReady();
   const why = await stopped;
   clearTimeout(timer);
+  clearTimeout(hostsTimer);
   tick(); // the last events, and the reply to the shutdown request
   server.close();
   events.sink.close();
@@ -204,13 +245,15 @@ async function reload(
   if (!text.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy is not valid; the running policy stays", diagnostics: forRequester(text.diagnostics) };
   }
-  const host = await compileForHost(text.policy, r.paths, phases);
+  const hosts = r.hosts.forNames(hostsOf(text.policy));
+  const resolved = hosts.names.length ? await hosts.refresh(true) : { problems: [] };
+  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses());
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
   }
-  const generation = Math.max(...r.kernel.slots().generations) + 1;
+  let generation: number;
   try {
-    await apply(r.kernel, host.compiled, generation, kernelInodes);
+    generation = await applyGeneration(r, host.compiled, known);
     phases.mark("apply");
   } catch (e) {
     return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
@@ -220,16 +263,44 @@ async function reload(
   r.onReload?.(text.policy);
   replaceFile(r.paths.policyFile, bytes);
   r.policy = text.policy;
-  r.generation = generation;
-  r.rules = host.compiled.rules;
-  known.set(generation, host.compiled.rules);
+  r.hosts = hosts;
   challenges.setKeys(policyKeys(text.policy));
   const policySha256 = sha256(bytes);
   r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
   phases.mark("record");
+  for (const p of resolved.problems) r.out.status(`bomfather: warning: ${p}\n`);
+  for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);
   r.out.status(describeExecutables(host.compiled, r.kernel.digestsAtExec));
   r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}, in ${phases}\n`);
   return { ok: true, message: `enforcing the new policy as generation ${generation}` };
+}
+
+/** A compiled policy in force as the next generation; its rules named for events. */
+async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>): Promise<number> {
+  const generation = Math.max(...r.kernel.slots().generations) + 1;
+  await apply(r.kernel, compiled, generation, kernelInodes);
+  r.generation = generation;
+  r.rules = compiled.rules;
+  known.set(generation, compiled.rules);
+  return generation;
+}
+
+/**
+ * The policy in force again, with its host names' new addresses: one generation that holds the new
+ * addresses and those not expired yet (dns.ts), so no address in use lapses on the way.
+ */
+async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>): Promise<void> {
+  const phases = new Phases();
+  const addresses = r.hosts.addresses();
+  const host = await compileForHost(r.policy, r.paths, phases, [], addresses);
+  if (!host.ok) throw new Error(host.diagnostics.map((d) => d.message).join("; "));
+  const generation = await applyGeneration(r, host.compiled, known);
+  phases.mark("apply");
+  const inForce = r.state.inForce();
+  if (inForce) r.state.recordInForce({ ...inForce, generation, appliedAt: new Date().toISOString() }, host.compiled.rules);
+  for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);
+  const list = [...addresses].map(([name, a]) => `${name}: ${a.length ? a.map((c) => c.canonical.replace(/\/(32|128)$/, "")).join(", ") : "none"}`).join("; ");
+  r.out.status(`bomfather: host names' addresses changed (${list}): applied as policy generation ${generation}, in ${phases}\n`);
 }
 
 /** Write bytes to path atomically: a new file renamed over the old one (its protection follows). */

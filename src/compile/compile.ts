@@ -151,6 +151,8 @@ export interface Compiled {
   envPatterns?: string[];
   /** The generation's network settings (bf_net_policy); none without a network section. */
   net?: Uint8Array;
+  /** What the operator should be told (host names' addresses not followed or shared). */
+  warnings?: string[];
 }
 
 /** Does the kernel know this rule by a file (files, guards, executables)? */
@@ -427,7 +429,16 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   const envPatterns = environment?.variables.map((v) => (v.endsWith("*") ? v.slice(0, -1) : `${v}=`));
   return problems.length
     ? { ok: false, problems }
-    : { ok: true, compiled: { rules, entries, ...(envPatterns ? { envPatterns } : {}), ...(network ? { net: network.net } : {}) } };
+    : {
+        ok: true,
+        compiled: {
+          rules,
+          entries,
+          ...(envPatterns ? { envPatterns } : {}),
+          ...(network ? { net: network.net } : {}),
+          ...(network?.warnings.length ? { warnings: network.warnings } : {}),
+        },
+      };
 }
 
 /**

@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
-import { parseCidr, parsePort } from "../policy/net.ts";
+import { parseCidr, parseHost, parsePort } from "../policy/net.ts";
 import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
 import type { NetworkSpec, Protocol } from "./net.ts";
 
@@ -69,6 +69,7 @@ function networkSpecOf(policy: Policy, origin: (path: ValuePath) => Origin, keyO
     destinations: Object.entries(net.destinations ?? {}).map(([name, d]) => ({
       name,
       addresses: (d.addresses ?? []).map((a, i) => ({ cidr: must(parseCidr(a)), origin: origin(["network", "destinations", name, "addresses", i]) })),
+      hosts: (d.hosts ?? []).map((h, i) => ({ name: must(parseHost(h)), origin: origin(["network", "destinations", name, "hosts", i]) })),
       ports: (d.ports ?? []).map((p) => must(parsePort(p))),
       protocols: d.protocol ? [d.protocol as Protocol] : ["tcp", "udp"],
       ...(d.allow ? { allow: [...d.allow] } : {}),
@@ -112,6 +113,18 @@ export function agentSpecOf(policy: Policy, paths: AgentPaths): AgentSpec {
     guarded.push({ path, type: "file", origin: { file, line, col } });
   });
   return { exe: paths.exe, guarded, mode: policy.agent?.protection?.mode ?? policy.mode ?? DEFAULTS.mode };
+}
+
+/** The host names a policy's network section names (lower case, without a final dot), once each. */
+export function hostsOf(policy: Policy): string[] {
+  const out = new Set<string>();
+  for (const d of Object.values(policy.network?.destinations ?? {})) {
+    for (const h of d.hosts ?? []) {
+      const r = parseHost(h);
+      if (r.ok) out.add(r.value);
+    }
+  }
+  return [...out];
 }
 
 /** Every path a policy names on the host (executables, protected files, what the agent guards). */

@@ -3,7 +3,7 @@
 // or a protocol (a second LPM trie), grants (who a destination's allow names, which destinations a
 // confinement reaches) and confinements. Pure, as the rest of the compiler.
 import { Access, Confinement, Dest, DestFlag, DestKey, Grant, GrantKey, InodeKey, MAP_LIMITS, Mode, NetFlag, NetPolicy, PortDest, PortKey } from "../abi.ts";
-import { formatIPv4, formatIPv6, type Cidr, type PortRange } from "../policy/net.ts";
+import { formatIPv4, formatIPv6, parseCidr, type Cidr, type PortRange } from "../policy/net.ts";
 import type { CompileProblem, MapEntry, Origin, RuleInfo } from "./compile.ts";
 
 export type Protocol = "tcp" | "udp";
@@ -12,6 +12,8 @@ export type Protocol = "tcp" | "udp";
 export interface DestinationSpec {
   name: string;
   addresses: { cidr: Cidr; origin: Origin }[];
+  /** DNS names: the addresses NetworkSpec.resolved holds for each count as this destination's. */
+  hosts: { name: string; origin: Origin }[];
   /** Empty: every port. */
   ports: PortRange[];
   protocols: Protocol[];
@@ -36,6 +38,8 @@ export interface NetworkSpec {
   origin: Origin;
   destinations: DestinationSpec[];
   confine: ConfineSpec[];
+  /** The addresses each host name resolves to now (src/agent/dns.ts); a name absent covers none. */
+  resolved?: ReadonlyMap<string, readonly Cidr[]>;
 }
 
 /** An executable found on the host ("dev:ino" in inode). */
@@ -48,7 +52,25 @@ export interface NetExe {
 export interface CompiledNetwork {
   /** bf_net_policy of the generation. */
   net: Uint8Array;
+  /** What the operator should know about the host names' addresses (not followed, shared). */
+  warnings: string[];
 }
+
+/**
+ * Addresses a host name is not followed to unless the policy names them itself: loopback,
+ * link-local (which holds the usual cloud metadata address, 169.254.169.254), unspecified, and
+ * other clouds' metadata addresses. A name that resolves there would open a door nobody wrote.
+ */
+const NOT_FOLLOWED: { text: string; why: string }[] = [
+  { text: "127.0.0.0/8", why: "loopback" },
+  { text: "0.0.0.0/8", why: "unspecified" },
+  { text: "169.254.0.0/16", why: "link-local (cloud metadata)" },
+  { text: "100.100.100.200/32", why: "a cloud metadata address" },
+  { text: "::1/128", why: "loopback" },
+  { text: "::/128", why: "unspecified" },
+  { text: "fe80::/10", why: "link-local" },
+  { text: "fd00:ec2::254/128", why: "a cloud metadata address" },
+];
 
 const PROTOCOL_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17 };
 const ALL_PORTS: PortRange = { lo: 0, hi: 65535 };
@@ -184,33 +206,61 @@ export function compileNetwork(
     } else grants.set(k, { bits, rule, exe, origin, names: [what] });
   };
 
-  // Destinations: one rule each; their addresses become prefixes.
+  // Destinations: one rule each; their addresses become prefixes. Written addresses first: a host
+  // name's address that one of them (or an earlier destination's name) holds already stays theirs.
   const ruleOf = new Map<string, number>();
   const prefixes = new Map<string, Prefix>();
+  const warnings: string[] = [];
+  const claim = (d: DestinationSpec, rule: number, bytes: Uint8Array, len: number, origin: Origin, host?: string): void => {
+    const flags = (d.mode === "monitor" ? DestFlag.MONITOR : 0) | (d.allow ? DestFlag.RESERVED : 0);
+    const ranges = d.ports.length ? d.ports : [ALL_PORTS];
+    const id = prefixId(bytes, len);
+    let p = prefixes.get(id);
+    if (!p) prefixes.set(id, (p = { bytes, len, own: { tcp: [], udp: [] }, origin }));
+    for (const proto of d.protocols) {
+      const mine = ranges.map((r) => ({ lo: r.lo, hi: r.hi, rule, flags }));
+      // Ports of one destination may overlap (a warning): merge them as one rule's spans.
+      let spans = subtract(mine, p.own[proto].filter((x) => x.rule === rule));
+      if (host !== undefined) {
+        const taken = p.own[proto].filter((x) => x.rule !== rule);
+        const left = subtract(spans, taken);
+        if (left.length !== spans.length || left.some((x, i) => x.lo !== spans[i]!.lo || x.hi !== spans[i]!.hi)) {
+          const other = rules[taken[0]!.rule]!.path;
+          warnings.push(`"${host}" (${d.name}) resolves to ${prefixText(bytes, len)}, which ${other} names already for some of the same ports: those stay ${other}'s`);
+        }
+        spans = left;
+      }
+      p.own[proto].push(...spans);
+      p.own[proto].sort(byPort);
+    }
+  };
   for (const d of spec.destinations) {
     const rule: RuleInfo = { id: rules.length, kind: "destination", path: `network.destinations.${d.name}`, origin: d.origin, inode: noFile, mode: d.mode };
     rules.push(rule);
     ruleOf.set(d.name, rule.id);
-    const flags = (d.mode === "monitor" ? DestFlag.MONITOR : 0) | (d.allow ? DestFlag.RESERVED : 0);
-    const ranges = d.ports.length ? d.ports : [ALL_PORTS];
     for (const a of d.addresses) {
       const { bytes, len } = mappedPrefix(a.cidr);
-      const id = prefixId(bytes, len);
-      let p = prefixes.get(id);
-      if (!p) prefixes.set(id, (p = { bytes, len, own: { tcp: [], udp: [] }, origin: a.origin }));
-      for (const proto of d.protocols) {
-        // Ports of one destination may overlap (a warning): merge them as one rule's spans.
-        const spans = subtract(
-          ranges.map((r) => ({ lo: r.lo, hi: r.hi, rule: rule.id, flags })),
-          p.own[proto].filter((s) => s.rule === rule.id),
-        );
-        p.own[proto].push(...spans);
-        p.own[proto].sort(byPort);
-      }
+      claim(d, rule.id, bytes, len, a.origin);
     }
     for (const name of d.allow ?? []) {
       const exe = exes.get(name);
       if (exe) grant(rule.id, exe, Access.CONNECT, d.origin, `${name} may connect`);
+    }
+  }
+  const written = [...new Set([...prefixes.values()].map((p) => p.len))].map((len) => ({ len, ids: new Set([...prefixes.values()].filter((p) => p.len === len).map((p) => prefixId(p.bytes, p.len))) }));
+  const writtenCovers = (bytes: Uint8Array) => written.some(({ len, ids }) => ids.has(prefixId(maskTo(bytes, len), len)));
+  const notFollowed = NOT_FOLLOWED.map((n) => ({ ...mappedPrefix((parseCidr(n.text) as { ok: true; value: Cidr }).value), why: n.why }));
+  for (const d of spec.destinations) {
+    for (const h of d.hosts) {
+      for (const cidr of spec.resolved?.get(h.name) ?? []) {
+        const { bytes, len } = mappedPrefix(cidr);
+        const special = notFollowed.find((n) => prefixId(maskTo(bytes, n.len), n.len) === prefixId(n.bytes, n.len));
+        if (special && !writtenCovers(bytes)) {
+          warnings.push(`"${h.name}" (${d.name}) resolves to ${prefixText(bytes, len)}, ${special.why}: not followed (name that address under "addresses" if it is meant)`);
+          continue;
+        }
+        claim(d, ruleOf.get(d.name)!, bytes, len, h.origin, h.name);
+      }
     }
   }
 
@@ -311,7 +361,7 @@ export function compileNetwork(
   }
 
   const flags = NetFlag.ON | (spec.default === "deny" ? NetFlag.DENY : 0) | (spec.default === "deny" && spec.mode === "monitor" ? NetFlag.DENY_MONITOR : 0);
-  return { net: NetPolicy.encode({ flags, default_rule: defaultRule.id }) };
+  return { net: NetPolicy.encode({ flags, default_rule: defaultRule.id }), warnings: [...new Set(warnings)] };
 }
 
 function flagNote(flags: number): string {

@@ -35,7 +35,7 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "network.default": true,
   "network.destinations": true,
   "network.destinations.*.addresses": true,
-  "network.destinations.*.hosts": false, // DNS names: resolved and refreshed by the agent
+  "network.destinations.*.hosts": true,
   "network.destinations.*.ports": true,
   "network.destinations.*.protocol": true,
   "network.destinations.*.allow": true,

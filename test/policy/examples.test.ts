@@ -13,11 +13,10 @@ const files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 const NOT_YET: Record<string, string[]> = {
   "demo.yaml": [],
   "file-boundaries.yaml": ['34: Protecting the directory "/var/lib/postgresql/16/main/" is not enforced by this version of bomfather'],
-  "ip-protection.yaml": ['24: "hosts" is not enforced by this version of bomfather', '34: "hosts" is not enforced by this version of bomfather'],
+  "ip-protection.yaml": [],
   "policy-inheritance.yaml": [
     '16: Protecting the directory "/data/training-set/" is not enforced by this version of bomfather',
     '21: Protecting the directory "/data/checkpoints/" is not enforced by this version of bomfather',
-    '31: "hosts" is not enforced by this version of bomfather',
   ],
   "ptrace-defense.yaml": [],
   "self-protection.yaml": [],

@@ -78,7 +78,6 @@ agent:
     files: [/etc/bomfather/]
 `;
     expect(refusals(check(text))).toEqual([
-      [17, 7, '"hosts" is not enforced by this version of bomfather'],
       [23, 13, 'Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather'],
     ]);
   });
@@ -92,7 +91,7 @@ agent:
       ports: [443]
       allow: [reader]
 `;
-    const table = { ...ENFORCED, network: true, "network.default": true, "network.destinations": true, "network.destinations.*.ports": true, "network.destinations.*.allow": true };
+    const table = { ...ENFORCED, "network.destinations.*.hosts": false };
     expect(refusals(check(text, table)).map(([line, , message]) => [line, message])).toEqual([[17, '"hosts" is not enforced by this version of bomfather']]);
   });
 

@@ -6,6 +6,7 @@ import { Access, Confinement, Dest, DestFlag, DestKey, Exe, ExeFlag, Grant, Gran
 import { compile, type CompileInput, type HostFacts, type MapEntry } from "../../src/compile/compile.ts";
 import { portBlocks, type DestinationSpec, type NetworkSpec } from "../../src/compile/net.ts";
 import { destinationText } from "../../src/events.ts";
+import { FLOOR_MS, HostAddresses } from "../../src/agent/dns.ts";
 import { parseCidr } from "../../src/policy/net.ts";
 
 const at = (line: number) => ({ file: "p.yaml", line, col: 5 });
@@ -19,6 +20,7 @@ const dest = (name: string, addresses: string[], more: Partial<DestinationSpec> 
     if (!r.ok) throw new Error(r.message);
     return { cidr: r.value, origin: at(30 + i) };
   }),
+  hosts: [],
   ports: [],
   protocols: ["tcp", "udp"],
   mode: "enforce",
@@ -201,4 +203,110 @@ test("events write destinations as people do", () => {
   v6.set([0x20, 0x01, 0x0d, 0xb8]);
   v6[15] = 1;
   expect(destinationText(v6, 53)).toBe("[2001:db8::1]:53");
+});
+
+describe("host names", () => {
+  const cidr = (a: string) => {
+    const r = parseCidr(a);
+    if (!r.ok) throw new Error(r.message);
+    return r.value;
+  };
+
+  test("a name's addresses count as its destination's; loopback and link-local only where the policy names them", () => {
+    const resolved = new Map([["kms.example.com", [cidr("192.0.2.7"), cidr("2001:db8::7"), cidr("127.0.0.9"), cidr("169.254.169.254")]]]);
+    const kms = dest("kms", [], { hosts: [{ name: "kms.example.com", origin: at(25) }], allow: ["signer"] });
+    const c = compiled({ destinations: [kms], resolved });
+    const rule = ruleNamed(c, "network.destinations.kms");
+    expect(find(c.entries, "192.0.2.7", 443, "tcp")).toBe(rule);
+    expect(find(c.entries, "2001:db8::7", 443, "udp")).toBe(rule);
+    expect(find(c.entries, "127.0.0.9", 443, "tcp")).toBeUndefined();
+    expect(find(c.entries, "169.254.169.254", 80, "tcp")).toBeUndefined();
+    expect(c.warnings).toEqual([
+      '"kms.example.com" (kms) resolves to 127.0.0.9/32, loopback: not followed (name that address under "addresses" if it is meant)',
+      '"kms.example.com" (kms) resolves to 169.254.169.254/32, link-local (cloud metadata): not followed (name that address under "addresses" if it is meant)',
+    ]);
+    // Named by the policy (inside a written CIDR): followed.
+    const local = dest("local", ["127.0.0.0/8"], { ports: [{ lo: 80, hi: 80 }] });
+    const both = compiled({ destinations: [local, kms], resolved });
+    expect(find(both.entries, "127.0.0.9", 443, "tcp")).toBe(ruleNamed(both, "network.destinations.kms"));
+    // The name's address is the more specific: it decides every port there; its neighbours stay local's.
+    expect(find(both.entries, "127.0.0.9", 80, "tcp")).toBe(ruleNamed(both, "network.destinations.kms"));
+    expect(find(both.entries, "127.0.0.10", 80, "tcp")).toBe(ruleNamed(both, "network.destinations.local"));
+  });
+
+  test("an address another destination writes stays that destination's for the ports they share", () => {
+    const resolved = new Map([["api.example.com", [cidr("192.0.2.7")]]]);
+    const written = dest("db", ["192.0.2.7"], { ports: [{ lo: 5432, hi: 5432 }] });
+    const api = dest("api", [], { hosts: [{ name: "api.example.com", origin: at(26) }] });
+    const c = compiled({ destinations: [api, written], resolved });
+    expect(find(c.entries, "192.0.2.7", 5432, "tcp")).toBe(ruleNamed(c, "network.destinations.db"));
+    expect(find(c.entries, "192.0.2.7", 443, "tcp")).toBe(ruleNamed(c, "network.destinations.api"));
+    expect(c.warnings).toEqual(['"api.example.com" (api) resolves to 192.0.2.7/32, which network.destinations.db names already for some of the same ports: those stay network.destinations.db\'s']);
+  });
+});
+
+describe("HostAddresses", () => {
+  /** A resolver whose answers and clock the test sets. */
+  function fake() {
+    const state = { now: 1_000_000, v4: new Map<string, { address: string; ttl: number }[] | Error>(), asked: 0 };
+    const lookup = {
+      resolve4: async (name: string) => {
+        state.asked++;
+        const a = state.v4.get(name);
+        if (!a) throw Object.assign(new Error("no"), { code: "ENOTFOUND" });
+        if (a instanceof Error) throw a;
+        return a;
+      },
+      resolve6: async () => {
+        throw Object.assign(new Error("no data"), { code: "ENODATA" });
+      },
+    };
+    return { state, hosts: new HostAddresses(["kms.example.com"], lookup, () => state.now) };
+  }
+  const held = (h: HostAddresses) => h.addresses().get("kms.example.com")!.map((c) => c.canonical);
+
+  test("a new address is added at once, an old one kept for its TTL after it was last seen, then dropped", async () => {
+    const { state, hosts } = fake();
+    state.v4.set("kms.example.com", [{ address: "192.0.2.1", ttl: 60 }]);
+    expect(await hosts.refresh(true)).toEqual({ changed: true, problems: [] });
+    expect(held(hosts)).toEqual(["192.0.2.1/32"]);
+    // Asked again before the TTL runs out (half of it).
+    expect(hosts.nextDueMs()).toBe(30_000);
+    state.now += 30_000;
+    state.v4.set("kms.example.com", [{ address: "192.0.2.2", ttl: 60 }]);
+    expect((await hosts.refresh()).changed).toBe(true);
+    expect(held(hosts).sort()).toEqual(["192.0.2.1/32", "192.0.2.2/32"]);
+    // The same answer again: nothing to apply.
+    state.now += 20_000;
+    expect((await hosts.refresh()).changed).toBe(false);
+    // 60 s after 192.0.2.1 was last seen, it goes.
+    state.now += 10_001;
+    expect((await hosts.refresh()).changed).toBe(true);
+    expect(held(hosts)).toEqual(["192.0.2.2/32"]);
+  });
+
+  test("a short TTL is kept for the floor; a name that cannot be resolved keeps what it had and says so", async () => {
+    const { state, hosts } = fake();
+    state.v4.set("kms.example.com", [{ address: "192.0.2.1", ttl: 1 }]);
+    await hosts.refresh(true);
+    state.v4.set("kms.example.com", Object.assign(new Error("timeout"), { code: "ETIMEOUT" }));
+    state.now += FLOOR_MS - 1;
+    const r = await hosts.refresh(true);
+    expect(r.problems).toEqual(['"kms.example.com" cannot be resolved (ETIMEOUT, ENODATA): its addresses seen before are kept until they expire; asking again']);
+    expect(held(hosts)).toEqual(["192.0.2.1/32"]);
+    state.now += 2;
+    await hosts.refresh(true);
+    expect(held(hosts)).toEqual([]);
+  });
+
+  test("a reload keeps what is known of the names it shares", async () => {
+    const { state, hosts } = fake();
+    state.v4.set("kms.example.com", [{ address: "192.0.2.1", ttl: 60 }]);
+    await hosts.refresh(true);
+    const next = hosts.forNames(["kms.example.com", "other.example.com"]);
+    expect([...next.addresses()].map(([n, a]) => [n, a.map((c) => c.canonical)])).toEqual([
+      ["kms.example.com", ["192.0.2.1/32"]],
+      ["other.example.com", []],
+    ]);
+  });
 });
