@@ -27,6 +27,8 @@ export interface Refreshed {
   changed: boolean;
   /** One line per name that could not be resolved. */
   problems: string[];
+  /** The names asked, and whether each could be resolved. */
+  asked: Map<string, boolean>;
 }
 
 export class HostAddresses {
@@ -37,7 +39,9 @@ export class HostAddresses {
 
   constructor(
     names: Iterable<string>,
-    private readonly lookup: Lookup = new dns.Resolver({ timeout: 2_000, tries: 2 }),
+    // A new resolver for every round: one resolver remembers that a name did not exist, and would
+    // not see it appear.
+    private readonly lookup: () => Lookup = () => new dns.Resolver({ timeout: 2_000, tries: 2 }),
     private readonly now: () => number = Date.now,
   ) {
     for (const name of names) {
@@ -84,12 +88,14 @@ export class HostAddresses {
     const t = this.now();
     const before = this.signature();
     const problems: string[] = [];
+    const asked = new Map<string, boolean>();
+    const lookup = this.lookup();
     await Promise.all(
       this.names
         .filter((name) => all || this.due.get(name)! <= t)
         .map(async (name) => {
           const held = this.held.get(name)!;
-          const answers = await Promise.allSettled([this.lookup.resolve4(name, { ttl: true }), this.lookup.resolve6(name, { ttl: true })]);
+          const answers = await Promise.allSettled([lookup.resolve4(name, { ttl: true }), lookup.resolve6(name, { ttl: true })]);
           const seen = this.now();
           let shortest = MAX_REFRESH_MS;
           let any = false;
@@ -106,6 +112,7 @@ export class HostAddresses {
           }
           // Both questions failed (not merely "no AAAA record"): say why, ask again soon.
           const failed = answers.filter((a): a is PromiseRejectedResult => a.status === "rejected");
+          asked.set(name, any || failed.length < 2);
           if (!any && failed.length === 2) {
             const codes = [...new Set(failed.map((f) => (f.reason as { code?: string }).code ?? String(f.reason)))];
             problems.push(`"${name}" cannot be resolved (${codes.join(", ")}): ${held.size ? "its addresses seen before are kept until they expire" : "it covers no address yet"}; asking again`);
@@ -116,7 +123,7 @@ export class HostAddresses {
     );
     const after = this.now();
     for (const held of this.held.values()) for (const [k, a] of held) if (a.expires <= after) held.delete(k);
-    return { changed: this.signature() !== before, problems };
+    return { changed: this.signature() !== before, problems, asked };
   }
 
   /** The addresses held, as one string, to tell whether they changed. */

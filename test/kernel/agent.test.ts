@@ -31,7 +31,7 @@ const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
   { host: join(root, "policies", "ptrace-defense.yaml"), guest: "/policies/ptrace-defense.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor", "net-dns"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -116,6 +116,7 @@ const files = [
   // scenarios/net.sh: the attacker's copy of egress, the signer's, and confined launchers (env).
   { host: egress, guest: "/opt/tools/egress" },
   { host: egress, guest: "/usr/local/bin/net-signer" },
+  { host: egress, guest: "/usr/local/bin/net-dns-server" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/net-launcher" },
   { host: "/usr/bin/env", guest: "/usr/local/bin/net-launcher-ni" },
   { host: "/bin/cat", guest: "/usr/local/bin/restic" },
@@ -313,6 +314,8 @@ const NET_CHECKS = [
   ...["deny-starts", "deny-named", "deny-named-udp", "deny-unnamed", "deny-unnamed-udp", "deny-v6", "deny-mapped", "deny-mapped-named"],
   ...["deny-raw", "deny-raw6", "deny-packet", "deny-control", "deny-event", "deny-agent-stops"],
   ...["monitor-starts", "monitor-unnamed", "monitor-raw", "monitor-event", "monitor-agent-stops"],
+  ...["starts", "unresolvable-warned", "metadata-not-followed", "signer-v4", "signer-v6", "other-v4", "signer-metadata", "signer-not-yet", "server-refused"].map((c) => `dns-${c}`),
+  ...["change-applied", "new-followed", "later-followed", "old-kept", "new-reserved", "expiry-applied", "old-gone", "new-stays", "agent-stops"].map((c) => `dns-${c}`),
 ].map((c) => `net-${c}`);
 
 /** Every check scenarios/runtime.sh reports. */

@@ -21,11 +21,14 @@ const here = join(import.meta.dir, "bench");
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const FILES = env("BENCH_FILES", 5000);
 const SCALE_FILES = env("BENCH_SCALE_FILES", 10000);
+/** The network rules of the large policies: CIDRs (half IPv4, half IPv6) and named executables. */
+const NET = { addresses: env("BENCH_ADDRESSES", 10000), exes: env("BENCH_EXES", 1000) };
 const SETTINGS = {
   BENCH_FILES: FILES,
   BENCH_SCALE_FILES: SCALE_FILES,
   BENCH_ITERATIONS: env("BENCH_ITERATIONS", 5000),
   BENCH_EXEC_ITERATIONS: env("BENCH_EXEC_ITERATIONS", 150),
+  BENCH_NET_ITERATIONS: env("BENCH_NET_ITERATIONS", 1000),
   BENCH_RUNS: env("BENCH_RUNS", 3),
   BENCH_ROUNDS: env("BENCH_ROUNDS", 6),
 };
@@ -100,7 +103,7 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
   }
   const samples = parseSamples(log);
   const perKernel: Record<string, unknown> = { kernel: r.kernel.version };
-  for (const [op, label] of [["openclose", "open+close"], ["forkexec", "fork+exec"]] as const) {
+  for (const [op, label] of [["openclose", "open+close"], ["forkexec", "fork+exec"], ["tcpconnect", "TCP connect"], ["udpsendto", "UDP sendto"]] as const) {
     const s = samples[op] ?? {};
     const all = (mode: Mode) => Object.values(s[mode] ?? {}).flat();
     const ns = Object.fromEntries(MODES.map((m) => [m, median(all(m))])) as Record<Mode, number>;
@@ -113,10 +116,20 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
     perKernel[op] = { nsPerOp: ns, ratio, samples: s };
     console.log(
       `kernel ${series} (${r.kernel.version}): ${label} ${ns.none.toFixed(0)} ns without BPF; ` +
-        `empty programs ${showSpread(ratio.emptyVsNone)}, agent with ${FILES + 1} file rules ${showSpread(ratio.agentVsNone)}, ` +
+        `empty programs ${showSpread(ratio.emptyVsNone)}, agent with ${FILES + 1} file rules, ${NET.addresses} CIDRs, ${NET.exes} executables ${showSpread(ratio.agentVsNone)}, ` +
         `agent vs empty ${showSpread(ratio.agentVsEmpty)} (median over rounds, min..max)`,
     );
   }
+  // The kernel memory of the agent's maps, large policy in force: the network maps by name.
+  const maps = JSON.parse(log.match(/^MAPMEM (.*)$/m)?.[1] ?? "[]") as { name?: string; bytes_memlock?: number }[];
+  const bf = maps.filter((m) => m.name?.startsWith("bf_"));
+  const bytes = (re: RegExp) => bf.filter((m) => re.test(m.name!)).reduce((n, m) => n + (m.bytes_memlock ?? 0), 0);
+  const memory = { allMaps: bytes(/./), network: bytes(/^bf_(dests|ports|confined|net)/), maps: bf.length };
+  perKernel.mapMemory = memory;
+  console.log(
+    `kernel ${series}: map memory with the large policy (bpftool's memlock): ${(memory.allMaps / 2 ** 20).toFixed(1)} MiB in ${memory.maps} maps, ` +
+      `of which the network's (${NET.addresses} CIDRs) ${(memory.network / 2 ** 20).toFixed(1)} MiB`,
+  );
   const empty = programCosts(log, "empty");
   const agent = programCosts(log, "agent");
   perKernel.programs = { empty, agent };
@@ -141,7 +154,7 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
   console.log(`kernel ${series}: from start to enforcing ${FILES + 1} file rules: ${(median(startup) / 1e9).toFixed(1)} s (TCG)`);
   console.log(
     `kernel ${series}: start to enforcing: 1 rule ${(one / 1e9).toFixed(1)} s, ${SCALE_FILES + 1} rules ${(scale / 1e9).toFixed(1)} s ` +
-      `(${(scale / one).toFixed(2)}x); signed reload of ${SCALE_FILES + 1} rules ${(reload / 1e9).toFixed(1)} s (${(reload / scale).toFixed(2)}x a cold start)`,
+      `(${(scale / one).toFixed(2)}x) with ${NET.addresses} CIDRs too; signed reload of them ${(reload / 1e9).toFixed(1)} s (${(reload / scale).toFixed(2)}x a cold start)`,
   );
   // The agent's own account of the last start of each size and of the last reload, step by step.
   const steps: Record<string, string> = {};
@@ -155,12 +168,12 @@ if (import.meta.main) {
   const dir = mkdtempSync(join(tmpdir(), "bomfather-bench-"));
   await buildBenchTools(dir);
   const key = await makeTestKey(dir);
-  writeFileSync(join(dir, "large.yaml"), largePolicy(FILES, key, "monitor"));
+  writeFileSync(join(dir, "large.yaml"), largePolicy(FILES, key, "monitor", NET));
   writeFileSync(join(dir, "one.yaml"), largePolicy(0, key));
-  writeFileSync(join(dir, "scale.yaml"), largePolicy(SCALE_FILES, key));
+  writeFileSync(join(dir, "scale.yaml"), largePolicy(SCALE_FILES, key, "enforce", NET));
   // Two variants of the large policy, so that every reload changes something (one more rule).
-  writeFileSync(join(dir, "scale-reload-0.yaml"), largePolicy(SCALE_FILES - 1, key));
-  writeFileSync(join(dir, "scale-reload-1.yaml"), largePolicy(SCALE_FILES, key));
+  writeFileSync(join(dir, "scale-reload-0.yaml"), largePolicy(SCALE_FILES - 1, key, "enforce", NET));
+  writeFileSync(join(dir, "scale-reload-1.yaml"), largePolicy(SCALE_FILES, key, "enforce", NET));
   writeFileSync(join(dir, "env.sh"), Object.entries(SETTINGS).map(([k, v]) => `${k}=${v}\n`).join(""));
   const report: Record<string, unknown> = {};
   for (const series of (process.argv[2] ? [process.argv[2]] : KERNEL_SERIES) as KernelSeries[]) report[series] = await benchKernel(series, dir, key);

@@ -261,14 +261,14 @@ describe("HostAddresses", () => {
         throw Object.assign(new Error("no data"), { code: "ENODATA" });
       },
     };
-    return { state, hosts: new HostAddresses(["kms.example.com"], lookup, () => state.now) };
+    return { state, hosts: new HostAddresses(["kms.example.com"], () => lookup, () => state.now) };
   }
   const held = (h: HostAddresses) => h.addresses().get("kms.example.com")!.map((c) => c.canonical);
 
   test("a new address is added at once, an old one kept for its TTL after it was last seen, then dropped", async () => {
     const { state, hosts } = fake();
     state.v4.set("kms.example.com", [{ address: "192.0.2.1", ttl: 60 }]);
-    expect(await hosts.refresh(true)).toEqual({ changed: true, problems: [] });
+    expect(await hosts.refresh(true)).toEqual({ changed: true, problems: [], asked: new Map([["kms.example.com", true]]) });
     expect(held(hosts)).toEqual(["192.0.2.1/32"]);
     // Asked again before the TTL runs out (half of it).
     expect(hosts.nextDueMs()).toBe(30_000);

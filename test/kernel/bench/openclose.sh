@@ -3,18 +3,23 @@
 # program per call, from the kernel's own BPF statistics.
 # Then the time from start to enforcing, for one rule and for BENCH_SCALE_FILES rules, and the time
 # of a signed reload of the large policy.
-# Prints "BENCH <operation> <mode> <round> <ns per op>", "BENCH startup agent <round> <ns>",
+# Also TCP connect and UDP sendto (the large policy has network rules).
+# Prints "BENCH <operation> <mode> <round> <ns per op>", "MAPMEM <bpftool map show -j>", "BENCH startup agent <round> <ns>",
 # "BPFSTATS <mode> <bpftool prog show -j>", "BENCH startup one|scale <round> <ns>" and
 # "BENCH reload scale <round> <ns>".
 . /scenarios/lib.sh
 
-. /opt/bench/env.sh # BENCH_FILES, BENCH_SCALE_FILES, BENCH_ITERATIONS, BENCH_EXEC_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS
+. /opt/bench/env.sh # BENCH_FILES, BENCH_SCALE_FILES, BENCH_ITERATIONS, BENCH_EXEC_ITERATIONS, BENCH_NET_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS
 mkdir -p /srv/bench /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 echo plain >/srv/bench/plain.txt
 most=$BENCH_FILES
 [ "$BENCH_SCALE_FILES" -gt "$most" ] && most=$BENCH_SCALE_FILES
 (cd /srv/bench && seq 0 $((most - 1)) | sed 's/^/f/' | xargs touch)
+# The executables the large policies' network rules name (bench/tools.ts BENCH_EXE_DIR): files only.
+mkdir -p /opt/bench/exe
+(cd /opt/bench/exe && seq 0 999 | sed 's/^/e/' | xargs touch)
+ip link set lo up 2>/dev/null
 now() { cut -d' ' -f1 /proc/uptime; }
 ns_since() { echo "$1 $(now)" | awk '{ printf "%.0f", ($2 - $1) * 1e9 }'; }
 
@@ -23,6 +28,9 @@ measure() { # MODE ROUND
   while [ $i -lt "$BENCH_RUNS" ]; do
     echo "BENCH openclose $1 $2 $(/opt/bench/openclose /srv/bench/plain.txt "$BENCH_ITERATIONS")"
     echo "BENCH forkexec $1 $2 $(/opt/bench/forkexec /bin/true "$BENCH_EXEC_ITERATIONS")"
+    # A loopback port the large policy names (both lookups), nothing listening.
+    echo "BENCH tcpconnect $1 $2 $(/opt/bench/netops tcp 127.0.0.1 9 "$BENCH_NET_ITERATIONS")"
+    echo "BENCH udpsendto $1 $2 $(/opt/bench/netops udp 127.0.0.1 9 "$BENCH_ITERATIONS")"
     i=$((i + 1))
   done
 }
@@ -76,6 +84,8 @@ stats() { # MODE
   /usr/local/bin/trusted-reader /srv/bench/f1 >/dev/null
   cat /srv/bench/f1 2>/dev/null
   /opt/bench/forkexec /bin/true "$BENCH_EXEC_ITERATIONS" >/dev/null
+  /opt/bench/netops tcp 127.0.0.1 9 "$BENCH_NET_ITERATIONS" >/dev/null
+  /opt/bench/netops udp 127.0.0.1 9 "$BENCH_ITERATIONS" >/dev/null
   echo 0 >/proc/sys/kernel/bpf_stats_enabled
   echo "BPFSTATS $1 $(bpftool -j prog show)"
 }
@@ -84,6 +94,9 @@ stats empty
 stop_bg $EMPTY
 start_agent bench-agent-starts /opt/bench/large.yaml || exit 1
 stats agent
+# The kernel memory of the agent's maps with the large policy in force (self-protection in monitor
+# mode lets bpftool see them).
+echo "MAPMEM $(bpftool -j map show)"
 stop_agent
 # Start-up at scale, and reload: the agent starts with one rule, then with the large policy,
 # rounds alternating; with the large policy running, reloads alternate between two variants.

@@ -148,4 +148,47 @@ ev=$(grep '"kind":"network"' /tmp/agent.out | grep '"target":"127.0.0.5:80"' | h
 expect_contains net-monitor-event "\"action\":\"monitor\"" "$ev"
 stop_agent
 expect_eq net-monitor-agent-stops 0 "$BG_STATUS"
+
+# Host names: every A and AAAA record, followed as the answers change; an address that left the
+# answers stays until it expires (30 s floor); a name unresolvable at start is asked again; a name
+# that resolves to a link-local (metadata) address is not followed there.
+cat >/tmp/zone <<ZONE
+kms.test A 10.99.0.70 2
+kms.test AAAA 2001:db8::70 2
+metadata.test A 169.254.169.254 2
+ZONE
+echo "nameserver 127.0.0.53" >/etc/resolv.conf
+start_bg /tmp/dns.log /usr/local/bin/net-dns-server dns-serve 127.0.0.53 53 /tmp/zone
+wait_for_line /tmp/dns.log listening 10 || show_file /tmp/dns.log
+start_agent net-dns-starts /policies/net-dns.yaml || exit 1
+expect_contains net-dns-unresolvable-warned '"later.test" cannot be resolved' "$(cat /tmp/agent.err)"
+expect_contains net-dns-metadata-not-followed '"metadata.test" (kms) resolves to 169.254.169.254/32, link-local (cloud metadata): not followed' "$(cat /tmp/agent.err)"
+net_allowed net-dns-signer-v4 ENETUNREACH $SIGNER connect tcp 10.99.0.70 443
+net_allowed net-dns-signer-v6 ENETUNREACH $SIGNER sendto 2001:db8::70 443
+net_refused net-dns-other-v4 $EGRESS connect tcp 10.99.0.70 443
+net_refused net-dns-signer-metadata $SIGNER connect tcp 169.254.169.254 80
+net_refused net-dns-signer-not-yet $SIGNER connect tcp 10.99.0.71 443
+net_refused net-dns-server-refused $EGRESS sendto 127.0.0.53 53
+# The answers change: the new address is followed, the old one kept while it has not expired.
+cat >/tmp/zone <<ZONE
+kms.test A 10.99.0.71 2
+later.test A 10.99.0.80 2
+ZONE
+changes() { grep -c "host names' addresses changed" /tmp/agent.err; }
+waited=0
+while [ "$(changes)" -lt 1 ] && [ $waited -lt 60 ]; do sleep 1; waited=$((waited + 1)); done
+expect_contains net-dns-change-applied "policy generation" "$(grep "host names' addresses changed" /tmp/agent.err | head -n1)"
+net_allowed net-dns-new-followed ENETUNREACH $SIGNER connect tcp 10.99.0.71 443
+net_allowed net-dns-later-followed ENETUNREACH $SIGNER connect tcp 10.99.0.80 443
+net_allowed net-dns-old-kept ENETUNREACH $SIGNER connect tcp 10.99.0.70 443
+net_refused net-dns-new-reserved $EGRESS connect tcp 10.99.0.71 443
+# 30 s after it was last seen, the old address goes (a later generation).
+waited=0
+while [ "$(changes)" -lt 2 ] && [ $waited -lt 90 ]; do sleep 1; waited=$((waited + 1)); done
+expect_contains net-dns-expiry-applied "10.99.0.71" "$(grep "host names' addresses changed" /tmp/agent.err | sed -n 2p)"
+net_refused net-dns-old-gone $SIGNER connect tcp 10.99.0.70 443
+net_allowed net-dns-new-stays ENETUNREACH $SIGNER connect tcp 10.99.0.71 443
+stop_agent
+expect_eq net-dns-agent-stops 0 "$BG_STATUS"
+show_file /tmp/agent.err
 show_file /tmp/agent.out

@@ -17,6 +17,9 @@
 //   egress listen tcp|udp ADDR PORT         bind (and listen), print "listening", then serve forever:
 //                                           accept and close each connection / discard datagrams
 //   egress connect-then-send ADDR PORT      UDP socket, connect() then send() without an address
+//   egress dns-serve ADDR PORT ZONE         a DNS server over UDP: answers A and AAAA questions from
+//                                           ZONE, read again for each question (lines "NAME A|AAAA
+//                                           ADDRESS TTL"); prints "listening" once bound
 //
 // ADDR is numeric: IPv4 ("127.0.0.2"), or IPv6 when it holds a ':' ("::1", "::ffff:127.0.0.2").
 //
@@ -307,6 +310,84 @@ static int serve(int tcp, const struct sockaddr_storage *ss, socklen_t len)
 	}
 }
 
+/* The records of ZONE for name and type (1: A, 28: AAAA) appended to the answer at out; their count. */
+static int zone_answers(const char *zone, const char *name, int type, unsigned char *out, size_t *used, size_t room)
+{
+	FILE *f = fopen(zone, "r");
+	if (!f)
+		return 0;
+	char line[512], rname[256], rtype[8], raddr[64];
+	unsigned ttl;
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%255s %7s %63s %u", rname, rtype, raddr, &ttl) != 4 || strcasecmp(rname, name))
+			continue;
+		int t = !strcmp(rtype, "A") ? 1 : !strcmp(rtype, "AAAA") ? 28 : 0;
+		int size = t == 1 ? 4 : 16;
+		if (t != type || *used + 12 + size > room)
+			continue;
+		unsigned char *r = out + *used;
+		r[0] = 0xc0; /* the name: a pointer to the question's */
+		r[1] = 12;
+		r[2] = 0;
+		r[3] = t;
+		r[4] = 0;
+		r[5] = 1; /* IN */
+		r[6] = ttl >> 24;
+		r[7] = ttl >> 16;
+		r[8] = ttl >> 8;
+		r[9] = ttl;
+		r[10] = 0;
+		r[11] = size;
+		if (inet_pton(t == 1 ? AF_INET : AF_INET6, raddr, r + 12) != 1)
+			continue;
+		*used += 12 + size;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static int dns_serve(const struct sockaddr_storage *ss, socklen_t len, const char *zone)
+{
+	int s = socket(ss->ss_family, SOCK_DGRAM, 0);
+	if (check("socket", s) || check("bind", bind(s, (const struct sockaddr *)ss, len)))
+		return 0;
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		unsigned char q[512], a[1024];
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(s, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+		if (n < 12)
+			continue;
+		/* The question's name, as text. */
+		char name[256];
+		size_t i = 12, o = 0;
+		while (i < (size_t)n && q[i] && o + q[i] + 1 < sizeof(name)) {
+			if (o)
+				name[o++] = '.';
+			memcpy(name + o, q + i + 1, q[i]);
+			o += q[i];
+			i += q[i] + 1;
+		}
+		name[o] = 0;
+		if (i + 5 > (size_t)n)
+			continue;
+		int type = q[i + 1] << 8 | q[i + 2];
+		size_t used = i + 5; /* header and question, copied */
+		memcpy(a, q, used);
+		int count = zone_answers(zone, name, type, a, &used, sizeof(a));
+		a[2] = 0x81; /* a response, recursion desired */
+		a[3] = 0x80; /* recursion available, no error */
+		a[6] = 0;
+		a[7] = count;
+		a[8] = a[9] = a[10] = a[11] = 0;
+		sendto(s, a, used, 0, (struct sockaddr *)&from, flen);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -322,6 +403,14 @@ int main(int argc, char **argv)
 			: socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
 		check("socket", s);
 		return 0;
+	}
+
+	if (!strcmp(mode, "dns-serve")) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (argc != 5 || parse_addr(argv[2], argv[3], &ss, &len) < 0)
+			return usage();
+		return dns_serve(&ss, len, argv[4]);
 	}
 
 	/* "connect PROTO ADDR PORT" and "listen PROTO ADDR PORT" take a protocol first. */
