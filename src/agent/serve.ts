@@ -149,7 +149,7 @@ export async function serve(r: Running): Promise<Stopped> {
         const refreshed = await r.hosts.refresh();
         // Said when a name starts failing and when it resolves again, not at every attempt.
         for (const [name, ok] of refreshed.asked) {
-          if (ok && failing.delete(name)) out.status(`bomfather: "${name}" resolves again\n`);
+          if (ok && failing.delete(name)) out.status(`bomfather: "${name}" resolves now\n`);
           if (!ok && !failing.has(name)) {
             failing.add(name);
             for (const p of refreshed.problems) if (p.startsWith(`"${name}"`)) out.status(`bomfather: warning: ${p}\n`);

@@ -31,6 +31,8 @@ const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "demo.yaml"), guest: "/policies/demo.yaml" },
   { host: join(root, "policies", "self-protection.yaml"), guest: "/policies/self-protection.yaml" },
   { host: join(root, "policies", "ptrace-defense.yaml"), guest: "/policies/ptrace-defense.yaml" },
+  { host: join(root, "policies", "ip-protection.yaml"), guest: "/policies/ip-protection.yaml" },
+  { host: join(root, "policies", "policy-inheritance.yaml"), guest: "/policies/policy-inheritance.yaml" },
   ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor", "net-dns"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
@@ -126,7 +128,10 @@ const files = [
   { host: reach, guest: "/usr/local/bin/runner" }, // and the program allowed fileless execution
   // scenarios/examples.sh: what policies/ptrace-defense.yaml names.
   { host: "/bin/cat", guest: "/usr/local/bin/vault-agent" },
-  { host: "/bin/cat", guest: "/opt/shop/bin/api-server" },
+  { host: egress, guest: "/opt/shop/bin/api-server" }, // and web in policies/ip-protection.yaml
+  { host: egress, guest: "/usr/lib/systemd/systemd-resolved" },
+  { host: "/usr/bin/env", guest: "/opt/ml/bin/train-launcher" }, // policies/policy-inheritance.yaml
+  { host: "/usr/bin/env", guest: "/opt/ml/bin/export-model" },
   { host: strike, guest: "/usr/bin/gdb" },
   { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
   { host: reach, guest: "/usr/local/bin/fd-holder" },
@@ -315,7 +320,7 @@ const NET_CHECKS = [
   ...["deny-raw", "deny-raw6", "deny-packet", "deny-control", "deny-event", "deny-agent-stops"],
   ...["monitor-starts", "monitor-unnamed", "monitor-raw", "monitor-event", "monitor-agent-stops"],
   ...["starts", "unresolvable-warned", "metadata-not-followed", "signer-v4", "signer-v6", "other-v4", "signer-metadata", "signer-not-yet", "server-refused"].map((c) => `dns-${c}`),
-  ...["change-applied", "new-followed", "later-followed", "old-kept", "new-reserved", "expiry-applied", "old-gone", "new-stays", "agent-stops"].map((c) => `dns-${c}`),
+  ...["change-applied", "later-applied", "new-followed", "later-followed", "old-kept", "new-reserved", "expiry-applied", "old-gone", "new-stays", "agent-stops"].map((c) => `dns-${c}`),
 ].map((c) => `net-${c}`);
 
 /** Every check scenarios/runtime.sh reports. */
@@ -636,6 +641,14 @@ kernelSuite({
       "gdb-may-trace",
       "fileless-refused",
       "ptrace-defense-stops",
+      "ip-protection-starts",
+      ...["signer-kms", "other-kms-refused", "web-kms-refused", "signer-dns", "signer-payments-refused", "signer-raw-refused"].map((c) => `ip-${c}`),
+      ...["web-database", "web-database6", "other-database-refused", "web-payments", "web-payments6", "web-loopback", "web-elsewhere-refused", "web-child-refused"].map((c) => `ip-${c}`),
+      ...["other-payments", "other-elsewhere-refused", "other-raw-refused", "event-rule"].map((c) => `ip-${c}`),
+      "ip-protection-stops",
+      "inherit-net-starts",
+      ...["worker-store", "worker-deep-store", "worker-elsewhere-refused", "worker-other-port-refused", "other-store-refused", "exporter-child-store-refused", "other-elsewhere"].map((c) => `inherit-${c}`),
+      "inherit-net-stops",
     ].map((c) => `ex-${c}`),
   ],
 });

@@ -174,18 +174,23 @@ cat >/tmp/zone <<ZONE
 kms.test A 10.99.0.71 2
 later.test A 10.99.0.80 2
 ZONE
-changes() { grep -c "host names' addresses changed" /tmp/agent.err; }
-waited=0
-while [ "$(changes)" -lt 1 ] && [ $waited -lt 60 ]; do sleep 1; waited=$((waited + 1)); done
-expect_contains net-dns-change-applied "policy generation" "$(grep "host names' addresses changed" /tmp/agent.err | head -n1)"
+# wait_change PATTERN SECONDS: until a "host names' addresses changed" line matches PATTERN.
+wait_change() {
+  local waited=0
+  while ! grep "host names' addresses changed" /tmp/agent.err | grep -q "$1" && [ $waited -lt "$2" ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  grep "host names' addresses changed" /tmp/agent.err | grep "$1" | head -n1
+}
+expect_contains net-dns-change-applied "policy generation" "$(wait_change 'kms.test: .*10.99.0.71' 60)"
+expect_contains net-dns-later-applied "policy generation" "$(wait_change 'later.test: 10.99.0.80' 60)"
 net_allowed net-dns-new-followed ENETUNREACH $SIGNER connect tcp 10.99.0.71 443
 net_allowed net-dns-later-followed ENETUNREACH $SIGNER connect tcp 10.99.0.80 443
 net_allowed net-dns-old-kept ENETUNREACH $SIGNER connect tcp 10.99.0.70 443
 net_refused net-dns-new-reserved $EGRESS connect tcp 10.99.0.71 443
 # 30 s after it was last seen, the old address goes (a later generation).
-waited=0
-while [ "$(changes)" -lt 2 ] && [ $waited -lt 90 ]; do sleep 1; waited=$((waited + 1)); done
-expect_contains net-dns-expiry-applied "10.99.0.71" "$(grep "host names' addresses changed" /tmp/agent.err | sed -n 2p)"
+expect_contains net-dns-expiry-applied "policy generation" "$(wait_change 'kms.test: 10.99.0.71;' 90)"
 net_refused net-dns-old-gone $SIGNER connect tcp 10.99.0.70 443
 net_allowed net-dns-new-stays ENETUNREACH $SIGNER connect tcp 10.99.0.71 443
 stop_agent
