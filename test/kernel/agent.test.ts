@@ -303,7 +303,7 @@ const DIGEST_CHECKS = [
 
 /** Every check scenarios/net.sh reports (its loops written out the same way). */
 const NET_CHECKS = [
-  ...["before-tcp", "before-udp6", "before-raw", "agent-starts"],
+  ...["before-tcp", "before-udp6", "before-raw", "agent-starts", "early-signer-confined", "early-other-open"],
   ...["connect-tcp", "connect-mptcp", "tfo", "tfo-connect", "uring-connect"].flatMap((w) => [`kms-${w}-refused`, `kms-${w}-signer`]),
   ...["kms-mapped-refused", "kms-mapped-signer", "kms-other-port", "kms-udp-not-kms"],
   ...["sendto", "sendmsg", "sendmmsg", "uring-sendmsg"].flatMap((w) => [`kms6-${w}-refused`, `kms6-${w}-signer`]),

@@ -42,7 +42,17 @@ net_allowed net-before-tcp ECONNREFUSED $EGRESS connect tcp 127.0.0.10 443
 net_allowed net-before-udp6 ENETUNREACH $EGRESS sendto 2001:db8::10 53
 net_allowed net-before-raw ok $EGRESS raw
 
+# Processes started before the agent, acting after it started: judged by their executable.
+rm -f /tmp/net-go
+start_bg /tmp/net-early-signer.log $SIGNER after /tmp/net-go connect tcp 10.1.1.1 80
+start_bg /tmp/net-early-other.log $EGRESS after /tmp/net-go connect tcp 10.1.1.1 80
+
 start_agent net-agent-starts /policies/net.yaml || exit 1
+touch /tmp/net-go
+wait_for_line /tmp/net-early-signer.log "^connect" 20
+wait_for_line /tmp/net-early-other.log "^connect" 20
+expect_contains net-early-signer-confined "connect EPERM" "$(cat /tmp/net-early-signer.log)"
+expect_contains net-early-other-open "connect ENETUNREACH" "$(cat /tmp/net-early-other.log)"
 
 # A destination reserved for the signer (kms: 127.0.0.10, tcp 443), every way of reaching it.
 for way in "connect tcp" "connect mptcp" tfo tfo-connect uring-connect; do

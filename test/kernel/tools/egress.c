@@ -17,6 +17,8 @@
 //   egress listen tcp|udp ADDR PORT         bind (and listen), print "listening", then serve forever:
 //                                           accept and close each connection / discard datagrams
 //   egress connect-then-send ADDR PORT      UDP socket, connect() then send() without an address
+//   egress after FILE MODE ARGS...           wait until FILE exists, then do MODE ARGS... (a process
+//                                           started before the agent, acting after it started)
 //   egress dns-serve ADDR PORT ZONE         a DNS server over UDP: answers A and AAAA questions from
 //                                           ZONE, read again for each question (lines "NAME A|AAAA
 //                                           ADDRESS TTL"); prints "listening" once bound
@@ -392,6 +394,14 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage();
+	if (!strcmp(argv[1], "after")) {
+		if (argc < 4)
+			return usage();
+		while (access(argv[2], F_OK) != 0)
+			usleep(50000);
+		argv += 2;
+		argc -= 2;
+	}
 	mode = argv[1];
 	signal(SIGPIPE, SIG_IGN);
 
