@@ -75,6 +75,7 @@ enum bf_net_flag {
 	BF_NET_ON = 1,              /* the policy has network rules: connections are decided */
 	BF_NET_DENY = 2,            /* network.default is deny */
 	BF_NET_DENY_MONITOR = 4,    /* ... and its refusals report and let through */
+	BF_NET_CONFINES = 8,        /* some executable is confined (bf_confined_gen_v1 holds entries) */
 };
 
 /* Flags of a destination (bf_dest, bf_port_dest). */

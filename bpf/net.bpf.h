@@ -103,54 +103,82 @@ static __always_inline struct bf_confinement *bf_confinement_refusing(void *conf
 }
 
 /*
+ * The task's own executable file, by plain loads (every connect and datagram with an address comes
+ * here: no helper call per field). False for kernel threads.
+ */
+static __always_inline bool bf_net_own_exe(struct task_struct *task, struct bf_inode_key *key)
+{
+	struct mm_struct *mm = task->mm;
+	if (!mm)
+		return false;
+	struct file *exe = mm->exe_file;
+	if (!exe)
+		return false;
+	struct inode *inode = exe->f_inode;
+	if (!inode)
+		return false;
+	key->ino = inode->i_ino;
+	key->dev = inode->i_sb->s_dev;
+	return true;
+}
+
+/*
  * The whole decision for the current task. rule: the destination found (~0: none); flags its
- * bf_dest_flag bits. 0 or -EPERM.
+ * bf_dest_flag bits. 0 or -EPERM. The task's storage is read once; its identity is what
+ * inherit.bpf.h says (bf_current_identity), computed here from that one read.
  */
 static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_net_policy *net, struct bf_net_attempt *a,
 					__u32 rule, __u32 flags, bool opaque)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct bf_inode_key id = {};
-	bool known = bf_current_identity(task, &id);
-	void *grants = bf_policy_map(&bf_grants_gen_v1, slot);
-	bool refused = false;
-
-	/* A destination reserved for the executables its allow names. */
-	if (rule != ~0U && (flags & BF_DEST_RESERVED)) {
-		struct bf_grant_key gk = { .rule_id = rule, .dev = id.dev, .ino = id.ino };
-		struct bf_grant *g = known && grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
-		if (!(g && (g->access & BF_ACCESS_CONNECT)) && !bf_net_is_agent())
-			refused |= bf_net_refuse(generation, slot, a, rule, flags & BF_DEST_MONITOR, BF_NET_RESERVED, known, &id);
-	}
-	if (refused)
-		return -EPERM;
-
-	/* Confinements: the identity's, the task's own program's, and the one it descends from. */
-	void *confined = bf_policy_map(&bf_confined_gen_v1, slot);
-	if (!confined)
+	bool reserved = rule != ~0U && (flags & BF_DEST_RESERVED);
+	/* Nothing reserved here, nobody confined, somewhere the policy names: nothing to decide. */
+	if (!reserved && !(net->flags & BF_NET_CONFINES) && rule != ~0U)
 		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
 	__u32 tflags = t ? t->flags : 0;
-	struct bf_confinement *c = NULL;
-	__u32 confine_rule = 0;
-	if (known)
-		c = bf_confinement_refusing(confined, grants, &id, rule);
-	if (!c && (tflags & (BF_TASK_INHERITED | BF_TASK_UNVERIFIED))) {
-		struct bf_inode_key own = {};
-		if (bf_exe_inode(task, &own))
-			c = bf_confinement_refusing(confined, grants, &own, rule);
+	struct bf_inode_key own = {}, id = {};
+	bool has_own = bf_net_own_exe(task, &own);
+	bool known = has_own && !(tflags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED));
+	if (t && (tflags & BF_TASK_INHERITED) && !(tflags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED))) {
+		id = t->inherited;
+		known = true;
+	} else {
+		id = own;
 	}
-	if (!c && t && (tflags & BF_TASK_CONFINED)) {
-		struct bf_inode_key kept = t->confined;
-		c = bf_confinement_refusing(confined, grants, &kept, rule);
-	}
-	bool more = (tflags & BF_TASK_CONFINED_MORE);
-	if ((c || more) && !bf_net_is_agent()) {
-		/* Two confinements or more: the kernel does not intersect them; nothing is reachable. */
-		confine_rule = c ? c->rule_id : rule == ~0U ? net->default_rule : rule;
-		bool monitor = c ? c->mode == BF_MODE_MONITOR : false;
-		if (bf_net_refuse(generation, slot, a, confine_rule, monitor, opaque ? BF_NET_OPAQUE : BF_NET_CONFINED, known, &id))
+	void *grants = bf_policy_map(&bf_grants_gen_v1, slot);
+
+	/* A destination reserved for the executables its allow names. */
+	if (reserved) {
+		struct bf_grant_key gk = { .rule_id = rule, .dev = id.dev, .ino = id.ino };
+		struct bf_grant *g = known && grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
+		if (!(g && (g->access & BF_ACCESS_CONNECT)) && !bf_net_is_agent() &&
+		    bf_net_refuse(generation, slot, a, rule, flags & BF_DEST_MONITOR, BF_NET_RESERVED, known, &id))
 			return -EPERM;
+	}
+
+	/* Confinements: the identity's, the task's own program's, and the one it descends from. */
+	if (net->flags & BF_NET_CONFINES) {
+		void *confined = bf_policy_map(&bf_confined_gen_v1, slot);
+		if (!confined)
+			return 0;
+		struct bf_confinement *c = NULL;
+		if (known)
+			c = bf_confinement_refusing(confined, grants, &id, rule);
+		if (!c && has_own && (tflags & (BF_TASK_INHERITED | BF_TASK_UNVERIFIED)))
+			c = bf_confinement_refusing(confined, grants, &own, rule);
+		if (!c && t && (tflags & BF_TASK_CONFINED)) {
+			struct bf_inode_key kept = t->confined;
+			c = bf_confinement_refusing(confined, grants, &kept, rule);
+		}
+		bool more = (tflags & BF_TASK_CONFINED_MORE);
+		if ((c || more) && !bf_net_is_agent()) {
+			/* Two confinements or more: the kernel does not intersect them; nothing is reachable. */
+			__u32 confine_rule = c ? c->rule_id : rule == ~0U ? net->default_rule : rule;
+			bool monitor = c ? c->mode == BF_MODE_MONITOR : false;
+			if (bf_net_refuse(generation, slot, a, confine_rule, monitor, opaque ? BF_NET_OPAQUE : BF_NET_CONFINED, known, &id))
+				return -EPERM;
+		}
 	}
 
 	/* Nowhere the policy names, or a socket it cannot see into: network.default. */
@@ -214,33 +242,36 @@ static __always_inline __u16 bf_rules_protocol(__u16 protocol)
 /*
  * Read a destination address given to connect or sendmsg (kernel memory: the kernel copied it in).
  * False for anything but AF_INET/AF_INET6 with a complete address: other families are not network
- * destinations, and a short address fails in the protocol anyway.
+ * destinations, and a short address fails in the protocol anyway. One exception: an IPv4 datagram
+ * socket takes a sendto address whose family is AF_UNSPEC as AF_INET (udp_sendmsg, raw_sendmsg,
+ * ping), so on such a socket it is read as one (unspec_is_inet). A connect with AF_UNSPEC
+ * disconnects: it reaches nothing.
  */
-static __always_inline bool bf_read_destination(void *uaddr, int len, struct bf_net_attempt *a)
+static __always_inline bool bf_read_destination(void *uaddr, int len, bool unspec_is_inet, struct bf_net_attempt *a)
 {
-	if (!uaddr)
+	/* One read: as much of a sockaddr_in6 as was given (a sockaddr_in is shorter). */
+	struct sockaddr_in6 sa = {};
+	if (!uaddr || len < (int)sizeof(struct sockaddr_in))
 		return false;
-	__u16 family = 0;
-	if (len < (int)sizeof(family) || bpf_probe_read_kernel(&family, sizeof(family), uaddr))
+	__u32 size = len >= (int)sizeof(sa) ? sizeof(sa) : len >= 24 ? 24 : sizeof(struct sockaddr_in);
+	if (bpf_probe_read_kernel(&sa, size, uaddr))
 		return false;
+	__u16 family = sa.sin6_family;
+	if (family == BF_AF_UNSPEC && unspec_is_inet)
+		family = BF_AF_INET;
 	a->family = family;
 	if (family == BF_AF_INET) {
-		struct sockaddr_in sin = {};
-		if (len < (int)sizeof(sin) || bpf_probe_read_kernel(&sin, sizeof(sin), uaddr))
-			return false;
+		struct sockaddr_in *sin = (struct sockaddr_in *)&sa;
 		__builtin_memset(a->addr, 0, 10);
 		a->addr[10] = 0xff;
 		a->addr[11] = 0xff;
-		__builtin_memcpy(&a->addr[12], &sin.sin_addr.s_addr, 4);
-		a->port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(&a->addr[12], &sin->sin_addr.s_addr, 4);
+		a->port = bpf_ntohs(sin->sin_port);
 		return true;
 	}
-	if (family == BF_AF_INET6) {
-		struct sockaddr_in6 sin6 = {};
-		if (len < 24 /* SIN6_LEN_RFC2133: without scope id */ || bpf_probe_read_kernel(&sin6, 24, uaddr))
-			return false;
-		__builtin_memcpy(a->addr, &sin6.sin6_addr, 16);
-		a->port = bpf_ntohs(sin6.sin6_port);
+	if (family == BF_AF_INET6 && len >= 24 /* SIN6_LEN_RFC2133: without scope id */) {
+		__builtin_memcpy(a->addr, &sa.sin6_addr, 16);
+		a->port = bpf_ntohs(sa.sin6_port);
 		return true;
 	}
 	return false;
@@ -249,9 +280,13 @@ static __always_inline bool bf_read_destination(void *uaddr, int len, struct bf_
 static __always_inline int bf_net_address_decide(struct socket *sock, void *uaddr, int len, __u32 op)
 {
 	struct bf_net_attempt a = { .op = op };
-	if (!bf_read_destination(uaddr, len, &a))
+	struct sock *sk = sock->sk;
+	if (!sk)
 		return 0;
-	__u16 protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+	bool unspec_is_inet = op == BF_OP_SEND && sk->__sk_common.skc_family == BF_AF_INET;
+	if (!bf_read_destination(uaddr, len, unspec_is_inet, &a))
+		return 0;
+	__u16 protocol = sk->sk_protocol;
 	a.sock_protocol = protocol;
 	a.protocol = bf_rules_protocol(protocol);
 	return bf_net_decide(&a);

@@ -42,7 +42,7 @@ export const Op = {
   SOCKET: 25,
 } as const;
 export const NetReason = { RESERVED: 1, CONFINED: 2, DEFAULT: 3, OPAQUE: 4 } as const;
-export const NetFlag = { ON: 1, DENY: 2, DENY_MONITOR: 4 } as const;
+export const NetFlag = { ON: 1, DENY: 2, DENY_MONITOR: 4, CONFINES: 8 } as const;
 export const DestFlag = { MONITOR: 1, RESERVED: 2 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;

@@ -360,7 +360,11 @@ export function compileNetwork(
     });
   }
 
-  const flags = NetFlag.ON | (spec.default === "deny" ? NetFlag.DENY : 0) | (spec.default === "deny" && spec.mode === "monitor" ? NetFlag.DENY_MONITOR : 0);
+  const flags =
+    NetFlag.ON |
+    (spec.default === "deny" ? NetFlag.DENY : 0) |
+    (spec.default === "deny" && spec.mode === "monitor" ? NetFlag.DENY_MONITOR : 0) |
+    (entries.some((e) => e.map === "confined") ? NetFlag.CONFINES : 0);
   return { net: NetPolicy.encode({ flags, default_rule: defaultRule.id }), warnings: [...new Set(warnings)] };
 }
 

@@ -308,7 +308,7 @@ const NET_CHECKS = [
   ...["kms-mapped-refused", "kms-mapped-signer", "kms-other-port", "kms-udp-not-kms"],
   ...["sendto", "sendmsg", "sendmmsg", "uring-sendmsg"].flatMap((w) => [`kms6-${w}-refused`, `kms6-${w}-signer`]),
   ...["kms6-connect-refused", "kms6-connect-signer", "kms6-udp-connect-refused", "other-v6-open"],
-  ...["signer-dns", "signer-dns-tcp", "signer-local", "signer-unnamed", "signer-unnamed-udp", "signer-raw", "signer-packet"],
+  ...["signer-dns", "signer-dns-tcp", "signer-local", "signer-unnamed", "signer-unnamed-udp", "signer-unspec-udp", "signer-unspec-dns", "signer-raw", "signer-packet"],
   ...["other-local", "other-unnamed", "other-raw", "other-packet"],
   ...["launcher", "launcher-ni"].flatMap((l) =>
     ["child-local", "child-unnamed", "child-raw", "grandchild-unnamed", "grandchild-v6", "grandchild-v6-local"].map((c) => `${l}-${c}`),
@@ -316,7 +316,7 @@ const NET_CHECKS = [
   ...["launcher-runs-signer", "lab-monitored"],
   ...["event-rule", "event-op", "event-protocol", "event-reason", "event-exe", "event-v6-send", "event-confined", "event-socket", "event-monitor", "event-monitor-rule"],
   ...["agent-stops", "after-open"],
-  ...["deny-starts", "deny-named", "deny-named-udp", "deny-unnamed", "deny-unnamed-udp", "deny-v6", "deny-mapped", "deny-mapped-named"],
+  ...["deny-starts", "deny-named", "deny-named-udp", "deny-unnamed", "deny-unnamed-udp", "deny-unspec-udp", "deny-unspec-named", "deny-v6", "deny-mapped", "deny-mapped-named"],
   ...["deny-raw", "deny-raw6", "deny-packet", "deny-control", "deny-event", "deny-agent-stops"],
   ...["monitor-starts", "monitor-unnamed", "monitor-raw", "monitor-event", "monitor-agent-stops"],
   ...["starts", "unresolvable-warned", "metadata-not-followed", "signer-v4", "signer-v6", "other-v4", "signer-metadata", "signer-not-yet", "server-refused"].map((c) => `dns-${c}`),

@@ -181,7 +181,7 @@ describe("grants, confinements, settings", () => {
 
   test("default deny in monitor mode, and the destinations' own modes", () => {
     const c = compiled(network);
-    expect(NetPolicy.decode(c.net!)).toEqual({ flags: NetFlag.ON | NetFlag.DENY | NetFlag.DENY_MONITOR, default_rule: ruleNamed(c, "network.default") });
+    expect(NetPolicy.decode(c.net!)).toEqual({ flags: NetFlag.ON | NetFlag.DENY | NetFlag.DENY_MONITOR | NetFlag.CONFINES, default_rule: ruleNamed(c, "network.default") });
     const kms = c.entries.find((e) => e.map === "dests" && e.note.startsWith("10.0.0.5/32"))!;
     expect(Dest.decode(kms.value).flags).toBe(DestFlag.MONITOR | DestFlag.RESERVED);
     const plain = compiled({});

@@ -82,6 +82,9 @@ net_refused net-signer-dns-tcp $SIGNER connect tcp 127.0.0.53 53
 net_refused net-signer-local $SIGNER connect tcp 127.0.0.20 80
 net_refused net-signer-unnamed $SIGNER connect tcp 10.1.1.1 80
 net_refused net-signer-unnamed-udp $SIGNER sendto 10.1.1.1 53
+# An AF_UNSPEC address on an IPv4 UDP socket is sent as AF_INET: decided as one.
+net_refused net-signer-unspec-udp $SIGNER sendto-unspec 10.1.1.1 53
+net_allowed net-signer-unspec-dns ok $SIGNER sendto-unspec 127.0.0.53 53
 net_refused net-signer-raw $SIGNER raw
 net_refused net-signer-packet $SIGNER packet
 # The same for anyone else: open (default allow).
@@ -135,6 +138,8 @@ net_allowed net-deny-named ECONNREFUSED $EGRESS connect tcp 127.0.0.1 80
 net_allowed net-deny-named-udp ok $EGRESS sendto 127.0.0.2 53
 net_refused net-deny-unnamed $EGRESS connect tcp 127.0.0.5 80
 net_refused net-deny-unnamed-udp $EGRESS sendto 127.0.0.5 53
+net_refused net-deny-unspec-udp $EGRESS sendto-unspec 127.0.0.5 53
+net_allowed net-deny-unspec-named ok $EGRESS sendto-unspec 127.0.0.2 53
 net_refused net-deny-v6 $EGRESS connect tcp ::1 80
 net_refused net-deny-mapped $EGRESS connect tcp ::ffff:127.0.0.5 80
 net_allowed net-deny-mapped-named ECONNREFUSED $EGRESS connect tcp ::ffff:127.0.0.1 80

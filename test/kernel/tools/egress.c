@@ -4,6 +4,8 @@
 //   egress connect tcp|udp|mptcp ADDR PORT  socket() then connect()
 //   egress sendto ADDR PORT                 unconnected UDP socket, sendto() of "x"
 //   egress sendmsg ADDR PORT                unconnected UDP socket, sendmsg() with msg_name
+//   egress sendto-unspec ADDR PORT          unconnected IPv4 UDP socket, sendto() with the address's
+//                                           family set to AF_UNSPEC (the kernel takes it as AF_INET)
 //   egress sendmmsg ADDR PORT               unconnected UDP socket, sendmmsg() of 2 messages, each
 //                                           with msg_name (the first error, or ok when both went)
 //   egress tfo ADDR PORT                    TCP socket, sendto(MSG_FASTOPEN, ADDR) without connect
@@ -491,10 +493,16 @@ int main(int argc, char **argv)
 		check("send", send(s, &byte, 1, MSG_NOSIGNAL));
 		return 0;
 	}
-	if (!strcmp(mode, "sendto") || !strcmp(mode, "sendmsg") || !strcmp(mode, "sendmmsg")) {
+	if (!strcmp(mode, "sendto") || !strcmp(mode, "sendmsg") || !strcmp(mode, "sendmmsg") || !strcmp(mode, "sendto-unspec")) {
 		if ((s = open_socket(family, SOCK_DGRAM, IPPROTO_UDP)) < 0)
 			return 0;
 		if (!strcmp(mode, "sendto")) {
+			check("sendto", sendto(s, &byte, 1, MSG_NOSIGNAL, sa, len));
+			return 0;
+		}
+		if (!strcmp(mode, "sendto-unspec")) {
+			/* An IPv4 UDP socket sends to an AF_UNSPEC address as to AF_INET (udp_sendmsg). */
+			ss.ss_family = AF_UNSPEC;
 			check("sendto", sendto(s, &byte, 1, MSG_NOSIGNAL, sa, len));
 			return 0;
 		}
