@@ -115,24 +115,29 @@ export async function serve(r: Running): Promise<Stopped> {
   const handler: ControlHandler = {
     // Enforcement ends before the reply: once the requester hears back, nothing is enforced.
     // Detaching the programs (uninstall) follows, and takes the kernel a while.
-    shutdown: async (key) => {
-      kernel.endEnforcement();
-      return {
-        ok: true,
-        message: `enforcement ended; the agent detaches its programs and exits (key "${key.name}")`,
-        after: () => stop("shutdown"),
-      };
-    },
+    // After a reload or an address change in progress, never during one; nothing is applied after it.
+    shutdown: (key) =>
+      serial(async () => {
+        ending = true;
+        kernel.endEnforcement();
+        return {
+          ok: true,
+          message: `enforcement ended; the agent detaches its programs and exits (key "${key.name}")`,
+          after: () => stop("shutdown"),
+        };
+      }),
     reload: (bytes, key, _peer, name) =>
       serial(async () => {
+        if (ending) return { ok: false, reason: "apply-failed", message: "The agent is stopping: a signed shutdown came first" };
         const result = await reload(r, bytes, name, known, challenges, key.name);
         scheduleHosts();
         return result;
       }),
   };
 
-  // One change of the kernel's policy at a time: a reload, or new addresses for the host names.
+  // One change of the kernel's policy at a time: a reload, new addresses for the host names, the end.
   let busy: Promise<unknown> = Promise.resolve();
+  let ending = false;
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
     const next = busy.then(work, work);
     busy = next.catch(() => {});
@@ -146,6 +151,7 @@ export async function serve(r: Running): Promise<Stopped> {
     if (ms === Infinity) return;
     hostsTimer = setTimeout(() => {
       serial(async () => {
+        if (ending) return;
         const refreshed = await r.hosts.refresh();
         // Said when a name starts failing and when it resolves again, not at every attempt.
         for (const [name, ok] of refreshed.asked) {
@@ -155,10 +161,10 @@ export async function serve(r: Running): Promise<Stopped> {
             for (const p of refreshed.problems) if (p.startsWith(`"${name}"`)) out.status(`bomfather: warning: ${p}\n`);
           }
         }
-        if (refreshed.changed) await reapply(r, known);
+        if (refreshed.changed && !ending) await reapply(r, known);
       })
         .catch((e) => out.status(`bomfather: warning: the host names' new addresses could not be applied (${(e as Error).message}); the policy in force stays, asking again\n`))
-        .finally(scheduleHosts);
+        .finally(() => ending || scheduleHosts());
     }, Math.max(ms, 100));
   };
   scheduleHosts();
