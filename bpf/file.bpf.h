@@ -27,16 +27,6 @@ static __always_inline __u32 bf_access_of(struct file *file)
 	return access;
 }
 
-/* 1 + rule id of the named executable an identity is, 0 when the policy does not name it (for events). */
-static __always_inline __u32 bf_identity_rule(__u32 slot, bool known, struct bf_inode_key *id)
-{
-	if (!known)
-		return 0;
-	void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);
-	struct bf_exe *named = exes ? bpf_map_lookup_elem(exes, id) : NULL;
-	return named ? named->rule_id + 1 : 0;
-}
-
 static __always_inline void bf_report_file(__u32 generation, const struct path *path, struct file *exe,
 					   const struct bf_file_rule *rule, __u32 access,
 					   __u32 op, __u32 arg, __u32 verdict, __u32 identity)

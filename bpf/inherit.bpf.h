@@ -67,6 +67,16 @@ static __always_inline void *bf_exes_in_force(__u32 *generation)
 	return bf_policy_map(&bf_exes_gen_v2, slot);
 }
 
+/* 1 + rule id of the named executable an identity is, 0 when the policy does not name it (for events). */
+static __always_inline __u32 bf_identity_rule(__u32 slot, bool known, struct bf_inode_key *id)
+{
+	if (!known)
+		return 0;
+	void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);
+	struct bf_exe *named = exes ? bpf_map_lookup_elem(exes, id) : NULL;
+	return named ? named->rule_id + 1 : 0;
+}
+
 /* The inode of the task's own executable file; false for kernel threads. */
 static __always_inline bool bf_exe_inode(struct task_struct *task, struct bf_inode_key *key)
 {

@@ -78,11 +78,7 @@ static __always_inline bool bf_net_refuse(__u32 generation, __u32 slot, struct b
 		e->protocol = a->sock_protocol;
 		e->family = a->family;
 		e->reason = reason;
-		if (known) {
-			void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);
-			struct bf_exe *named = exes ? bpf_map_lookup_elem(exes, id) : NULL;
-			e->identity = named ? named->rule_id + 1 : 0;
-		}
+		e->identity = bf_identity_rule(slot, known, id);
 		bf_event_exe_name(e);
 		bpf_ringbuf_submit(e, 0);
 	}

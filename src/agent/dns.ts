@@ -25,10 +25,10 @@ export interface Lookup {
 export interface Refreshed {
   /** The addresses held changed: a new generation is due. */
   changed: boolean;
-  /** One line per name that could not be resolved. */
+  /** One line per name that could not be resolved, said once: when it starts failing. */
   problems: string[];
-  /** The names asked, and whether each could be resolved. */
-  asked: Map<string, boolean>;
+  /** Names that failed before and resolve now. */
+  recovered: string[];
 }
 
 export class HostAddresses {
@@ -36,6 +36,8 @@ export class HostAddresses {
   private readonly held = new Map<string, Map<string, { cidr: Cidr; expires: number }>>();
   /** When each name is next asked (ms). */
   private readonly due = new Map<string, number>();
+  /** Names whose last question failed (reported once, until they resolve). */
+  private readonly failing = new Set<string>();
 
   constructor(
     names: Iterable<string>,
@@ -62,6 +64,7 @@ export class HostAddresses {
       if (!mine) continue;
       next.held.set(name, new Map(mine));
       next.due.set(name, this.due.get(name)!);
+      if (this.failing.has(name)) next.failing.add(name);
     }
     return next;
   }
@@ -88,7 +91,7 @@ export class HostAddresses {
     const t = this.now();
     const before = this.signature();
     const problems: string[] = [];
-    const asked = new Map<string, boolean>();
+    const recovered: string[] = [];
     const lookup = this.lookup();
     await Promise.all(
       this.names
@@ -112,18 +115,21 @@ export class HostAddresses {
           }
           // Both questions failed (not merely "no AAAA record"): say why, ask again soon.
           const failed = answers.filter((a): a is PromiseRejectedResult => a.status === "rejected");
-          asked.set(name, any || failed.length < 2);
           if (!any && failed.length === 2) {
             const codes = [...new Set(failed.map((f) => (f.reason as { code?: string }).code ?? String(f.reason)))];
-            problems.push(`"${name}" cannot be resolved (${codes.join(", ")}): ${held.size ? "its addresses seen before are kept until they expire" : "it covers no address yet"}; asking again`);
+            if (!this.failing.has(name))
+              problems.push(`"${name}" cannot be resolved (${codes.join(", ")}): ${held.size ? "its addresses seen before are kept until they expire" : "it covers no address yet"}; asking again`);
+            this.failing.add(name);
             shortest = MIN_REFRESH_MS;
+          } else if (this.failing.delete(name)) {
+            recovered.push(name);
           }
           this.due.set(name, seen + Math.max(MIN_REFRESH_MS, shortest));
         }),
     );
     const after = this.now();
     for (const held of this.held.values()) for (const [k, a] of held) if (a.expires <= after) held.delete(k);
-    return { changed: this.signature() !== before, problems, asked };
+    return { changed: this.signature() !== before, problems, recovered };
   }
 
   /** The addresses held, as one string, to tell whether they changed. */

@@ -92,11 +92,9 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   const shutdown = SYSTEMD_SHUTDOWN.find((p) => existsSync(p));
   // Host names are resolved before the policy is compiled: their addresses are part of it.
   const hosts = new HostAddresses(hostsOf(text.policy));
-  const failingHosts = new Set<string>();
   if (hosts.names.length) {
     const resolved = await hosts.refresh(true);
     for (const problem of resolved.problems) status(`bomfather: warning: ${problem}\n`);
-    for (const [name, ok] of resolved.asked) if (!ok) failingHosts.add(name);
     phases.mark("resolve");
   }
   const host = await compileForHost(text.policy, paths, phases, [paths.exe, PRELOAD_DIR, ...(shutdown ? [shutdown] : [])], hosts.addresses());
@@ -167,7 +165,6 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     identity,
     policy: text.policy,
     hosts,
-    failingHosts,
     generation,
     rules: compiled.rules,
     baseline,

@@ -76,8 +76,6 @@ export interface Running {
   policy: Policy;
   /** The addresses of the policy's host names. */
   hosts: HostAddresses;
-  /** Names whose last question failed (said once, until they resolve again). */
-  failingHosts: Set<string>;
   generation: number;
   rules: readonly RuleInfo[];
   /** Set by serve: what a reload changes beyond the kernel (where events go). */
@@ -144,7 +142,6 @@ export async function serve(r: Running): Promise<Stopped> {
     return next;
   };
   let hostsTimer: ReturnType<typeof setTimeout> | undefined;
-  const failing = r.failingHosts;
   const scheduleHosts = () => {
     clearTimeout(hostsTimer);
     const ms = r.hosts.nextDueMs();
@@ -154,13 +151,8 @@ export async function serve(r: Running): Promise<Stopped> {
         if (ending) return;
         const refreshed = await r.hosts.refresh();
         // Said when a name starts failing and when it resolves again, not at every attempt.
-        for (const [name, ok] of refreshed.asked) {
-          if (ok && failing.delete(name)) out.status(`bomfather: "${name}" resolves now\n`);
-          if (!ok && !failing.has(name)) {
-            failing.add(name);
-            for (const p of refreshed.problems) if (p.startsWith(`"${name}"`)) out.status(`bomfather: warning: ${p}\n`);
-          }
-        }
+        for (const name of refreshed.recovered) out.status(`bomfather: "${name}" resolves now\n`);
+        for (const p of refreshed.problems) out.status(`bomfather: warning: ${p}\n`);
         if (refreshed.changed && !ending) await reapply(r, known);
       })
         .catch((e) => out.status(`bomfather: warning: the host names' new addresses could not be applied (${(e as Error).message}); the policy in force stays, asking again\n`))
@@ -258,7 +250,7 @@ async function reload(
     return { ok: false, reason: "invalid-policy", message: "The new policy is not valid; the running policy stays", diagnostics: forRequester(text.diagnostics) };
   }
   const hosts = r.hosts.forNames(hostsOf(text.policy));
-  const resolved = hosts.names.length ? await hosts.refresh(true) : { problems: [] };
+  const resolved = await hosts.refresh(true);
   const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses());
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
@@ -281,8 +273,6 @@ async function reload(
   r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
   phases.mark("record");
   for (const p of resolved.problems) r.out.status(`bomfather: warning: ${p}\n`);
-  r.failingHosts.clear();
-  for (const [n, ok] of "asked" in resolved ? resolved.asked : []) if (!ok) r.failingHosts.add(n);
   for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);
   r.out.status(describeExecutables(host.compiled, r.kernel.digestsAtExec));
   r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}, in ${phases}\n`);

@@ -146,6 +146,24 @@ function subtract(spans: readonly Span[], cut: readonly Span[]): Span[] {
 
 const byPort = (a: Span, b: Span) => a.lo - b.lo;
 
+/** The prefix lengths a set of prefixes uses, longest first. */
+function lengthsOf(held: ReadonlyMap<string, Prefix>): number[] {
+  return [...new Set([...held.values()].map((p) => p.len))].sort((a, b) => b - a);
+}
+
+/**
+ * The longest prefix of `held` shorter than `below` bits that contains bytes: one map lookup per
+ * prefix length it uses (lengthsOf, a handful), not a scan of the prefixes.
+ */
+function enclosing(held: ReadonlyMap<string, Prefix>, lengths: readonly number[], bytes: Uint8Array, below: number): Prefix | undefined {
+  for (const len of lengths) {
+    if (len >= below) continue;
+    const p = held.get(prefixId(maskTo(bytes, len), len));
+    if (p) return p;
+  }
+  return undefined;
+}
+
 /** A prefix's own destinations, then what its enclosing prefix decides for the ports they leave out. */
 function coverOf(own: Cover, parent: Cover | undefined): Cover {
   if (!parent) return own;
@@ -247,8 +265,9 @@ export function compileNetwork(
       if (exe) grant(rule.id, exe, Access.CONNECT, d.origin, `${name} may connect`);
     }
   }
-  const written = [...new Set([...prefixes.values()].map((p) => p.len))].map((len) => ({ len, ids: new Set([...prefixes.values()].filter((p) => p.len === len).map((p) => prefixId(p.bytes, p.len))) }));
-  const writtenCovers = (bytes: Uint8Array) => written.some(({ len, ids }) => ids.has(prefixId(maskTo(bytes, len), len)));
+  const written = new Map(prefixes); // before the host names' addresses join them
+  const writtenLengths = lengthsOf(written);
+  const writtenCovers = (bytes: Uint8Array) => enclosing(written, writtenLengths, bytes, 129) !== undefined;
   const notFollowed = NOT_FOLLOWED.map((n) => ({ ...mappedPrefix((parseCidr(n.text) as { ok: true; value: Cidr }).value), why: n.why }));
   for (const d of spec.destinations) {
     for (const h of d.hosts) {
@@ -265,18 +284,12 @@ export function compileNetwork(
   }
 
   // Each prefix decides for every port: its own destinations, then the enclosing prefix's.
-  const lengths = [...new Set([...prefixes.values()].map((p) => p.len))].sort((a, b) => b - a);
+  const lengths = lengthsOf(prefixes);
   const ordered = [...prefixes.values()].sort((a, b) => a.len - b.len);
   let portsIds = 0;
   let portEntries = 0;
   for (const p of ordered) {
-    let parent: Prefix | undefined;
-    for (const len of lengths) {
-      if (len >= p.len) continue;
-      parent = prefixes.get(prefixId(maskTo(p.bytes, len), len));
-      if (parent) break;
-    }
-    p.cover = coverOf(p.own, parent?.cover);
+    p.cover = coverOf(p.own, enclosing(prefixes, lengths, p.bytes, p.len)?.cover);
     const at = prefixText(p.bytes, p.len);
     const key = DestKey.encode({ prefixlen: p.len, addr: p.bytes });
     const whole = uniform(p.cover);

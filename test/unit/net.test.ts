@@ -268,7 +268,7 @@ describe("HostAddresses", () => {
   test("a new address is added at once, an old one kept for its TTL after it was last seen, then dropped", async () => {
     const { state, hosts } = fake();
     state.v4.set("kms.example.com", [{ address: "192.0.2.1", ttl: 60 }]);
-    expect(await hosts.refresh(true)).toEqual({ changed: true, problems: [], asked: new Map([["kms.example.com", true]]) });
+    expect(await hosts.refresh(true)).toEqual({ changed: true, problems: [], recovered: [] });
     expect(held(hosts)).toEqual(["192.0.2.1/32"]);
     // Asked again before the TTL runs out (half of it).
     expect(hosts.nextDueMs()).toBe(30_000);
@@ -294,6 +294,8 @@ describe("HostAddresses", () => {
     const r = await hosts.refresh(true);
     expect(r.problems).toEqual(['"kms.example.com" cannot be resolved (ETIMEOUT, ENODATA): its addresses seen before are kept until they expire; asking again']);
     expect(held(hosts)).toEqual(["192.0.2.1/32"]);
+    // Said once, not at every attempt; said again when it resolves.
+    expect((await hosts.refresh(true)).problems).toEqual([]);
     state.now += 2;
     await hosts.refresh(true);
     expect(held(hosts)).toEqual([]);
