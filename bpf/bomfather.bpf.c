@@ -61,13 +61,15 @@ struct bf_net_policy bf_btf_anchor_net_policy __attribute__((unused));
 enum bf_net_reason bf_btf_anchor_net_reason __attribute__((unused));
 enum bf_net_flag bf_btf_anchor_net_flag __attribute__((unused));
 enum bf_dest_flag bf_btf_anchor_dest_flag __attribute__((unused));
+enum bf_file_flag bf_btf_anchor_file_flag __attribute__((unused));
+enum bf_trees_entry bf_btf_anchor_trees_entry __attribute__((unused));
 
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(file->f_inode, bf_access_of(file), BF_OP_OPEN, &file->f_path);
+	return bf_open_decide(file, bf_access_of(file), BF_OP_OPEN, true, 0);
 }
 
 /*
@@ -85,7 +87,7 @@ static __noinline int bf_setattr_since_6_3(unsigned long long *ctx)
 	int ret = (int)ctx[3];
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_SETATTR, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_SETATTR, false);
 }
 
 static __noinline int bf_setattr_before_6_3(unsigned long long *ctx)
@@ -95,7 +97,7 @@ static __noinline int bf_setattr_before_6_3(unsigned long long *ctx)
 	int ret = (int)ctx[2];
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_SETATTR, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_SETATTR, false);
 }
 
 SEC("lsm/inode_setattr")
@@ -107,12 +109,12 @@ int inode_setattr(unsigned long long *ctx)
 }
 
 /* Removing an entry changes the directory and removes (a link to) the file. */
-static __always_inline int bf_remove_decide(struct inode *dir, struct dentry *dentry)
+static __always_inline int bf_remove_decide(struct dentry *dentry)
 {
-	int ret = bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_UNLINK, NULL);
+	int ret = bf_dir_decide(dentry, BF_OP_UNLINK);
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_UNLINK, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_UNLINK, true);
 }
 
 SEC("lsm/inode_unlink")
@@ -120,7 +122,7 @@ int BPF_PROG(inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_remove_decide(dir, dentry);
+	return bf_remove_decide(dentry);
 }
 
 SEC("lsm/inode_rmdir")
@@ -128,14 +130,14 @@ int BPF_PROG(inode_rmdir, struct inode *dir, struct dentry *dentry, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_remove_decide(dir, dentry);
+	return bf_remove_decide(dentry);
 }
 
 /* New entries in a guarded directory: files, directories, nodes, symbolic and hard links. */
 /* A new entry: the directory may be guarded, and the name may be the loader's preload list. */
 static __always_inline int bf_new_entry_decide(struct inode *dir, struct dentry *dentry, __u32 op)
 {
-	int ret = bf_file_decide(dir, BF_ACCESS_WRITE, op, NULL);
+	int ret = bf_dir_decide(dentry, op);
 	if (ret)
 		return ret;
 	return bf_preload_entry_decide(dir, dentry, op);
@@ -154,7 +156,7 @@ int BPF_PROG(inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t mode
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dir, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	return bf_dir_decide(dentry, BF_OP_CREATE);
 }
 
 SEC("lsm/inode_mknod")
@@ -178,7 +180,11 @@ int BPF_PROG(inode_link, struct dentry *old_dentry, struct inode *dir, struct de
 {
 	if (ret)
 		return ret;
-	return bf_new_entry_decide(dir, new_dentry, BF_OP_CREATE);
+	ret = bf_new_entry_decide(dir, new_dentry, BF_OP_CREATE);
+	if (ret)
+		return ret;
+	bf_tree_instantiate(new_dentry, old_dentry->d_inode); /* a hard link into a tree: the file takes its rule */
+	return 0;
 }
 
 /* Mounting over a guarded directory would hide it. */
@@ -188,7 +194,11 @@ int BPF_PROG(sb_mount, const char *dev_name, const struct path *path, const char
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(path->dentry->d_inode, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	ret = bf_entry_decide(path->dentry, BF_ACCESS_WRITE, BF_OP_CREATE, false);
+	if (ret)
+		return ret;
+	bf_tree_mounted(path->dentry->d_inode);
+	return 0;
 }
 
 SEC("lsm/move_mount")
@@ -196,7 +206,11 @@ int BPF_PROG(move_mount, const struct path *from_path, const struct path *to_pat
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(to_path->dentry->d_inode, BF_ACCESS_WRITE, BF_OP_CREATE, NULL);
+	ret = bf_entry_decide(to_path->dentry, BF_ACCESS_WRITE, BF_OP_CREATE, false);
+	if (ret)
+		return ret;
+	bf_tree_mounted(to_path->dentry->d_inode);
+	return 0;
 }
 
 /* Renaming a protected file, or replacing one by renaming another file over it. */
@@ -206,22 +220,23 @@ int BPF_PROG(inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 {
 	if (ret)
 		return ret;
-	ret = bf_file_decide(old_dir, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	ret = bf_dir_decide(old_dentry, BF_OP_RENAME);
 	if (ret)
 		return ret;
-	ret = bf_file_decide(new_dir, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	ret = bf_dir_decide(new_dentry, BF_OP_RENAME);
 	if (ret)
 		return ret;
-	ret = bf_file_decide(old_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	ret = bf_entry_decide(old_dentry, BF_ACCESS_WRITE, BF_OP_RENAME, true);
 	if (ret)
 		return ret;
-	ret = bf_file_decide(new_dentry->d_inode, BF_ACCESS_WRITE, BF_OP_RENAME, NULL);
+	ret = bf_entry_decide(new_dentry, BF_ACCESS_WRITE, BF_OP_RENAME, true);
 	if (ret)
 		return ret;
 	ret = bf_preload_entry_decide(new_dir, new_dentry, BF_OP_RENAME);
 	if (ret)
 		return ret;
 	bf_rename_carry_protection(old_dentry->d_inode, new_dentry->d_inode);
+	bf_tree_moved(new_dir, old_dentry->d_inode);
 	return 0;
 }
 
@@ -236,7 +251,7 @@ int BPF_PROG(inode_setxattr, void *idmap, struct dentry *dentry, const char *nam
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_XATTR, false);
 }
 
 SEC("lsm/inode_removexattr")
@@ -244,7 +259,7 @@ int BPF_PROG(inode_removexattr, void *idmap, struct dentry *dentry, const char *
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_XATTR, false);
 }
 
 /* POSIX ACLs: through setxattr before Linux 6.2, through these hooks since (loaded where they exist). */
@@ -253,7 +268,7 @@ int BPF_PROG(inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_XATTR, false);
 }
 
 SEC("lsm/inode_remove_acl")
@@ -261,7 +276,7 @@ int BPF_PROG(inode_remove_acl, void *idmap, struct dentry *dentry, const char *a
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(dentry->d_inode, BF_ACCESS_WRITE, BF_OP_XATTR, NULL);
+	return bf_entry_decide(dentry, BF_ACCESS_WRITE, BF_OP_XATTR, false);
 }
 
 /*
@@ -280,7 +295,7 @@ static __always_inline int bf_ioctl_decide(struct file *file, unsigned int cmd, 
 	if (cmd != BF_FS_IOC_SETFLAGS && cmd != BF_FS_IOC_FSSETXATTR && cmd != BF_FS_IOC_ENABLE_VERITY &&
 	    cmd != BF_FS_IOC32_SETFLAGS)
 		return 0;
-	return bf_file_decide_arg(file->f_inode, BF_ACCESS_WRITE, BF_OP_IOCTL, with_path ? &file->f_path : NULL, cmd);
+	return bf_open_decide(file, BF_ACCESS_WRITE, BF_OP_IOCTL, with_path, cmd);
 }
 
 SEC("lsm/file_ioctl")
@@ -300,6 +315,13 @@ int BPF_PROG(file_ioctl_compat, struct file *file, unsigned int cmd, unsigned lo
 	return bf_ioctl_decide(file, cmd, false);
 }
 
+/* A dentry gets its inode (a new entry, or one looked up): below a protected directory, it takes the rule. */
+SEC("lsm/d_instantiate")
+void BPF_PROG(d_instantiate, struct dentry *dentry, struct inode *inode)
+{
+	bf_tree_instantiate(dentry, inode);
+}
+
 SEC("lsm/inode_free_security")
 void BPF_PROG(inode_free_security, struct inode *inode)
 {
@@ -312,7 +334,7 @@ int BPF_PROG(file_receive, struct file *file, int ret)
 {
 	if (ret)
 		return ret;
-	return bf_file_decide(file->f_inode, bf_access_of(file), BF_OP_RECEIVE, &file->f_path);
+	return bf_open_decide(file, bf_access_of(file), BF_OP_RECEIVE, true, 0);
 }
 
 SEC("lsm/bprm_creds_for_exec")

@@ -10,7 +10,7 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 5,
+	BF_ABI_VERSION = 6,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
@@ -187,16 +187,33 @@ struct bf_inode_key {
 };
 
 /*
- * Value of the bf_files_gen_v1 inner maps: the rule that protects an inode. For a directory,
+ * Value of the bf_files_gen_v2 inner maps: the rule that protects an inode. For a directory,
  * writing means changing its entries (creating, linking, removing, renaming one).
  */
 struct bf_file_rule {
 	__u32 rule_id; /* index into the agent's rule table (policy file:line) */
 	__u32 mode;    /* enum bf_mode */
 	__u32 guards;  /* enum bf_access bits that need a grant; the others are open to all */
-	__u32 pad;     /* always 0 */
+	__u32 flags;   /* enum bf_file_flag bits */
 };
 
+/* How an inode came by its rule (bf_file_rule.flags). */
+enum bf_file_flag {
+	BF_FILE_TREE = 1, /* it is below a protected directory (or is one): what is created, linked or moved into it takes the rule */
+	BF_FILE_ROOT = 2, /* the directory a rule names: nobody removes, renames or replaces it */
+};
+
+/*
+ * Changes below protected directories that the kernel cannot label entry by entry (a directory moved
+ * or a file system mounted into one): the entries of bf_trees_v1, one counter each. While they
+ * differ, a file with no rule is looked for under its parents, and the agent walks the trees again
+ * into a new generation, then records the count it started from as settled.
+ */
+enum bf_trees_entry {
+	BF_TREES_MOVED = 0,   /* written by the programs: one more per such change */
+	BF_TREES_SETTLED = 1, /* written by the agent: every change up to this count is in the generation in force */
+	BF_TREES_MAX = 2,
+};
 /*
  * Value of the bf_exes_gen_v2 inner maps (keyed by the executable's inode): a named executable. Its
  * rule (policy file:line of its definition) names it in events and guards its file against change.

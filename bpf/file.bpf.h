@@ -12,6 +12,7 @@
 
 #include "maps.bpf.h"
 #include "inherit.bpf.h"
+#include "tree.bpf.h"
 
 /* From include/linux/fs.h (macros do not reach BTF). */
 #define BF_FMODE_READ 0x1
@@ -61,32 +62,42 @@ static __always_inline bool bf_report_allowed(void)
 }
 
 /*
- * May the current task perform op, needing access, on inode? 0 or -EPERM. path is where the
- * file was reached, for the event; NULL when the hook only has a dentry (the agent then
- * reports the rule's path). arg: what the event's op says it carries.
+ * May the current task perform op, needing access, on inode? 0 or -EPERM. where: a dentry of
+ * it, to look for a protected directory above it while the trees wait for the agent (tree.bpf.h).
+ * path is where the file was reached, for the event; NULL when the hook cannot build paths (the
+ * agent then reports the rule's path). arg: what the event's op says it carries. fixed: the op
+ * removes, renames or replaces the entry, which nobody may do to a directory a rule names.
  */
-static __always_inline int bf_file_decide_arg(struct inode *inode, __u32 access, __u32 op,
-					      const struct path *path, __u32 arg)
+static __always_inline int bf_file_decide_at(struct inode *inode, struct dentry *where, __u32 access, __u32 op,
+					     const struct path *path, __u32 arg, bool fixed)
 {
 	if (!inode)
 		return 0; /* a negative dentry: nothing there yet */
 	__u32 slot, generation;
 	if (!bf_in_force(&slot, &generation))
 		return 0;
-	void *files = bf_policy_map(&bf_files_gen_v1, slot);
+	void *files = bf_policy_map(&bf_files_gen_v2, slot);
 	if (!files)
 		return 0;
 	struct bf_inode_key key = {};
 	bf_inode_of(inode, &key.dev, &key.ino);
-	struct bf_file_rule *rule = bpf_map_lookup_elem(files, &key);
-	if (!rule || !(rule->guards & access))
+	struct bf_file_rule found = {};
+	struct bf_file_rule *held = bpf_map_lookup_elem(files, &key);
+	if (held)
+		found = *held;
+	else if (!where || !bf_trees_pending() || !bf_tree_find(slot, files, where, &key, &found))
 		return 0;
+	struct bf_file_rule *rule = &found;
+	if (!(rule->guards & access))
+		return 0;
+	/* Nobody's grant removes, renames or replaces a directory a rule names. */
+	bool anyone = !(fixed && (rule->flags & BF_FILE_ROOT));
 
 	/* Kernel threads have no identity and hold no grant. */
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_inode_key id = {};
 	bool known = bf_current_identity(task, &id);
-	if (known) {
+	if (known && anyone) {
 		struct bf_grant_key gk = { .rule_id = rule->rule_id, .dev = id.dev, .ino = id.ino };
 		void *grants = bf_policy_map(&bf_grants_gen_v1, slot);
 		struct bf_grant *grant = grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
@@ -118,9 +129,22 @@ static __always_inline int bf_file_decide_arg(struct inode *inode, __u32 access,
 	return -EPERM;
 }
 
-static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u32 op, const struct path *path)
+/* The inode of a dentry, decided with the dentry. */
+static __always_inline int bf_entry_decide(struct dentry *dentry, __u32 access, __u32 op, bool fixed)
 {
-	return bf_file_decide_arg(inode, access, op, path, 0);
+	return bf_file_decide_at(dentry->d_inode, dentry, access, op, NULL, 0, fixed);
+}
+
+/* An opened file: its inode (for a stacked file system, the file's own), reached at its path. */
+static __always_inline int bf_open_decide(struct file *file, __u32 access, __u32 op, bool with_path, __u32 arg)
+{
+	return bf_file_decide_at(file->f_inode, file->f_path.dentry, access, op, with_path ? &file->f_path : NULL, arg, false);
+}
+
+/* The directory an entry is in: its parent dentry (the hooks that pass both hold the directory's lock). */
+static __always_inline int bf_dir_decide(struct dentry *entry, __u32 op)
+{
+	return bf_entry_decide(entry->d_parent, BF_ACCESS_WRITE, op, false);
 }
 
 /*
@@ -134,7 +158,7 @@ static __always_inline int bf_file_decide(struct inode *inode, __u32 access, __u
  */
 static __always_inline void bf_carry_in_slot(__u32 slot, struct bf_inode_key *old, struct bf_inode_key *next)
 {
-	void *files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
+	void *files = bpf_map_lookup_elem(&bf_files_gen_v2, &slot);
 	if (!files)
 		return;
 	struct bf_file_rule *rule = bpf_map_lookup_elem(files, old);
@@ -163,7 +187,7 @@ static __always_inline void bf_rename_carry_protection(struct inode *source, str
  */
 static __always_inline void bf_forget_in_slot(__u32 slot, struct bf_inode_key *key)
 {
-	void *files = bpf_map_lookup_elem(&bf_files_gen_v1, &slot);
+	void *files = bpf_map_lookup_elem(&bf_files_gen_v2, &slot);
 	if (files)
 		bpf_map_delete_elem(files, key);
 	void *exes = bpf_map_lookup_elem(&bf_exes_gen_v2, &slot);

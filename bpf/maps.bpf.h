@@ -23,7 +23,8 @@
  * Their key and value are given by size: clang emits only a forward declaration of a struct seen
  * through the template's pointers, which libbpf cannot size.
  */
-#define BF_MAX_FILES 65536
+/* Protected inodes: files, and everything below protected directories. */
+#define BF_MAX_FILES 262144
 #define BF_MAX_GRANTS 65536
 #define BF_MAX_EXES 16384
 /* Address prefixes (CIDRs and the addresses host names resolve to), and port entries of prefixes. */
@@ -56,7 +57,7 @@ struct {
 	__type(key, __u32);
 	BF_PINNED;
 	__array(values, struct bf_files_inner);
-} bf_files_gen_v1 SEC(".maps");
+} bf_files_gen_v2 SEC(".maps");
 
 /* (rule, executable inode) -> the access the executable is granted (per generation). */
 struct bf_grants_inner {
@@ -185,6 +186,15 @@ struct {
 	__type(value, struct bf_env_rules);
 	BF_PINNED;
 } bf_env_v1 SEC(".maps");
+
+/* Changes below protected directories that wait for the agent to walk them (enum bf_trees_entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BF_TREES_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	BF_PINNED;
+} bf_trees_v1 SEC(".maps");
 
 /* Who the agent is (its binary) and what it guards besides its policy. One entry. */
 struct {

@@ -4,7 +4,7 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
@@ -51,6 +51,10 @@ export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8
 export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
 export const Access = { READ: 1, WRITE: 2, CONNECT: 4, REACH: 8 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
+/** How an inode came by its rule (bf_file_rule.flags). */
+export const FileFlag = { TREE: 1, ROOT: 2 } as const;
+/** The counters of bf_trees_v1 (enum bf_trees_entry). */
+export const TreesEntry = { MOVED: 0, SETTLED: 1, MAX: 2 } as const;
 export const ExeFlag = {
   INHERIT: 1,
   DIGEST: 2,
@@ -71,7 +75,7 @@ export const ExeFlag = {
 export const POLICY_ENTRY_INO = 0;
 export const Fileless = { MEMFD: 1, TMPFILE: 2, DELETED: 3 } as const;
 /** Capacity of the maps that hold a policy (BF_MAX_* in bpf/maps.bpf.h; test/unit/abi.test.ts compares). */
-export const MAP_LIMITS = { exes: 16384, files: 65536, grants: 65536, dests: 65536, ports: 65536, confined: 16384 } as const;
+export const MAP_LIMITS = { exes: 16384, files: 262144, grants: 65536, dests: 65536, ports: 65536, confined: 16384 } as const;
 export const Stat = { DENIED: 0, MONITORED: 1, RINGBUF_FULL: 2, TASK_STORAGE_FAILED: 3, PROTECTION_NOT_CARRIED: 4, NO_POLICY: 5, MAX: 6 } as const;
 
 /** The C enums, by their C names, for the BTF check. */
@@ -116,6 +120,8 @@ export const ENUMS: Record<string, Record<string, number>> = {
   bf_verdict: { BF_VERDICT_DENY: Verdict.DENY, BF_VERDICT_MONITOR: Verdict.MONITOR, BF_VERDICT_ALLOW: Verdict.ALLOW },
   bf_access: Object.fromEntries(Object.entries(Access).map(([k, v]) => [`BF_ACCESS_${k}`, v])),
   bf_mode: { BF_MODE_ENFORCE: Mode.ENFORCE, BF_MODE_MONITOR: Mode.MONITOR },
+  bf_trees_entry: { BF_TREES_MOVED: TreesEntry.MOVED, BF_TREES_SETTLED: TreesEntry.SETTLED, BF_TREES_MAX: TreesEntry.MAX },
+  bf_file_flag: Object.fromEntries(Object.entries(FileFlag).map(([k, v]) => [`BF_FILE_${k}`, v])),
   bf_exe_flag: Object.fromEntries(Object.entries(ExeFlag).map(([k, v]) => [`BF_EXE_${k}`, v])),
   bf_policy_entry: { BF_POLICY_ENTRY_INO: POLICY_ENTRY_INO },
   bf_fileless: { BF_FILELESS_MEMFD: Fileless.MEMFD, BF_FILELESS_TMPFILE: Fileless.TMPFILE, BF_FILELESS_DELETED: Fileless.DELETED },
@@ -235,7 +241,7 @@ export function struct<F extends Record<string, FieldType>>(name: string, spec: 
 }
 
 export const InodeKey = struct("bf_inode_key", { ino: "u64", dev: "u32", pad: "u32" });
-export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32", guards: "u32", pad: "u32" });
+export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32", guards: "u32", flags: "u32" });
 export const Exe = struct("bf_exe", { flags: "u32", rule_id: "u32", digest0: "u64", digest1: "u64", digest2: "u64", digest3: "u64" });
 export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
@@ -330,7 +336,7 @@ export const NESTED_STRUCTS = [Task, Agent, EnvRules];
  */
 export const MAPS = {
   exes: { outer: "bf_exes_gen_v2", key: InodeKey, value: Exe },
-  files: { outer: "bf_files_gen_v1", key: InodeKey, value: FileRule },
+  files: { outer: "bf_files_gen_v2", key: InodeKey, value: FileRule },
   grants: { outer: "bf_grants_gen_v1", key: GrantKey, value: Grant },
   dests: { outer: "bf_dests_gen_v1", key: DestKey, value: Dest },
   ports: { outer: "bf_ports_gen_v1", key: PortKey, value: PortDest },
@@ -351,6 +357,7 @@ export const EVENTS_MAP = "bf_events_v5";
 /** The network settings, per slot (bpf/maps.bpf.h). */
 export const NET_MAP = "bf_net_v1";
 export const STATS_MAP = "bf_stats_v2";
+export const TREES_MAP = "bf_trees_v1";
 
 /**
  * stat(2) reports st_dev in glibc's encoding; the kernel's inode->i_sb->s_dev uses

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { NetFlag, NetPolicy } from "../abi.ts";
 import { compile, type Compiled, type Measured } from "../compile/compile.ts";
+import { walkTree } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { loadShim } from "../kernel/assets.ts";
@@ -58,7 +59,7 @@ export async function compileForHost(
     const key = named.get(path)?.key;
     return shim && key ? measureDigest(shim, path, key.ino) : { kind: "replaced" };
   };
-  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)), measured);
+  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)), measured, walkTree);
   phases?.mark("compile");
   if (compiled.ok) return { ok: true, compiled: compiled.compiled, named };
   return { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems), kernel: compiled.problems.some((p) => p.kernel) };

@@ -138,6 +138,9 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     for (const path of applied.reconciled) status(`bomfather: "${path}" was replaced while the policy was applied; the file now at that path is protected\n`);
     kernel.attach(runId);
     phases.mark("attach");
+    // What appeared below the protected directories before the programs were attached was not
+    // labelled: the programs look under parents until the agent has walked the trees again (serve).
+    if (compiled.trees) kernel.unsettleTrees();
     status(describeExecutables(compiled, kernel.digestsAtExec));
     kernel.registerSelf();
     const released = kernel.releaseOthers(runId);

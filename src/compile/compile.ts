@@ -1,8 +1,9 @@
 // The policy compiler: a pure function from a checked policy (and facts about the target
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
-import { Access, Exe, ExeFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
+import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
 import { compileNetwork, type NetworkSpec } from "./net.ts";
+import type { TreeWalk } from "./tree.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -35,6 +36,8 @@ export interface RuleInfo {
   coveredBy?: number;
   /** A file rule on a named executable's file: reading (running) it stays open, writing needs a grant. */
   writeOnly?: boolean;
+  /** A file rule on a directory: it covers everything below it (bf_file_rule.flags TREE, ROOT). */
+  tree?: boolean;
   /** A named executable protected while it runs (it holds a grant): secure-execution mode, never started traced. */
   runtime?: boolean;
   /** A named executable nobody else attaches to or reads the memory of (it holds a grant, or runtime.ptrace names it). */
@@ -63,6 +66,8 @@ export interface PathFacts {
 /** What a path is for decides what is worth learning about it (a script's "#!" only matters for executables). */
 export type PathRole = "executable" | "file";
 export type HostFacts = (path: string, role: PathRole) => PathFacts | null;
+/** What is below a protected directory (src/compile/tree.ts walkTree), at most `limit` entries. */
+export type HostTrees = (root: string, limit: number) => TreeWalk;
 
 /** A named executable, defaults filled in. */
 export interface ExecutableSpec {
@@ -153,6 +158,15 @@ export interface Compiled {
   net?: Uint8Array;
   /** What the operator should be told (host names' addresses not followed or shared). */
   warnings?: string[];
+  /** The rules on directories: apply labels what appears below them while it builds the generation. */
+  trees?: TreeRule[];
+}
+
+/** A rule on a directory, for apply: what it has labelled, and the value a new entry below it takes. */
+export interface TreeRule {
+  rule: RuleInfo;
+  /** bf_file_rule of what is below the directory (flags TREE). */
+  child: Uint8Array;
 }
 
 /** Does the kernel know this rule by a file (files, guards, executables)? */
@@ -209,7 +223,7 @@ function digestWords(hex: string): { digest0: bigint; digest1: bigint; digest2: 
  * measured: the fs-verity digest of each executable the policy pins by digest, as this host
  * measures it on the very file compiled (required when one is pinned).
  */
-export function compile(input: CompileInput, host: HostFacts, measured?: (path: string) => Measured): CompileResult {
+export function compile(input: CompileInput, host: HostFacts, measured?: (path: string) => Measured, trees?: HostTrees): CompileResult {
   const problems: CompileProblem[] = [];
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
@@ -269,11 +283,20 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       });
       return;
     }
-    if (facts.type !== "file") {
+    const directory = facts.type === "directory";
+    if (facts.type === "other" || (directory && !trees)) {
       problems.push({
         origin: spec.origin,
-        message: `Cannot protect "${spec.path}": it is a ${facts.type}, and this version protects regular files only`,
-        hint: "name the files inside it one by one",
+        message: `Cannot protect "${spec.path}": it is ${directory ? "a directory, and nothing walked it" : "neither a regular file nor a directory"}`,
+        hint: directory ? "this is a bug: please report it" : "protect the files that hold your data; devices, sockets and FIFOs are not protected",
+      });
+      return;
+    }
+    if (!directory && spec.path.length > 1 && spec.path.endsWith("/")) {
+      problems.push({
+        origin: spec.origin,
+        message: `Cannot protect "${spec.path}": it ends with "/" but is a file on this host`,
+        hint: 'remove the "/" to protect the file, or fix the path',
       });
       return;
     }
@@ -298,6 +321,10 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     };
     // A program's file is read to run it: a rule on it names who may update it, not who may run it.
     if (exeByInode.has(inode)) rule.writeOnly = true;
+    if (directory) {
+      rule.tree = true;
+      treeRules.push(rule);
+    }
     rules.push(rule);
     protectedBy.set(inode, rule);
     const grants: RuleGrants = { exes: [], entries: [] };
@@ -308,7 +335,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
       value: fileRuleValue(rule),
       origin: spec.origin,
-      note: `protect ${spec.path} (dev ${facts.dev}, ino ${ino}) as rule ${rule.id}, ${spec.mode}`,
+      note: `protect ${directory ? "directory " : ""}${spec.path} (dev ${facts.dev}, ino ${ino}) as rule ${rule.id}, ${spec.mode}`,
     });
 
     for (const allow of spec.allow) {
@@ -333,7 +360,42 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       setGrant(grants, at, exe.inode, entry);
     }
   };
+  const treeRules: RuleInfo[] = [];
   for (const spec of input.files) protect(spec);
+  // What is below each protected directory, the deepest directories first: the most specific rule
+  // decides (a file rule, or a rule on a directory below, claimed its inodes already).
+  const treeOut: TreeRule[] = [];
+  const depth = (path: string) => path.split("/").filter(Boolean).length;
+  // Room left once every other file the policy names has its entry (each executable, each guard).
+  let room = MAP_LIMITS.files - entries.length - input.executables.length - (input.agent?.guarded.length ?? 0);
+  for (const rule of [...treeRules].sort((a, b) => depth(b.path) - depth(a.path))) {
+    const walked = trees!(rule.path, Math.max(room, 0));
+    if (!walked.ok) {
+      problems.push({
+        origin: rule.origin,
+        message: `Cannot protect the directory "${rule.path}": ${walked.why}`,
+        hint: `the agent holds at most ${MAP_LIMITS.files} protected files and directories${treeRules.length > 1 ? " in all" : ""}; protect the directories that hold your secrets rather than a whole file system`,
+      });
+      continue;
+    }
+    room -= walked.entries.length;
+    const child = fileRuleValue(rule, FileFlag.TREE);
+    // A named executable below it is read to run it: writing it needs the rule, running it does not.
+    const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
+    treeOut.push({ rule, child });
+    for (const e of walked.entries) {
+      const inode = `${e.dev}:${e.ino}`;
+      if (protectedBy.has(inode)) continue;
+      protectedBy.set(inode, rule);
+      entries.push({
+        map: "files",
+        key: InodeKey.encode({ ino: e.ino, dev: e.dev }),
+        value: exeByInode.has(inode) ? childOfExe : child,
+        origin: rule.origin,
+        note: `below ${rule.path}: ${e.dir ? "directory" : "file"} dev ${e.dev}, ino ${e.ino}`,
+      });
+    }
+  }
   if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
   const holdsGrant = new Set<string>(); // "dev:ino" of each named executable a policy rule grants
   for (const grants of grantsOf) {
@@ -424,7 +486,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   const counts = { exes: 0, files: 0, grants: 0, dests: 0, ports: 0, confined: 0 };
   for (const e of entries) counts[e.map]++;
   for (const map of ["exes", "files", "grants", "confined"] as const) {
-    if (counts[map] > MAP_LIMITS[map]) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
+    if (counts[map] > MAP_LIMITS[map] && !problems.length) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
   const envPatterns = environment?.variables.map((v) => (v.endsWith("*") ? v.slice(0, -1) : `${v}=`));
   return problems.length
@@ -437,6 +499,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
           ...(envPatterns ? { envPatterns } : {}),
           ...(network ? { net: network.net } : {}),
           ...(network?.warnings.length ? { warnings: network.warnings } : {}),
+          ...(treeOut.length ? { trees: treeOut } : {}),
         },
       };
 }
@@ -445,11 +508,12 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
  * The kernel's value for a rule: a policy rule guards reading and writing (writing only on a named
  * executable's file); an agent guard and a named executable's own rule, writing only.
  */
-export function fileRuleValue(rule: RuleInfo): Uint8Array {
+export function fileRuleValue(rule: RuleInfo, flags: number = rule.tree ? FileFlag.TREE | FileFlag.ROOT : 0): Uint8Array {
   return FileRule.encode({
     rule_id: rule.id,
     mode: rule.mode === "monitor" ? Mode.MONITOR : Mode.ENFORCE,
     guards: rule.kind === "file" && !rule.writeOnly ? Access.READ | Access.WRITE : Access.WRITE,
+    flags,
   });
 }
 

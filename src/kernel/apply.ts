@@ -3,19 +3,26 @@
 // 1. Fresh inner maps (files, grants, executables) are created and registered as the agent's own at
 //    once (agent.bpf.h refuses their descriptors to anyone else), filled, and checked against the
 //    files on disk: a protected file replaced by a rename since it was compiled is protected again.
+//    With rules on directories, the files map goes into the slot not in force first, so that the
+//    kernel labels what is created below a directory from the moment the directory's entry is
+//    written (bpf/tree.bpf.h); the trees are then walked again, and what appeared between the
+//    compiler's walk and that moment is labelled too.
 // 2. They are frozen (no file descriptor can write them any more; BPF programs still do), then read
 //    back and compared with the plan byte for byte: whatever slipped in before the registration is
-//    found here, and the generation is refused.
+//    found here, and the generation is refused. What the kernel itself did meanwhile below the
+//    directories is expected: labels of new entries, and entries gone with their files.
 // 3. They go into the slot not in force (bf_*_gen maps), and bf_state_v1 records the slot's
 //    generation number: nothing in force has changed yet.
 // 4. One update of bf_state_v1 makes that slot the one in force. A decision reads the slot once,
 //    so it sees the old generation or the new one, never a mix: no moment in which neither holds.
 //    From 3 on, the kernel itself carries protection across renames in both slots.
+// Then the changes below directories counted before the second walk are settled (bpf/tree.bpf.h).
 // A failure before 4 leaves the kernel enforcing what it enforced (the new inner maps are closed
 // and freed).
 import { statSync } from "node:fs";
-import { InodeKey, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
-import { batches, carriesFile, fileRuleValue, type Compiled } from "../compile/compile.ts";
+import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
+import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule } from "../compile/compile.ts";
+import { walkTree } from "../compile/tree.ts";
 import type { BpfMap } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
@@ -47,21 +54,34 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
       inner.set(kind, map);
       kernel.registerObjects([[ObjectKind.MAP, map.id()]]);
     }
+    const trees = compiled.trees ?? [];
+    const stage = (kind: MapName) => kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(inner.get(kind)!.fd));
+    if (trees.length) stage("files");
     const plan = batches(compiled.entries);
     for (const b of plan) inner.get(b.map)!.updateMany(b.keys, b.values, b.count);
     const reconciled = await reconcile(compiled, inner.get("files")!, kernelInodes);
+    // Directories moved (or file systems mounted) below a protected one up to now are in what the
+    // walk finds next; those after it, the kernel counts on.
+    const moved = kernel.trees().moved;
+    const late = labelLate(trees, inner.get("files")!, plan.find((b) => b.map === "files"));
 
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
     for (const kind of Object.keys(MAPS) as MapName[]) {
       const batch = plan.find((b) => b.map === kind);
       const planned = batch ? entryTable(kind, batch) : new Map<string, string>();
-      if (kind === "files") for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
-      checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
+      if (kind !== "files") {
+        checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
+        continue;
+      }
+      for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
+      for (const [k, v] of late) planned.set(k, v);
+      if (trees.length) checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
+      else checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
     }
 
     // 3. Stage in the slot not in force.
-    for (const [kind, map] of inner) kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(map.fd));
+    for (const kind of inner.keys()) if (!(trees.length && kind === "files")) stage(kind);
     kernel.setEnvRules(slot, compiled.envPatterns ?? []);
     kernel.setNetPolicy(slot, compiled.net);
     const generations: [number, number] = [...before.generations];
@@ -70,6 +90,7 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
 
     // 4. In force.
     writeState(kernel, slot, generations);
+    kernel.settleTrees(moved);
     return { generation, slot, reconciled: reconciled.map((r) => r.path) };
   } finally {
     for (const map of inner.values()) map.close(); // the outer maps hold them now (or nothing does)
@@ -102,6 +123,67 @@ async function reconcile(
     out.push(entry);
   }
   return out;
+}
+
+/**
+ * Walk the directories again once their entries are in the staged files map (from then on the
+ * kernel labels what appears below them) and label what appeared since the compiler walked them.
+ * Returns those entries (bytesText key -> value).
+ */
+function labelLate(trees: readonly TreeRule[], files: BpfMap, planned: { keys: Uint8Array; count: number } | undefined): Map<string, string> {
+  const late = new Map<string, string>();
+  if (!trees.length) return late;
+  const known = new Set<string>();
+  const keys = planned ? bytesText(planned.keys) : "";
+  for (let i = 0; i < (planned?.count ?? 0); i++) known.add(keys.slice(i * InodeKey.size, (i + 1) * InodeKey.size));
+  // Deepest first, as the compiler claimed them: a directory below another keeps its own rule.
+  const depth = (t: TreeRule) => t.rule.path.split("/").filter(Boolean).length;
+  for (const tree of [...trees].sort((a, b) => depth(b) - depth(a))) {
+    const walked = walkTree(tree.rule.path, MAP_LIMITS.files);
+    if (!walked.ok) continue; // gone or grown too big since compiled: the next walk reports it
+    for (const e of walked.entries) {
+      const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
+      const k = bytesText(key);
+      if (known.has(k) || late.has(k)) continue;
+      if (files.lookup(key)) {
+        known.add(k); // the kernel labelled it already
+        continue;
+      }
+      files.update(key, tree.child);
+      late.set(k, bytesText(tree.child));
+    }
+  }
+  return late;
+}
+
+/**
+ * checkHeld for a files map the kernel labels while it is built: besides the plan, it may hold
+ * labels of entries below a directory (a tree rule's child value), and a planned entry below a
+ * directory may be gone (its file removed) or relabelled (moved to another protected directory).
+ * Every other planned entry must be there, byte for byte.
+ */
+export function checkTreesHeld(planned: Map<string, string>, children: Set<string>, held: { keys: Uint8Array; values: Uint8Array; count: number }): void {
+  const { key, value } = MAPS.files;
+  const keys = bytesText(held.keys);
+  const values = bytesText(held.values);
+  const seen = new Set<string>();
+  for (let i = 0; i < held.count; i++) {
+    const k = keys.slice(i * key.size, (i + 1) * key.size);
+    const v = values.slice(i * value.size, (i + 1) * value.size);
+    const want = planned.get(k);
+    seen.add(k);
+    if (want === v || (children.has(v) && (want === undefined || isTreeChild(want)))) continue;
+    throw new ApplyError(`The new policy's files map holds an entry the policy does not: another process wrote it before it was sealed`);
+  }
+  for (const [k, v] of planned) {
+    if (!seen.has(k) && !isTreeChild(v)) throw new ApplyError(`The new policy's files map lost entries before it was sealed`);
+  }
+}
+
+/** A bf_file_rule (bytesText) of an entry below a protected directory, not the directory a rule names. */
+function isTreeChild(v: string): boolean {
+  const flags = FileRule.decode(Buffer.from(v, "latin1")).flags;
+  return (flags & (FileFlag.TREE | FileFlag.ROOT)) === FileFlag.TREE;
 }
 
 function writeState(kernel: Kernel, active: 0 | 1, generations: [number, number]): void {

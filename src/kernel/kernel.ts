@@ -13,7 +13,7 @@
 // - uninstall(): every pin removed; when this process closes its descriptors nothing is enforced.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue, NET_MAP, NetPolicy } from "../abi.ts";
+import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue, NET_MAP, NetPolicy, TREES_MAP, TreesEntry } from "../abi.ts";
 import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
@@ -64,6 +64,7 @@ export const PROGRAMS = [
   "inode_rename",
   "file_receive",
   "task_prctl",
+  "d_instantiate",
   "inode_free_security",
   "socket_create",
   "socket_connect",
@@ -112,7 +113,7 @@ export function selectPrograms(obj: BpfObject): Program[] {
 }
 
 /** The maps this version pins, by name; a pinned bf_* map not listed here belongs to another version. */
-export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, ENV_MAP, NET_MAP, EVENTS_MAP, STATS_MAP, ...Object.values(MAPS).map((m) => m.outer)];
+export const PINNED_MAPS = [STATE_MAP, AGENT_MAP, OBJECTS_MAP, AGENT_CGROUPS_MAP, TASKS_MAP, VERITY_MAP, ENV_MAP, NET_MAP, EVENTS_MAP, STATS_MAP, TREES_MAP, ...Object.values(MAPS).map((m) => m.outer)];
 
 /** Who the agent is and where its things live, for self-protection (bf_agent_v1). */
 export interface AgentIdentity {
@@ -234,6 +235,32 @@ export class Kernel {
   /** The network settings (bf_net_policy) of the generation in slot (written before it is in force). */
   setNetPolicy(slot: 0 | 1, value: Uint8Array = NetPolicy.encode({})): void {
     this.obj.map(NET_MAP, 4, NetPolicy.size).update(u32(slot), value);
+  }
+
+  /**
+   * Changes below protected directories the kernel counted (directories moved, file systems
+   * mounted in), and the count the generation in force has walked (bf_trees_v1).
+   */
+  trees(): { moved: bigint; settled: bigint } {
+    const map = this.obj.map(TREES_MAP, 4, 8);
+    const read = (k: number) => {
+      const v = map.lookup(u32(k));
+      return v ? new DataView(v.buffer, v.byteOffset, 8).getBigUint64(0, true) : 0n;
+    };
+    return { moved: read(TreesEntry.MOVED), settled: read(TreesEntry.SETTLED) };
+  }
+
+  /**
+   * Something below the protected directories may have been missed (programs attached after the
+   * generation was applied): until the next generation settles, the programs look under parents.
+   */
+  unsettleTrees(): void {
+    this.settleTrees(this.trees().moved ^ (1n << 63n));
+  }
+
+  /** Every change up to `moved` is in the generation in force: the programs stop looking under parents. */
+  settleTrees(moved: bigint): void {
+    this.obj.map(TREES_MAP, 4, 8).update(u32(TreesEntry.SETTLED), new Uint8Array(new BigUint64Array([moved]).buffer));
   }
 
   /** Maps, programs and links whose file descriptors bpf() then hands to the agent only. */

@@ -189,11 +189,7 @@ class Meaning {
     } else if (what === "file" && path.endsWith("/") && path !== "/" && kind === "file")
       this.warn(at, `Path ${quote(path)} ends with "/" but is a file on this machine`, 'remove the "/"');
     else if (what === "file" && !path.endsWith("/") && kind === "directory")
-      this.warn(
-        at,
-        `Path ${quote(path)} is a directory on this machine`,
-        '"bomfather run" refuses it: this version protects regular files only; name the files inside it',
-      );
+      this.warn(at, `Path ${quote(path)} is a directory on this machine: the rule covers everything below it`, `write ${quote(`${path}/`)} to make that plain`);
   }
 
   /** A reference to an executable by name. */

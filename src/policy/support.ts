@@ -25,7 +25,7 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
 
   files: true,
   "files.*.path": true,
-  "files.*.path:directory": false, // a directory covering everything below it
+  "files.*.path:directory": true, // a directory covering everything below it
   "files.*.allow": true,
   "files.*.allow.*.executable": true,
   "files.*.allow.*.access": true,
@@ -67,6 +67,7 @@ export const ENFORCED: Readonly<Record<string, boolean>> = Object.freeze({
   "agent.protection": true,
   "agent.protection.mode": true,
   "agent.protection.files": true,
+  "agent.protection.files:directory": false, // guarding a directory and what is below it for the agent
   "agent.events": true,
   "agent.events.output": true,
   "agent.events.include": true,
@@ -133,9 +134,9 @@ export function unsupported(value: unknown, map: SourceMap | undefined, table: R
     });
   }
 
-  // The agent guards single files for now: a directory needs protected directories (files.*.path:directory).
+  // The agent guards single files for now (agent.protection.files:directory).
   const agent = isObj(value.agent) && isObj(value.agent.protection) ? value.agent.protection : undefined;
-  if (table["files.*.path:directory"] !== true && table["agent.protection.files"] === true && agent && Array.isArray(agent.files)) {
+  if (table["agent.protection.files:directory"] !== true && table["agent.protection.files"] === true && agent && Array.isArray(agent.files)) {
     agent.files.forEach((path, i) => {
       if (typeof path === "string" && path.length > 1 && path.endsWith("/"))
         report(["agent", "protection", "files", i], "value", `Guarding the directory ${quote(path)}`);

@@ -99,16 +99,17 @@ agent:
     expect(refusals(check(BASE, { ...ENFORCED, "files.*.allow.*.access=write": false }))).toEqual([[11, 24, '"access: write" is not enforced by this version of bomfather']]);
   });
 
-  test("a directory written with a trailing slash", () => {
-    expect(refusals(check(BASE.replace("/srv/secret.txt", "/srv/secrets/")))).toEqual([
+  test("a directory written with a trailing slash is enforced; a directory the agent guards is not yet", () => {
+    expect(refusals(check(BASE.replace("/srv/secret.txt", "/srv/secrets/")))).toEqual([]);
+    expect(refusals(check(BASE.replace("/srv/secret.txt", "/srv/secrets/"), { ...ENFORCED, "files.*.path:directory": false }))).toEqual([
       [8, 11, 'Protecting the directory "/srv/secrets/" is not enforced by this version of bomfather'],
     ]);
   });
 
-  test("a directory on this machine is a warning that says run refuses it", () => {
+  test("a directory on this machine written without the slash is a warning that says what it covers", () => {
     const d = checkPolicy(BASE.replace("/srv/secret.txt", "/srv/secrets"), "p.yaml", { host: { pathKind: (p) => (p === "/srv/secrets" ? "directory" : "file") } }).diagnostics;
-    expect(d.map((x) => [x.severity, x.message])).toEqual([["warning", 'Path "/srv/secrets" is a directory on this machine']]);
-    expect(d[0]!.hint).toContain('"bomfather run" refuses it');
+    expect(d.map((x) => [x.severity, x.message])).toEqual([["warning", 'Path "/srv/secrets" is a directory on this machine: the rule covers everything below it']]);
+    expect(d[0]!.hint).toBe('write "/srv/secrets/" to make that plain');
   });
 
   test("a key missing from the table is refused (fail closed)", () => {
@@ -122,7 +123,7 @@ agent:
   });
 
   test("alongside every other error", () => {
-    const d = check(BASE.replace("/srv/secret.txt", "/srv/secrets/").replace("access: [read, write]", "access: [raed]"));
+    const d = check(BASE.replace("/srv/secret.txt", "/srv/secrets/").replace("access: [read, write]", "access: [raed]"), { ...ENFORCED, "files.*.path:directory": false });
     expect(d.map((x) => x.message)).toEqual(['Protecting the directory "/srv/secrets/" is not enforced by this version of bomfather', 'Unknown access "raed"']);
   });
 });

@@ -304,7 +304,7 @@ describe("checkPolicy", () => {
     expect(r.diagnostics.filter((d) => d.severity === "warning").map((d) => d.message)).toEqual([
       `Path "${dir}/tool.sh" is a script run by "/bin/sh" on this machine`,
       `Path "${dir}/secret.txt/" ends with "/" but is a file on this machine`,
-      `Path "${dir}/data" is a directory on this machine`,
+      `Path "${dir}/data" is a directory on this machine: the rule covers everything below it`,
     ]);
   });
   test("a policy over 1 MiB that is not plain block style is refused where it leaves the style", () => {

@@ -4,9 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Exe, ExeFlag, envRulesValue, kernelDev } from "../../src/abi.ts";
+import { Access, Exe, ExeFlag, FileFlag, FileRule, InodeKey, Mode, envRulesValue, kernelDev } from "../../src/abi.ts";
 import { hostFacts } from "../../src/compile/from-policy.ts";
-import { batches, compile, type Measured, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts } from "../../src/compile/compile.ts";
+import { batches, compile, type Measured, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts, type HostTrees } from "../../src/compile/compile.ts";
 
 const self = import.meta.path;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -133,9 +133,17 @@ describe("problems name the line and never produce entries", () => {
     expect(!r.ok && r.problems[0]!.message).toBe('Cannot identify executable "nope": "/usr/bin/nope" does not exist on this host');
     expect(!r.ok && r.problems[0]!.origin.line).toBe(22);
   });
-  test("directories are refused in this version, not half-protected", () => {
+  test("a directory nothing walked is a bug reported, never a directory half-protected", () => {
     const r = compile(policy([rule("/srv", 2, [grant("/usr/bin/reader", ["read"], 3)])]), host);
-    expect(!r.ok && r.problems[0]!.message).toContain("this version protects regular files only");
+    expect(!r.ok && r.problems[0]!.message).toContain("nothing walked it");
+  });
+  test("a path written with a trailing slash that is a file is refused", () => {
+    const r = compile(policy([rule("/srv/secret/", 2, [])]), (p, role) => host(p === "/srv/secret/" ? "/srv/secret" : p, role), undefined, walked({}));
+    expect(!r.ok && [r.problems[0]!.message, r.problems[0]!.origin.line]).toEqual(['Cannot protect "/srv/secret/": it ends with "/" but is a file on this host', 2]);
+  });
+  test("a tree larger than the maps hold is refused at the rule's line", () => {
+    const r = compile(policy([rule("/srv", 7, [])]), host, undefined, () => ({ ok: false, why: "more than 262000 files and directories are below it" }));
+    expect(!r.ok && [r.problems[0]!.message, r.problems[0]!.origin.line]).toEqual(['Cannot protect the directory "/srv": more than 262000 files and directories are below it', 7]);
   });
   test("two rules for one inode (a hard link) are refused", () => {
     const r = compile(
@@ -154,6 +162,75 @@ describe("problems name the line and never produce entries", () => {
   });
 });
 
+/** A fake walk: the entries below each directory, as walkTree lists them. */
+const walked =
+  (trees: Record<string, [number, boolean][]>): HostTrees =>
+  (root) => ({ ok: true, entries: (trees[root] ?? []).map(([ino, dir]) => ({ dev: (8 << 20) | 1, ino: BigInt(ino), dir })) });
+
+describe("protected directories", () => {
+  const dirHost: HostFacts = (path, role) =>
+    ({
+      "/data": { dev: (8 << 20) | 1, ino: 10n, type: "directory" as const },
+      "/data/models": { dev: (8 << 20) | 1, ino: 20n, type: "directory" as const },
+      "/data/key": { dev: (8 << 20) | 1, ino: 30n, type: "file" as const },
+      "/data/bin/tool": { dev: (8 << 20) | 1, ino: 40n, type: "file" as const },
+    })[path] ?? host(path, role);
+  // /data holds models/ (20) with two files (21, 22), key (30), bin/ (39) with tool (40), and a file 11.
+  const trees = walked({
+    "/data": [[20, true], [21, false], [22, false], [30, false], [39, true], [40, false], [11, false]],
+    "/data/models": [[21, false], [22, false]],
+  });
+  const byIno = (entries: { map: string; key: Uint8Array; value: Uint8Array }[]) =>
+    Object.fromEntries(
+      entries.filter((e) => e.map === "files").map((e) => {
+        const v = FileRule.decode(e.value);
+        return [String(InodeKey.decode(e.key).ino), `rule ${v.rule_id} guards ${v.guards} flags ${v.flags}`];
+      }),
+    );
+
+  test("the directory is the rule's root, everything below takes its rule; the most specific rule decides", () => {
+    const r = compile(
+      policy(
+        [
+          rule("/data/", 2, [grant("/usr/bin/reader", ["read"], 3)]),
+          rule("/data/key", 4, [grant("/usr/bin/writer", ["write"], 5)]),
+          rule("/data/models/", 6, [grant("/usr/bin/writer", ["read"], 7)], "monitor"),
+        ],
+        [exe("/usr/bin/reader", 20), exe("/usr/bin/writer", 21, false), exe("/data/bin/tool", 22)],
+      ),
+      (p, role) => dirHost(p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p, role),
+      undefined,
+      (root) => trees(root.replace(/\/$/, ""), 0),
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.compiled.rules.slice(0, 3).map((x) => [x.id, x.path, x.tree ?? false])).toEqual([
+      [0, "/data/", true],
+      [1, "/data/key", false],
+      [2, "/data/models/", true],
+    ]);
+    const tree = FileFlag.TREE;
+    const root = FileFlag.TREE | FileFlag.ROOT;
+    const rw = Access.READ | Access.WRITE;
+    expect(byIno(r.compiled.entries)).toEqual({
+      "10": `rule 0 guards ${rw} flags ${root}`,
+      "20": `rule 2 guards ${rw} flags ${root}`, // a rule's own directory, inside another
+      "21": `rule 2 guards ${rw} flags ${tree}`, // below it: the deeper rule
+      "22": `rule 2 guards ${rw} flags ${tree}`,
+      "30": `rule 1 guards ${rw} flags 0`, // a file rule inside: its own rule
+      "39": `rule 0 guards ${rw} flags ${tree}`,
+      "40": `rule 0 guards ${Access.WRITE} flags ${tree}`, // a named executable below: running it stays open
+      "11": `rule 0 guards ${rw} flags ${tree}`,
+      "66": `rule 3 guards ${Access.WRITE} flags 0`, // reader's own file, outside
+      "67": `rule 4 guards ${Access.WRITE} flags 0`,
+    });
+    // apply labels what appears later with each tree's child value (deepest directory first)
+    expect(r.compiled.trees!.map((t) => [t.rule.id, FileRule.decode(t.child).flags, FileRule.decode(t.child).mode])).toEqual([
+      [2, tree, Mode.MONITOR],
+      [0, tree, Mode.ENFORCE],
+    ]);
+  });
+});
+
 describe("states the checker excludes are bugs, never skipped", () => {
   test("a grant to a name that is not an executable of the input throws", () => {
     expect(() => compile(policy([rule("/srv/secret", 4, [grant("/usr/bin/ghost", ["read"], 6)])]), host)).toThrow(
@@ -162,8 +239,8 @@ describe("states the checker excludes are bugs, never skipped", () => {
   });
   test("more entries than a kernel map holds throws", () => {
     const many: HostFacts = (path, role) => (path.startsWith("/usr/bin/") ? host(path, role) : { dev: 1, ino: BigInt(path.slice(5)), type: "file" });
-    const files = Array.from({ length: 65_537 }, (_, i) => rule(`/srv/${i + 1}`, 2, [grant("/usr/bin/reader", ["read"], 3)]));
-    expect(() => compile(policy(files), many)).toThrow("Bug: 65539 entries for the files map, which holds 65536"); // and the two executables' files
+    const files = Array.from({ length: 262_145 }, (_, i) => rule(`/srv/${i + 1}`, 2, []));
+    expect(() => compile(policy(files), many)).toThrow("Bug: 262147 entries for the files map, which holds 262144"); // and the two executables' files
   });
 });
 
