@@ -365,6 +365,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   // What is below each protected directory, the deepest directories first: the most specific rule
   // decides (a file rule, or a rule on a directory below, claimed its inodes already).
   const treeOut: TreeRule[] = [];
+  const agentExe = input.agent && treeRules.length ? host(input.agent.exe, "executable") : null;
   const depth = (path: string) => path.split("/").filter(Boolean).length;
   // Room left once every other file the policy names has its entry (each executable, each guard).
   let room = MAP_LIMITS.files - entries.length - input.executables.length - (input.agent?.guarded.length ?? 0);
@@ -379,6 +380,20 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       continue;
     }
     room -= walked.entries.length;
+    // The agent lists the directories to label them again (a directory moved in, a reload).
+    if (agentExe) {
+      const grants = grantsOf[rule.id]!;
+      const id = `${agentExe.dev}:${agentExe.ino}`;
+      const at = grants.exes.indexOf(id);
+      const access = Access.READ | (at === -1 ? 0 : Grant.decode(grants.entries[at]!.value).access);
+      setGrant(grants, at, id, {
+        map: "grants",
+        key: GrantKey.encode({ rule_id: rule.id, dev: agentExe.dev, ino: agentExe.ino }),
+        value: Grant.encode({ access }),
+        origin: rule.origin,
+        note: `rule ${rule.id}: the agent (dev ${agentExe.dev}, ino ${agentExe.ino}) may read, to walk the directory`,
+      });
+    }
     const child = fileRuleValue(rule, FileFlag.TREE);
     // A named executable below it is read to run it: writing it needs the rule, running it does not.
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });

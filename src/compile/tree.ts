@@ -29,8 +29,10 @@ export function walkTree(root: string, limit: number): TreeWalk {
     let names: string[];
     try {
       names = readdirSync(dir);
-    } catch {
-      continue; // removed meanwhile (or replaced by a file): nothing below it to label
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") continue; // removed meanwhile (or replaced by a file): nothing below it to label
+      return { ok: false, why: `"${dir}" cannot be read (${code ?? String(e)})` };
     }
     for (const name of names) {
       const path = join(dir, name);

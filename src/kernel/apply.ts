@@ -140,7 +140,7 @@ function labelLate(trees: readonly TreeRule[], files: BpfMap, planned: { keys: U
   const depth = (t: TreeRule) => t.rule.path.split("/").filter(Boolean).length;
   for (const tree of [...trees].sort((a, b) => depth(b) - depth(a))) {
     const walked = walkTree(tree.rule.path, MAP_LIMITS.files);
-    if (!walked.ok) continue; // gone or grown too big since compiled: the next walk reports it
+    if (!walked.ok) throw new ApplyError(`Cannot walk the protected directory "${tree.rule.path}" again: ${walked.why}`);
     for (const e of walked.entries) {
       const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
       const k = bytesText(key);

@@ -233,7 +233,8 @@ class Meaning {
   // --- files --------------------------------------------------------------------------------
 
   checkFiles(section: unknown, topMode: "enforce" | "monitor"): void {
-    const byPath = new Map<string, { index: number; mode: string }>();
+    /** Each rule by path, with the access it grants each executable (for overlapping rules). */
+    const byPath = new Map<string, { index: number; mode: string; grants: Map<string, Set<string>> }>();
     // Loops and paths written out rather than forEach and [...at, key]: this runs once per rule
     // of policies with tens of thousands of them.
     const rules = list(section);
@@ -261,7 +262,7 @@ class Meaning {
               `Path ${quote(key)} is protected twice`,
               `first on line ${this.line(["files", first.index, "path"])}; merge the two rules into one`,
             );
-          else byPath.set(key, { index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce" });
+          else byPath.set(key, { index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce", grants: grantsOf(rule.allow) });
         }
       }
       grants.clear();
@@ -290,9 +291,10 @@ class Meaning {
       }
     }
 
-    // A rule inside a directory that another rule protects: the more specific rule decides.
+    // A rule inside a directory that another rule protects: the more specific rule decides, so
+    // a monitored rule inside an enforced one switches enforcement off there, and an executable the
+    // directory's rule grants loses what this rule does not grant it.
     for (const [key, inner] of byPath) {
-      if (inner.mode !== "monitor") continue; // only a monitored rule can weaken an enforced one
       for (let parent = parentOf(key); parent !== undefined; parent = parentOf(parent)) {
         const outer = byPath.get(parent);
         if (!outer) continue;
@@ -301,6 +303,18 @@ class Meaning {
             ["files", inner.index, "path"],
             `Path ${quote(key)} is only monitored, inside ${quote(parent)} which is enforced`,
             `the most specific rule decides, so nothing under ${quote(key)} is blocked; the enforced rule is on line ${this.line(["files", outer.index, "path"])}`,
+          );
+        const lost: string[] = [];
+        for (const [exe, access] of outer.grants) {
+          const here = inner.grants.get(exe);
+          const missing = [...access].filter((a) => !here?.has(a));
+          if (missing.length) lost.push(`${quote(exe)} loses ${missing.join(" and ")}`);
+        }
+        if (lost.length)
+          this.warn(
+            ["files", inner.index, "path"],
+            `Path ${quote(key)} has its own rule inside ${quote(`${parent}/`)} (line ${this.line(["files", outer.index, "path"])}): there ${lost.join(", ")}`,
+            `the most specific rule decides; grant the same here if ${lost.length > 1 ? "they" : "it"} should keep that access`,
           );
         break;
       }
@@ -540,6 +554,19 @@ class Meaning {
       });
     }
   }
+}
+
+/** The access each executable a rule's allow names gets ("read", "write"), as written. */
+function grantsOf(allow: unknown): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const grant of list(allow)) {
+    if (!isObj(grant) || !isStr(grant.executable)) continue;
+    const access = Array.isArray(grant.access) ? grant.access : [grant.access];
+    const set = out.get(grant.executable) ?? new Set<string>();
+    for (const a of access) if (a === "read" || a === "write") set.add(a);
+    out.set(grant.executable, set);
+  }
+  return out;
 }
 
 function parentOf(path: string): string | undefined {

@@ -87,15 +87,19 @@ test("version names the kernel ABI", () => {
 
 const VALID = "version: 1\nexecutables:\n  r:\n    path: /bin/cat\nfiles:\n  - path: /etc/hostname\n    allow:\n      - executable: r\n        access: read\n";
 
+/** A policy using what this version does not enforce: a directory in agent.protection.files (line 12). */
+const GUARDS_DIRECTORY = `${VALID}agent:\n  protection:\n    files: [/etc/bomfather/]\n`;
+
 describe("check", () => {
-  test("check refuses what run refuses in the examples, with the same message", () => {
-    const c = run("check", "policies/demo.yaml", "policies/file-boundaries.yaml");
+  test("check refuses what run refuses, with the same message", () => {
+    const f = write("guard-dir.yaml", GUARDS_DIRECTORY);
+    const c = run("check", "policies/demo.yaml", f);
     expect(c.code).toBe(1);
-    const line = 'policies/file-boundaries.yaml:34:11: error: Protecting the directory "/var/lib/postgresql/16/main/" is not enforced by this version of bomfather';
+    const line = `${f}:12:13: error: Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather`;
     expect(c.err).toContain(line);
     expect(c.err).toMatch(/\npolicies\/demo\.yaml: valid(, \d+ warnings?)?\n/);
-    expect(c.err).toMatch(/\npolicies\/file-boundaries\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
-    const r = run("--policy", "policies/file-boundaries.yaml");
+    expect(c.err).toMatch(/guard-dir\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
+    const r = run("--policy", f);
     expect(r.code).toBe(1);
     expect(r.err).toContain(line);
   });
@@ -195,10 +199,11 @@ describe("check", () => {
 
 describe("run", () => {
   test("refuses, before touching the kernel, what this version does not enforce", () => {
-    const r = run("--policy", "policies/file-boundaries.yaml");
+    const f = write("guard-dir.yaml", GUARDS_DIRECTORY);
+    const r = run("--policy", f);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('policies/file-boundaries.yaml:34:11: error: Protecting the directory "/var/lib/postgresql/16/main/" is not enforced by this version of bomfather');
-    expect(r.err).toMatch(/\nbomfather: not starting: policies\/file-boundaries\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
+    expect(r.err).toContain(`${f}:12:13: error: Guarding the directory "/etc/bomfather/" is not enforced by this version of bomfather`);
+    expect(r.err).toMatch(/\nbomfather: not starting: .*guard-dir\.yaml: invalid, 1 error(, \d+ warnings?)?\n$/);
   });
 
   test("an invalid policy exits 1 with its diagnostics", () => {
