@@ -1,7 +1,18 @@
 # The product's example policies that this version enforces, end to end as shipped (with the
 # scenarios' key added first under agent.keys): policies/self-protection.yaml,
-# policies/ptrace-defense.yaml and policies/ip-protection.yaml.
+# policies/ptrace-defense.yaml, policies/file-boundaries.yaml, policies/ip-protection.yaml and
+# policies/policy-inheritance.yaml.
 . /scenarios/lib.sh
+
+net_expect() { # NAME WANT CMD...: the last step printed WANT (EPERM: refused by the agent)
+  local name=$1 want=$2
+  shift 2
+  bf_capture "$@"
+  case "$(echo "$BF_OUT" | tail -n1)" in
+    *" $want" | "$want") pass "$name" "$* -> $(echo "$BF_OUT" | tail -n1)" ;;
+    *) fail "$name" "$* -> \"$(echo "$BF_OUT" | tail -n1)\" (status $BF_STATUS, $BF_ERR): expected $want" ;;
+  esac
+}
 
 mkdir -p /etc/backup /etc/bomfather /var/log/bomfather
 rm -f /var/log/bomfather/events.jsonl* # the control scenario wrote there before
@@ -48,6 +59,48 @@ expect_fail_eperm ex-fileless-refused /opt/tools/reach memfd-exec /bin/busybox t
 stop_agent
 expect_eq ex-ptrace-defense-stops 0 "$BG_STATUS"
 
+# policies/file-boundaries.yaml as shipped: api (api-server) and the deployer are copies of egress
+# (its read and write modes); postgres is a copy of env(1), whose children are its backends.
+mkdir -p /etc/shop/tls /var/lib/postgresql/16/main/base/1
+echo "tls key" >/etc/shop/tls/server.key
+echo "DB_PASSWORD=old" >/etc/shop/db-credentials.env
+echo '{"provider":"x"}' >/etc/shop/payment-provider.json
+echo "relation" >/var/lib/postgresql/16/main/base/1/1259
+echo "16" >/var/lib/postgresql/16/main/PG_VERSION
+API=/opt/shop/bin/api-server
+DEPLOY=/opt/shop/bin/deploy
+PG=/usr/lib/postgresql/16/bin/postgres
+POLICY=/policies/file-boundaries.yaml
+start_agent ex-fb-starts "$POLICY" || exit 1
+net_expect ex-fb-api-reads-key "read ok" $API read /etc/shop/tls/server.key
+net_expect ex-fb-root-key-refused "open EPERM" /opt/tools/egress read /etc/shop/tls/server.key
+net_expect ex-fb-api-reads-credentials "read ok" $API read /etc/shop/db-credentials.env
+net_expect ex-fb-api-writes-credentials-refused "open EPERM" $API write /etc/shop/db-credentials.env x
+net_expect ex-fb-deployer-rotates "write ok" $DEPLOY write /etc/shop/db-credentials.env "DB_PASSWORD=new"
+net_expect ex-fb-api-reads-rotated "read ok" $API read /etc/shop/db-credentials.env
+expect_contains ex-fb-rotated-content "DB_PASSWORD=new" "$BF_OUT"
+expect_fail_eperm ex-fb-root-credentials-refused cat /etc/shop/db-credentials.env
+# The data directory: postgres and its backends (children) read, write and create; nobody else.
+expect_ok ex-fb-postgres-backend-reads $PG cat /var/lib/postgresql/16/main/base/1/1259
+expect_ok ex-fb-postgres-backend-writes $PG sh -c "echo wal >/var/lib/postgresql/16/main/base/1/2600 && mkdir /var/lib/postgresql/16/main/pg_wal && echo seg >/var/lib/postgresql/16/main/pg_wal/000000010000000000000001"
+expect_fail_eperm ex-fb-root-data-refused cat /var/lib/postgresql/16/main/base/1/1259
+expect_fail_eperm ex-fb-root-new-file-refused cat /var/lib/postgresql/16/main/base/1/2600
+expect_fail_eperm ex-fb-root-new-wal-refused cat /var/lib/postgresql/16/main/pg_wal/000000010000000000000001
+expect_fail_eperm ex-fb-root-listing-refused ls /var/lib/postgresql/16/main
+expect_fail_eperm ex-fb-root-remove-refused rm -f /var/lib/postgresql/16/main/PG_VERSION
+expect_fail_eperm ex-fb-api-data-refused $API read /var/lib/postgresql/16/main/PG_VERSION
+# Monitor mode: the payment provider's file is read, and the read is reported.
+expect_ok ex-fb-monitored-readable cat /etc/shop/payment-provider.json
+sleep 1
+line=$(grep -n 'path: /var/lib/postgresql/16/main/' "$POLICY" | cut -d: -f1)
+ev=$(grep '"action":"deny"' /tmp/agent.out | grep -F '"target":"/var/lib/postgresql/16/main/base/1/1259"' | head -n1)
+expect_contains ex-fb-data-event-rule "\"rule\":\"$POLICY:$line\"" "$ev"
+mev=$(grep '"action":"monitor"' /tmp/agent.out | grep -F '"target":"/etc/shop/payment-provider.json"' | head -n1)
+expect_contains ex-fb-monitor-event '"action":"monitor"' "$mev"
+stop_agent
+expect_eq ex-fb-stops 0 "$BG_STATUS"
+expect_ok ex-fb-data-readable-after cat /var/lib/postgresql/16/main/base/1/2600
+
 # policies/ip-protection.yaml: the signer is a copy of egress on an fs-verity file system at
 # /opt/release/bin (the example's digest is replaced by this copy's: the one value that belongs to
 # a host); web (/opt/shop/bin/api-server) and the resolver are copies of egress too. A DNS server in
@@ -55,15 +108,6 @@ expect_eq ex-ptrace-defense-stops 0 "$BG_STATUS"
 # KMS and the payments API.
 ip link set lo up 2>/dev/null
 EGRESS=/opt/tools/egress
-net_expect() { # NAME WANT CMD...: the last step printed WANT (EPERM: refused by the agent)
-  local name=$1 want=$2
-  shift 2
-  bf_capture "$@"
-  case "$(echo "$BF_OUT" | tail -n1)" in
-    *" $want") pass "$name" "$* -> $(echo "$BF_OUT" | tail -n1)" ;;
-    *) fail "$name" "$* -> \"$(echo "$BF_OUT" | tail -n1)\" (status $BF_STATUS, $BF_ERR): expected $want" ;;
-  esac
-}
 if ! make_verity_fs /opt/release/bin 2>"$BF_SCRATCH/make.err"; then
   fail ex-ip-protection-starts "$(cat "$BF_SCRATCH/make.err")"
   exit 0
@@ -112,18 +156,27 @@ stop_agent
 expect_eq ex-ip-protection-stops 0 "$BG_STATUS"
 remove_verity_fs /opt/release/bin
 
-# policies/policy-inheritance.yaml, its network part: the files section (directories, a later
-# issue) is left out; the rest runs as shipped. The launcher and the exporter are copies of env(1):
+# policies/policy-inheritance.yaml as shipped. The launcher and the exporter are copies of env(1):
 # their children are the workers. The artifact store is a host name (the DNS server above).
-sed '/^files:/,/^network:/{/^network:/!d}' /policies/policy-inheritance.yaml >/etc/bomfather/policy-inheritance.yaml
-start_agent ex-inherit-net-starts /etc/bomfather/policy-inheritance.yaml || exit 1
+mkdir -p /data/training-set/shard-0 /data/checkpoints
+echo "example 1" >/data/training-set/shard-0/part-0000
+echo "epoch 0" >/data/checkpoints/epoch-0
+start_agent ex-inherit-net-starts /policies/policy-inheritance.yaml || exit 1
 TRAINER=/opt/ml/bin/train-launcher
+EXPORTER=/opt/ml/bin/export-model
+expect_ok ex-inherit-worker-reads-data $TRAINER cat /data/training-set/shard-0/part-0000
+expect_ok ex-inherit-deep-worker-reads-data $TRAINER sh -c "cat /data/training-set/shard-0/part-0000"
+expect_fail_eperm ex-inherit-worker-writes-data-refused $TRAINER sh -c "echo poisoned >/data/training-set/shard-0/part-0000"
+expect_ok ex-inherit-worker-writes-checkpoint $TRAINER sh -c "echo epoch 1 >/data/checkpoints/epoch-1"
+expect_fail_eperm ex-inherit-root-data-refused cat /data/training-set/shard-0/part-0000
+expect_fail_eperm ex-inherit-root-checkpoint-refused cat /data/checkpoints/epoch-1
+expect_fail_eperm ex-inherit-exporter-child-checkpoint-refused $EXPORTER cat /data/checkpoints/epoch-0
 net_expect ex-inherit-worker-store ENETUNREACH $TRAINER $EGRESS connect tcp 10.78.0.9 443
 net_expect ex-inherit-worker-deep-store ENETUNREACH $TRAINER /bin/sh -c "$EGRESS connect tcp 10.78.0.9 443"
 net_expect ex-inherit-worker-elsewhere-refused EPERM $TRAINER $EGRESS connect tcp 10.9.9.9 80
 net_expect ex-inherit-worker-other-port-refused EPERM $TRAINER $EGRESS connect tcp 10.78.0.9 80
 net_expect ex-inherit-other-store-refused EPERM $EGRESS connect tcp 10.78.0.9 443
-net_expect ex-inherit-exporter-child-store-refused EPERM /opt/ml/bin/export-model $EGRESS connect tcp 10.78.0.9 443
+net_expect ex-inherit-exporter-child-store-refused EPERM $EXPORTER $EGRESS connect tcp 10.78.0.9 443
 net_expect ex-inherit-other-elsewhere ENETUNREACH $EGRESS connect tcp 10.9.9.9 80
 stop_agent
 expect_eq ex-inherit-net-stops 0 "$BG_STATUS"

@@ -21,6 +21,9 @@
 //   egress connect-then-send ADDR PORT      UDP socket, connect() then send() without an address
 //   egress after FILE MODE ARGS...           wait until FILE exists, then do MODE ARGS... (a process
 //                                           started before the agent, acting after it started)
+//   egress read FILE                        open FILE for reading and print its content (programs
+//                                           the example policies name read files too)
+//   egress write FILE TEXT                  open FILE for writing (truncated, created) and write TEXT
 //   egress dns-serve ADDR PORT ZONE         a DNS server over UDP: answers A and AAAA questions from
 //                                           ZONE, read again for each question (lines "NAME A|AAAA
 //                                           ADDRESS TTL"); prints "listening" once bound
@@ -406,6 +409,22 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	signal(SIGPIPE, SIG_IGN);
+
+	if (!strcmp(mode, "read") || !strcmp(mode, "write")) {
+		int reading = !strcmp(mode, "read");
+		if (argc != (reading ? 3 : 4))
+			return usage();
+		int fd = open(argv[2], reading ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (check("open", fd))
+			return 0;
+		if (!reading)
+			return check("write", write(fd, argv[3], strlen(argv[3]))), 0;
+		char buf[4096];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n > 0)
+			fwrite(buf, 1, n, stdout);
+		return check("read", n), 0;
+	}
 
 	if (!strcmp(mode, "raw") || !strcmp(mode, "raw6") || !strcmp(mode, "packet")) {
 		if (argc != 2)
