@@ -2,13 +2,13 @@
 // text is checked, what this version cannot enforce is refused, and the policy is compiled against
 // this host's files as the kernel names them. Shared by the start of the agent and by a reload.
 import { createHash } from "node:crypto";
-import { NetFlag, NetPolicy } from "../abi.ts";
+import { MAP_LIMITS, NetFlag, NetPolicy } from "../abi.ts";
 import { compile, type Compiled, type Measured } from "../compile/compile.ts";
-import { walkTree } from "../compile/tree.ts";
+import { nameEntries, walkTree, type TreeWalk } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { loadShim } from "../kernel/assets.ts";
-import { probePaths } from "../kernel/probe.ts";
+import { kernelInodes, probePaths } from "../kernel/probe.ts";
 import { measureDigest } from "../kernel/verity.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
 import type { Cidr } from "../policy/net.ts";
@@ -59,7 +59,16 @@ export async function compileForHost(
     const key = named.get(path)?.key;
     return shim && key ? measureDigest(shim, path, key.ino) : { kind: "replaced" };
   };
-  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)), measured, walkTree);
+  // What is below each protected directory, named as the kernel names it (one probe for them all).
+  const walks = new Map<string, TreeWalk>();
+  for (const f of input.files) if (named.get(f.path)?.kind === "directory") walks.set(f.path, walkTree(f.path, MAP_LIMITS.files));
+  const entries = [...walks.values()].flatMap((w) => (w.ok ? w.entries : []));
+  if (entries.length) {
+    await nameEntries(entries, kernelInodes);
+    phases?.mark("walk directories");
+  }
+  const trees = (root: string): TreeWalk => walks.get(root) ?? { ok: false, why: "it was not walked (a bug: please report it)" };
+  const compiled = compile(input, (path, role) => probedFacts(path, role, named.get(path)), measured, trees);
   phases?.mark("compile");
   if (compiled.ok) return { ok: true, compiled: compiled.compiled, named };
   return { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems), kernel: compiled.problems.some((p) => p.kernel) };

@@ -66,8 +66,8 @@ export interface PathFacts {
 /** What a path is for decides what is worth learning about it (a script's "#!" only matters for executables). */
 export type PathRole = "executable" | "file";
 export type HostFacts = (path: string, role: PathRole) => PathFacts | null;
-/** What is below a protected directory (src/compile/tree.ts walkTree), at most `limit` entries. */
-export type HostTrees = (root: string, limit: number) => TreeWalk;
+/** What is below a protected directory, named as the kernel names it (src/compile/tree.ts). */
+export type HostTrees = (root: string) => TreeWalk;
 
 /** A named executable, defaults filled in. */
 export interface ExecutableSpec {
@@ -167,6 +167,8 @@ export interface TreeRule {
   rule: RuleInfo;
   /** bf_file_rule of what is below the directory (flags TREE). */
   child: Uint8Array;
+  /** stat's st_dev:st_ino of each entry the walk met (a later walk names only what is new). */
+  seen: Set<string>;
 }
 
 /** Does the kernel know this rule by a file (files, guards, executables)? */
@@ -370,7 +372,8 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   // Room left once every other file the policy names has its entry (each executable, each guard).
   let room = MAP_LIMITS.files - entries.length - input.executables.length - (input.agent?.guarded.length ?? 0);
   for (const rule of [...treeRules].sort((a, b) => depth(b.path) - depth(a.path))) {
-    const walked = trees!(rule.path, Math.max(room, 0));
+    const found = trees!(rule.path);
+    const walked = found.ok && found.entries.length > room ? { ok: false as const, why: `${found.entries.length} files and directories are below it, and ${Math.max(room, 0)} more fit` } : found;
     if (!walked.ok) {
       problems.push({
         origin: rule.origin,
@@ -397,7 +400,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     const child = fileRuleValue(rule, FileFlag.TREE);
     // A named executable below it is read to run it: writing it needs the rule, running it does not.
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
-    treeOut.push({ rule, child });
+    treeOut.push({ rule, child, seen: new Set(walked.entries.map((e) => e.seen)) });
     for (const e of walked.entries) {
       const inode = `${e.dev}:${e.ino}`;
       if (protectedBy.has(inode)) continue;

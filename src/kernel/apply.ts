@@ -22,7 +22,7 @@
 import { statSync } from "node:fs";
 import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
 import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule } from "../compile/compile.ts";
-import { walkTree } from "../compile/tree.ts";
+import { nameEntries, walkTree } from "../compile/tree.ts";
 import type { BpfMap } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
@@ -63,7 +63,7 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     // Directories moved (or file systems mounted) below a protected one up to now are in what the
     // walk finds next; those after it, the kernel counts on.
     const moved = kernel.trees().moved;
-    const late = labelLate(trees, inner.get("files")!, plan.find((b) => b.map === "files"));
+    const late = await labelLate(trees, inner.get("files")!, plan.find((b) => b.map === "files"), kernelInodes);
 
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
@@ -130,7 +130,12 @@ async function reconcile(
  * kernel labels what appears below them) and label what appeared since the compiler walked them.
  * Returns those entries (bytesText key -> value).
  */
-function labelLate(trees: readonly TreeRule[], files: BpfMap, planned: { keys: Uint8Array; count: number } | undefined): Map<string, string> {
+async function labelLate(
+  trees: readonly TreeRule[],
+  files: BpfMap,
+  planned: { keys: Uint8Array; count: number } | undefined,
+  kernelInodes: KernelInodes,
+): Promise<Map<string, string>> {
   const late = new Map<string, string>();
   if (!trees.length) return late;
   const known = new Set<string>();
@@ -141,7 +146,10 @@ function labelLate(trees: readonly TreeRule[], files: BpfMap, planned: { keys: U
   for (const tree of [...trees].sort((a, b) => depth(b) - depth(a))) {
     const walked = walkTree(tree.rule.path, MAP_LIMITS.files);
     if (!walked.ok) throw new ApplyError(`Cannot walk the protected directory "${tree.rule.path}" again: ${walked.why}`);
-    for (const e of walked.entries) {
+    // Only what the compiler's walk did not meet is named again.
+    const fresh = walked.entries.filter((e) => !tree.seen.has(e.seen));
+    await nameEntries(fresh, kernelInodes);
+    for (const e of fresh) {
       const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
       const k = bytesText(key);
       if (known.has(k) || late.has(k)) continue;

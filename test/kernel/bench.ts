@@ -11,7 +11,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { benchGuestFiles, buildBenchTools, largePolicy } from "./bench/tools.ts";
+import { benchGuestFiles, buildBenchTools, largePolicy, TREE_DEPTHS, treePolicy } from "./bench/tools.ts";
 import { runScenariosWithDetails } from "./harness.ts";
 import { makeTestKey, type TestKey } from "./keys.ts";
 import { KERNEL_SERIES, type KernelSeries } from "./kernels.ts";
@@ -31,6 +31,8 @@ const SETTINGS = {
   BENCH_NET_ITERATIONS: env("BENCH_NET_ITERATIONS", 1000),
   BENCH_RUNS: env("BENCH_RUNS", 3),
   BENCH_ROUNDS: env("BENCH_ROUNDS", 6),
+  /** Files below the protected directory of the directory bench. */
+  BENCH_TREE_FILES: env("BENCH_TREE_FILES", 100000),
 };
 const MODES = ["none", "empty", "agent"] as const;
 type Mode = (typeof MODES)[number];
@@ -88,12 +90,12 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
     series,
     scenarios: [join(here, "openclose.sh")],
     files: [
-      ...benchGuestFiles(dir, ["large.yaml", "one.yaml", "scale.yaml", "scale-reload-0.yaml", "scale-reload-1.yaml", "env.sh"], key),
+      ...benchGuestFiles(dir, ["large.yaml", "one.yaml", "scale.yaml", "scale-reload-0.yaml", "scale-reload-1.yaml", "tree.yaml", "env.sh"], key),
       { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
     ],
-    timeoutMs: 900_000,
-    scenarioTimeoutSeconds: 850,
-    expected: ["bench-done", "bench-agent-enforces"],
+    timeoutMs: 1_800_000,
+    scenarioTimeoutSeconds: 1_700,
+    expected: ["bench-done", "bench-agent-enforces", "bench-tree-enforces"],
   });
   const log = r.results.get("openclose")?.log ?? "";
   const failed = [...r.results].filter(([, v]) => !v.ok);
@@ -156,6 +158,26 @@ async function benchKernel(series: KernelSeries, dir: string, key: TestKey): Pro
     `kernel ${series}: start to enforcing: 1 rule ${(one / 1e9).toFixed(1)} s, ${SCALE_FILES + 1} rules ${(scale / 1e9).toFixed(1)} s ` +
       `(${(scale / one).toFixed(2)}x) with ${NET.addresses} CIDRs too; signed reload of them ${(reload / 1e9).toFixed(1)} s (${(reload / scale).toFixed(2)}x a cold start)`,
   );
+  // Protected directories: an open+close at each depth in a tree of BENCH_TREE_FILES files, over the
+  // same open of a single protected file at that depth (per round), and the start with that tree.
+  const tree = samples.treeopen ?? {};
+  const depths: Record<string, Spread> = {};
+  for (const d of TREE_DEPTHS) {
+    const ratios: number[] = [];
+    for (const [round, xs] of Object.entries(tree[`tree${d}`] ?? {})) {
+      const ys = tree[`single${d}`]?.[Number(round)];
+      if (xs.length && ys?.length) ratios.push(median(xs) / median(ys));
+    }
+    if (!ratios.length) throw new Error(`bench on ${series}: no directory samples at depth ${d}\n${log}`);
+    depths[`depth${d}`] = spread(ratios);
+  }
+  const treeStart = median(times("startup", "tree"));
+  perKernel.directories = { files: SETTINGS.BENCH_TREE_FILES, treeVsSingleFile: depths, samples: tree, startupMs: Math.round(treeStart / 1e6), startupVsOne: +(treeStart / one).toFixed(2) };
+  console.log(
+    `kernel ${series}: open+close in a protected directory of ${SETTINGS.BENCH_TREE_FILES} files vs a single protected file at the same depth: ` +
+      TREE_DEPTHS.map((d) => `depth ${d} ${showSpread(depths[`depth${d}`]!)}`).join(", "),
+  );
+  console.log(`kernel ${series}: start to enforcing with that directory: ${(treeStart / 1e9).toFixed(1)} s (${(treeStart / one).toFixed(2)}x 1 rule)`);
   // The agent's own account of the last start of each size and of the last reload, step by step.
   const steps: Record<string, string> = {};
   for (const m of log.matchAll(/^STEPS (\S+) (.*)$/gm)) steps[m[1]!] = m[2]!.replace(/^.*\bin ([0-9.]+ s \(.*\))$/, "$1");
@@ -174,6 +196,7 @@ if (import.meta.main) {
   // Two variants of the large policy, so that every reload changes something (one more rule).
   writeFileSync(join(dir, "scale-reload-0.yaml"), largePolicy(SCALE_FILES - 1, key, "enforce", NET));
   writeFileSync(join(dir, "scale-reload-1.yaml"), largePolicy(SCALE_FILES, key, "enforce", NET));
+  writeFileSync(join(dir, "tree.yaml"), treePolicy(key));
   writeFileSync(join(dir, "env.sh"), Object.entries(SETTINGS).map(([k, v]) => `${k}=${v}\n`).join(""));
   const report: Record<string, unknown> = {};
   for (const series of (process.argv[2] ? [process.argv[2]] : KERNEL_SERIES) as KernelSeries[]) report[series] = await benchKernel(series, dir, key);

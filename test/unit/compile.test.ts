@@ -142,8 +142,14 @@ describe("problems name the line and never produce entries", () => {
     expect(!r.ok && [r.problems[0]!.message, r.problems[0]!.origin.line]).toEqual(['Cannot protect "/srv/secret/": it ends with "/" but is a file on this host', 2]);
   });
   test("a tree larger than the maps hold is refused at the rule's line", () => {
-    const r = compile(policy([rule("/srv", 7, [])]), host, undefined, () => ({ ok: false, why: "more than 262000 files and directories are below it" }));
-    expect(!r.ok && [r.problems[0]!.message, r.problems[0]!.origin.line]).toEqual(['Cannot protect the directory "/srv": more than 262000 files and directories are below it', 7]);
+    const r = compile(policy([rule("/srv", 7, [])]), host, undefined, () => ({ ok: false, why: "more than 262144 files and directories are below it" }));
+    expect(!r.ok && [r.problems[0]!.message, r.problems[0]!.origin.line]).toEqual(['Cannot protect the directory "/srv": more than 262144 files and directories are below it', 7]);
+  });
+  test("trees that fit one by one but not together are refused, with what fits", () => {
+    const big = walked({ "/srv": Array.from({ length: 200_000 }, (_, i): [number, boolean] => [1000 + i, false]), "/srv/other": Array.from({ length: 70_000 }, (_, i): [number, boolean] => [300_000 + i, false]) });
+    const twoDirs: HostFacts = (p, role) => (p === "/srv/other" ? { dev: (8 << 20) | 1, ino: 3n, type: "directory" } : host(p, role));
+    const r = compile(policy([rule("/srv", 7, []), rule("/srv/other", 9, [])]), twoDirs, undefined, big);
+    expect(!r.ok && r.problems.map((p) => [p.origin.line, p.message])).toEqual([[7, 'Cannot protect the directory "/srv": 200000 files and directories are below it, and 192140 more fit']]);
   });
   test("two rules for one inode (a hard link) are refused", () => {
     const r = compile(
@@ -165,7 +171,7 @@ describe("problems name the line and never produce entries", () => {
 /** A fake walk: the entries below each directory, as walkTree lists them. */
 const walked =
   (trees: Record<string, [number, boolean][]>): HostTrees =>
-  (root) => ({ ok: true, entries: (trees[root] ?? []).map(([ino, dir]) => ({ dev: (8 << 20) | 1, ino: BigInt(ino), dir })) });
+  (root) => ({ ok: true, entries: (trees[root] ?? []).map(([ino, dir]) => ({ path: `${root}/${ino}`, dev: (8 << 20) | 1, ino: BigInt(ino), dir, openable: true, seen: `1:${ino}` })) });
 
 describe("protected directories", () => {
   const dirHost: HostFacts = (path, role) =>
@@ -200,7 +206,7 @@ describe("protected directories", () => {
       ),
       (p, role) => dirHost(p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p, role),
       undefined,
-      (root) => trees(root.replace(/\/$/, ""), 0),
+      (root) => trees(root.replace(/\/$/, "")),
     );
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     expect(r.compiled.rules.slice(0, 3).map((x) => [x.id, x.path, x.tree ?? false])).toEqual([

@@ -6,7 +6,8 @@
 # Also TCP connect and UDP sendto (the large policy has network rules).
 # Prints "BENCH <operation> <mode> <round> <ns per op>", "MAPMEM <bpftool map show -j>", "BENCH startup agent <round> <ns>",
 # "BPFSTATS <mode> <bpftool prog show -j>", "BENCH startup one|scale <round> <ns>" and
-# "BENCH reload scale <round> <ns>".
+# "BENCH reload scale <round> <ns>"; then "BENCH treeopen tree<depth>|single<depth> <round> <ns per op>"
+# and "BENCH startup tree <round> <ns>" (protected directories).
 . /scenarios/lib.sh
 
 . /opt/bench/env.sh # BENCH_FILES, BENCH_SCALE_FILES, BENCH_ITERATIONS, BENCH_EXEC_ITERATIONS, BENCH_NET_ITERATIONS, BENCH_RUNS, BENCH_ROUNDS
@@ -122,4 +123,52 @@ while [ $round -lt 3 ]; do
   round=$((round + 1))
 done
 stop_agent
+
+# Protected directories: BENCH_TREE_FILES files below /srv/tree (a wide directory and a chain 32
+# deep), and single protected files at the same depths under /srv/single; rounds alternate the
+# order. Then the start with that tree.
+mkdir -p /srv/tree/wide /srv/single
+for top in /srv/tree /srv/single; do
+  p=$top
+  for i in $(seq 1 31); do p=$p/d$i; done
+  mkdir -p "$p"
+done
+at_depth() { # DIR DEPTH
+  local p=$1 i=1
+  while [ $i -lt "$2" ]; do p=$p/d$i; i=$((i + 1)); done
+  echo "$p/f"
+}
+for d in 1 8 32; do
+  echo tree >"$(at_depth /srv/tree $d)"
+  echo single >"$(at_depth /srv/single $d)"
+done
+(cd /srv/tree/wide && seq 1 $((BENCH_TREE_FILES - 100)) | sed 's/^/w/' | xargs touch)
+start_agent bench-agent-starts /opt/bench/tree.yaml || exit 1
+wait_for_line /tmp/agent.err "walked the protected directories again" 300 "$AGENT"
+expect_fail_eperm bench-tree-enforces cat "$(at_depth /srv/tree 32)"
+round=0
+while [ $round -lt "$BENCH_ROUNDS" ]; do
+  for d in 1 8 32; do
+    if [ $((round % 2)) = 0 ]; then kinds="tree single"; else kinds="single tree"; fi
+    for kind in $kinds; do
+      i=0
+      while [ $i -lt "$BENCH_RUNS" ]; do
+        echo "BENCH treeopen $kind$d $round $(/opt/bench/openclose "$(at_depth /srv/$kind $d)" "$BENCH_ITERATIONS")"
+        i=$((i + 1))
+      done
+    done
+  done
+  round=$((round + 1))
+done
+stop_agent
+round=0
+while [ $round -lt 2 ]; do
+  t0=$(now)
+  start_agent bench-agent-starts /opt/bench/tree.yaml || exit 1
+  echo "BENCH startup tree $round $(ns_since "$t0")"
+  echo "STEPS start-tree $(grep -m1 'enforcing' /tmp/agent.err)"
+  wait_for_line /tmp/agent.err "walked the protected directories again" 300 "$AGENT"
+  stop_agent
+  round=$((round + 1))
+done
 pass bench-done "$BENCH_ROUNDS rounds of $BENCH_RUNS runs per mode: $BENCH_ITERATIONS open+close, $BENCH_EXEC_ITERATIONS fork+exec each"

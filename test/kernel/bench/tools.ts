@@ -70,6 +70,23 @@ export function largePolicy(files: number, key: TestKey, protection: "enforce" |
   return withTestKey(lines.join("\n") + "\n", key);
 }
 
+/** Depths of the files the directory bench opens: directly in the directory, and 8 and 32 levels down. */
+export const TREE_DEPTHS = [1, 8, 32] as const;
+
+/** The path of the bench's file at depth d below dir (dir/f, dir/d1/.../d<d-1>/f). */
+export const atDepth = (dir: string, d: number) => `${dir}/${Array.from({ length: d - 1 }, (_, i) => `d${i + 1}/`).join("")}f`;
+
+/**
+ * The directory bench's policy: /srv/tree/ (the bench fills it with 100,000 files) and, for
+ * comparison, a single protected file at each depth of TREE_DEPTHS under /srv/single, all readable
+ * by the bench's open+close program.
+ */
+export function treePolicy(key: TestKey): string {
+  const lines = ["version: 1", "executables:", "  opener:", "    path: /opt/bench/openclose", "files:", "  - path: /srv/tree/", "    allow:", "      - executable: opener", "        access: read"];
+  for (const d of TREE_DEPTHS) lines.push(`  - path: ${atDepth("/srv/single", d)}`, "    allow:", "      - executable: opener", "        access: read");
+  return withTestKey(lines.join("\n") + "\n", key);
+}
+
 /**
  * The guest files both need: the agent, the trusted reader, the tools (from dir), extra files of
  * dir and, with a key, its private half at TEST_KEY_GUEST.

@@ -422,7 +422,7 @@ int main(int argc, char **argv)
 		char buf[4096];
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n > 0)
-			fwrite(buf, 1, n, stdout);
+			printf("%.*s%s", (int)n, buf, buf[n - 1] == '\n' ? "" : "\n");
 		return check("read", n), 0;
 	}
 
