@@ -46,6 +46,7 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
   }
   const slot = (1 - before.active) as 0 | 1;
   const inner = new Map<MapName, BpfMap>();
+  let stagedEarly = false;
   try {
     // 1. Build.
     for (const kind of Object.keys(MAPS) as MapName[]) {
@@ -56,7 +57,10 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     }
     const trees = compiled.trees ?? [];
     const stage = (kind: MapName) => kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(inner.get(kind)!.fd));
-    if (trees.length) stage("files");
+    if (trees.length) {
+      stage("files");
+      stagedEarly = true;
+    }
     const plan = batches(compiled.entries);
     for (const b of plan) inner.get(b.map)!.updateMany(b.keys, b.values, b.count);
     const reconciled = await reconcile(compiled, inner.get("files")!, kernelInodes);
@@ -90,8 +94,13 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
 
     // 4. In force.
     writeState(kernel, slot, generations);
+    stagedEarly = false;
     kernel.settleTrees(moved);
     return { generation, slot, reconciled: reconciled.map((r) => r.path) };
+  } catch (e) {
+    // A files map staged early and refused leaves the slot: nothing half-built stays in the kernel.
+    if (stagedEarly) kernel.obj.map(MAPS.files.outer, 4, 4).delete(u32(slot));
+    throw e;
   } finally {
     for (const map of inner.values()) map.close(); // the outer maps hold them now (or nothing does)
   }

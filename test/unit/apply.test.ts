@@ -1,8 +1,8 @@
 // apply's check of a sealed map against the plan (src/kernel/apply.ts checkHeld): pure, so it is
 // tested here on batches; the rest of apply needs a kernel (test/kernel).
 import { expect, test } from "bun:test";
-import { FileRule, InodeKey } from "../../src/abi.ts";
-import { checkHeld, entryTable } from "../../src/kernel/apply.ts";
+import { FileFlag, FileRule, InodeKey } from "../../src/abi.ts";
+import { checkHeld, checkTreesHeld, entryTable } from "../../src/kernel/apply.ts";
 
 const entry = (ino: bigint, rule: number) => ({ key: InodeKey.encode({ ino, dev: 7 }), value: FileRule.encode({ rule_id: rule, mode: 0, guards: 3 }) });
 const batch = (entries: { key: Uint8Array; value: Uint8Array }[]) => ({
@@ -27,4 +27,29 @@ test("an entry with another value, or one not planned, is refused", () => {
 test("a map missing an entry is refused", () => {
   const planned = entryTable("files", batch(plan));
   expect(() => checkHeld("files", planned, batch(plan.slice(0, 2)))).toThrow("lost entries");
+});
+
+// With protected directories the kernel labels what appears below them while the generation is
+// built, and drops entries whose files are gone: checkTreesHeld expects that, and only that.
+test("below directories: kernel labels and removed files pass; anything else is refused", () => {
+  const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
+  const label = (ino: bigint, rule: number, flags: number) => ({ key: InodeKey.encode({ ino, dev: 7 }), value: FileRule.encode({ rule_id: rule, mode: 0, guards: 3, flags }) });
+  const TREE = FileFlag.TREE;
+  const root = label(10n, 0, FileFlag.TREE | FileFlag.ROOT);
+  const child = label(11n, 0, TREE);
+  const other = label(20n, 1, FileFlag.TREE | FileFlag.ROOT);
+  const file = label(30n, 2, 0);
+  const planned = entryTable("files", batch([root, child, other, file]));
+  const children = new Set([text(label(0n, 0, TREE).value), text(label(0n, 1, TREE).value)]);
+  // a new entry labelled by the kernel; the planned child removed with its file
+  expect(() => checkTreesHeld(planned, children, batch([root, other, file, label(12n, 0, TREE)]))).not.toThrow();
+  // the planned child moved to the other directory: relabelled there
+  expect(() => checkTreesHeld(planned, children, batch([root, other, file, label(11n, 1, TREE)]))).not.toThrow();
+  // a label no directory gives, a rule's own directory or a file rule gone: refused
+  expect(() => checkTreesHeld(planned, children, batch([root, child, other, file, label(13n, 5, TREE)]))).toThrow("holds an entry the policy does not");
+  expect(() => checkTreesHeld(planned, children, batch([root, child, other, file, label(14n, 0, 0)]))).toThrow("holds an entry the policy does not");
+  expect(() => checkTreesHeld(planned, children, batch([child, other, file]))).toThrow("lost entries");
+  expect(() => checkTreesHeld(planned, children, batch([root, child, other]))).toThrow("lost entries");
+  // a planned file rule turned into a label: refused
+  expect(() => checkTreesHeld(planned, children, batch([root, child, other, label(30n, 0, TREE)]))).toThrow("holds an entry the policy does not");
 });
