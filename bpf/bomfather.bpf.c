@@ -187,14 +187,14 @@ int BPF_PROG(inode_link, struct dentry *old_dentry, struct inode *dir, struct de
 	return 0;
 }
 
-/* Mounting over a guarded directory would hide it. */
+/* Mounting over a guarded directory would hide it; over the directory a rule names, nobody may. */
 SEC("lsm/sb_mount")
 int BPF_PROG(sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags,
 	     void *data, int ret)
 {
 	if (ret)
 		return ret;
-	ret = bf_entry_decide(path->dentry, BF_ACCESS_WRITE, BF_OP_CREATE, false);
+	ret = bf_entry_decide(path->dentry, BF_ACCESS_WRITE, BF_OP_CREATE, true);
 	if (ret)
 		return ret;
 	bf_tree_mounted(path->dentry->d_inode);
@@ -206,7 +206,7 @@ int BPF_PROG(move_mount, const struct path *from_path, const struct path *to_pat
 {
 	if (ret)
 		return ret;
-	ret = bf_entry_decide(to_path->dentry, BF_ACCESS_WRITE, BF_OP_CREATE, false);
+	ret = bf_entry_decide(to_path->dentry, BF_ACCESS_WRITE, BF_OP_CREATE, true);
 	if (ret)
 		return ret;
 	bf_tree_mounted(to_path->dentry->d_inode);

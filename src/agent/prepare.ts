@@ -89,7 +89,7 @@ export async function preparePolicy(bytes: string | Uint8Array, file: string, ag
  */
 export function describeExecutables(compiled: Compiled, digestsAtExec: boolean): string {
   const exes = compiled.rules.filter((r) => r.kind === "executable");
-  if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return describeNetwork(compiled);
+  if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return describeTrees(compiled) + describeNetwork(compiled);
   const list = (paths: string[]) => (paths.length <= 10 ? paths.join(", ") : `${paths.slice(0, 10).join(", ")} and ${paths.length - 10} more`);
   const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
   const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
@@ -113,10 +113,18 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
       ? "bomfather: fs-verity digests: measured now, and checked by the kernel at every exec\n"
       : "bomfather: fs-verity digests: measured now on each file (this kernel cannot check them at exec: Linux 6.8+ can); fs-verity files cannot change\n";
   }
-  return out + describeNetwork(compiled);
+  return describeTrees(compiled) + out + describeNetwork(compiled);
 }
 
 /** What start and reload say about the network section: empty without one. */
+/** The protected directories and how much each covers. */
+function describeTrees(compiled: Compiled): string {
+  if (!compiled.trees?.length) return "";
+  const trees = [...compiled.trees].sort((a, b) => a.rule.id - b.rule.id);
+  const shown = trees.slice(0, 10).map((t) => `${t.rule.path} (${t.labelled} below it)`);
+  return `bomfather: protected directories (everything below them, and what is created, linked or moved in later): ${shown.join(", ")}${trees.length > 10 ? ` and ${trees.length - 10} more` : ""}\n`;
+}
+
 function describeNetwork(compiled: Compiled): string {
   if (!compiled.net) return "";
   const deny = NetPolicy.decode(compiled.net).flags & NetFlag.DENY;

@@ -169,6 +169,8 @@ export interface TreeRule {
   child: Uint8Array;
   /** stat's st_dev:st_ino of each entry the walk met (a later walk names only what is new). */
   seen: Set<string>;
+  /** Entries labelled with this rule (a rule below it, or a file rule, claims its own). */
+  labelled: number;
 }
 
 /** Does the kernel know this rule by a file (files, guards, executables)? */
@@ -400,10 +402,12 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     const child = fileRuleValue(rule, FileFlag.TREE);
     // A named executable below it is read to run it: writing it needs the rule, running it does not.
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
-    treeOut.push({ rule, child, seen: new Set(walked.entries.map((e) => e.seen)) });
+    const tree: TreeRule = { rule, child, seen: new Set(walked.entries.map((e) => e.seen)), labelled: 0 };
+    treeOut.push(tree);
     for (const e of walked.entries) {
       const inode = `${e.dev}:${e.ino}`;
       if (protectedBy.has(inode)) continue;
+      tree.labelled++;
       protectedBy.set(inode, rule);
       entries.push({
         map: "files",

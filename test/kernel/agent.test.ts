@@ -413,6 +413,7 @@ const RUNTIME_CHECKS = [
 const DIRS_CHECKS = [
   "agent-starts",
   "walked-again-after-start",
+  "start-names-directories",
   "outside-readable",
   "top-file-denied",
   "deep-file-denied",
@@ -447,6 +448,7 @@ const DIRS_CHECKS = [
   "root-cannot-rename-directory",
   "writer-cannot-remove-empty-directory",
   "empty-directory-still-there",
+  "writer-cannot-mount-over-directory",
   "writer-creates",
   "new-file-denied",
   "new-nested-file-denied",

@@ -22,6 +22,7 @@ start_agent dirs-agent-starts /policies/dirs.yaml || exit 1
 # What appeared between the agent's walk and its programs is labelled by a second walk.
 wait_for_line /tmp/agent.err "walked the protected directories again" 60 "$AGENT"
 expect_ok dirs-walked-again-after-start grep -q "walked the protected directories again" /tmp/agent.err
+expect_contains dirs-start-names-directories "protected directories (everything below them, and what is created, linked or moved in later): /srv/p/tree/ (" "$(cat /tmp/agent.err)"
 
 # What was there at start, at any depth; the directory itself cannot be listed.
 expect_ok dirs-outside-readable cat /srv/outside.txt
@@ -74,6 +75,8 @@ expect_fail_eperm dirs-writer-cannot-rename-directory $W mv $T /srv/p/tree-moved
 expect_fail_eperm dirs-root-cannot-rename-directory mv $T /srv/p/tree-moved
 expect_fail_eperm dirs-writer-cannot-remove-empty-directory $W rmdir /srv/empty
 expect_ok dirs-empty-directory-still-there test -d /srv/empty
+bf_capture $W mount -t tmpfs none /srv/empty # busybox says EPERM as "permission denied (are you root?)"
+[ "$BF_STATUS" -ne 0 ] && ! grep -q " /srv/empty " /proc/mounts && pass dirs-writer-cannot-mount-over-directory "$BF_ERR" || fail dirs-writer-cannot-mount-over-directory "status $BF_STATUS: $BF_ERR"
 
 # What the writer creates later is protected as it appears: files, directories, their content.
 expect_ok dirs-writer-creates $W sh -c "echo new >$T/new.txt && mkdir -p $T/n1/n2 && echo nested >$T/n1/n2/f.txt"
