@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { MAP_LIMITS, NetFlag, NetPolicy } from "../abi.ts";
 import { compile, type Compiled, type Measured } from "../compile/compile.ts";
-import { nameEntries, walkTree, type TreeWalk } from "../compile/tree.ts";
+import { nameEntries, statNamesAlike, walkTree, type TreeWalk } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { loadShim } from "../kernel/assets.ts";
@@ -60,11 +60,25 @@ export async function compileForHost(
     return shim && key ? measureDigest(shim, path, key.ino) : { kind: "replaced" };
   };
   // What is below each protected directory, named as the kernel names it (one probe for them all).
+  // stat names them as the kernel does where the tree's own directory shows it; elsewhere (btrfs
+  // subvolumes, overlayfs, file systems mounted inside) each is named by opening it.
   const walks = new Map<string, TreeWalk>();
-  for (const f of input.files) if (named.get(f.path)?.kind === "directory") walks.set(f.path, walkTree(f.path, MAP_LIMITS.files));
-  const entries = [...walks.values()].flatMap((w) => (w.ok ? w.entries : []));
+  for (const f of input.files) {
+    if (named.get(f.path)?.kind !== "directory") continue;
+    const walk = walkTree(f.path, MAP_LIMITS.files);
+    if (walk.ok) walk.statDev = statNamesAlike(walk, named.get(f.path)?.key);
+    walks.set(f.path, walk);
+  }
+  const entries = [...walks.values()].flatMap((w) => (w.ok ? w.entries.map((e) => ({ e, statDev: w.statDev })) : []));
   if (entries.length) {
-    await nameEntries(entries, kernelInodes);
+    await nameEntries(
+      entries.map((x) => x.e),
+      kernelInodes,
+      (() => {
+        const alike = new Map(entries.map((x) => [x.e, x.statDev]));
+        return (e) => alike.get(e) === e.stDev;
+      })(),
+    );
     phases?.mark("walk directories");
   }
   const trees = (root: string): TreeWalk => walks.get(root) ?? { ok: false, why: "it was not walked (a bug: please report it)" };

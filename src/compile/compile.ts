@@ -3,7 +3,7 @@
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
 import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
 import { compileNetwork, type NetworkSpec } from "./net.ts";
-import type { TreeWalk } from "./tree.ts";
+import type { TreeWalk, WalkedDir } from "./tree.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -171,6 +171,10 @@ export interface TreeRule {
   seen: Set<string>;
   /** Entries labelled with this rule (a rule below it, or a file rule, claims its own). */
   labelled: number;
+  /** The directories the walk read, with their times: a later walk reads only those that changed. */
+  dirs: WalkedDir[];
+  /** The st_dev on which stat names inodes as the kernel does (src/compile/tree.ts); null: none. */
+  statDev: bigint | null;
 }
 
 /** Does the kernel know this rule by a file (files, guards, executables)? */
@@ -402,7 +406,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     const child = fileRuleValue(rule, FileFlag.TREE);
     // A named executable below it is read to run it: writing it needs the rule, running it does not.
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
-    const tree: TreeRule = { rule, child, seen: new Set(walked.entries.map((e) => e.seen)), labelled: 0 };
+    const tree: TreeRule = { rule, child, seen: new Set(walked.entries.map((e) => e.seen)), labelled: 0, dirs: walked.dirs, statDev: walked.statDev };
     treeOut.push(tree);
     for (const e of walked.entries) {
       const inode = `${e.dev}:${e.ino}`;

@@ -22,7 +22,7 @@
 import { statSync } from "node:fs";
 import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
 import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule } from "../compile/compile.ts";
-import { nameEntries, walkTree } from "../compile/tree.ts";
+import { nameEntries, walkChanges } from "../compile/tree.ts";
 import type { BpfMap } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
@@ -153,21 +153,31 @@ async function labelLate(
   // Deepest first, as the compiler claimed them: a directory below another keeps its own rule.
   const depth = (t: TreeRule) => t.rule.path.split("/").filter(Boolean).length;
   for (const tree of [...trees].sort((a, b) => depth(b) - depth(a))) {
-    const walked = walkTree(tree.rule.path, MAP_LIMITS.files);
-    if (!walked.ok) throw new ApplyError(`Cannot walk the protected directory "${tree.rule.path}" again: ${walked.why}`);
-    // Only what the compiler's walk did not meet is named again.
-    const fresh = walked.entries.filter((e) => !tree.seen.has(e.seen));
-    await nameEntries(fresh, kernelInodes);
-    for (const e of fresh) {
-      const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
-      const k = bytesText(key);
-      if (known.has(k) || late.has(k)) continue;
-      if (files.lookup(key)) {
-        known.add(k); // the kernel labelled it already
-        continue;
+    // Only the directories whose times changed since the compiler's walk are read again, and only
+    // what it did not meet is named. Each pass reads again what changed during the one before: a
+    // directory's entry is in the map once a pass has listed it, and the kernel labels what appears
+    // in it after that.
+    const dirs = new Map(tree.dirs.map((d) => [d.seen, d]));
+    const seen = new Set(tree.seen);
+    for (let pass = 0; pass < 4; pass++) {
+      const walked = walkChanges([...dirs.values()], MAP_LIMITS.files);
+      if (!walked.ok) throw new ApplyError(`Cannot walk the protected directory "${tree.rule.path}" again: ${walked.why}`);
+      for (const d of walked.dirs) dirs.set(d.seen, d);
+      const fresh = walked.entries.filter((e) => !seen.has(e.seen));
+      if (!fresh.length) break;
+      for (const e of fresh) seen.add(e.seen);
+      await nameEntries(fresh, kernelInodes, (e) => e.stDev === tree.statDev);
+      for (const e of fresh) {
+        const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
+        const k = bytesText(key);
+        if (known.has(k) || late.has(k)) continue;
+        if (files.lookup(key)) {
+          known.add(k); // the kernel labelled it already
+          continue;
+        }
+        files.update(key, tree.child);
+        late.set(k, bytesText(tree.child));
       }
-      files.update(key, tree.child);
-      late.set(k, bytesText(tree.child));
     }
   }
   return late;

@@ -430,6 +430,8 @@ const DIRS_CHECKS = [
   "proc-root",
   "bind-mount-of-subdir",
   "bind-mount-of-directory",
+  "overlay-of-directory",
+  "reader-through-overlay",
   "parent-renamed",
   "renamed-parent-denied",
   "root-create-denied",

@@ -171,7 +171,14 @@ describe("problems name the line and never produce entries", () => {
 /** A fake walk: the entries below each directory, as walkTree lists them. */
 const walked =
   (trees: Record<string, [number, boolean][]>): HostTrees =>
-  (root) => ({ ok: true, entries: (trees[root] ?? []).map(([ino, dir]) => ({ path: `${root}/${ino}`, dev: (8 << 20) | 1, ino: BigInt(ino), dir, openable: true, seen: `1:${ino}` })) });
+  (root) => ({
+    ok: true,
+    entries: (trees[root] ?? []).map(([ino, dir]) => ({ path: `${root}/${ino}`, dev: (8 << 20) | 1, ino: BigInt(ino), dir, openable: true, seen: `1:${ino}`, stDev: 1n })),
+    dirs: [],
+    rootDev: 1n,
+    rootIno: 2n,
+    statDev: 1n,
+  });
 
 describe("protected directories", () => {
   const dirHost: HostFacts = (path, role) =>

@@ -51,6 +51,15 @@ umount /mnt/bound
 mount --bind $T /mnt/bound
 expect_fail_eperm dirs-bind-mount-of-directory cat /mnt/bound/a.txt
 umount /mnt/bound
+# An overlay mount with the protected directory as its lower layer: the real file's open is decided.
+mkdir -p /tmp/ov/u /tmp/ov/w /mnt/ov
+if load_module overlay && mount -t overlay overlay -o lowerdir=$T,upperdir=/tmp/ov/u,workdir=/tmp/ov/w /mnt/ov; then
+  expect_fail_eperm dirs-overlay-of-directory cat /mnt/ov/d1/d2/d3/d4/d5/d6/d7/deep.txt
+  expect_ok dirs-reader-through-overlay /usr/local/bin/trusted-reader /mnt/ov/a.txt
+  umount /mnt/ov
+else
+  fail dirs-overlay-of-directory "cannot mount an overlay of $T"
+fi
 expect_ok dirs-parent-renamed mv /srv/p /srv/p-renamed
 expect_fail_eperm dirs-renamed-parent-denied cat /srv/p-renamed/tree/a.txt
 mv /srv/p-renamed /srv/p
