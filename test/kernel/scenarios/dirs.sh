@@ -6,7 +6,7 @@
 T=/srv/p/tree
 W=/opt/trusted/busybox # the writer
 DEEP=$T/d1/d2/d3/d4/d5/d6/d7/deep.txt
-mkdir -p $T/d1/d2/d3/d4/d5/d6/d7 $T/shared /srv/elsewhere /srv/outdir/sub /srv/empty /mnt/bound
+mkdir -p $T/d1/d2/d3/d4/d5/d6/d7 $T/shared /srv/dirs-elsewhere /srv/outdir/sub /srv/empty /mnt/bound
 echo "top secret" >$T/a.txt
 echo "second" >$T/b.txt
 echo "deep secret" >$DEEP
@@ -16,7 +16,7 @@ echo "outside" >/srv/outside.txt
 echo "to link in" >/srv/link-in.txt
 echo "to move in" >/srv/move-in.txt
 echo "moved with its directory" >/srv/outdir/sub/f.txt
-ln $T/a.txt /srv/elsewhere/hardlink-made-before-start
+ln $T/a.txt /srv/dirs-elsewhere/hardlink-made-before-start
 
 start_agent dirs-agent-starts /policies/dirs.yaml || exit 1
 # What appeared between the agent's walk and its programs is labelled by a second walk.
@@ -37,9 +37,9 @@ expect_ok dirs-writer-lists $W ls $T
 expect_fail_eperm dirs-write-by-root-denied sh -c "echo overwritten >$T/b.txt"
 
 # Every way to the inode: links, bind mounts, /proc/PID/root, O_PATH, file handles, io_uring.
-expect_fail_eperm dirs-hard-link-made-before-start cat /srv/elsewhere/hardlink-made-before-start
-expect_ok dirs-root-may-link-out ln $T/b.txt /srv/elsewhere/hardlink-made-after-start
-expect_fail_eperm dirs-hard-link-made-after-start cat /srv/elsewhere/hardlink-made-after-start
+expect_fail_eperm dirs-hard-link-made-before-start cat /srv/dirs-elsewhere/hardlink-made-before-start
+expect_ok dirs-root-may-link-out ln $T/b.txt /srv/dirs-elsewhere/hardlink-made-after-start
+expect_fail_eperm dirs-hard-link-made-after-start cat /srv/dirs-elsewhere/hardlink-made-after-start
 expect_fail_eperm dirs-proc-root cat /proc/1/root$DEEP
 for mode in plain opath-reopen handle io-uring; do
   expect_ok "dirs-$mode-works-outside" /opt/tools/reach "$mode" /srv/outside.txt
@@ -70,7 +70,7 @@ expect_fail_eperm dirs-root-mkdir-denied mkdir $T/d1/new-dir
 expect_fail_eperm dirs-root-unlink-denied rm -f $T/b.txt
 expect_fail_eperm dirs-root-rmdir-denied rmdir $T/d1/d2/d3/d4/d5/d6/d7
 expect_fail_eperm dirs-root-rename-denied mv $T/b.txt $T/b-renamed.txt
-expect_fail_eperm dirs-root-move-out-denied mv $T/b.txt /srv/elsewhere/b.txt
+expect_fail_eperm dirs-root-move-out-denied mv $T/b.txt /srv/dirs-elsewhere/b.txt
 expect_fail_eperm dirs-root-move-in-denied mv /srv/outside.txt $T/outside.txt
 expect_fail_eperm dirs-root-link-in-denied ln /srv/outside.txt $T/linked-by-root.txt
 expect_ok dirs-mount-works-outside sh -c "mount -t tmpfs none /mnt/bound && umount /mnt/bound"
@@ -115,8 +115,8 @@ expect_ok dirs-agent-walked-after-move test "$(grep -c "walked the protected dir
 expect_fail_eperm dirs-moved-directory-content-denied-after-walk cat $T/outdir/sub/f.txt
 expect_ok dirs-reader-reads-moved-directory /usr/local/bin/trusted-reader $T/outdir/sub/f.txt
 # Moved out by the writer: it stays protected (the agent never unprotects what a rename moved).
-expect_ok dirs-writer-moves-out $W mv $T/moved-in.txt /srv/elsewhere/moved-out.txt
-expect_fail_eperm dirs-moved-out-still-denied cat /srv/elsewhere/moved-out.txt
+expect_ok dirs-writer-moves-out $W mv $T/moved-in.txt /srv/dirs-elsewhere/moved-out.txt
+expect_fail_eperm dirs-moved-out-still-denied cat /srv/dirs-elsewhere/moved-out.txt
 
 # The more specific rule decides: a file rule inside (the reader is not granted it), a monitored
 # directory inside (reads let through, reported).
