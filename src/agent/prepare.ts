@@ -69,16 +69,11 @@ export async function compileForHost(
     if (walk.ok) walk.statDev = statNamesAlike(walk, named.get(f.path)?.key);
     walks.set(f.path, walk);
   }
-  const entries = [...walks.values()].flatMap((w) => (w.ok ? w.entries.map((e) => ({ e, statDev: w.statDev })) : []));
+  const entries = [...walks.values()].flatMap((w) => (w.ok ? w.entries : []));
   if (entries.length) {
-    await nameEntries(
-      entries.map((x) => x.e),
-      kernelInodes,
-      (() => {
-        const alike = new Map(entries.map((x) => [x.e, x.statDev]));
-        return (e) => alike.get(e) === e.stDev;
-      })(),
-    );
+    // stat names an entry where its tree's own directory shows that stat names inodes as the kernel does.
+    const byStat = new Set([...walks.values()].flatMap((w) => (w.ok ? w.entries.filter((e) => e.stDev === w.statDev) : [])));
+    await nameEntries(entries, kernelInodes, (e) => byStat.has(e));
     phases?.mark("walk directories");
   }
   const trees = (root: string): TreeWalk => walks.get(root) ?? { ok: false, why: "it was not walked (a bug: please report it)" };

@@ -153,7 +153,7 @@ export async function serve(r: Running): Promise<Stopped> {
         // Said when a name starts failing and when it resolves again, not at every attempt.
         for (const name of refreshed.recovered) out.status(`bomfather: "${name}" resolves now\n`);
         for (const p of refreshed.problems) out.status(`bomfather: warning: ${p}\n`);
-        if (refreshed.changed && !ending) await reapply(r, known, "");
+        if (refreshed.changed && !ending) await reapply(r, known, "addresses");
       })
         .catch((e) => out.status(`bomfather: warning: the host names' new addresses could not be applied (${(e as Error).message}); the policy in force stays, asking again\n`))
         .finally(() => ending || scheduleHosts());
@@ -174,7 +174,7 @@ export async function serve(r: Running): Promise<Stopped> {
       if (ending) return;
       const unsettled = kernel.trees();
       if (unsettled.moved === unsettled.settled) return; // a reload walked them meanwhile
-      await reapply(r, known, "walked the protected directories again (the agent started, a directory was moved in or a file system mounted below one)");
+      await reapply(r, known, "directories");
     })
       .catch((e) => out.status(`bomfather: warning: the protected directories could not be walked again (${(e as Error).message}); files below them are looked for under their parents meanwhile, trying again
 `))
@@ -312,11 +312,11 @@ async function applyGeneration(r: Running, compiled: Compiled, known: Map<number
 }
 
 /**
- * The policy in force again, with its host names' new addresses: one generation that holds the new
- * addresses and those not expired yet (dns.ts), so no address in use lapses on the way. why: for a
- * new walk of the protected directories rather than new addresses, what to say.
+ * The policy in force again as one new generation, for one of two reasons: its host names' new
+ * addresses (with those not expired yet, dns.ts, so no address in use lapses on the way), or a new
+ * walk of the protected directories.
  */
-async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, why: string): Promise<void> {
+async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, reason: "addresses" | "directories"): Promise<void> {
   const phases = new Phases();
   const addresses = r.hosts.addresses();
   const host = await compileForHost(r.policy, r.paths, phases, [], addresses);
@@ -326,8 +326,10 @@ async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, why:
   const inForce = r.state.inForce();
   if (inForce) r.state.recordInForce({ ...inForce, generation, appliedAt: new Date().toISOString() }, host.compiled.rules);
   for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);
-  if (why) {
-    r.out.status(`bomfather: ${why}: policy generation ${generation}, in ${phases}\n`);
+  if (reason === "directories") {
+    r.out.status(
+      `bomfather: walked the protected directories again (the agent started, a directory was moved in or a file system mounted below one): policy generation ${generation}, in ${phases}\n`,
+    );
     return;
   }
   const list = [...addresses].map(([name, a]) => `${name}: ${a.length ? a.map((c) => c.canonical.replace(/\/(32|128)$/, "")).join(", ") : "none"}`).join("; ");

@@ -158,7 +158,7 @@ export interface Compiled {
   net?: Uint8Array;
   /** What the operator should be told (host names' addresses not followed or shared). */
   warnings?: string[];
-  /** The rules on directories: apply labels what appears below them while it builds the generation. */
+  /** The rules on directories, deepest first: apply labels what appears below them while it builds the generation. */
   trees?: TreeRule[];
 }
 
@@ -390,19 +390,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     }
     room -= walked.entries.length;
     // The agent lists the directories to label them again (a directory moved in, a reload).
-    if (agentExe) {
-      const grants = grantsOf[rule.id]!;
-      const id = `${agentExe.dev}:${agentExe.ino}`;
-      const at = grants.exes.indexOf(id);
-      const access = Access.READ | (at === -1 ? 0 : Grant.decode(grants.entries[at]!.value).access);
-      setGrant(grants, at, id, {
-        map: "grants",
-        key: GrantKey.encode({ rule_id: rule.id, dev: agentExe.dev, ino: agentExe.ino }),
-        value: Grant.encode({ access }),
-        origin: rule.origin,
-        note: `rule ${rule.id}: the agent (dev ${agentExe.dev}, ino ${agentExe.ino}) may read, to walk the directory`,
-      });
-    }
+    if (agentExe) addAgentGrant(grantsOf[rule.id]!, agentExe, rule, Access.READ, rule.origin, ", to walk the directory");
     const child = fileRuleValue(rule, FileFlag.TREE);
     // A named executable below it is read to run it: writing it needs the rule, running it does not.
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
@@ -592,13 +580,6 @@ function guardForAgent(
   if (!exe || exe.type !== "file") {
     throw new Error(`Bug: the agent's own binary "${agent.exe}" cannot be identified`);
   }
-  const grantAgent = (rule: RuleInfo, access: number, origin: Origin) => ({
-    map: "grants" as const,
-    key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
-    value: Grant.encode({ access }),
-    origin,
-    note: `rule ${rule.id}: the agent (dev ${exe.dev}, ino ${exe.ino}) may ${access & Access.READ ? "read+write" : "write"}`,
-  });
   const guardedHere = new Set<string>();
   for (const g of agent.guarded) {
     const facts = host(g.path, "file");
@@ -615,9 +596,7 @@ function guardForAgent(
     guardedHere.add(inode);
     const policyRule = protectedBy.get(inode);
     if (policyRule) {
-      const grants = grantsOf[policyRule.id]!;
-      const id = `${exe.dev}:${exe.ino}`;
-      setGrant(grants, grants.exes.indexOf(id), id, grantAgent(policyRule, Access.READ | Access.WRITE, g.origin));
+      addAgentGrant(grantsOf[policyRule.id]!, exe, policyRule, Access.READ | Access.WRITE, g.origin);
       continue;
     }
     const rule: RuleInfo = {
@@ -638,8 +617,28 @@ function guardForAgent(
       origin: g.origin,
       note: `guard ${g.type} ${g.path} (dev ${facts.dev}, ino ${facts.ino}) for the agent as rule ${rule.id}: writing needs the agent`,
     });
-    entries.push(grantAgent(rule, Access.WRITE, g.origin));
+    entries.push(agentGrant(exe, rule, Access.WRITE, g.origin));
   }
+}
+
+/** The agent's grant on a rule (its binary's inode). */
+function agentGrant(exe: PathFacts, rule: RuleInfo, access: number, origin: Origin, why = ""): MapEntry {
+  const may = [access & Access.READ ? "read" : "", access & Access.WRITE ? "write" : ""].filter(Boolean).join("+");
+  return {
+    map: "grants",
+    key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
+    value: Grant.encode({ access }),
+    origin,
+    note: `rule ${rule.id}: the agent (dev ${exe.dev}, ino ${exe.ino}) may ${may}${why}`,
+  };
+}
+
+/** Adds access to what a rule grants the agent already (a directory it walks, a file it guards that a rule protects). */
+function addAgentGrant(grants: RuleGrants, exe: PathFacts, rule: RuleInfo, access: number, origin: Origin, why = ""): void {
+  const id = `${exe.dev}:${exe.ino}`;
+  const at = grants.exes.indexOf(id);
+  const held = at === -1 ? 0 : Grant.decode(grants.entries[at]!.value).access;
+  setGrant(grants, at, id, agentGrant(exe, rule, access | held, origin, why));
 }
 
 /** Group entries by map, keys and values back to back, for batched updates. */

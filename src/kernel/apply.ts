@@ -150,9 +150,8 @@ async function labelLate(
   const known = new Set<string>();
   const keys = planned ? bytesText(planned.keys) : "";
   for (let i = 0; i < (planned?.count ?? 0); i++) known.add(keys.slice(i * InodeKey.size, (i + 1) * InodeKey.size));
-  // Deepest first, as the compiler claimed them: a directory below another keeps its own rule.
-  const depth = (t: TreeRule) => t.rule.path.split("/").filter(Boolean).length;
-  for (const tree of [...trees].sort((a, b) => depth(b) - depth(a))) {
+  // Deepest first, as the compiler ordered them: a directory below another keeps its own rule.
+  for (const tree of trees) {
     // Only the directories whose times changed since the compiler's walk are read again, and only
     // what it did not meet is named. Each pass reads again what changed during the one before: a
     // directory's entry is in the map once a pass has listed it, and the kernel labels what appears
