@@ -25,6 +25,8 @@ export interface RunScenariosOptions {
   timeoutMs?: number;
   /** Per-scenario limit inside the VM; default 60 s. */
   scenarioTimeoutSeconds?: number;
+  /** Boot with counted time (vm.ts ICOUNT). */
+  icount?: boolean;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
         append: `BFTEST_SERIES=${options.series}`,
         timeoutMs: options.timeoutMs,
         consoleLog,
+        icount: options.icount,
       });
     };
     let boot = await bootOnce();

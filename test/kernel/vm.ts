@@ -43,6 +43,13 @@ export const KERNEL_PARAMETERS = [
   "hung_task_panic=1",
 ];
 
+/**
+ * QEMU's counted time for the bench: the guest's clock advances by 2^shift ns per guest instruction
+ * executed, never with the host's clock, so what the guest times is a count of its own
+ * instructions, whatever else the host is doing. sleep=off: an idle guest jumps to its next timer.
+ */
+export const ICOUNT = "shift=0,sleep=off";
+
 export interface BootOptions {
   /** Path of the kernel image (vmlinuz). */
   kernel: string;
@@ -59,6 +66,8 @@ export interface BootOptions {
   memoryMb?: number;
   /** The whole kernel console is written to this file as it arrives. */
   consoleLog?: string;
+  /** Counted time (QEMU -icount): see ICOUNT. */
+  icount?: boolean;
 }
 
 export interface BootResult {
@@ -84,6 +93,7 @@ export async function bootVM(options: BootOptions): Promise<BootResult> {
   const commandLine = [
     QEMU,
     ...["-accel", "tcg", "-cpu", options.cpu ?? DEFAULT_CPU, "-smp", String(VM_CPUS), "-m", String(options.memoryMb ?? 2048)],
+    ...(options.icount ? ["-icount", ICOUNT] : []),
     ...["-nographic", "-no-reboot", "-monitor", "none"],
     ...["-serial", "stdio", "-serial", `file:${resultsFile}`],
     ...["-kernel", options.kernel, "-initrd", options.initramfs],
