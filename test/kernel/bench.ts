@@ -102,7 +102,7 @@ async function measureKernel(series: KernelSeries, dir: string, key: TestKey, pr
     series,
     scenarios: [join(here, "openclose.sh")],
     files: [
-      ...benchGuestFiles(dir, ["large.yaml", "one.yaml", "scale.yaml", "scale-reload-0.yaml", "scale-reload-1.yaml", "tree.yaml", "env.sh"], key),
+      ...benchGuestFiles(dir, ["large.yaml", "one.yaml", "files.yaml", "scale.yaml", "scale-reload-0.yaml", "scale-reload-1.yaml", "tree.yaml", "env.sh"], key),
       { host: "/usr/sbin/bpftool", guest: "/usr/sbin/bpftool" },
     ],
     timeoutMs: 5_400_000,
@@ -154,12 +154,15 @@ async function measureKernel(series: KernelSeries, dir: string, key: TestKey, pr
   const times = (op: string, mode: string) => Object.values(samples[op]?.[mode] ?? {}).flat();
   const startup = times("startup", "agent");
   const one = median(times("startup", "one"));
+  const files = median(times("startup", "files"));
   const scale = median(times("startup", "scale"));
   const reload = median(times("reload", "scale"));
   perKernel.startup = {
     msToEnforce: Math.round(median(startup) / 1e6),
     samples: startup,
     oneRuleMs: Math.round(one / 1e6),
+    fileRulesMs: Math.round(files / 1e6),
+    filesVsOne: +(files / one).toFixed(2),
     scaleRulesMs: Math.round(scale / 1e6),
     scaleVsOne: +(scale / one).toFixed(2),
     reloadMs: Math.round(reload / 1e6),
@@ -167,7 +170,8 @@ async function measureKernel(series: KernelSeries, dir: string, key: TestKey, pr
   };
   print(`kernel ${series}: from start to enforcing ${FILES + 1} file rules: ${(median(startup) / 1e9).toFixed(1)} s (counted time)`);
   print(
-    `kernel ${series}: start to enforcing: 1 rule ${(one / 1e9).toFixed(1)} s, ${SCALE_FILES + 1} rules ${(scale / 1e9).toFixed(1)} s ` +
+    `kernel ${series}: start to enforcing: 1 rule ${(one / 1e9).toFixed(1)} s, ${SCALE_FILES + 1} file rules ${(files / 1e9).toFixed(1)} s (${(files / one).toFixed(2)}x); ` +
+      `${SCALE_FILES + 1} rules ${(scale / 1e9).toFixed(1)} s ` +
       `(${(scale / one).toFixed(2)}x) with ${NET.addresses} CIDRs too; signed reload of them ${(reload / 1e9).toFixed(1)} s (${(reload / scale).toFixed(2)}x a cold start)`,
   );
   // Protected directories: an open+close at each depth in a tree of BENCH_TREE_FILES files, over the
@@ -204,6 +208,7 @@ if (import.meta.main) {
   const key = await makeTestKey(dir);
   writeFileSync(join(dir, "large.yaml"), largePolicy(FILES, key, "monitor", NET));
   writeFileSync(join(dir, "one.yaml"), largePolicy(0, key));
+  writeFileSync(join(dir, "files.yaml"), largePolicy(SCALE_FILES, key));
   writeFileSync(join(dir, "scale.yaml"), largePolicy(SCALE_FILES, key, "enforce", NET));
   // Two variants of the large policy, so that every reload changes something (one more rule).
   writeFileSync(join(dir, "scale-reload-0.yaml"), largePolicy(SCALE_FILES - 1, key, "enforce", NET));

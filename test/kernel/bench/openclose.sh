@@ -1,11 +1,11 @@
 # Cost of open+close and of fork+exec for any process, in one VM run: no BPF program, empty
 # programs on the agent's hooks, and the agent enforcing a large policy; then the cost of each
 # program per call, from the kernel's own BPF statistics.
-# Then the time from start to enforcing, for one rule and for BENCH_SCALE_FILES rules, and the time
-# of a signed reload of the large policy.
+# Then the time from start to enforcing, for one rule, for BENCH_SCALE_FILES file rules alone and
+# with the network rules, and the time of a signed reload of the large policy.
 # Also TCP connect and UDP sendto (the large policy has network rules).
 # Prints "BENCH <operation> <mode> <round> <ns per op>", "MAPMEM <bpftool map show -j>", "BENCH startup agent <round> <ns>",
-# "BPFSTATS <mode> <bpftool prog show -j>", "BENCH startup one|scale <round> <ns>" and
+# "BPFSTATS <mode> <bpftool prog show -j>", "BENCH startup one|files|scale <round> <ns>" and
 # "BENCH reload scale <round> <ns>"; then "BENCH treeopen tree<depth>|single<depth> <round> <ns per op>"
 # and "BENCH startup tree <round> <ns>" (protected directories). Times are the VM's counted time
 # (test/kernel/vm.ts ICOUNT): one ns per guest instruction.
@@ -118,11 +118,12 @@ stats agent
 # mode lets bpftool see them).
 echo "MAPMEM $(bpftool -j map show)"
 stop_agent
-# Start-up at scale, and reload: the agent starts with one rule, then with the large policy,
-# rounds alternating; with the large policy running, reloads alternate between two variants.
+# Start-up at scale, and reload: the agent starts with one rule, then with the file rules alone,
+# then with the large policy, rounds alternating; with the large policy running, reloads alternate
+# between two variants.
 round=0
 while [ $round -lt 3 ]; do
-  for size in one scale; do
+  for size in one files scale; do
     settle
     t0=$(now)
     start_agent bench-agent-starts /opt/bench/$size.yaml || exit 1
