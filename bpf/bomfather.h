@@ -10,7 +10,7 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 6,
+	BF_ABI_VERSION = 7,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
@@ -327,14 +327,14 @@ struct bf_object_key {
 };
 
 /*
- * Value of bf_state_v1 (one entry): which slot of the bf_*_gen maps the programs decide with. User
+ * Value of bf_state_v2 (one entry): which slot of the bf_*_gen maps the programs decide with. User
  * space fills the other slot with a new generation, then switches `active` in one update.
  */
 struct bf_state {
 	__u32 active;      /* slot of the generation in force: 0 or 1 (BF_SLOTS) */
 	__u32 generation0; /* generation number held by slot 0; 0: empty */
 	__u32 generation1; /* generation number held by slot 1; 0: empty */
-	__u32 pad;         /* always 0 */
+	__u32 trees;       /* bit (1 << slot): that slot's generation has rules on directories */
 };
 
 /* One record in the ring buffer bf_events_v5. */

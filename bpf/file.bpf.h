@@ -74,7 +74,8 @@ static __always_inline int bf_file_decide_at(struct inode *inode, struct dentry 
 	if (!inode)
 		return 0; /* a negative dentry: nothing there yet */
 	__u32 slot, generation;
-	if (!bf_in_force(&slot, &generation))
+	struct bf_state *st = bf_state_in_force(&slot, &generation);
+	if (!st)
 		return 0;
 	void *files = bf_policy_map(&bf_files_gen_v2, slot);
 	if (!files)
@@ -83,9 +84,13 @@ static __always_inline int bf_file_decide_at(struct inode *inode, struct dentry 
 	bf_inode_of(inode, &key.dev, &key.ino);
 	struct bf_file_rule found = {};
 	struct bf_file_rule *held = bpf_map_lookup_elem(files, &key);
+	/*
+	 * Not labelled: below a protected directory only if the policy in force has one and changes
+	 * below one wait for the agent (tree.bpf.h); a policy without directories pays one load.
+	 */
 	if (held)
 		found = *held;
-	else if (!where || !bf_trees_pending() || !bf_tree_find(slot, files, where, &key, &found))
+	else if (!where || !(st->trees & (1U << slot)) || !bf_trees_pending() || !bf_tree_find(slot, files, where, &key, &found))
 		return 0;
 	struct bf_file_rule *rule = &found;
 	if (!(rule->guards & access))

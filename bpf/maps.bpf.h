@@ -9,7 +9,7 @@
  * A policy is a generation: inner maps (files, grants, executables, and the network's destinations,
  * ports and confinements) that user space
  * creates and fills, puts in the inactive slot of the bf_*_gen outer maps, and then makes active
- * with one update of bf_state_v1. The programs read the slot once per decision.
+ * with one update of bf_state_v2. The programs read the slot once per decision.
  */
 #ifndef BF_MAPS_BPF_H
 #define BF_MAPS_BPF_H
@@ -41,7 +41,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bf_state);
 	BF_PINNED;
-} bf_state_v1 SEC(".maps");
+} bf_state_v2 SEC(".maps");
 
 /* Protected inodes -> the rule protecting them (per generation). */
 struct bf_files_inner {
@@ -248,21 +248,27 @@ static __always_inline void bf_count(enum bf_stat stat)
 }
 
 /*
- * The slot in force and the generation it holds. A decision reads it once; the maps of the slot
- * are then looked up one at a time, as the decision needs them (a file nobody protects costs one
- * hash lookup after three array lookups the verifier inlines).
+ * The slot in force and the generation it holds, and the state itself (NULL, counted, if it cannot
+ * be read). A decision reads it once; the maps of the slot are then looked up one at a time, as the
+ * decision needs them (a file nobody protects costs one hash lookup after three array lookups the
+ * verifier inlines).
  */
-static __always_inline bool bf_in_force(__u32 *slot, __u32 *generation)
+static __always_inline struct bf_state *bf_state_in_force(__u32 *slot, __u32 *generation)
 {
 	__u32 zero = 0;
-	struct bf_state *st = bpf_map_lookup_elem(&bf_state_v1, &zero);
+	struct bf_state *st = bpf_map_lookup_elem(&bf_state_v2, &zero);
 	if (!st) {
 		bf_count(BF_STAT_NO_POLICY);
-		return false;
+		return NULL;
 	}
 	*slot = st->active & 1;
 	*generation = *slot ? st->generation1 : st->generation0;
-	return true;
+	return st;
+}
+
+static __always_inline bool bf_in_force(__u32 *slot, __u32 *generation)
+{
+	return bf_state_in_force(slot, generation) != NULL;
 }
 
 /* One of the slot's maps (outer: a bf_*_gen map); NULL (counted) for an empty slot, which apply never leaves in force. */

@@ -4,7 +4,7 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
@@ -245,7 +245,7 @@ export const FileRule = struct("bf_file_rule", { rule_id: "u32", mode: "u32", gu
 export const Exe = struct("bf_exe", { flags: "u32", rule_id: "u32", digest0: "u64", digest1: "u64", digest2: "u64", digest3: "u64" });
 export const GrantKey = struct("bf_grant_key", { rule_id: "u32", dev: "u32", ino: "u64" });
 export const Grant = struct("bf_grant", { access: "u32", pad: "u32" });
-export const State = struct("bf_state", { active: "u32", generation0: "u32", generation1: "u32", pad: "u32" });
+export const State = struct("bf_state", { active: "u32", generation0: "u32", generation1: "u32", trees: "u32" });
 export const Task = struct("bf_task", {
   ino: "u64",
   dev: "u32",
@@ -344,7 +344,7 @@ export const MAPS = {
 } as const;
 export type MapName = keyof typeof MAPS;
 
-export const STATE_MAP = "bf_state_v1";
+export const STATE_MAP = "bf_state_v2";
 export const AGENT_MAP = "bf_agent_v1";
 export const OBJECTS_MAP = "bf_objects_v1";
 export const AGENT_CGROUPS_MAP = "bf_agent_cgroups_v1";

@@ -11,9 +11,9 @@
 //    back and compared with the plan byte for byte: whatever slipped in before the registration is
 //    found here, and the generation is refused. What the kernel itself did meanwhile below the
 //    directories is expected: labels of new entries, and entries gone with their files.
-// 3. They go into the slot not in force (bf_*_gen maps), and bf_state_v1 records the slot's
+// 3. They go into the slot not in force (bf_*_gen maps), and bf_state_v2 records the slot's
 //    generation number: nothing in force has changed yet.
-// 4. One update of bf_state_v1 makes that slot the one in force. A decision reads the slot once,
+// 4. One update of bf_state_v2 makes that slot the one in force. A decision reads the slot once,
 //    so it sees the old generation or the new one, never a mix: no moment in which neither holds.
 //    From 3 on, the kernel itself carries protection across renames in both slots.
 // Then the changes below directories counted before the second walk are settled (bpf/tree.bpf.h).
@@ -90,10 +90,13 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     kernel.setNetPolicy(slot, compiled.net);
     const generations: [number, number] = [...before.generations];
     generations[slot] = generation;
-    writeState(kernel, before.active, generations);
+    // Whether a slot's generation has directories: an unlabelled file is looked for under its
+    // parents (while changes below one wait, tree.bpf.h) only then.
+    const treeBits = (before.trees & ~(1 << slot)) | (trees.length ? 1 << slot : 0);
+    writeState(kernel, before.active, generations, treeBits);
 
     // 4. In force.
-    writeState(kernel, slot, generations);
+    writeState(kernel, slot, generations, treeBits);
     stagedEarly = false;
     kernel.settleTrees(moved);
     return { generation, slot, reconciled: reconciled.map((r) => r.path) };
@@ -212,8 +215,8 @@ function isTreeChild(v: string): boolean {
   return (flags & (FileFlag.TREE | FileFlag.ROOT)) === FileFlag.TREE;
 }
 
-function writeState(kernel: Kernel, active: 0 | 1, generations: [number, number]): void {
-  kernel.state.update(u32(0), State.encode({ active, generation0: generations[0], generation1: generations[1] }));
+function writeState(kernel: Kernel, active: 0 | 1, generations: [number, number], trees: number): void {
+  kernel.state.update(u32(0), State.encode({ active, generation0: generations[0], generation1: generations[1], trees }));
 }
 
 function u32(n: number): Uint8Array {

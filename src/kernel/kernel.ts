@@ -143,10 +143,12 @@ export class LoadError extends Error {
 
 export type Counters = Record<"denied" | "monitored" | "eventsLost" | "inheritanceFailures" | "protectionNotCarried" | "noPolicy", bigint>;
 
-/** Which slot is in force and the generation each slot holds (bf_state_v1). */
+/** Which slot is in force and the generation each slot holds (bf_state_v2). */
 export interface SlotState {
   active: 0 | 1;
   generations: [number, number];
+  /** Bit (1 << slot): that slot's generation has rules on directories. */
+  trees: number;
 }
 
 export class Kernel {
@@ -199,8 +201,8 @@ export class Kernel {
 
   slots(): SlotState {
     const v = this.state.lookup(new Uint8Array(4));
-    const s = v ? State.decode(v) : { active: 0, generation0: 0, generation1: 0 };
-    return { active: s.active === 1 ? 1 : 0, generations: [s.generation0, s.generation1] };
+    const s = v ? State.decode(v) : { active: 0, generation0: 0, generation1: 0, trees: 0 };
+    return { active: s.active === 1 ? 1 : 0, generations: [s.generation0, s.generation1], trees: s.trees };
   }
 
   /** The generation in force; 0 when none was ever applied. */
@@ -347,7 +349,7 @@ export class Kernel {
       const outer = this.obj.map(MAPS[kind].outer, 4, 4);
       for (const slot of [0, 1]) if (generations[slot] !== 0) outer.delete(u32(slot));
     }
-    this.state.update(u32(0), State.encode({ active: 0, generation0: 0, generation1: 0 }));
+    this.state.update(u32(0), State.encode({ active: 0, generation0: 0, generation1: 0, trees: 0 }));
   }
 
   /** Remove every pin, then close: nothing is enforced any more. */

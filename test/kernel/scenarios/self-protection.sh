@@ -7,7 +7,7 @@
 mkdir -p /srv/demo
 echo "the demo secret" >/srv/demo/secret.txt
 chmod 0644 /srv/demo/secret.txt
-echo 'const fs = require("node:fs"); let r = "removed"; try { fs.unlinkSync("/sys/fs/bpf/bomfather/bf_state_v1"); } catch (e) { r = e.code; } fs.writeFileSync("/tmp/evil.out", r + "\n");' >/tmp/evil.js
+echo 'const fs = require("node:fs"); let r = "removed"; try { fs.unlinkSync("/sys/fs/bpf/bomfather/bf_state_v2"); } catch (e) { r = e.code; } fs.writeFileSync("/tmp/evil.out", r + "\n");' >/tmp/evil.js
 
 # A session of its own, so that its process group is only itself.
 START_AGENT_SETSID=1 start_agent self-agent-starts /policies/demo.yaml || exit 1
@@ -47,7 +47,7 @@ expect_ok self-process-vm-readv-other-process-works /opt/tools/strike vmread "$C
 still_enforcing tracing
 
 # Its BPF objects: by pin and by id (every id the kernel has is tried: the agent's are refused).
-expect_fail_eperm self-bpf-map-by-pin-refused bpftool map show pinned /sys/fs/bpf/bomfather/bf_state_v1
+expect_fail_eperm self-bpf-map-by-pin-refused bpftool map show pinned /sys/fs/bpf/bomfather/bf_state_v2
 bpftool map create /sys/fs/bpf/testmap type hash key 4 value 4 entries 8 name testmap
 expect_ok self-bpf-other-map-works bpftool map show pinned /sys/fs/bpf/testmap
 bf_capture /opt/tools/strike bpf-ids
@@ -58,14 +58,14 @@ echo "refused/opened by id: $*"
 [ "${4%/*}" -ge 25 ] && pass self-bpf-programs-by-id-refused "$4" || fail self-bpf-programs-by-id-refused "$BF_OUT"
 [ "${6%/*}" -ge 25 ] && pass self-bpf-links-by-id-refused "$6" || fail self-bpf-links-by-id-refused "$BF_OUT"
 link=$(ls /sys/fs/bpf/bomfather | grep -- '-file_open$' | head -n1)
-expect_fail_eperm self-unpin-map-refused rm /sys/fs/bpf/bomfather/bf_state_v1
+expect_fail_eperm self-unpin-map-refused rm /sys/fs/bpf/bomfather/bf_state_v2
 expect_fail_eperm self-unpin-link-refused rm "/sys/fs/bpf/bomfather/$link"
-expect_fail_eperm self-rename-pin-refused mv /sys/fs/bpf/bomfather/bf_state_v1 /sys/fs/bpf/stolen
+expect_fail_eperm self-rename-pin-refused mv /sys/fs/bpf/bomfather/bf_state_v2 /sys/fs/bpf/stolen
 expect_fail_eperm self-pin-into-dir-refused bpftool map pin pinned /sys/fs/bpf/testmap /sys/fs/bpf/bomfather/decoy
 expect_fail_eperm self-umount-bpffs-refused umount /sys/fs/bpf
 expect_fail_eperm self-lazy-umount-bpffs-refused umount -l /sys/fs/bpf
 bf_capture mount -t tmpfs none /sys/fs/bpf/bomfather # busybox says EPERM as "permission denied (are you root?)"
-[ "$BF_STATUS" -ne 0 ] && [ -e /sys/fs/bpf/bomfather/bf_state_v1 ] && pass self-mount-over-pins-refused "$BF_ERR" || fail self-mount-over-pins-refused "status $BF_STATUS: $BF_ERR"
+[ "$BF_STATUS" -ne 0 ] && [ -e /sys/fs/bpf/bomfather/bf_state_v2 ] && pass self-mount-over-pins-refused "$BF_ERR" || fail self-mount-over-pins-refused "status $BF_STATUS: $BF_ERR"
 expect_ok self-other-pin-removable rm /sys/fs/bpf/testmap
 still_enforcing bpf
 
