@@ -69,7 +69,7 @@ static __always_inline bool bf_is_agent_task(struct task_struct *task, struct bf
 {
 	if (!bf_runs_agent_binary(task, cfg))
 		return false;
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0);
 	return !(t && (t->flags & BF_TASK_UNTRUSTED));
 }
 
@@ -387,7 +387,7 @@ static __always_inline void bf_agent_exec_commit(struct linux_binprm *bprm)
 	if (!cfg)
 		return;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0);
 	__u32 reason = 0;
 	if (bf_is_agent_file(bprm->file, cfg)) {
 		if (bprm->unsafe & BF_LSM_UNSAFE_PTRACE) {
@@ -403,7 +403,7 @@ static __always_inline void bf_agent_exec_commit(struct linux_binprm *bprm)
 			t->flags &= ~BF_TASK_UNTRUSTED;
 		return;
 	}
-	t = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (t) {
 		t->flags |= BF_TASK_UNTRUSTED;
 	} else {

@@ -10,7 +10,7 @@
 #define BOMFATHER_H
 
 enum bf_abi {
-	BF_ABI_VERSION = 7,
+	BF_ABI_VERSION = 8,
 	BF_PATH_MAX = 256, /* bytes of a path carried in an event, NUL included */
 	BF_COMM_LEN = 16,
 	BF_SLOTS = 2,      /* policy generations the kernel holds: the active one and the next */
@@ -125,7 +125,7 @@ enum bf_agent_flag {
 	BF_AGENT_REPORT_ALLOW = 2, /* report granted uses of protected files too (agent.events.include: allow) */
 };
 
-/* Flags of a task (bf_tasks_v4). */
+/* Flags of a task (bf_tasks_v5). */
 enum bf_task_flag {
 	BF_TASK_INHERITED = 1, /* `inherited` holds the named executable the task acts as */
 	BF_TASK_UNTRUSTED = 2, /* runs the agent's binary but started unsafely: not the agent */
@@ -133,6 +133,7 @@ enum bf_task_flag {
 	BF_TASK_UNVERIFIED = 8, /* runs a named executable whose fs-verity digest did not match: holds no grant */
 	BF_TASK_CONFINED = 16,  /* descends from the confined executable `confined`: its confinement applies, whatever runs */
 	BF_TASK_CONFINED_MORE = 32, /* descends from two confined executables or more: it reaches no destination */
+	BF_TASK_PLAIN = BF_TASK_LAUNCHER, /* the flags a task acting as its own executable, unconfined, may have */
 };
 
 /* Flags of a named executable (value of the bf_exes_gen_v2 inner maps). */
@@ -240,13 +241,29 @@ struct bf_grant {
 	__u32 pad;    /* always 0 */
 };
 
-/* Value of bf_tasks_v4 (task storage). */
+/*
+ * The last destination a task reached with no word from the rules (no refusal, no monitor event):
+ * the same destination again, in the same generation, from the same executable file, is allowed
+ * without another look (net.bpf.h). Kept and used only while the task acts as its own executable,
+ * unconfined (flags within BF_TASK_PLAIN): its decision then depends on nothing but the generation
+ * (whose maps never change once in force), its executable and the destination.
+ */
+struct bf_reached {
+	__u8 addr[16];           /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	__u16 port;              /* host byte order */
+	__u16 protocol;          /* as the rules see it (bf_net_attempt.protocol) */
+	__u32 generation;        /* the generation that allowed it; 0: nothing kept */
+	struct bf_inode_key exe; /* the task's executable file then */
+};
+
+/* Value of bf_tasks_v5 (task storage). */
 struct bf_task {
 	struct bf_inode_key inherited; /* with BF_TASK_INHERITED: the named executable it acts as */
 	struct bf_inode_key launcher;  /* with BF_TASK_LAUNCHER: the named executable whose exec is under way */
 	struct bf_inode_key confined;  /* with BF_TASK_CONFINED: the confined executable it descends from */
 	__u32 flags;                   /* enum bf_task_flag bits */
 	__u32 pad;                     /* always 0 */
+	struct bf_reached reached;     /* written by net.bpf.h only */
 };
 
 /* Value of bf_agent_v1 (one entry): who the agent is and what it guards beside its policy. */

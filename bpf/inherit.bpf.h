@@ -2,7 +2,7 @@
 /*
  * Policy inheritance and exec-time identity: which named executable a task acts as.
  *
- * A task is its own executable unless bf_tasks_v4 holds an inherited identity for it. An exec
+ * A task is its own executable unless bf_tasks_v5 holds an inherited identity for it. An exec
  * decides it where the exec is committed and the file is final (bprm_creds_from_file: for a "#!"
  * script or a binfmt_misc program, the interpreter the kernel records as the task's executable):
  * - a named executable: the task acts as that executable, however it was started (any inherited
@@ -36,7 +36,7 @@ static __always_inline void bf_inode_of(struct inode *inode, __u32 *dev, __u64 *
  */
 static __always_inline bool bf_current_identity(struct task_struct *task, struct bf_inode_key *id)
 {
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0);
 	if (t && (t->flags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED)))
 		return false;
 	if (t && (t->flags & BF_TASK_INHERITED)) {
@@ -96,7 +96,7 @@ static __always_inline bool bf_exe_inode(struct task_struct *task, struct bf_ino
  */
 static __always_inline void bf_keep_confinement(struct task_struct *task, struct bf_inode_key *confined)
 {
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
 		/* Unrecorded, the confinement would end at this exec: the exec must not go on. */
 		bf_count(BF_STAT_TASK_STORAGE_FAILED);
@@ -130,7 +130,7 @@ static __always_inline int bf_exec_begin(void)
 		named = bpf_map_lookup_elem(exes, &cur);
 	if (named && (named->flags & BF_EXE_CONFINED))
 		bf_keep_confinement(task, &cur);
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0);
 	if (t && (t->flags & (BF_TASK_INHERITED | BF_TASK_UNVERIFIED))) {
 		struct bf_inode_key own = {};
 		struct bf_exe *self = bf_exe_inode(task, &own) ? bpf_map_lookup_elem(exes, &own) : NULL;
@@ -138,7 +138,7 @@ static __always_inline int bf_exec_begin(void)
 			bf_keep_confinement(task, &own);
 	}
 	if (named && (named->flags & BF_EXE_INHERIT)) {
-		t = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {
 			t->launcher = cur;
 			t->flags |= BF_TASK_LAUNCHER;
@@ -233,7 +233,7 @@ static __always_inline bool bf_exec_identity(struct file *file, struct file *tru
 													: BF_ACTS_NAMED;
 		return true;
 	}
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, bpf_get_current_task_btf(), 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, bpf_get_current_task_btf(), 0, 0);
 	if (t && (t->flags & BF_TASK_LAUNCHER)) {
 		d->launcher = t->launcher;
 		d->exe = bpf_map_lookup_elem(exes, &d->launcher);
@@ -247,7 +247,7 @@ static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (d->acts == BF_ACTS_UNVERIFIED) {
-		struct bf_task *u = bpf_task_storage_get(&bf_tasks_v4, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		struct bf_task *u = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (u) {
 			u->flags = (u->flags & ~(BF_TASK_INHERITED | BF_TASK_LAUNCHER)) | BF_TASK_UNVERIFIED;
 		} else {
@@ -259,7 +259,7 @@ static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
 			bf_report_digest(d->generation, d->exe);
 		return;
 	}
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0);
 	if (!t)
 		return;
 	if (d->acts == BF_ACTS_INHERITED) {
@@ -273,11 +273,11 @@ static __always_inline void bf_exec_apply(struct bf_exec_decision *d)
 /* A new task starts with what its parent task carries. */
 static __always_inline int bf_fork_decide(struct task_struct *child)
 {
-	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v4, bpf_get_current_task_btf(), 0, 0);
+	struct bf_task *parent = bpf_task_storage_get(&bf_tasks_v5, bpf_get_current_task_btf(), 0, 0);
 	if (!parent || !(parent->flags & ~BF_TASK_LAUNCHER))
 		return 0;
 	struct bf_task copy = *parent;
-	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v4, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct bf_task *mine = bpf_task_storage_get(&bf_tasks_v5, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (mine)
 		*mine = copy;
 	else

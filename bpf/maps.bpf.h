@@ -159,7 +159,7 @@ struct {
 	__type(key, int);
 	__type(value, struct bf_task);
 	BF_PINNED;
-} bf_tasks_v4 SEC(".maps");
+} bf_tasks_v5 SEC(".maps");
 
 /*
  * Where the kernel writes an executable's fs-verity digest at exec (bpf_get_fsverity_digest writes

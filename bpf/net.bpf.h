@@ -16,6 +16,12 @@
  *   must be confined to that destination;
  * - no destination: a confined task is refused, and everyone under network.default: deny.
  * The agent itself is never refused (its DNS lookups, its control socket).
+ *
+ * A task that acts as its own executable, unconfined, keeps the last destination it reached with no
+ * word from the rules (bf_task.reached): sending to it again, in the same generation, from the same
+ * executable file, is allowed after one task-storage lookup, without the two lookups and the judge.
+ * Nothing else can change that decision: a generation's maps are never written once it is in force,
+ * and an exec, an inherited identity or a confinement changes the task's flags or executable.
  */
 #ifndef BF_NET_BPF_H
 #define BF_NET_BPF_H
@@ -118,23 +124,58 @@ static __always_inline bool bf_net_own_exe(struct task_struct *task, struct bf_i
 	return true;
 }
 
+/* Who is deciding: the task's storage (NULL: none) and its own executable file. */
+struct bf_net_subject {
+	struct bf_task *t;
+	struct bf_inode_key own;
+	bool has_own;
+};
+
+/* Did the task reach this destination last, in this generation, as its own executable, unconfined? */
+static __always_inline bool bf_reached_again(struct bf_net_subject *s, __u32 generation, struct bf_net_attempt *a)
+{
+	struct bf_task *t = s->t;
+	if (!t || !s->has_own || (t->flags & ~BF_TASK_PLAIN))
+		return false;
+	struct bf_reached *r = &t->reached;
+	if (r->generation != generation || r->exe.ino != s->own.ino || r->exe.dev != s->own.dev || r->port != a->port ||
+	    r->protocol != a->protocol)
+		return false;
+	__u32 *x = (__u32 *)r->addr, *y = (__u32 *)a->addr;
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/* Keep a destination the rules let the task reach without a word, if the task may keep one. */
+static __always_inline void bf_reached_keep(struct bf_net_subject *s, __u32 generation, struct bf_net_attempt *a)
+{
+	struct bf_task *t = s->t;
+	if (!t || !s->has_own || (t->flags & ~BF_TASK_PLAIN))
+		return;
+	struct bf_reached *r = &t->reached;
+	__builtin_memcpy(r->addr, a->addr, sizeof(r->addr));
+	r->port = a->port;
+	r->protocol = a->protocol;
+	r->exe = s->own;
+	r->generation = generation;
+}
+
 /*
  * The whole decision for the current task. rule: the destination found (~0: none); flags its
- * bf_dest_flag bits. 0 or -EPERM. The task's storage is read once; its identity is what
- * inherit.bpf.h says (bf_current_identity), computed here from that one read.
+ * bf_dest_flag bits. 0 or -EPERM; *silent stays true only when nothing was reported. The task's
+ * storage is read once (by the caller); its identity is what inherit.bpf.h says
+ * (bf_current_identity), computed here from that one read.
  */
 static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_net_policy *net, struct bf_net_attempt *a,
-					__u32 rule, __u32 flags, bool opaque)
+					__u32 rule, __u32 flags, bool opaque, struct bf_net_subject *s, bool *silent)
 {
 	bool reserved = rule != ~0U && (flags & BF_DEST_RESERVED);
 	/* Nothing reserved here, nobody confined, somewhere the policy names: nothing to decide. */
 	if (!reserved && !(net->flags & BF_NET_CONFINES) && rule != ~0U)
 		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct bf_task *t = bpf_task_storage_get(&bf_tasks_v4, task, 0, 0);
+	struct bf_task *t = s->t;
 	__u32 tflags = t ? t->flags : 0;
-	struct bf_inode_key own = {}, id = {};
-	bool has_own = bf_net_own_exe(task, &own);
+	struct bf_inode_key own = s->own, id = {};
+	bool has_own = s->has_own;
 	bool known = has_own && !(tflags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED));
 	if (t && (tflags & BF_TASK_INHERITED) && !(tflags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED))) {
 		id = t->inherited;
@@ -148,9 +189,11 @@ static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_
 	if (reserved) {
 		struct bf_grant_key gk = { .rule_id = rule, .dev = id.dev, .ino = id.ino };
 		struct bf_grant *g = known && grants ? bpf_map_lookup_elem(grants, &gk) : NULL;
-		if (!(g && (g->access & BF_ACCESS_CONNECT)) && !bf_net_is_agent() &&
-		    bf_net_refuse(generation, slot, a, rule, flags & BF_DEST_MONITOR, BF_NET_RESERVED, known, &id))
-			return -EPERM;
+		if (!(g && (g->access & BF_ACCESS_CONNECT)) && !bf_net_is_agent()) {
+			*silent = false;
+			if (bf_net_refuse(generation, slot, a, rule, flags & BF_DEST_MONITOR, BF_NET_RESERVED, known, &id))
+				return -EPERM;
+		}
 	}
 
 	/* Confinements: the identity's, the task's own program's, and the one it descends from. */
@@ -169,6 +212,7 @@ static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_
 		}
 		bool more = (tflags & BF_TASK_CONFINED_MORE);
 		if ((c || more) && !bf_net_is_agent()) {
+			*silent = false;
 			/* Two confinements or more: the kernel does not intersect them; nothing is reachable. */
 			__u32 confine_rule = c ? c->rule_id : rule == ~0U ? net->default_rule : rule;
 			bool monitor = c ? c->mode == BF_MODE_MONITOR : false;
@@ -179,6 +223,7 @@ static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_
 
 	/* Nowhere the policy names, or a socket it cannot see into: network.default. */
 	if (rule == ~0U && (net->flags & BF_NET_DENY) && !bf_net_is_agent()) {
+		*silent = false;
 		if (bf_net_refuse(generation, slot, a, net->default_rule, net->flags & BF_NET_DENY_MONITOR,
 				  opaque ? BF_NET_OPAQUE : BF_NET_DEFAULT, known, &id))
 			return -EPERM;
@@ -192,6 +237,12 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 	__u32 slot, generation;
 	struct bf_net_policy *net = bf_net_in_force(&slot, &generation);
 	if (!net)
+		return 0;
+	/* Storage for every task that reaches out: where it keeps its last destination. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bf_net_subject s = { .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE) };
+	s.has_own = bf_net_own_exe(task, &s.own);
+	if (bf_reached_again(&s, generation, a))
 		return 0;
 	__u32 rule = ~0U, flags = 0;
 	void *dests = bf_policy_map(&bf_dests_gen_v1, slot);
@@ -222,7 +273,11 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 		rule = d->rule_id;
 		flags = d->flags;
 	}
-	return bf_net_judge(slot, generation, net, a, rule, flags, false);
+	bool silent = true;
+	int verdict = bf_net_judge(slot, generation, net, a, rule, flags, false, &s, &silent);
+	if (!verdict && silent)
+		bf_reached_keep(&s, generation, a);
+	return verdict;
 }
 
 /* The protocol as the rules name it: TCP (MPTCP too), UDP, or 0 for what they do not see into. */
@@ -323,7 +378,11 @@ static __always_inline int bf_socket_decide(int family, int type, int protocol, 
 	if (!net)
 		return 0;
 	struct bf_net_attempt a = { .op = BF_OP_SOCKET, .arg = type, .family = family, .sock_protocol = protocol };
-	return bf_net_judge(slot, generation, net, &a, ~0U, 0, true);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bf_net_subject s = { .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0) };
+	s.has_own = bf_net_own_exe(task, &s.own);
+	bool silent = true;
+	return bf_net_judge(slot, generation, net, &a, ~0U, 0, true, &s, &silent);
 }
 
 #endif /* BF_NET_BPF_H */

@@ -4,7 +4,7 @@
 // test/unit/abi.test.ts checks every struct and enum against the compiled object's BTF, so
 // this file cannot drift from the header without a failing test.
 
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 export const PATH_MAX = 256;
 export const COMM_LEN = 16;
 export const SLOTS = 2;
@@ -47,7 +47,7 @@ export const DestFlag = { MONITOR: 1, RESERVED: 2 } as const;
 export const Unsafe = { TRACED: 1, ENVIRONMENT: 2, UNREAD: 3 } as const;
 export const AgentFlag = { MONITOR: 1, REPORT_ALLOW: 2 } as const;
 export const ObjectKind = { MAP: 1, PROG: 2, LINK: 3 } as const;
-export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8, CONFINED: 16, CONFINED_MORE: 32 } as const;
+export const TaskFlag = { INHERITED: 1, UNTRUSTED: 2, LAUNCHER: 4, UNVERIFIED: 8, CONFINED: 16, CONFINED_MORE: 32, PLAIN: 4 } as const;
 export const Verdict = { DENY: 1, MONITOR: 2, ALLOW: 3 } as const;
 export const Access = { READ: 1, WRITE: 2, CONNECT: 4, REACH: 8 } as const;
 export const Mode = { ENFORCE: 0, MONITOR: 1 } as const;
@@ -258,6 +258,13 @@ export const Task = struct("bf_task", {
   pad2: "u32",
   flags: "u32",
   pad: "u32",
+  reached_addr: { bytes: 16 },
+  reached_port: "u16",
+  reached_protocol: "u16",
+  reached_generation: "u32",
+  reached_ino: "u64",
+  reached_dev: "u32",
+  pad3: "u32",
 });
 export const DestKey = struct("bf_dest_key", { prefixlen: "u32", addr: { bytes: 16 } });
 export const Dest = struct("bf_dest", { rule_id: "u32", ports: "u32", flags: "u32", pad: "u32" });
@@ -348,7 +355,7 @@ export const STATE_MAP = "bf_state_v2";
 export const AGENT_MAP = "bf_agent_v1";
 export const OBJECTS_MAP = "bf_objects_v1";
 export const AGENT_CGROUPS_MAP = "bf_agent_cgroups_v1";
-export const TASKS_MAP = "bf_tasks_v4";
+export const TASKS_MAP = "bf_tasks_v5";
 /** The variables runtime.environment refuses, per slot (bpf/maps.bpf.h). */
 export const ENV_MAP = "bf_env_v1";
 /** Where the kernel writes a digest it measures at exec (bpf/maps.bpf.h). */

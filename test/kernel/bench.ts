@@ -117,7 +117,7 @@ async function measureKernel(series: KernelSeries, dir: string, key: TestKey, pr
   }
   const samples = parseSamples(log);
   const perKernel: Record<string, unknown> = { kernel: r.kernel.version };
-  for (const [op, label] of [["openclose", "open+close"], ["forkexec", "fork+exec"], ["tcpconnect", "TCP connect"], ["udpsendto", "UDP sendto"]] as const) {
+  for (const [op, label] of [["openclose", "open+close"], ["forkexec", "fork+exec"], ["tcpconnect", "TCP connect"], ["udpsendto", "UDP sendto"], ["udpalternate", "UDP sendto to two destinations in turn"]] as const) {
     const s = samples[op] ?? {};
     const all = (mode: Mode) => Object.values(s[mode] ?? {}).flat();
     const ns = Object.fromEntries(MODES.map((m) => [m, median(all(m))])) as Record<Mode, number>;

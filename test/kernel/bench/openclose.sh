@@ -3,7 +3,8 @@
 # program per call, from the kernel's own BPF statistics.
 # Then the time from start to enforcing, for one rule, for BENCH_SCALE_FILES file rules alone and
 # with the network rules, and the time of a signed reload of the large policy.
-# Also TCP connect and UDP sendto (the large policy has network rules).
+# Also TCP connect and UDP sendto (the large policy has network rules), and UDP sendto alternating
+# between two destinations (the decision in full, every call).
 # Prints "BENCH <operation> <mode> <round> <ns per op>", "MAPMEM <bpftool map show -j>", "BENCH startup agent <round> <ns>",
 # "BPFSTATS <mode> <bpftool prog show -j>", "BENCH startup one|files|scale <round> <ns>" and
 # "BENCH reload scale <round> <ns>"; then "BENCH treeopen tree<depth>|single<depth> <round> <ns per op>"
@@ -33,6 +34,8 @@ measure() { # MODE ROUND
     # A loopback port the large policy names (both lookups), nothing listening.
     echo "BENCH tcpconnect $1 $2 $(/opt/bench/netops tcp 127.0.0.1 9 "$BENCH_NET_ITERATIONS")"
     echo "BENCH udpsendto $1 $2 $(/opt/bench/netops udp 127.0.0.1 9 "$BENCH_ITERATIONS")"
+    # Each datagram to the other of two named ports: nothing kept from the call before.
+    echo "BENCH udpalternate $1 $2 $(/opt/bench/netops udp 127.0.0.1 9,1000 "$BENCH_ITERATIONS")"
     i=$((i + 1))
   done
 }

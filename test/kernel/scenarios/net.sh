@@ -93,6 +93,15 @@ net_allowed net-other-unnamed ENETUNREACH $EGRESS connect tcp 10.1.1.1 80
 net_allowed net-other-raw ok $EGRESS raw
 net_allowed net-other-packet ok $EGRESS packet
 
+# A task keeps the last destination it reached for its next call (net.bpf.h): never across a change
+# of program or of confinement in the same task. The task that was just let through execs the
+# confined signer, or a confined launcher that runs the very same program again: refused.
+net_refused net-memo-exec-signer $EGRESS then-exec sendto 127.0.0.20 53 -- $SIGNER sendto 127.0.0.20 53
+expect_contains net-memo-exec-signer-first "sendto ok" "$(echo "$BF_OUT" | sed -n 2p)"
+net_refused net-memo-exec-launcher $EGRESS then-exec sendto 10.1.1.1 53 -- /usr/local/bin/net-launcher $EGRESS sendto 10.1.1.1 53
+expect_not_contains net-memo-exec-launcher-first "EPERM" "$(echo "$BF_OUT" | sed -n 2p)"
+net_allowed net-memo-exec-plain ok $EGRESS then-exec sendto 127.0.0.20 53 -- $EGRESS sendto 127.0.0.20 53
+
 # Confinement sticks to descendants, whatever they run, inherit on or off, at any depth.
 for l in net-launcher net-launcher-ni; do
   net_allowed "$l-child-local" ECONNREFUSED /usr/local/bin/$l $EGRESS connect tcp 127.0.0.20 80
@@ -184,10 +193,18 @@ net_refused net-dns-other-v4 $EGRESS connect tcp 10.99.0.70 443
 net_refused net-dns-signer-metadata $SIGNER connect tcp 169.254.169.254 80
 net_refused net-dns-signer-not-yet $SIGNER connect tcp 10.99.0.71 443
 net_refused net-dns-server-refused $EGRESS sendto 127.0.0.53 53
+# A task that reached 10.98.0.5 (lab: open to all) before memo.test, reserved for the signer,
+# resolved to it, asks again once it does: refused (a new generation: what the task kept from the
+# last call no longer counts).
+rm -f /tmp/net-memo-go
+start_bg /tmp/net-memo.log $EGRESS again /tmp/net-memo-go connect tcp 10.98.0.5 443
+wait_for_line /tmp/net-memo.log "^connect" 20
+expect_contains net-dns-memo-before "connect ENETUNREACH" "$(cat /tmp/net-memo.log)"
 # The answers change: the new address is followed, the old one kept while it has not expired.
 cat >/tmp/zone <<ZONE
 kms.test A 10.99.0.71 2
 later.test A 10.99.0.80 2
+memo.test A 10.98.0.5 2
 ZONE
 # wait_change PATTERN SECONDS: until a "host names' addresses changed" line matches PATTERN.
 wait_change() {
@@ -204,6 +221,10 @@ net_allowed net-dns-new-followed ENETUNREACH $SIGNER connect tcp 10.99.0.71 443
 net_allowed net-dns-later-followed ENETUNREACH $SIGNER connect tcp 10.99.0.80 443
 net_allowed net-dns-old-kept ENETUNREACH $SIGNER connect tcp 10.99.0.70 443
 net_refused net-dns-new-reserved $EGRESS connect tcp 10.99.0.71 443
+expect_contains net-dns-memo-applied "policy generation" "$(wait_change 'memo.test: 10.98.0.5' 60)"
+touch /tmp/net-memo-go
+for _ in $(seq 100); do [ "$(grep -c '^connect' /tmp/net-memo.log)" -ge 2 ] && break; sleep 0.2; done
+expect_eq net-dns-memo-after "connect ENETUNREACH|connect EPERM" "$(grep '^connect' /tmp/net-memo.log | tr '\n' '|' | sed 's/|$//')"
 # 30 s after it was last seen, the old address goes (a later generation).
 expect_contains net-dns-expiry-applied "policy generation" "$(wait_change 'kms.test: 10.99.0.71;' 90)"
 net_refused net-dns-old-gone $SIGNER connect tcp 10.99.0.70 443

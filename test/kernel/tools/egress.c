@@ -21,6 +21,10 @@
 //   egress connect-then-send ADDR PORT      UDP socket, connect() then send() without an address
 //   egress after FILE MODE ARGS...           wait until FILE exists, then do MODE ARGS... (a process
 //                                           started before the agent, acting after it started)
+//   egress again FILE MODE ARGS...           do MODE ARGS..., wait until FILE exists, do it again: the
+//                                           same task twice, across a change (of policy generation)
+//   egress then-exec MODE ARGS... -- PROG ARGS...  do MODE ARGS..., then exec PROG (the same task
+//                                           as another program)
 //   egress read FILE                        open FILE for reading and print its content (programs
 //                                           the example policies name read files too)
 //   egress write FILE TEXT                  open FILE for writing (truncated, created) and write TEXT
@@ -395,18 +399,9 @@ static int dns_serve(const struct sockaddr_storage *ss, socklen_t len, const cha
 	}
 }
 
-int main(int argc, char **argv)
+/* One MODE ARGS... (argv[1] is MODE). */
+static int act(int argc, char **argv)
 {
-	if (argc < 2)
-		return usage();
-	if (!strcmp(argv[1], "after")) {
-		if (argc < 4)
-			return usage();
-		while (access(argv[2], F_OK) != 0)
-			usleep(50000);
-		argv += 2;
-		argc -= 2;
-	}
 	mode = argv[1];
 	signal(SIGPIPE, SIG_IGN);
 
@@ -546,4 +541,40 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	return usage();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	if (!strcmp(argv[1], "after") || !strcmp(argv[1], "again")) {
+		if (argc < 4)
+			return usage();
+		if (!strcmp(argv[1], "again")) {
+			int rc = act(argc - 2, argv + 2);
+			if (rc)
+				return rc;
+			fflush(stdout);
+		}
+		while (access(argv[2], F_OK) != 0)
+			usleep(50000);
+		argv += 2;
+		argc -= 2;
+	}
+	if (!strcmp(argv[1], "then-exec")) {
+		int sep = 2;
+		while (sep < argc && strcmp(argv[sep], "--"))
+			sep++;
+		if (sep < 3 || sep + 1 >= argc)
+			return usage();
+		argv[sep] = NULL;
+		int rc = act(sep - 1, argv + 1);
+		if (rc)
+			return rc;
+		fflush(stdout);
+		execv(argv[sep + 1], argv + sep + 1);
+		perror("execv");
+		return 2;
+	}
+	return act(argc, argv);
 }
