@@ -243,17 +243,19 @@ struct bf_grant {
 
 /*
  * The last destination a task reached with no word from the rules (no refusal, no monitor event):
- * the same destination again, in the same generation, from the same executable file, is allowed
+ * the same destination again, in the same generation, before the task execs again, is allowed
  * without another look (net.bpf.h). Kept and used only while the task acts as its own executable,
  * unconfined (flags within BF_TASK_PLAIN): its decision then depends on nothing but the generation
- * (whose maps never change once in force), its executable and the destination.
+ * (whose maps never change once in force), its executable and the destination. Its executable
+ * changes only by an exec, which task->self_exec_id counts (the agent refuses prctl's
+ * PR_SET_MM_EXE_FILE to everyone: identity.bpf.h).
  */
 struct bf_reached {
-	__u8 addr[16];           /* IPv6, or IPv4 as ::ffff:a.b.c.d */
-	__u16 port;              /* host byte order */
-	__u16 protocol;          /* as the rules see it (bf_net_attempt.protocol) */
-	__u32 generation;        /* the generation that allowed it; 0: nothing kept */
-	struct bf_inode_key exe; /* the task's executable file then */
+	__u8 addr[16];     /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	__u16 port;        /* host byte order */
+	__u16 protocol;    /* as the rules see it (bf_net_attempt.protocol) */
+	__u32 generation;  /* the generation that allowed it; 0: nothing kept */
+	__u64 exec_id;     /* the task's self_exec_id then */
 };
 
 /* Value of bf_tasks_v5 (task storage). */

@@ -18,10 +18,11 @@
  * The agent itself is never refused (its DNS lookups, its control socket).
  *
  * A task that acts as its own executable, unconfined, keeps the last destination it reached with no
- * word from the rules (bf_task.reached): sending to it again, in the same generation, from the same
- * executable file, is allowed after one task-storage lookup, without the two lookups and the judge.
+ * word from the rules (bf_task.reached): sending to it again, in the same generation, before the
+ * task execs again, is allowed after one task-storage lookup, without the two lookups and the judge.
  * Nothing else can change that decision: a generation's maps are never written once it is in force,
- * and an exec, an inherited identity or a confinement changes the task's flags or executable.
+ * an exec is counted (task->self_exec_id), and an inherited identity or a confinement comes with
+ * an exec and shows in the task's flags.
  */
 #ifndef BF_NET_BPF_H
 #define BF_NET_BPF_H
@@ -131,22 +132,23 @@ struct bf_net_subject {
 	bool has_own;
 };
 
-/* Did the task reach this destination last, in this generation, as its own executable, unconfined? */
-static __always_inline bool bf_reached_again(struct bf_net_subject *s, __u32 generation, struct bf_net_attempt *a)
+/*
+ * Did the task reach this destination last, in this generation, as its own executable, unconfined,
+ * since its last exec? Its executable is not read: only an exec changes it.
+ */
+static __always_inline bool bf_reached_again(struct bf_task *t, struct task_struct *task, __u32 generation, struct bf_net_attempt *a)
 {
-	struct bf_task *t = s->t;
-	if (!t || !s->has_own || (t->flags & ~BF_TASK_PLAIN))
+	if (!t || (t->flags & ~BF_TASK_PLAIN))
 		return false;
 	struct bf_reached *r = &t->reached;
-	if (r->generation != generation || r->exe.ino != s->own.ino || r->exe.dev != s->own.dev || r->port != a->port ||
-	    r->protocol != a->protocol)
+	if (r->generation != generation || r->exec_id != task->self_exec_id || r->port != a->port || r->protocol != a->protocol)
 		return false;
 	__u32 *x = (__u32 *)r->addr, *y = (__u32 *)a->addr;
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
 /* Keep a destination the rules let the task reach without a word, if the task may keep one. */
-static __always_inline void bf_reached_keep(struct bf_net_subject *s, __u32 generation, struct bf_net_attempt *a)
+static __always_inline void bf_reached_keep(struct bf_net_subject *s, struct task_struct *task, __u32 generation, struct bf_net_attempt *a)
 {
 	struct bf_task *t = s->t;
 	if (!t || !s->has_own || (t->flags & ~BF_TASK_PLAIN))
@@ -155,7 +157,7 @@ static __always_inline void bf_reached_keep(struct bf_net_subject *s, __u32 gene
 	__builtin_memcpy(r->addr, a->addr, sizeof(r->addr));
 	r->port = a->port;
 	r->protocol = a->protocol;
-	r->exe = s->own;
+	r->exec_id = task->self_exec_id;
 	r->generation = generation;
 }
 
@@ -241,9 +243,9 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 	/* Storage for every task that reaches out: where it keeps its last destination. */
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_net_subject s = { .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE) };
-	s.has_own = bf_net_own_exe(task, &s.own);
-	if (bf_reached_again(&s, generation, a))
+	if (bf_reached_again(s.t, task, generation, a))
 		return 0;
+	s.has_own = bf_net_own_exe(task, &s.own);
 	__u32 rule = ~0U, flags = 0;
 	void *dests = bf_policy_map(&bf_dests_gen_v1, slot);
 	struct bf_dest_key dk = { .prefixlen = 128 };
@@ -276,7 +278,7 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 	bool silent = true;
 	int verdict = bf_net_judge(slot, generation, net, a, rule, flags, false, &s, &silent);
 	if (!verdict && silent)
-		bf_reached_keep(&s, generation, a);
+		bf_reached_keep(&s, task, generation, a);
 	return verdict;
 }
 

@@ -262,9 +262,7 @@ export const Task = struct("bf_task", {
   reached_port: "u16",
   reached_protocol: "u16",
   reached_generation: "u32",
-  reached_ino: "u64",
-  reached_dev: "u32",
-  pad3: "u32",
+  reached_exec_id: "u64",
 });
 export const DestKey = struct("bf_dest_key", { prefixlen: "u32", addr: { bytes: 16 } });
 export const Dest = struct("bf_dest", { rule_id: "u32", ports: "u32", flags: "u32", pad: "u32" });
