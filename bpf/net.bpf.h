@@ -47,7 +47,7 @@
 
 /* What is being decided: the destination, and what the event reports. */
 struct bf_net_attempt {
-	__u8 addr[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	__u8 addr[16] __attribute__((aligned(8))); /* IPv6, or IPv4 as ::ffff:a.b.c.d; compared as two words */
 	__u16 port;    /* host byte order */
 	__u16 protocol; /* IPPROTO_TCP or IPPROTO_UDP as the rules see it; 0: neither */
 	__u16 sock_protocol; /* the socket's own */
@@ -141,10 +141,10 @@ static __always_inline bool bf_reached_again(struct bf_task *t, struct task_stru
 	if (!t || (t->flags & ~BF_TASK_PLAIN))
 		return false;
 	struct bf_reached *r = &t->reached;
-	if (r->generation != generation || r->exec_id != task->self_exec_id || r->port != a->port || r->protocol != a->protocol)
-		return false;
-	__u32 *x = (__u32 *)r->addr, *y = (__u32 *)a->addr;
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+	/* addr, port and protocol lie alike in both: two words and a half-word pair. */
+	__u64 *x = (__u64 *)r->addr, *y = (__u64 *)a->addr;
+	return r->generation == generation && r->exec_id == task->self_exec_id && x[0] == y[0] && x[1] == y[1] &&
+	       *(__u32 *)&r->port == *(__u32 *)&a->port;
 }
 
 /* Keep a destination the rules let the task reach without a word, if the task may keep one. */
