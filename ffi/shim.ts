@@ -7,7 +7,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 5;
+export const SHIM_ABI = 6;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -32,6 +32,7 @@ const symbols = {
   bf_map_id: { args: [i32], returns: FFIType.i64 },
   bf_map_freeze: { args: [i32], returns: i32 },
   bf_probe_inodes: { args: [i32, ptr, u32, ptr], returns: i32 },
+  bf_stat_inodes: { args: [ptr, u32, ptr], returns: i32 },
   bf_map_dump: { args: [i32, ptr, ptr, u32, u32, u32], returns: i32 },
   bf_obj_ids: { args: [i32, ptr, u32], returns: i32 },
   bf_unpin: { args: [ptr], returns: i32 },
@@ -56,6 +57,11 @@ export class NativeError extends Error {
 }
 
 const BPF_ANY = 0n;
+
+/** Paths for the shim's calls that take many: each ends with a NUL. */
+function nulSeparated(paths: readonly string[]): Buffer {
+  return Buffer.from(paths.join("\0") + "\0", "utf8");
+}
 
 export class Shim {
   private constructor(private readonly lib: Lib) {}
@@ -113,6 +119,17 @@ export class Shim {
       this.lib.bf_obj_open(bytes, BigInt(bytes.length), cstr(name), pinRoot === undefined ? null : cstr(pinRoot)),
     );
     return new BpfObject(this, this.lib, h, name);
+  }
+
+  /**
+   * Each path's inode number as stat(2) gives it now (following symbolic links), or null where
+   * stat fails: one call for thousands of paths.
+   */
+  statInodes(paths: readonly string[]): (bigint | null)[] {
+    if (!paths.length) return [];
+    const out = new BigUint64Array(2 * paths.length);
+    this.check("Reading the inodes of the protected files", this.lib.bf_stat_inodes(nulSeparated(paths), paths.length, out));
+    return paths.map((_, i) => (out[2 * i] ? out[2 * i + 1]! : null));
   }
 
   unpin(path: string): void {
@@ -236,9 +253,8 @@ export class BpfMap {
    */
   probeInodes(paths: string[]): ProbedPath[] {
     if (!paths.length) return [];
-    const names = Buffer.from(paths.join("\0") + "\0", "utf8"); // each path ends with a NUL
     const out = new BigUint64Array(3 * paths.length);
-    this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, names, paths.length, out));
+    this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, nulSeparated(paths), paths.length, out));
     return paths.map((_, i) => ({
       kind: KINDS[Number(out[3 * i + 2])]!,
       key: out[3 * i + 1] === 0n ? null : { dev: Number(out[3 * i]), ino: out[3 * i + 1]! },

@@ -4,6 +4,7 @@
 import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
 import { compileNetwork, type NetworkSpec } from "./net.ts";
 import type { TreeWalk, WalkedDir } from "./tree.ts";
+import { startupCode } from "../jit.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -206,6 +207,9 @@ interface RuleGrants {
   entries: MapEntry[];
 }
 
+/** Up to this many grants in a rule, an executable's entry is found by a look along them. */
+const FEW_GRANTS = 16;
+
 /** Set the entry for executable `exe` ("dev:ino") of a rule; `at` is where it already is, or -1. */
 function setGrant(grants: RuleGrants, at: number, exe: string, entry: MapEntry): void {
   if (at !== -1) grants.entries[at] = entry;
@@ -237,7 +241,6 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   const entries: MapEntry[] = [];
   const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> a policy rule
   const grantsOf: RuleGrants[] = []; // by policy rule id
-  const granted = new Map<string, number>(); // for the rule being compiled: "dev:ino" -> index in its grants
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, IdentifiedExe>(); // name -> facts
@@ -337,7 +340,9 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     protectedBy.set(inode, rule);
     const grants: RuleGrants = { exes: [], entries: [] };
     grantsOf.push(grants); // at rule.id: policy rules are numbered from 0, before any guard
-    granted.clear();
+    // Where an executable already has the rule's entry: a rule has a few grants, and a look along
+    // them costs less than a map for each of thousands of rules; a long allow list gets one.
+    const granted = spec.allow.length > FEW_GRANTS ? new Map<string, number>() : undefined;
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
@@ -354,7 +359,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         if (unidentified.has(allow.executable)) continue;
         throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
       }
-      const at = granted.get(exe.inode) ?? -1;
+      const at = granted ? (granted.get(exe.inode) ?? -1) : grants.exes.indexOf(exe.inode);
       const previous = at === -1 ? undefined : grants.entries[at];
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
       const entry: MapEntry = {
@@ -364,10 +369,11 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         origin: allow.origin,
         note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
       };
-      if (at === -1) granted.set(exe.inode, grants.entries.length);
+      if (at === -1) granted?.set(exe.inode, grants.entries.length);
       setGrant(grants, at, exe.inode, entry);
     }
   };
+  startupCode(protect);
   const treeRules: RuleInfo[] = [];
   for (const spec of input.files) protect(spec);
   // What is below each protected directory, the deepest directories first: the most specific rule
@@ -662,3 +668,5 @@ export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uin
   }
   return out;
 }
+
+startupCode(compile, setGrant, accessBits, fileRuleValue, batches);

@@ -7,6 +7,7 @@ import type { ProbedPath } from "../../ffi/shim.ts";
 import { parseCidr, parseHost, parsePort } from "../policy/net.ts";
 import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
 import type { NetworkSpec, Protocol } from "./net.ts";
+import { startupCode } from "../jit.ts";
 
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
@@ -184,3 +185,5 @@ export function problemsAsDiagnostics(problems: CompileProblem[]): Diagnostic[] 
     path: [],
   }));
 }
+
+startupCode(compileInputOf, probedFacts);

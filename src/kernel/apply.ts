@@ -19,10 +19,10 @@
 // Then the changes below directories counted before the second walk are settled (bpf/tree.bpf.h).
 // A failure before 4 leaves the kernel enforcing what it enforced (the new inner maps are closed
 // and freed).
-import { statSync } from "node:fs";
 import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
 import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule } from "../compile/compile.ts";
 import { nameEntries, walkChanges } from "../compile/tree.ts";
+import { loadShim } from "./assets.ts";
 import type { BpfMap } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
@@ -115,15 +115,11 @@ async function reconcile(
   files: BpfMap,
   kernelInodes: KernelInodes,
 ): Promise<{ path: string; key: Uint8Array; value: Uint8Array }[]> {
-  const replaced = compiled.rules.filter((rule) => {
-    if (rule.coveredBy !== undefined) return false; // its file is another rule's, reconciled as that rule
-    if (!carriesFile(rule)) return false; // a runtime or network rule: no file carries it
-    try {
-      return statSync(rule.path, { bigint: true }).ino !== rule.inode.ino;
-    } catch {
-      return false; // nothing at the path any more: nothing to protect there
-    }
-  });
+  // A rule whose file is another rule's is reconciled as that rule; a runtime or network rule has
+  // no file. Where nothing is at the path any more, there is nothing to protect.
+  const carried = compiled.rules.filter((rule) => rule.coveredBy === undefined && carriesFile(rule));
+  const now = (await loadShim()).statInodes(carried.map((rule) => rule.path));
+  const replaced = carried.filter((rule, i) => now[i] !== null && now[i] !== rule.inode.ino);
   if (!replaced.length) return [];
   const keys = await kernelInodes(replaced.map((r) => r.path));
   const out = [];

@@ -17,6 +17,7 @@
 
 import type { ValuePath } from "./diagnostic.ts";
 import { keyed, type Keyed, type Place } from "./sourcemap.ts";
+import { startupCode } from "../jit.ts";
 
 export interface DuplicateKey {
   path: ValuePath;
@@ -398,3 +399,5 @@ class Reader {
     return out;
   }
 }
+
+startupCode(Reader.prototype, place, isIndicator, isKeyChar);

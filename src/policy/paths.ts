@@ -1,6 +1,8 @@
 // What an absolute path in a policy must look like. Text alone: whether it exists is the host's
 // business (check.ts asks the host and warns).
 
+import { startupCode } from "../jit.ts";
+
 export interface Problem {
   severity: "error" | "warning";
   message: string;
@@ -126,3 +128,5 @@ export function interpreterKind(path: string): "interpreter" | "loader" | undefi
     return "interpreter";
   return undefined;
 }
+
+startupCode(pathProblems, pathKey, isSystemDirectory);

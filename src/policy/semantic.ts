@@ -21,6 +21,7 @@ import { parseCidr, parseHost, parsePort, rangesOverlap, type PortRange } from "
 import type { SourceMap } from "./parse.ts";
 import { interpreterKind, isSystemDirectory, pathKey, pathProblems, type Problem } from "./paths.ts";
 import { closest } from "./suggest.ts";
+import { startupCode } from "../jit.ts";
 
 /** What the checker may learn about the machine it runs on. */
 export type PathKind = "file" | "directory" | "other" | "missing";
@@ -233,12 +234,11 @@ class Meaning {
   // --- files --------------------------------------------------------------------------------
 
   checkFiles(section: unknown, topMode: "enforce" | "monitor"): void {
-    /** Each rule by path, with the access it grants each executable (for overlapping rules). */
-    const byPath = new Map<string, { index: number; mode: string; grants: Map<string, Set<string>> }>();
+    /** Each rule by path (for overlapping rules; what it grants is read only for those). */
+    const byPath = new Map<string, { index: number; mode: string; allow: unknown }>();
     // Loops and paths written out rather than forEach and [...at, key]: this runs once per rule
-    // of policies with tens of thousands of them.
+    // of policies with tens of thousands of them, nearly all with one or two grants.
     const rules = list(section);
-    const grants = new Map<string, number>(); // the executables of one rule, emptied for each
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
       if (!isObj(rule)) continue;
@@ -262,24 +262,27 @@ class Meaning {
               `Path ${quote(key)} is protected twice`,
               `first on line ${this.line(["files", first.index, "path"])}; merge the two rules into one`,
             );
-          else byPath.set(key, { index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce", grants: grantsOf(rule.allow) });
+          else byPath.set(key, { index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce", allow: rule.allow });
         }
       }
-      grants.clear();
       const allow = list(rule.allow);
+      const firsts = allow.length > FEW_GRANTS ? new Map<unknown, number>() : undefined;
       for (let j = 0; j < allow.length; j++) {
         const grant = allow[j];
         if (!isObj(grant)) continue;
         this.ref(["files", i, "allow", j, "executable"], grant.executable);
         if (isStr(grant.executable)) {
-          const first = grants.get(grant.executable);
-          if (first !== undefined)
+          let first: number;
+          if (firsts) {
+            first = firsts.get(grant.executable) ?? j;
+            if (first === j) firsts.set(grant.executable, j);
+          } else first = firstGrantOf(allow, grant.executable, j);
+          if (first !== j)
             this.error(
               ["files", i, "allow", j, "executable"],
               `Executable ${quote(grant.executable)} is named twice in this rule`,
               `first on line ${this.line(["files", i, "allow", first, "executable"])}; list its access once, such as "access: [read, write]"`,
             );
-          else grants.set(grant.executable, j);
         }
         if (Array.isArray(grant.access)) {
           const access: unknown[] = grant.access; // a short list: no Set needed
@@ -305,8 +308,9 @@ class Meaning {
             `the most specific rule decides, so nothing under ${quote(key)} is blocked; the enforced rule is on line ${this.line(["files", outer.index, "path"])}`,
           );
         const lost: string[] = [];
-        for (const [exe, access] of outer.grants) {
-          const here = inner.grants.get(exe);
+        const innerGrants = grantsOf(inner.allow);
+        for (const [exe, access] of grantsOf(outer.allow)) {
+          const here = innerGrants.get(exe);
           const missing = [...access].filter((a) => !here?.has(a));
           if (missing.length) lost.push(`${quote(exe)} loses ${missing.join(" and ")}`);
         }
@@ -556,6 +560,22 @@ class Meaning {
   }
 }
 
+/** Up to this many grants in a rule, a name is compared with each earlier one (firstGrantOf). */
+const FEW_GRANTS = 16;
+
+/**
+ * Where executable `name` is first named in a rule's allow list, looking no further than `upTo`
+ * (which names it). A rule has a few grants: comparing with each earlier one costs less than a
+ * map made for each of thousands of rules.
+ */
+function firstGrantOf(allow: unknown[], name: string, upTo: number): number {
+  for (let k = 0; k < upTo; k++) {
+    const g = allow[k];
+    if (isObj(g) && g.executable === name) return k;
+  }
+  return upTo;
+}
+
 /** The access each executable a rule's allow names gets ("read", "write"), as written. */
 function grantsOf(allow: unknown): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
@@ -574,3 +594,5 @@ function parentOf(path: string): string | undefined {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
 }
+
+startupCode(Meaning.prototype, firstGrantOf, grantsOf, parentOf, isObj, isStr, list);

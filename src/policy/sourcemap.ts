@@ -2,6 +2,7 @@
 // (a mapping's places by key, a list's by index), filled by either YAML reader (parse.ts).
 
 import type { Span, ValuePath } from "./diagnostic.ts";
+import { startupCode } from "../jit.ts";
 
 export interface Place {
   /** Offsets of the value in the text, end exclusive. A block mapping or list ends with its first line. */
@@ -46,7 +47,7 @@ export class SourceMap {
   /** @internal for the readers: the place at `path`, whose parent is already placed. */
   set(path: ValuePath, place: Place): void {
     if (path.length === 0) return this.setRoot(place);
-    const parent = this.#walk(path, path.length - 1);
+    const parent = walk(this.#root, path, path.length - 1);
     if (parent.depth !== path.length - 1 || !parent.place) throw new Error(`Bug: no place for the parent of ${JSON.stringify(path)}`);
     const last = path[path.length - 1]!;
     if (typeof last === "number") ((parent.place.kids ??= []) as Place[])[last] = place;
@@ -55,7 +56,7 @@ export class SourceMap {
 
   /** The span of the value at `path`, or of its nearest recorded ancestor. */
   value(path: ValuePath): Span {
-    const place = this.#walk(path, path.length).place;
+    const place = walk(this.#root, path, path.length).place;
     if (!place) return { line: 1, col: 1 };
     const [start, end] = SourceMap.#valueOffsets(place);
     return this.span(start, end);
@@ -71,14 +72,14 @@ export class SourceMap {
    * finding where it ends (a compiled rule carries one for each of thousands of rules).
    */
   valueStart(path: ValuePath): { line: number; col: number } {
-    const place = this.#walk(path, path.length).place;
+    const place = walk(this.#root, path, path.length).place;
     if (!place) return { line: 1, col: 1 };
     return this.position(SourceMap.#valueOffsets(place)[0]);
   }
 
   /** The span of the key that holds the value at `path`; the value's span when there is no key. */
   key(path: ValuePath): Span {
-    const place = this.#walk(path, path.length).place;
+    const place = walk(this.#root, path, path.length).place;
     if (!place) return { line: 1, col: 1 };
     if (place.keyStart !== undefined) return this.span(place.keyStart, place.keyEnd!);
     return this.span(place.start, place.end);
@@ -103,21 +104,6 @@ export class SourceMap {
     return { line: lo + 1, col: offset - starts[lo]! + 1 };
   }
 
-  /** The deepest place along the first `length` steps of `path`. */
-  #walk(path: ValuePath, length: number): { place: Place | undefined; depth: number } {
-    let place = this.#root;
-    let depth = 0;
-    while (place && depth < length) {
-      const kids = place.kids;
-      const seg = path[depth]!;
-      const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids[seg] : undefined;
-      if (!next) break;
-      place = next;
-      depth++;
-    }
-    return { place, depth };
-  }
-
   /** A span underlining [start, end) when it fits on one line, else from start to the end of its line. */
   span(start: number, end: number): Span {
     const { line, col } = this.position(start);
@@ -136,6 +122,21 @@ export class SourceMap {
   }
 }
 
+/** The deepest place along the first `length` steps of `path`. */
+function walk(root: Place | undefined, path: ValuePath, length: number): { place: Place | undefined; depth: number } {
+let place = root;
+  let depth = 0;
+  while (place && depth < length) {
+    const kids = place.kids;
+    const seg = path[depth]!;
+    const next = kids === undefined ? undefined : Array.isArray(kids) ? (typeof seg === "number" ? kids[seg] : undefined) : typeof seg === "string" ? kids[seg] : undefined;
+    if (!next) break;
+    place = next;
+    depth++;
+  }
+  return { place, depth };
+}
+
 /** Offsets at which each line of `text` starts. */
 export function lineStartsOf(text: string): number[] {
   const starts = [0];
@@ -148,3 +149,5 @@ export function lineEndOf(text: string, offset: number): number {
   const nl = text.indexOf("\n", offset);
   return nl === -1 ? text.length : nl;
 }
+
+startupCode(SourceMap.prototype, walk);

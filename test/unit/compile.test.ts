@@ -103,6 +103,18 @@ test("monitor mode and merged grants for one executable", () => {
   expect(hex(g!.value)).toBe("03000000" + "00000000"); // READ | WRITE
 });
 
+test("merged grants in a long allow list (over 16 grants)", () => {
+  // reader, then writer 15 times, then reader again: one entry each, reader's access merged.
+  const allow = [grant("/usr/bin/reader", ["read"], 5), ...Array.from({ length: 15 }, (_, i) => grant("/usr/bin/writer", ["write"], 6 + i)), grant("/usr/bin/reader", ["write"], 30)];
+  const r = compile(policy([rule("/srv/secret", 3, allow)]), host);
+  if (!r.ok) throw new Error("expected ok");
+  const grants = fileEntries(r.compiled.entries).filter((e) => e.map === "grants");
+  expect(grants.map((g) => [g.note.split(" ")[2], hex(g.value)])).toEqual([
+    ["reader", "03000000" + "00000000"], // READ | WRITE
+    ["writer", "02000000" + "00000000"], // WRITE
+  ]);
+});
+
 test("rule ids follow the order of the rules and map back to their lines", () => {
   const r = compile(
     policy([rule("/srv/secret", 3, [grant("/usr/bin/reader", ["read"], 5)]), rule("/srv/other", 7, [grant("/usr/bin/writer", ["write"], 9)])]),
