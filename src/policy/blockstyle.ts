@@ -55,18 +55,21 @@ const CR = 0x0d;
 /** Longest implicit key YAML allows. */
 const MAX_KEY = 1024;
 
-/** Characters that start something other than a plain value (YAML indicators). */
+/** Per ASCII code: 1 for a character that starts something other than a plain value (a YAML indicator), 2 for a plain key's. */
+const CLASS = new Uint8Array(128);
+for (const c of "-?:,[]{}#&*!|>'\"%@`") CLASS[c.charCodeAt(0)] = 1;
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./") CLASS[c.charCodeAt(0)] = 2;
+const INDICATOR = 1;
+const KEY_CHAR = 2;
+
+/** Characters that start something other than a plain value (YAML indicators): - ? : , [ ] { } # & * ! | > ' " % @ ` */
 function isIndicator(c: number): boolean {
-  // - ? : , [ ] { } # & * ! | > ' " % @ `
-  return (
-    c === 0x2d || c === 0x3f || c === 0x3a || c === 0x2c || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x23 ||
-    c === 0x26 || c === 0x2a || c === 0x21 || c === 0x7c || c === 0x3e || c === 0x27 || c === 0x22 || c === 0x25 || c === 0x40 || c === 0x60
-  );
+  return c < 128 && CLASS[c] === INDICATOR;
 }
 
 /** Characters of a plain key: letters, digits, "_", ".", "/", "-". */
 function isKeyChar(c: number): boolean {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2e || c === 0x2f || c === 0x2d;
+  return c < 128 && (CLASS[c] === KEY_CHAR || c === DASH);
 }
 
 export function readBlockStyle(text: string, maxDepth: number, maxValues: number): BlockStyle {

@@ -112,7 +112,7 @@ class Meaning {
       if (isStr(path)) {
         const problems = pathProblems(path, "executable");
         this.problems([...at, "path"], problems);
-        if (!problems.some((p) => p.severity === "error")) {
+        if (!hasError(problems)) {
           const kind = interpreterKind(path);
           if (kind === "loader")
             this.warn(
@@ -193,6 +193,13 @@ class Meaning {
       this.warn(at, `Path ${quote(path)} is a directory on this machine: the rule covers everything below it`, `write ${quote(`${path}/`)} to make that plain`);
   }
 
+  /** Whether `name` is an executable the policy defines (or the section cannot tell), noting it used. */
+  knows(name: unknown): boolean {
+    if (!isStr(name)) return false;
+    this.used.add(name);
+    return this.executables === undefined || this.executables.has(name);
+  }
+
   /** A reference to an executable by name. */
   ref(at: ValuePath, name: unknown): void {
     if (!isStr(name)) return;
@@ -246,7 +253,7 @@ class Meaning {
       if (isStr(path)) {
         const problems = pathProblems(path, "file");
         if (problems.length > 0) this.problems(["files", i, "path"], problems);
-        if (!problems.some((p) => p.severity === "error")) {
+        if (!hasError(problems)) {
           if (isSystemDirectory(path))
             this.warn(
               ["files", i, "path"],
@@ -270,7 +277,8 @@ class Meaning {
       for (let j = 0; j < allow.length; j++) {
         const grant = allow[j];
         if (!isObj(grant)) continue;
-        this.ref(["files", i, "allow", j, "executable"], grant.executable);
+        // A name defined under "executables" needs no path built: only a problem does.
+        if (!this.knows(grant.executable)) this.ref(["files", i, "allow", j, "executable"], grant.executable);
         if (isStr(grant.executable)) {
           let first: number;
           if (firsts) {
@@ -538,7 +546,7 @@ class Meaning {
         const at: ValuePath = ["agent", "protection", "files", i];
         const problems = pathProblems(p, "file");
         this.problems(at, problems);
-        if (!problems.some((x) => x.severity === "error")) this.checkHostPath(at, p, "guarded");
+        if (!hasError(problems)) this.checkHostPath(at, p, "guarded");
       });
     }
     const events = section.events;
@@ -558,6 +566,12 @@ class Meaning {
       });
     }
   }
+}
+
+/** Whether any of a path's problems is an error. */
+function hasError(problems: readonly Problem[]): boolean {
+  for (const p of problems) if (p.severity === "error") return true;
+  return false;
 }
 
 /** Up to this many grants in a rule, a name is compared with each earlier one (firstGrantOf). */
@@ -595,4 +609,4 @@ function parentOf(path: string): string | undefined {
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-startupCode(Meaning.prototype, firstGrantOf, grantsOf, parentOf, isObj, isStr, list);
+startupCode(Meaning.prototype, hasError, firstGrantOf, grantsOf, parentOf, isObj, isStr, list);
