@@ -125,12 +125,34 @@ static __always_inline bool bf_net_own_exe(struct task_struct *task, struct bf_i
 	return true;
 }
 
-/* Who is deciding: the task's storage (NULL: none) and its own executable file. */
+/*
+ * Who is deciding: the task, its storage (NULL: none) and its own executable file, read the first
+ * time it is needed (bf_net_own): a destination named for all, under a policy that confines
+ * nobody, is allowed without it.
+ */
 struct bf_net_subject {
+	struct task_struct *task;
 	struct bf_task *t;
 	struct bf_inode_key own;
 	bool has_own;
+	bool own_read;
 };
+
+/* The subject's own executable (false for kernel threads), read once. */
+static __always_inline bool bf_net_own(struct bf_net_subject *s)
+{
+	if (!s->own_read) {
+		s->has_own = bf_net_own_exe(s->task, &s->own);
+		s->own_read = true;
+	}
+	return s->has_own;
+}
+
+/* Does the task act as its own executable, unconfined (its flags within BF_TASK_PLAIN)? */
+static __always_inline bool bf_task_plain(struct bf_task *t)
+{
+	return t && !(t->flags & ~BF_TASK_PLAIN);
+}
 
 /*
  * Did the task reach this destination last, in this generation, as its own executable, unconfined,
@@ -138,7 +160,7 @@ struct bf_net_subject {
  */
 static __always_inline bool bf_reached_again(struct bf_task *t, struct task_struct *task, __u32 generation, struct bf_net_attempt *a)
 {
-	if (!t || (t->flags & ~BF_TASK_PLAIN))
+	if (!bf_task_plain(t))
 		return false;
 	struct bf_reached *r = &t->reached;
 	/* addr, port and protocol lie alike in both: two words and a half-word pair. */
@@ -151,7 +173,7 @@ static __always_inline bool bf_reached_again(struct bf_task *t, struct task_stru
 static __always_inline void bf_reached_keep(struct bf_net_subject *s, struct task_struct *task, __u32 generation, struct bf_net_attempt *a)
 {
 	struct bf_task *t = s->t;
-	if (!t || !s->has_own || (t->flags & ~BF_TASK_PLAIN))
+	if (!bf_task_plain(t) || !bf_net_own(s))
 		return;
 	struct bf_reached *r = &t->reached;
 	__builtin_memcpy(r->addr, a->addr, sizeof(r->addr));
@@ -176,8 +198,8 @@ static __always_inline int bf_net_judge(__u32 slot, __u32 generation, struct bf_
 		return 0;
 	struct bf_task *t = s->t;
 	__u32 tflags = t ? t->flags : 0;
+	bool has_own = bf_net_own(s);
 	struct bf_inode_key own = s->own, id = {};
-	bool has_own = s->has_own;
 	bool known = has_own && !(tflags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED));
 	if (t && (tflags & BF_TASK_INHERITED) && !(tflags & (BF_TASK_UNTRUSTED | BF_TASK_UNVERIFIED))) {
 		id = t->inherited;
@@ -242,10 +264,9 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 		return 0;
 	/* Storage for every task that reaches out: where it keeps its last destination. */
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct bf_net_subject s = { .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE) };
+	struct bf_net_subject s = { .task = task, .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE) };
 	if (bf_reached_again(s.t, task, generation, a))
 		return 0;
-	s.has_own = bf_net_own_exe(task, &s.own);
 	__u32 rule = ~0U, flags = 0;
 	void *dests = bf_policy_map(&bf_dests_gen_v1, slot);
 	struct bf_dest_key dk = { .prefixlen = 128 };
@@ -381,9 +402,8 @@ static __always_inline int bf_socket_decide(int family, int type, int protocol, 
 		return 0;
 	struct bf_net_attempt a = { .op = BF_OP_SOCKET, .arg = type, .family = family, .sock_protocol = protocol };
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct bf_net_subject s = { .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0) };
-	s.has_own = bf_net_own_exe(task, &s.own);
-	bool silent = true;
+	struct bf_net_subject s = { .task = task, .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, 0) };
+	bool silent = true; /* the judge's report, not needed here: nothing is kept for a socket */
 	return bf_net_judge(slot, generation, net, &a, ~0U, 0, true, &s, &silent);
 }
 

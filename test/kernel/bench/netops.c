@@ -21,14 +21,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct sockaddr_in to[2] = { { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])) } };
-	const char *comma = strchr(argv[3], ',');
-	to[1] = to[0];
-	if (comma)
-		to[1].sin_port = htons(atoi(comma + 1));
-	if (inet_pton(AF_INET, argv[2], &to[0].sin_addr) != 1 || inet_pton(AF_INET, argv[2], &to[1].sin_addr) != 1) {
+	if (inet_pton(AF_INET, argv[2], &to[0].sin_addr) != 1) {
 		fprintf(stderr, "bad address %s\n", argv[2]);
 		return 2;
 	}
+	const char *comma = strchr(argv[3], ',');
+	to[1] = to[0]; /* the same address; the second port when one is given */
+	if (comma)
+		to[1].sin_port = htons(atoi(comma + 1));
 	long n = atol(argv[4]);
 	int tcp = !strcmp(argv[1], "tcp");
 	int udp = tcp ? -1 : socket(AF_INET, SOCK_DGRAM, 0);
