@@ -124,7 +124,7 @@ export class SourceMap {
 
 /** The deepest place along the first `length` steps of `path`. */
 function walk(root: Place | undefined, path: ValuePath, length: number): { place: Place | undefined; depth: number } {
-let place = root;
+  let place = root;
   let depth = 0;
   while (place && depth < length) {
     const kids = place.kids;
