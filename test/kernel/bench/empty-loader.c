@@ -1,5 +1,8 @@
 // Loads empty.bpf.o, attaches every program whose hook this kernel has (as the agent does: some
 // hooks exist only in newer kernels), prints "attached" and waits for SIGTERM.
+// SIGTERM is blocked from the start and taken with sigwait: a signal sent the moment "attached" is
+// read is kept pending, never lost between a flag test and pause() (a soak cycle once hung there
+// until stop_bg's SIGKILL).
 // Usage: empty-loader OBJECT
 #include <signal.h>
 #include <stdio.h>
@@ -8,13 +11,15 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-static volatile sig_atomic_t stop;
-static void on_term(int sig) { (void)sig; stop = 1; }
-
 int main(int argc, char **argv)
 {
 	if (argc != 2)
 		return 2;
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, NULL))
+		return 1;
 	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	if (!obj || !vmlinux) {
@@ -43,10 +48,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	signal(SIGTERM, on_term);
 	printf("attached\n");
 	fflush(stdout);
-	while (!stop)
-		pause();
-	return 0;
+	int sig;
+	return sigwait(&term, &sig) ? 1 : 0;
 }

@@ -52,7 +52,10 @@ while [ $cycle -le "$SOAK_CYCLES" ]; do
     break
   fi
   stop_bg $EMPTY
-  [ "$BG_STATUS" -eq 0 ] && empty=$((empty + 1))
+  if [ "$BG_STATUS" -eq 0 ]; then empty=$((empty + 1)); else
+    show_file /tmp/empty.out
+    fail soak-empty-programs-exit "cycle $cycle: the empty programs' loader exited with status $BG_STATUS after SIGTERM (137: killed 5 s later)"
+  fi
 
   if dmesg | grep -Eq "$LOCKUP"; then
     dmesg | grep -E -A 30 "$LOCKUP" | head -80
