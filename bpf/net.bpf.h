@@ -158,19 +158,20 @@ static __always_inline bool bf_task_plain(struct bf_task *t)
  * Did the task reach this destination last, in this generation, as its own executable, unconfined,
  * since its last exec? Its executable is not read: only an exec changes it.
  */
-static __always_inline bool bf_reached_again(struct bf_task *t, struct task_struct *task, __u32 generation, struct bf_net_attempt *a)
+static __always_inline bool bf_reached_again(struct bf_net_subject *s, __u32 generation, struct bf_net_attempt *a)
 {
+	struct bf_task *t = s->t;
 	if (!bf_task_plain(t))
 		return false;
 	struct bf_reached *r = &t->reached;
 	/* addr, port and protocol lie alike in both: two words and a half-word pair. */
 	__u64 *x = (__u64 *)r->addr, *y = (__u64 *)a->addr;
-	return r->generation == generation && r->exec_id == task->self_exec_id && x[0] == y[0] && x[1] == y[1] &&
+	return r->generation == generation && r->exec_id == s->task->self_exec_id && x[0] == y[0] && x[1] == y[1] &&
 	       *(__u32 *)&r->port == *(__u32 *)&a->port;
 }
 
 /* Keep a destination the rules let the task reach without a word, if the task may keep one. */
-static __always_inline void bf_reached_keep(struct bf_net_subject *s, struct task_struct *task, __u32 generation, struct bf_net_attempt *a)
+static __always_inline void bf_reached_keep(struct bf_net_subject *s, __u32 generation, struct bf_net_attempt *a)
 {
 	struct bf_task *t = s->t;
 	if (!bf_task_plain(t) || !bf_net_own(s))
@@ -179,7 +180,7 @@ static __always_inline void bf_reached_keep(struct bf_net_subject *s, struct tas
 	__builtin_memcpy(r->addr, a->addr, sizeof(r->addr));
 	r->port = a->port;
 	r->protocol = a->protocol;
-	r->exec_id = task->self_exec_id;
+	r->exec_id = s->task->self_exec_id;
 	r->generation = generation;
 }
 
@@ -265,7 +266,7 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 	/* Storage for every task that reaches out: where it keeps its last destination. */
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct bf_net_subject s = { .task = task, .t = bpf_task_storage_get(&bf_tasks_v5, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE) };
-	if (bf_reached_again(s.t, task, generation, a))
+	if (bf_reached_again(&s, generation, a))
 		return 0;
 	__u32 rule = ~0U, flags = 0;
 	void *dests = bf_policy_map(&bf_dests_gen_v1, slot);
@@ -299,7 +300,7 @@ static __always_inline int bf_net_decide(struct bf_net_attempt *a)
 	bool silent = true;
 	int verdict = bf_net_judge(slot, generation, net, a, rule, flags, false, &s, &silent);
 	if (!verdict && silent)
-		bf_reached_keep(&s, task, generation, a);
+		bf_reached_keep(&s, generation, a);
 	return verdict;
 }
 

@@ -5,6 +5,7 @@ import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MA
 import { compileNetwork, type NetworkSpec } from "./net.ts";
 import type { TreeWalk, WalkedDir } from "./tree.ts";
 import { startupCode } from "../jit.ts";
+import { firstSeen, seenMap } from "../seen.ts";
 
 /** Where something was written in the policy. */
 export interface Origin {
@@ -207,9 +208,6 @@ interface RuleGrants {
   entries: MapEntry[];
 }
 
-/** Up to this many grants in a rule, an executable's entry is found by a look along them. */
-const FEW_GRANTS = 16;
-
 /** Set the entry for executable `exe` ("dev:ino") of a rule; `at` is where it already is, or -1. */
 function setGrant(grants: RuleGrants, at: number, exe: string, entry: MapEntry): void {
   if (at !== -1) grants.entries[at] = entry;
@@ -217,6 +215,10 @@ function setGrant(grants: RuleGrants, at: number, exe: string, entry: MapEntry):
     grants.exes.push(exe);
     grants.entries.push(entry);
   }
+}
+
+function itself(s: string): string {
+  return s;
 }
 
 function accessBits(access: readonly ("read" | "write")[]): number {
@@ -340,9 +342,8 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     protectedBy.set(inode, rule);
     const grants: RuleGrants = { exes: [], entries: [] };
     grantsOf.push(grants); // at rule.id: policy rules are numbered from 0, before any guard
-    // Where an executable already has the rule's entry: a rule has a few grants, and a look along
-    // them costs less than a map for each of thousands of rules; a long allow list gets one.
-    const granted = spec.allow.length > FEW_GRANTS ? new Map<string, number>() : undefined;
+    // Where an executable already has the rule's entry (a map only for a long allow list).
+    const granted = seenMap<string>(spec.allow.length);
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
@@ -359,7 +360,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         if (unidentified.has(allow.executable)) continue;
         throw new Error(`Bug: grant to "${allow.executable}", which is not an executable of the compiler's input (${allow.origin.file}:${allow.origin.line})`);
       }
-      const at = granted ? (granted.get(exe.inode) ?? -1) : grants.exes.indexOf(exe.inode);
+      const at = firstSeen(grants.exes, grants.exes.length, exe.inode, itself, granted);
       const previous = at === -1 ? undefined : grants.entries[at];
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
       const entry: MapEntry = {
@@ -369,7 +370,6 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         origin: allow.origin,
         note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
       };
-      if (at === -1) granted?.set(exe.inode, grants.entries.length);
       setGrant(grants, at, exe.inode, entry);
     }
   };
@@ -669,4 +669,4 @@ export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uin
   return out;
 }
 
-startupCode(compile, setGrant, accessBits, fileRuleValue, batches);
+startupCode(compile, setGrant, itself, accessBits, fileRuleValue, batches);

@@ -22,6 +22,7 @@ import type { SourceMap } from "./parse.ts";
 import { interpreterKind, isSystemDirectory, pathKey, pathProblems, type Problem } from "./paths.ts";
 import { closest } from "./suggest.ts";
 import { startupCode } from "../jit.ts";
+import { firstSeen, seenMap } from "../seen.ts";
 
 /** What the checker may learn about the machine it runs on. */
 export type PathKind = "file" | "directory" | "other" | "missing";
@@ -202,10 +203,8 @@ class Meaning {
 
   /** A reference to an executable by name. */
   ref(at: ValuePath, name: unknown): void {
-    if (!isStr(name)) return;
-    this.used.add(name);
-    const names = this.executables;
-    if (!names || names.has(name)) return;
+    if (!isStr(name) || this.knows(name)) return;
+    const names = this.executables!;
     const near = closest(name, names);
     const hint = near
       ? `did you mean ${quote(near)}?`
@@ -273,19 +272,15 @@ class Meaning {
         }
       }
       const allow = list(rule.allow);
-      const firsts = allow.length > FEW_GRANTS ? new Map<unknown, number>() : undefined;
+      const firsts = seenMap<string>(allow.length);
       for (let j = 0; j < allow.length; j++) {
         const grant = allow[j];
         if (!isObj(grant)) continue;
         // A name defined under "executables" needs no path built: only a problem does.
         if (!this.knows(grant.executable)) this.ref(["files", i, "allow", j, "executable"], grant.executable);
         if (isStr(grant.executable)) {
-          let first: number;
-          if (firsts) {
-            first = firsts.get(grant.executable) ?? j;
-            if (first === j) firsts.set(grant.executable, j);
-          } else first = firstGrantOf(allow, grant.executable, j);
-          if (first !== j)
+          const first = firstSeen(allow, j, grant.executable, executableOf, firsts);
+          if (first !== -1)
             this.error(
               ["files", i, "allow", j, "executable"],
               `Executable ${quote(grant.executable)} is named twice in this rule`,
@@ -574,20 +569,9 @@ function hasError(problems: readonly Problem[]): boolean {
   return false;
 }
 
-/** Up to this many grants in a rule, a name is compared with each earlier one (firstGrantOf). */
-const FEW_GRANTS = 16;
-
-/**
- * Where executable `name` is first named in a rule's allow list, looking no further than `upTo`
- * (which names it). A rule has a few grants: comparing with each earlier one costs less than a
- * map made for each of thousands of rules.
- */
-function firstGrantOf(allow: unknown[], name: string, upTo: number): number {
-  for (let k = 0; k < upTo; k++) {
-    const g = allow[k];
-    if (isObj(g) && g.executable === name) return k;
-  }
-  return upTo;
+/** The executable a grant names, as written. */
+function executableOf(grant: unknown): unknown {
+  return isObj(grant) ? grant.executable : undefined;
 }
 
 /** The access each executable a rule's allow names gets ("read", "write"), as written. */
@@ -609,4 +593,4 @@ function parentOf(path: string): string | undefined {
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-startupCode(Meaning.prototype, hasError, firstGrantOf, grantsOf, parentOf, isObj, isStr, list);
+startupCode(Meaning.prototype, hasError, executableOf, grantsOf, parentOf, isObj, isStr, list);
