@@ -53,7 +53,58 @@ export interface MapEntry {
   value: Uint8Array;
   origin: Origin;
   /** What the entry means, for people reading goldens and debug output. */
-  note: string;
+  readonly note: string;
+}
+
+// The entries a large policy makes by the ten thousand (a file rule's, a grant's, one for each
+// file below a protected directory) write their note when it is read: numbers turned into text
+// cost more than the rest of compiling such an entry, and only tests and debug output read them.
+
+class FileRuleEntry implements MapEntry {
+  readonly map = "files";
+  constructor(
+    readonly key: Uint8Array,
+    readonly value: Uint8Array,
+    readonly origin: Origin,
+    private readonly rule: RuleInfo,
+  ) {}
+  get note(): string {
+    const r = this.rule;
+    return `protect ${r.tree ? "directory " : ""}${r.path} (dev ${r.inode.dev}, ino ${r.inode.ino}) as rule ${r.id}, ${r.mode}`;
+  }
+}
+
+class GrantEntry implements MapEntry {
+  readonly map = "grants";
+  constructor(
+    readonly key: Uint8Array,
+    readonly value: Uint8Array,
+    readonly origin: Origin,
+    private readonly rule: RuleInfo,
+    private readonly grant: FileRuleSpec["allow"][number],
+    private readonly exe: IdentifiedExe,
+  ) {}
+  get note(): string {
+    return `rule ${this.rule.id}: ${this.grant.executable} (${this.exe.where}) may ${this.grant.access.join("+")}`;
+  }
+}
+
+class BelowEntry implements MapEntry {
+  readonly map = "files";
+  constructor(
+    readonly key: Uint8Array,
+    readonly value: Uint8Array,
+    private readonly rule: RuleInfo,
+    private readonly dir: boolean,
+    private readonly dev: number,
+    private readonly ino: bigint,
+  ) {}
+  get origin(): Origin {
+    return this.rule.origin;
+  }
+  get note(): string {
+    return `below ${this.rule.path}: ${this.dir ? "directory" : "file"} dev ${this.dev}, ino ${this.ino}`;
+  }
 }
 
 /** What the compiler needs to know about a path on the target host. */
@@ -187,6 +238,33 @@ export function carriesFile(rule: RuleInfo): boolean {
 export type CompileResult = { ok: true; compiled: Compiled } | { ok: false; problems: CompileProblem[] };
 
 
+/**
+ * Values by inode (dev, ino), kept as numbers: no "dev:ino" string made and hashed for each of
+ * thousands of files. An inode number past 2^53 (no exact double) stays a bigint key.
+ */
+class ByInode<T> {
+  readonly #devs = new Map<number, Map<number | bigint, T>>();
+
+  get(dev: number, ino: bigint): T | undefined {
+    return this.#devs.get(dev)?.get(inoKey(ino));
+  }
+
+  has(dev: number, ino: bigint): boolean {
+    return this.get(dev, ino) !== undefined;
+  }
+
+  set(dev: number, ino: bigint, value: T): void {
+    let inodes = this.#devs.get(dev);
+    if (!inodes) this.#devs.set(dev, (inodes = new Map()));
+    inodes.set(inoKey(ino), value);
+  }
+}
+
+function inoKey(ino: bigint): number | bigint {
+  return ino <= MAX_EXACT ? Number(ino) : ino;
+}
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** An executable found on the host, with the strings every grant to it repeats made once. */
 interface IdentifiedExe {
   dev: number;
@@ -241,13 +319,13 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   const problems: CompileProblem[] = [];
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
-  const protectedBy = new Map<string, RuleInfo>(); // "dev:ino" -> a policy rule
+  const protectedBy = new ByInode<RuleInfo>(); // inode -> a policy rule
   const grantsOf: RuleGrants[] = []; // by policy rule id
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, IdentifiedExe>(); // name -> facts
   const identified: { spec: ExecutableSpec; dev: number; ino: bigint; verified: boolean }[] = [];
-  const exeByInode = new Map<string, ExecutableSpec>();
+  const exeByInode = new ByInode<ExecutableSpec>();
   const unidentified = new Set<string>(); // names whose problem is already reported
   for (const exe of input.executables) {
     unidentified.add(exe.name);
@@ -269,7 +347,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       continue;
     }
     const inode = `${facts.dev}:${facts.ino}`;
-    const twin = exeByInode.get(inode);
+    const twin = exeByInode.get(facts.dev, facts.ino);
     if (twin) {
       problems.push({
         origin: exe.origin,
@@ -279,7 +357,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       continue;
     }
     if (exe.digest && !digestHolds(exe, exe.digest, measured?.(exe.path), problems)) continue;
-    exeByInode.set(inode, exe);
+    exeByInode.set(facts.dev, facts.ino, exe);
     exes.set(exe.name, { dev: facts.dev, ino: facts.ino, inode, where: `dev ${facts.dev}, ino ${facts.ino}` });
     unidentified.delete(exe.name);
     identified.push({ spec: exe, dev: facts.dev, ino: facts.ino, verified: exe.digest !== undefined });
@@ -313,9 +391,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       });
       return;
     }
-    const ino = String(facts.ino); // once: a bigint's digits cost more than the rest of the note
-    const inode = `${facts.dev}:${ino}`;
-    const earlier = protectedBy.get(inode);
+    const earlier = protectedBy.get(facts.dev, facts.ino);
     if (earlier) {
       problems.push({
         origin: spec.origin,
@@ -333,24 +409,18 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       mode: spec.mode,
     };
     // A program's file is read to run it: a rule on it names who may update it, not who may run it.
-    if (exeByInode.has(inode)) rule.writeOnly = true;
+    if (exeByInode.has(facts.dev, facts.ino)) rule.writeOnly = true;
     if (directory) {
       rule.tree = true;
       treeRules.push(rule);
     }
     rules.push(rule);
-    protectedBy.set(inode, rule);
+    protectedBy.set(facts.dev, facts.ino, rule);
     const grants: RuleGrants = { exes: [], entries: [] };
     grantsOf.push(grants); // at rule.id: policy rules are numbered from 0, before any guard
     // Where an executable already has the rule's entry (a map only for a long allow list).
     const granted = seenMap<string>(spec.allow.length);
-    entries.push({
-      map: "files",
-      key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
-      value: fileRuleValue(rule),
-      origin: spec.origin,
-      note: `protect ${directory ? "directory " : ""}${spec.path} (dev ${facts.dev}, ino ${ino}) as rule ${rule.id}, ${spec.mode}`,
-    });
+    entries.push(new FileRuleEntry(InodeKey.encode({ ino: facts.ino, dev: facts.dev }), fileRuleValue(rule), spec.origin, rule));
 
     for (const allow of spec.allow) {
       const exe = exes.get(allow.executable);
@@ -363,13 +433,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       const at = firstSeen(grants.exes, grants.exes.length, exe.inode, itself, granted);
       const previous = at === -1 ? undefined : grants.entries[at];
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
-      const entry: MapEntry = {
-        map: "grants",
-        key: GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }),
-        value: Grant.encode({ access: bits }),
-        origin: allow.origin,
-        note: `rule ${rule.id}: ${allow.executable} (${exe.where}) may ${allow.access.join("+")}`,
-      };
+      const entry = new GrantEntry(GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }), Grant.encode({ access: bits }), allow.origin, rule, allow, exe);
       setGrant(grants, at, exe.inode, entry);
     }
   };
@@ -403,17 +467,10 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     const tree: TreeRule = { rule, child, seen: new Set(walked.entries.map((e) => e.seen)), labelled: 0, dirs: walked.dirs, statDev: walked.statDev };
     treeOut.push(tree);
     for (const e of walked.entries) {
-      const inode = `${e.dev}:${e.ino}`;
-      if (protectedBy.has(inode)) continue;
+      if (protectedBy.has(e.dev, e.ino)) continue;
       tree.labelled++;
-      protectedBy.set(inode, rule);
-      entries.push({
-        map: "files",
-        key: InodeKey.encode({ ino: e.ino, dev: e.dev }),
-        value: exeByInode.has(inode) ? childOfExe : child,
-        origin: rule.origin,
-        note: `below ${rule.path}: ${e.dir ? "directory" : "file"} dev ${e.dev}, ino ${e.ino}`,
-      });
+      protectedBy.set(e.dev, e.ino, rule);
+      entries.push(new BelowEntry(InodeKey.encode({ ino: e.ino, dev: e.dev }), exeByInode.has(e.dev, e.ino) ? childOfExe : child, rule, e.dir, e.dev, e.ino));
     }
   }
   if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
@@ -436,13 +493,13 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   // it grants write may update the program); any other named executable's file nobody may change.
   for (const { spec, dev, ino, verified } of identified) {
     const inode = `${dev}:${ino}`;
-    const covering = protectedBy.get(inode);
+    const covering = protectedBy.get(dev, ino);
     const rule: RuleInfo = { id: rules.length, kind: "executable", path: spec.path, origin: spec.origin, inode: { dev, ino }, mode: spec.mode };
     if (covering) rule.coveredBy = covering.id;
     rules.push(rule);
     const key = InodeKey.encode({ ino, dev });
     if (!covering) {
-      protectedBy.set(inode, rule);
+      protectedBy.set(dev, ino, rule);
       entries.push({
         map: "files",
         key,
@@ -578,7 +635,7 @@ function guardForAgent(
   host: HostFacts,
   rules: RuleInfo[],
   entries: MapEntry[],
-  protectedBy: Map<string, RuleInfo>,
+  protectedBy: ByInode<RuleInfo>,
   grantsOf: RuleGrants[],
   problems: CompileProblem[],
 ): void {
@@ -600,7 +657,7 @@ function guardForAgent(
     const inode = `${facts.dev}:${facts.ino}`;
     if (guardedHere.has(inode)) continue; // the policy file given twice, a path named twice: one rule
     guardedHere.add(inode);
-    const policyRule = protectedBy.get(inode);
+    const policyRule = protectedBy.get(facts.dev, facts.ino);
     if (policyRule) {
       addAgentGrant(grantsOf[policyRule.id]!, exe, policyRule, Access.READ | Access.WRITE, g.origin);
       continue;
@@ -615,7 +672,7 @@ function guardForAgent(
       mode: agent.mode,
     };
     rules.push(rule);
-    protectedBy.set(inode, rule); // a named executable that is the agent's own file keeps this rule
+    protectedBy.set(facts.dev, facts.ino, rule); // a named executable that is the agent's own file keeps this rule
     entries.push({
       map: "files",
       key: InodeKey.encode({ ino: facts.ino, dev: facts.dev }),
@@ -649,24 +706,34 @@ function addAgentGrant(grants: RuleGrants, exe: PathFacts, rule: RuleInfo, acces
 
 /** Group entries by map, keys and values back to back, for batched updates. */
 export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uint8Array; values: Uint8Array; count: number }[] {
-  const out = [];
-  for (const map of Object.keys(MAPS) as MapName[]) {
-    let count = 0;
-    for (const e of entries) if (e.map === map) count++;
-    if (!count) continue;
-    const { key, value } = MAPS[map];
-    const keys = new Uint8Array(key.size * count);
-    const values = new Uint8Array(value.size * count);
-    let i = 0;
-    for (const e of entries) {
-      if (e.map !== map) continue;
-      keys.set(e.key, i * key.size);
-      values.set(e.value, i * value.size);
-      i++;
-    }
-    out.push({ map, keys, values, count });
+  type Batch = { map: MapName; keys: Uint8Array; values: Uint8Array; count: number };
+  const names = Object.keys(MAPS) as MapName[];
+  const counts = Object.fromEntries(names.map((n) => [n, 0])) as Record<MapName, number>;
+  for (let i = 0; i < entries.length; i++) counts[entries[i]!.map]++;
+  const out: Batch[] = [];
+  const byMap = {} as Record<MapName, Batch>;
+  for (const map of names) {
+    if (!counts[map]) continue;
+    const batch = { map, keys: new Uint8Array(MAPS[map].key.size * counts[map]), values: new Uint8Array(MAPS[map].value.size * counts[map]), count: 0 };
+    out.push(batch);
+    byMap[map] = batch;
+  }
+  // One pass, each entry's few bytes copied in place: a call to set() for each costs more.
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const b = byMap[e.map];
+    if (e.key.length !== MAPS[e.map].key.size || e.value.length !== MAPS[e.map].value.size) throw new Error(`Bug: a ${e.map} entry of ${e.key.length} + ${e.value.length} bytes`);
+    copyAt(b.keys, e.key, b.count);
+    copyAt(b.values, e.value, b.count);
+    b.count++;
   }
   return out;
 }
 
-startupCode(compile, setGrant, itself, accessBits, fileRuleValue, batches);
+/** bytes into the n-th slot of its size in to. */
+function copyAt(to: Uint8Array, bytes: Uint8Array, n: number): void {
+  const at = n * bytes.length;
+  for (let k = 0; k < bytes.length; k++) to[at + k] = bytes[k]!;
+}
+
+startupCode(compile, ByInode.prototype, inoKey, setGrant, itself, accessBits, fileRuleValue, batches, copyAt);

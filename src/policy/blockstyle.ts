@@ -107,6 +107,11 @@ class Reader {
   private values = 0;
   private depth = 0;
   private readonly path: (string | number)[] = [];
+  /**
+   * The last key read of each length and first character. A policy repeats a few keys (path,
+   * allow, executable, access) by the thousand: each is sliced, and made a property name, once.
+   */
+  private readonly keys = new Map<number, string>();
 
   constructor(
     private readonly t: string,
@@ -183,8 +188,18 @@ class Reader {
   }
 
   /** A block mapping whose keys sit at column `ind`; its first key is at `first` on the current line. */
-  private mapping(ind: number, first: number): unknown {
+  /** The text of the key at t[p, ke). */
+  private keyText(p: number, ke: number): string {
     const t = this.t;
+    const slot = (ke - p) * 65536 + t.charCodeAt(p);
+    const last = this.keys.get(slot);
+    if (last !== undefined && t.startsWith(last, p)) return last;
+    const key = t.slice(p, ke);
+    this.keys.set(slot, key);
+    return key;
+  }
+
+  private mapping(ind: number, first: number): unknown {
     const out: Record<string, unknown> = {};
     const kids = keyed();
     const where = place(first, this.next - 1, kids);
@@ -193,7 +208,7 @@ class Reader {
     for (;;) {
       const ke = this.keyEnd(p);
       if (ke === -1) throw new Decline(p, "Expected a key followed by a colon");
-      const key = t.slice(p, ke);
+      const key = this.keyText(p, ke);
       if (key.length > MAX_KEY) throw new Decline(p, "Key is too long");
       if (key.length <= 4 && NULL.test(key)) throw new Decline(p, "A key must be a plain string");
       const keyStart = p;

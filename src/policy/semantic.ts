@@ -241,7 +241,8 @@ class Meaning {
 
   checkFiles(section: unknown, topMode: "enforce" | "monitor"): void {
     /** Each rule by path (for overlapping rules; what it grants is read only for those). */
-    const byPath = new Map<string, { index: number; mode: string; allow: unknown }>();
+    const byPath = new Map<string, PathRule>();
+    const pathRules: PathRule[] = []; // byPath's values, in order: walked without a Map iterator
     // Loops and paths written out rather than forEach and [...at, key]: this runs once per rule
     // of policies with tens of thousands of them, nearly all with one or two grants.
     const rules = list(section);
@@ -268,7 +269,11 @@ class Meaning {
               `Path ${quote(key)} is protected twice`,
               `first on line ${this.line(["files", first.index, "path"])}; merge the two rules into one`,
             );
-          else byPath.set(key, { index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce", allow: rule.allow });
+          else {
+            const r = { key, index: i, mode: rule.mode === "monitor" || (rule.mode === undefined && topMode === "monitor") ? "monitor" : "enforce", allow: rule.allow };
+            byPath.set(key, r);
+            pathRules.push(r);
+          }
         }
       }
       const allow = list(rule.allow);
@@ -300,10 +305,27 @@ class Meaning {
     // A rule inside a directory that another rule protects: the more specific rule decides, so
     // a monitored rule inside an enforced one switches enforcement off there, and an executable the
     // directory's rule grants loses what this rule does not grant it.
-    for (const [key, inner] of byPath) {
-      for (let parent = parentOf(key); parent !== undefined; parent = parentOf(parent)) {
-        const outer = byPath.get(parent);
-        if (!outer) continue;
+    // The nearest rule above a path depends only on its directory: the last directory's answer
+    // serves the rules that follow in it (files of one directory tend to come together).
+    let lastDir: string | undefined;
+    let lastAbove: { parent: string; outer: PathRule } | null = null;
+    for (const inner of pathRules) {
+      const key = inner.key;
+      const dir = parentOf(key);
+      if (dir === undefined) continue;
+      if (dir !== lastDir) {
+        lastDir = dir;
+        lastAbove = null;
+        for (let parent: string | undefined = dir; parent !== undefined; parent = parentOf(parent)) {
+          const outer = byPath.get(parent);
+          if (outer) {
+            lastAbove = { parent, outer };
+            break;
+          }
+        }
+      }
+      if (lastAbove) {
+        const { parent, outer } = lastAbove;
         if (outer.mode === "enforce" && inner.mode === "monitor")
           this.warn(
             ["files", inner.index, "path"],
@@ -323,7 +345,6 @@ class Meaning {
             `Path ${quote(key)} has its own rule inside ${quote(`${parent}/`)} (line ${this.line(["files", outer.index, "path"])}): there ${lost.join(", ")}`,
             `the most specific rule decides; grant the same here if ${lost.length > 1 ? "they" : "it"} should keep that access`,
           );
-        break;
       }
     }
   }
@@ -585,6 +606,14 @@ function grantsOf(allow: unknown): Map<string, Set<string>> {
     out.set(grant.executable, set);
   }
   return out;
+}
+
+/** A file rule by its path (checkFiles). */
+interface PathRule {
+  key: string;
+  index: number;
+  mode: string;
+  allow: unknown;
 }
 
 function parentOf(path: string): string | undefined {

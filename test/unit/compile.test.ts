@@ -170,6 +170,17 @@ describe("problems name the line and never produce entries", () => {
     );
     expect(!r.ok && r.problems[0]!.message).toContain('is the same file as "/srv/secret" (line 2)');
   });
+  test("inode numbers past 2^53 are told apart exactly (and one file twice is still found)", () => {
+    const big = 2n ** 60n;
+    const huge: HostFacts = (p, role) =>
+      p === "/srv/a" ? { dev: 9, ino: big, type: "file" } : p === "/srv/b" ? { dev: 9, ino: big + 1n, type: "file" } : p === "/srv/c" ? { dev: 9, ino: big, type: "file" } : host(p, role);
+    // As doubles, 2^60 and 2^60 + 1 are one number.
+    expect(Number(big)).toBe(Number(big + 1n));
+    const apart = compile(policy([rule("/srv/a", 2, []), rule("/srv/b", 4, [])]), huge);
+    expect(apart.ok).toBe(true);
+    const same = compile(policy([rule("/srv/a", 2, []), rule("/srv/c", 4, [])]), huge);
+    expect(!same.ok && same.problems[0]!.message).toContain('is the same file as "/srv/a" (line 2)');
+  });
   test("every problem at once", () => {
     const r = compile(policy([rule("/srv/missing", 2, []), rule("/srv/secret", 4, [grant("/usr/bin/nope", ["read"], 5)])], [exe("/usr/bin/nope", 22)]), host);
     expect(!r.ok && r.problems.map((p) => p.origin.line)).toEqual([22, 2]);
@@ -278,6 +289,12 @@ test("batches lay keys and values back to back per map", () => {
     ["files", 3, 48, 48],
     ["grants", 2, 32, 16],
   ]);
+  // Each map's entries, in the order compiled, their bytes back to back.
+  for (const x of b) {
+    const mine = r.compiled.entries.filter((e) => e.map === x.map);
+    expect(hex(x.keys)).toBe(mine.map((e) => hex(e.key)).join(""));
+    expect(hex(x.values)).toBe(mine.map((e) => hex(e.value)).join(""));
+  }
 });
 
 describe("host facts", () => {
