@@ -84,7 +84,7 @@ const NO_SOURCE = { file: "<policy>", line: 1, col: 1 } as const;
 export function valueStarts(policy: Policy): (path: ValuePath) => { file: string; line: number; col: number } {
   const map = sources.get(policy);
   if (!map) return () => ({ ...NO_SOURCE });
-  return (path) => ({ file: map.file, ...map.valueStart(path) });
+  return (path) => map.valueStart(path);
 }
 
 export interface Location extends Span {

@@ -68,13 +68,15 @@ export class SourceMap {
   }
 
   /**
-   * Where the value at `path` starts: the line and column of value(path) without the work of
-   * finding where it ends (a compiled rule carries one for each of thousands of rules).
+   * The file, line and column where the value at `path` starts: value(path)'s start without the
+   * work of finding where it ends (a compiled rule carries one for each of thousands of rules).
    */
-  valueStart(path: ValuePath): { line: number; col: number } {
+  valueStart(path: ValuePath): { file: string; line: number; col: number } {
     const place = walk(this.#root, path, path.length).place;
-    if (!place) return { line: 1, col: 1 };
-    return this.position(SourceMap.#valueOffsets(place)[0]);
+    if (!place) return { file: this.file, line: 1, col: 1 };
+    const offset = place.start === place.end && place.keyStart !== undefined ? place.keyStart : place.start;
+    const line = this.lineOf(offset);
+    return { file: this.file, line: line + 1, col: offset - this.#lineStarts[line]! + 1 };
   }
 
   /** The span of the key that holds the value at `path`; the value's span when there is no key. */
@@ -87,6 +89,12 @@ export class SourceMap {
 
   /** 1-based line and column of an offset. */
   position(offset: number): { line: number; col: number } {
+    const line = this.lineOf(offset);
+    return { line: line + 1, col: offset - this.#lineStarts[line]! + 1 };
+  }
+
+  /** The 0-based line of an offset. */
+  private lineOf(offset: number): number {
     const starts = this.#lineStarts;
     // Offsets mostly come in text order (rule after rule): search from the line of the last
     // answer, a few lines at a time, before halving the rest.
@@ -101,7 +109,7 @@ export class SourceMap {
       else hi = mid - 1;
     }
     this.#lastLine = lo;
-    return { line: lo + 1, col: offset - starts[lo]! + 1 };
+    return lo;
   }
 
   /** A span underlining [start, end) when it fits on one line, else from start to the end of its line. */
