@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/fsverity.h>
@@ -30,7 +32,7 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 6
+#define BF_SHIM_ABI 7
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
@@ -502,20 +504,61 @@ int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_siz
 }
 
 /*
- * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), read from the probe program's
- * slots map (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev) as this process opens each one. The map is
- * memory-mapped, so naming a file costs its stat, open and close and no bpf() call. Only regular
- * files and directories are opened (opening a device or a FIFO can have side effects). For each
- * path out gets {dev, ino, kind}: kind 0 missing, 1 regular file, 2 directory, 3 anything else;
- * dev and ino 0 when it could not be named (not opened, or another open of this process came in
- * between, five times over). Returns n, or -errno when the map cannot be mapped.
+ * The kernel's (s_dev, i_ino) of the file at p as this process opens it, read from the probe
+ * program's slots (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev). 0 when named; -1 when p cannot be
+ * opened, or another open of this process came in between, five times over.
  */
-int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
+static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, uint64_t *ino)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		uint64_t before = slots[1];
+		int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOATIME | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		/* The program wrote them during open(); the syscall's return orders the reads. */
+		uint64_t i = slots[2], d = slots[3], after = slots[1];
+		close(fd);
+		if (after == before + 1) {
+			*dev = d;
+			*ino = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* A device number as the kernel keeps it in s_dev (MKDEV: major << 20 | minor). */
+static uint64_t kernel_dev(dev_t d)
+{
+	return ((uint64_t)major(d) << 20) | minor(d);
+}
+
+/*
+ * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), named by the probe program as
+ * this process opens each one (probe_open): the map is memory-mapped, so naming a file costs its
+ * stat, open and close and no bpf() call. Only regular files and directories are opened (opening a
+ * device or a FIFO can have side effects). For each path out gets {dev, ino, kind}: kind 0
+ * missing, 1 regular file, 2 directory, 3 anything else; dev and ino 0 when it could not be named.
+ *
+ * With by_stat, a path is named by its stat alone where its directory (the path up to its last
+ * "/", as written) shows that stat names inodes as the kernel does: the directory, opened, has
+ * the kernel's (s_dev, i_ino) equal to its own stat's, and the path's st_dev is the directory's.
+ * Elsewhere (btrfs subvolumes, whose st_dev is not the super block's; overlayfs; a file system
+ * mounted on the path, or a symbolic link into one) the path is opened as above. Consecutive
+ * paths in one directory share its test.
+ *
+ * Returns n, or -errno when the map cannot be mapped.
+ */
+int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, uint64_t *out)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	volatile uint64_t *slots = mmap(NULL, page, PROT_READ, MAP_SHARED, slots_fd, 0);
 	if (slots == MAP_FAILED)
 		return -errno;
+	char dir[PATH_MAX];
+	size_t dir_len = 0;
+	int dir_alike = 0;
+	dev_t dir_dev = 0;
 	const char *p = paths;
 	for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) {
 		out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = 0;
@@ -525,20 +568,26 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, uint64_t *out)
 		out[3 * i + 2] = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3;
 		if (out[3 * i + 2] == 3)
 			continue;
-		for (int attempt = 0; attempt < 5; attempt++) {
-			uint64_t before = slots[1];
-			int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOATIME | O_NOCTTY | O_CLOEXEC);
-			if (fd < 0)
-				break;
-			/* The program wrote them during open(); the syscall's return orders the reads. */
-			uint64_t ino = slots[2], dev = slots[3], after = slots[1];
-			close(fd);
-			if (after == before + 1) {
-				out[3 * i] = dev;
-				out[3 * i + 1] = ino;
-				break;
+		if (by_stat) {
+			const char *slash = strrchr(p, '/');
+			size_t len = !slash ? 0 : slash == p ? 1 : (size_t)(slash - p);
+			if (len && len < sizeof(dir) && (len != dir_len || memcmp(dir, p, len))) {
+				memcpy(dir, p, len);
+				dir[len] = 0;
+				dir_len = len;
+				struct stat ds;
+				uint64_t kdev, kino;
+				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino) == 0 &&
+					    kdev == kernel_dev(ds.st_dev) && kino == (uint64_t)ds.st_ino;
+				dir_dev = dir_alike ? ds.st_dev : 0;
+			}
+			if (len && len == dir_len && dir_alike && st.st_dev == dir_dev) {
+				out[3 * i] = kernel_dev(st.st_dev);
+				out[3 * i + 1] = st.st_ino;
+				continue;
 			}
 		}
+		probe_open(slots, p, &out[3 * i], &out[3 * i + 1]);
 	}
 	munmap((void *)slots, page);
 	return (int)n;

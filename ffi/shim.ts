@@ -7,7 +7,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 6;
+export const SHIM_ABI = 7;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -31,7 +31,7 @@ const symbols = {
   bf_fd_close: { args: [i32], returns: i32 },
   bf_map_id: { args: [i32], returns: FFIType.i64 },
   bf_map_freeze: { args: [i32], returns: i32 },
-  bf_probe_inodes: { args: [i32, ptr, u32, ptr], returns: i32 },
+  bf_probe_inodes: { args: [i32, ptr, u32, i32, ptr], returns: i32 },
   bf_stat_inodes: { args: [ptr, u32, ptr], returns: i32 },
   bf_map_dump: { args: [i32, ptr, ptr, u32, u32, u32], returns: i32 },
   bf_obj_ids: { args: [i32, ptr, u32], returns: i32 },
@@ -249,12 +249,14 @@ export class BpfMap {
 
   /**
    * This map being the probe's slots (bpf/probe.bpf.c), what each path is and the kernel's
-   * (s_dev, i_ino) of it, opened by this process: key null where it could not be named.
+   * (s_dev, i_ino) of it, opened by this process: key null where it could not be named. With
+   * byStat, a path whose directory shows that stat names inodes as the kernel does is named by
+   * stat instead of opened (ffi/shim.c bf_probe_inodes).
    */
-  probeInodes(paths: string[]): ProbedPath[] {
+  probeInodes(paths: string[], byStat = false): ProbedPath[] {
     if (!paths.length) return [];
     const out = new BigUint64Array(3 * paths.length);
-    this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, nulSeparated(paths), paths.length, out));
+    this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, nulSeparated(paths), paths.length, byStat ? 1 : 0, out));
     return paths.map((_, i) => ({
       kind: KINDS[Number(out[3 * i + 2])]!,
       key: out[3 * i + 1] === 0n ? null : { dev: Number(out[3 * i]), ino: out[3 * i + 1]! },

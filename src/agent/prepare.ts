@@ -51,7 +51,9 @@ export async function compileForHost(
 ): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
   if (input.network && resolved) input.network.resolved = resolved;
-  const named = await probePaths([...new Set([...pathsOf(input), ...alsoName])]);
+  // Named by stat where a path's directory shows that stat names inodes as the kernel does, as
+  // below protected directories; opened elsewhere.
+  const named = await probePaths([...new Set([...pathsOf(input), ...alsoName])], true);
   phases?.mark("name files");
   // Digests are measured on the inode just named (only for executables that pin one).
   const shim = input.executables.some((e) => e.digest) ? await loadShim() : null;

@@ -51,8 +51,8 @@ export class Probe {
    * probe while this process opens it; null where it cannot be opened, or where another thread of
    * this process kept opening files meanwhile.
    */
-  inodesOf(paths: string[]): ProbedPath[] {
-    return this.slots.probeInodes(paths);
+  inodesOf(paths: string[], byStat = false): ProbedPath[] {
+    return this.slots.probeInodes(paths, byStat);
   }
 
   close(): void {
@@ -73,12 +73,14 @@ export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: 
 /**
  * What each path is (missing, file, directory, other) and, for files and directories this process
  * can open, the kernel's (s_dev, i_ino): one call into the shim for all of them, so thousands of
- * paths cost milliseconds, not seconds.
+ * paths cost milliseconds, not seconds. byStat: where a path's directory shows that stat names
+ * inodes as the kernel does, the path is named by stat, not opened (a stat costs a fraction of an
+ * open and close).
  */
-export async function probePaths(paths: string[]): Promise<Map<string, ProbedPath>> {
+export async function probePaths(paths: string[], byStat = false): Promise<Map<string, ProbedPath>> {
   const probe = await Probe.attach();
   try {
-    const probed = probe.inodesOf(paths);
+    const probed = probe.inodesOf(paths, byStat);
     const out = new Map<string, ProbedPath>();
     for (let i = 0; i < paths.length; i++) out.set(paths[i]!, probed[i]!);
     return out;

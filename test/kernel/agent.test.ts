@@ -34,7 +34,7 @@ const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "ip-protection.yaml"), guest: "/policies/ip-protection.yaml" },
   { host: join(root, "policies", "policy-inheritance.yaml"), guest: "/policies/policy-inheritance.yaml" },
   { host: join(root, "policies", "file-boundaries.yaml"), guest: "/policies/file-boundaries.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor", "net-dns", "dirs"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor", "net-dns", "dirs", "naming"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -485,6 +485,20 @@ const DIRS_CHECKS = [
   ...["plain", "opath-reopen", "handle", "io-uring"].flatMap((m) => [`${m}-works-outside`, `${m}-denied`]),
 ].map((c) => `dirs-${c}`);
 
+// scenarios/naming.sh: files named by stat and by opening them, each refused and read as ruled.
+const NAMING_CHECKS = [
+  "bound-readable-before",
+  "bound-content",
+  "agent-starts",
+  ...["root.txt", "bound.txt", "link.txt"].flatMap((f) => [`${f}-denied`, `${f}-reader-reads`]),
+  "tmpfs-denied",
+  "tmpfs-reader-reads",
+  "bound-source-denied",
+  "link-target-denied",
+  "neighbour-readable",
+  "tmpfs-neighbour-readable",
+].map((c) => `naming-${c}`);
+
 const CONTROL_CHECKS = [
   "agent-starts",
   "other-unprotected",
@@ -540,7 +554,7 @@ const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => 
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime", "net", "dirs"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime", "net", "dirs", "naming"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -697,6 +711,7 @@ kernelSuite({
     ...RUNTIME_CHECKS,
     ...NET_CHECKS,
     ...DIRS_CHECKS,
+    ...NAMING_CHECKS,
     ...["fs-made", "enable", "measure", "content-immutable", "runs"].map((c) => `verity-${c}`),
     ...[
       "self-protection-starts",
