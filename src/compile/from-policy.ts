@@ -9,6 +9,23 @@ import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSp
 import type { NetworkSpec, Protocol } from "./net.ts";
 import { startupCode } from "../jit.ts";
 
+/**
+ * A grant of a file rule. Where it was written is found when asked: only a problem or debug
+ * output asks, and a large policy has tens of thousands of grants.
+ */
+class GrantSpec {
+  constructor(
+    readonly executable: string,
+    readonly access: ("read" | "write")[],
+    private readonly origins: (path: ValuePath) => Origin,
+    private readonly rule: number,
+    private readonly index: number,
+  ) {}
+  get origin(): Origin {
+    return this.origins(["files", this.rule, "allow", this.index]);
+  }
+}
+
 /** The compiler's input from a policy returned by checkPolicy (which knows where each value was written). */
 export function compileInputOf(policy: Policy): CompileInput {
   const origin: (path: ValuePath) => Origin = valueStarts(policy);
@@ -26,11 +43,7 @@ export function compileInputOf(policy: Policy): CompileInput {
     path: rule.path,
     mode: rule.mode ?? defaultMode,
     origin: origin(["files", i, "path"]),
-    allow: rule.allow.map((grant, j) => ({
-      executable: grant.executable,
-      access: typeof grant.access === "string" ? [grant.access] : grant.access,
-      origin: origin(["files", i, "allow", j]),
-    })),
+    allow: rule.allow.map((grant, j) => new GrantSpec(grant.executable, typeof grant.access === "string" ? [grant.access] : grant.access, origin, i, j)),
   }));
   const runtime: RuntimeSpec = {};
   const { ptrace, fileless, environment } = policy.runtime ?? {};

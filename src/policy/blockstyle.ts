@@ -54,6 +54,8 @@ const COLON = 0x3a;
 const CR = 0x0d;
 /** Longest implicit key YAML allows. */
 const MAX_KEY = 1024;
+/** Values up to this long (names of executables, accesses) are repeated often enough to keep. */
+const SHORT_TEXT = 16;
 
 /** Per ASCII code: 1 for a character that starts something other than a plain value (a YAML indicator), 2 for a plain key's. */
 const CLASS = new Uint8Array(128);
@@ -108,8 +110,9 @@ class Reader {
   private depth = 0;
   private readonly path: (string | number)[] = [];
   /**
-   * The last key read of each length and first character. A policy repeats a few keys (path,
-   * allow, executable, access) by the thousand: each is sliced, and made a property name, once.
+   * The last key (or short value) read of each length and first character. A policy repeats a few
+   * keys (path, allow, executable, access) and values (read, write, the names of executables) by
+   * the thousand: each is sliced, and a key made a property name, once.
    */
   private readonly keys = new Map<number, string>();
 
@@ -188,6 +191,11 @@ class Reader {
   }
 
   /** A block mapping whose keys sit at column `ind`; its first key is at `first` on the current line. */
+  /** The text at t[p, e): a short one (a name, an access) through keyText, a path sliced. */
+  private shortText(p: number, e: number): string {
+    return e - p <= SHORT_TEXT ? this.keyText(p, e) : this.t.slice(p, e);
+  }
+
   /** The text of the key at t[p, ke). */
   private keyText(p: number, ke: number): string {
     const t = this.t;
@@ -316,7 +324,7 @@ class Reader {
       let e = q;
       while (e < this.eol && !(t.charCodeAt(e) === HASH && t.charCodeAt(e - 1) === SPACE)) e++;
       while (e > q && t.charCodeAt(e - 1) === SPACE) e--;
-      const s = t.slice(q, e);
+      const s = this.shortText(q, e);
       if (s.includes(": ") || s.endsWith(":")) throw new Decline(q, 'A value containing ": "');
       this.count(q);
       this.at = place(q, e);
@@ -398,7 +406,7 @@ class Reader {
           let end = e;
           while (end > k && t.charCodeAt(end - 1) === SPACE) end--;
           this.count(k);
-          item = this.plain(t.slice(k, end), k);
+          item = this.plain(this.shortText(k, end), k);
           this.at = place(k, end);
         }
         (kids ??= []).push(this.at);

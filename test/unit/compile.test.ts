@@ -5,7 +5,8 @@ import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Access, Exe, ExeFlag, FileFlag, FileRule, InodeKey, Mode, envRulesValue, kernelDev } from "../../src/abi.ts";
-import { hostFacts } from "../../src/compile/from-policy.ts";
+import { compileInputOf, hostFacts } from "../../src/compile/from-policy.ts";
+import { checkPolicy } from "../../src/policy/index.ts";
 import { batches, compile, type Measured, type CompileInput, type ExecutableSpec, type FileRuleSpec, type HostFacts, type HostTrees } from "../../src/compile/compile.ts";
 
 const self = import.meta.path;
@@ -496,4 +497,31 @@ describe("runtime.environment", () => {
     expect(hex(v.subarray(masks, masks + 8))).toBe("ffffff0000000000");
     expect(hex(v.subarray(masks + 32, masks + 48))).toBe("ff".repeat(13) + "000000");
   });
+});
+
+test("a checked policy's rules and grants carry the file, line and column they were written at", () => {
+  const text = [
+    "version: 1",
+    "executables:",
+    "  reader:",
+    "    path: /usr/bin/reader",
+    "  writer:",
+    "    path: /usr/bin/writer",
+    "files:",
+    "  - path: /srv/secret",
+    "    allow:",
+    "      - executable: reader",
+    "        access: read",
+    "      - executable: writer",
+    "        access: [read, write]",
+    "",
+  ].join("\n");
+  const { policy } = checkPolicy(text, "p.yaml", { host: null });
+  if (!policy) throw new Error("expected the policy to check");
+  const [rule] = compileInputOf(policy).files;
+  expect(rule!.origin).toEqual({ file: "p.yaml", line: 8, col: 11 });
+  expect(rule!.allow.map((g) => [g.executable, g.access, g.origin])).toEqual([
+    ["reader", ["read"], { file: "p.yaml", line: 10, col: 9 }],
+    ["writer", ["read", "write"], { file: "p.yaml", line: 12, col: 9 }],
+  ]);
 });
