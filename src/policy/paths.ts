@@ -19,12 +19,15 @@ export const NAME_MAX = 255;
  */
 const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[\x20-\x29\x2b-\x2e\x30-\x3e\x40-\x5a\x5c\x5e-\x7e]{1,255})+\/?$/;
 
+/** The answer for a plain path: one list for all of them (a large policy has thousands). */
+const NO_PROBLEMS: readonly Problem[] = Object.freeze([]);
+
 /**
  * Problems with a path written in a policy. `directoryAllowed` says whether a trailing "/" is
  * meaningful here (a protected directory) or a mistake (an executable).
  */
-export function pathProblems(path: string, what: "file" | "executable" | "output"): Problem[] {
-  if (path.length <= PATH_MAX && PLAIN_PATH.test(path) && (what === "file" || !path.endsWith("/"))) return [];
+export function pathProblems(path: string, what: "file" | "executable" | "output"): readonly Problem[] {
+  if (path.length <= PATH_MAX && PLAIN_PATH.test(path) && (what === "file" || !path.endsWith("/"))) return NO_PROBLEMS;
   return analysePath(path, what);
 }
 

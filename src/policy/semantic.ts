@@ -74,7 +74,7 @@ class Meaning {
     const span = at === "key" ? this.map.key(path) : this.map.value(path);
     this.out.push(diagnostic(this.map.file, span, severity, message, path, hint));
   }
-  problems(path: ValuePath, problems: Problem[]): void {
+  problems(path: ValuePath, problems: readonly Problem[]): void {
     for (const p of problems) this.#add(p.severity, path, p.message, p.hint, "value");
   }
   line(path: ValuePath): number {
