@@ -25,7 +25,6 @@ import { nameEntries, walkChanges } from "../compile/tree.ts";
 import { loadShim } from "./assets.ts";
 import type { BpfMap } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
-import { startupCode } from "../jit.ts";
 
 export interface Applied {
   generation: number;
@@ -73,16 +72,16 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
     for (const kind of Object.keys(MAPS) as MapName[]) {
-      const batch = plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(), values: new Uint8Array(), count: 0 };
-      if (kind === "files" && trees.length) {
-        const planned = entryTable(kind, batch);
-        for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
-        for (const [k, v] of late) planned.set(k, v);
-        checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
+      const batch = plan.find((b) => b.map === kind);
+      const planned = batch ? entryTable(kind, batch) : new Map<string, string>();
+      if (kind !== "files") {
+        checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
         continue;
       }
-      const planned = new PlannedEntries(kind, batch, kind === "files" ? reconciled : []);
-      checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
+      for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
+      for (const [k, v] of late) planned.set(k, v);
+      if (trees.length) checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
+      else checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
     }
 
     // 3. Stage in the slot not in force.
@@ -238,90 +237,14 @@ export function entryTable(kind: MapName, batch: { keys: Uint8Array; values: Uin
   return out;
 }
 
-/**
- * The planned entries of one map, found by their key's bytes: a hash table over the batch itself,
- * so that checking thousands of entries makes no string for each. Added entries (files found
- * replaced while the generation was built) are few; one with a planned key replaces its value,
- * as the map update did.
- */
-export class PlannedEntries {
-  private readonly keySize: number;
-  private readonly valueSize: number;
-  private readonly heads: Int32Array;
-  private readonly next: Int32Array;
-  private readonly added = new Map<string, string>();
-  /** Entries of the batch whose key comes again later in it (the later one holds). */
-  private shadowed = 0;
-
-  constructor(
-    readonly kind: MapName,
-    private readonly batch: { keys: Uint8Array; values: Uint8Array; count: number },
-    added: readonly { key: Uint8Array; value: Uint8Array }[] = [],
-  ) {
-    this.keySize = MAPS[kind].key.size;
-    this.valueSize = MAPS[kind].value.size;
-    let buckets = 16;
-    while (buckets < 2 * batch.count) buckets *= 2;
-    this.heads = new Int32Array(buckets).fill(-1);
-    this.next = new Int32Array(batch.count);
-    // Later entries first in each chain: a key given twice finds its last value.
-    for (let i = 0; i < batch.count; i++) {
-      if (this.find(batch.keys, i) !== -1) this.shadowed++;
-      const h = this.hash(batch.keys, i);
-      this.next[i] = this.heads[h]!;
-      this.heads[h] = i;
-    }
-    for (const e of added) {
-      const k = bytesText(e.key);
-      if (!this.added.has(k) && this.find(e.key, 0) !== -1) this.shadowed++;
-      this.added.set(k, bytesText(e.value));
-    }
-  }
-
-  /** How many distinct keys the map should hold. */
-  get size(): number {
-    return this.batch.count + this.added.size - this.shadowed;
-  }
-
-  /** Whether the n-th entry of `other` (keys and values of this map's sizes) is planned, value and all. */
-  holds(other: { keys: Uint8Array; values: Uint8Array }, n: number): boolean {
-    if (this.added.size) {
-      const value = this.added.get(bytesText(other.keys.subarray(n * this.keySize, (n + 1) * this.keySize)));
-      if (value !== undefined) return value === bytesText(other.values.subarray(n * this.valueSize, (n + 1) * this.valueSize));
-    }
-    const i = this.find(other.keys, n);
-    return i !== -1 && sameBytes(this.batch.values, i, other.values, n, this.valueSize);
-  }
-
-  /** The index in the batch of the n-th key of `keys`, or -1. */
-  private find(keys: Uint8Array, n: number): number {
-    for (let i = this.heads[this.hash(keys, n)]!; i !== -1; i = this.next[i]!) {
-      if (sameBytes(this.batch.keys, i, keys, n, this.keySize)) return i;
-    }
-    return -1;
-  }
-
-  /** FNV-1a of the n-th key of `keys`, to a bucket. */
-  private hash(keys: Uint8Array, n: number): number {
-    let h = 0x811c9dc5;
-    for (let k = n * this.keySize, end = k + this.keySize; k < end; k++) h = Math.imul(h ^ keys[k]!, 0x01000193);
-    return (h >>> 0) & (this.heads.length - 1);
-  }
-}
-
-/** Whether the i-th record of a and the j-th of b (records of `size` bytes) are equal. */
-function sameBytes(a: Uint8Array, i: number, b: Uint8Array, j: number, size: number): boolean {
-  for (let k = 0; k < size; k++) if (a[i * size + k] !== b[j * size + k]) return false;
-  return true;
-}
-
 /** Throws unless what map `kind` holds (as dumped) is exactly what was planned. */
-export function checkHeld(kind: MapName, planned: PlannedEntries, held: { keys: Uint8Array; values: Uint8Array; count: number }): void {
+export function checkHeld(kind: MapName, planned: Map<string, string>, held: { keys: Uint8Array; values: Uint8Array; count: number }): void {
+  const { key, value } = MAPS[kind];
+  const keys = bytesText(held.keys);
+  const values = bytesText(held.values);
   for (let i = 0; i < held.count; i++) {
-    if (!planned.holds(held, i))
+    if (planned.get(keys.slice(i * key.size, (i + 1) * key.size)) !== values.slice(i * value.size, (i + 1) * value.size))
       throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
   }
   if (held.count !== planned.size) throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
 }
-
-startupCode(PlannedEntries.prototype, sameBytes, checkHeld, entryTable);
