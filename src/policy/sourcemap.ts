@@ -62,9 +62,13 @@ export class SourceMap {
     return this.span(start, end);
   }
 
-  /** An empty value (a key with nothing after it) is shown at its key. */
   static #valueOffsets(place: Place): [number, number] {
-    return place.start === place.end && place.keyStart !== undefined ? [place.keyStart, place.keyEnd!] : [place.start, place.end];
+    return SourceMap.#shownAtKey(place) ? [place.keyStart!, place.keyEnd!] : [place.start, place.end];
+  }
+
+  /** An empty value (a key with nothing after it) is shown at its key. */
+  static #shownAtKey(place: Place): boolean {
+    return place.start === place.end && place.keyStart !== undefined;
   }
 
   /**
@@ -74,7 +78,7 @@ export class SourceMap {
   valueStart(path: ValuePath): { file: string; line: number; col: number } {
     const place = walk(this.#root, path, path.length).place;
     if (!place) return { file: this.file, line: 1, col: 1 };
-    const offset = place.start === place.end && place.keyStart !== undefined ? place.keyStart : place.start;
+    const offset = SourceMap.#shownAtKey(place) ? place.keyStart! : place.start;
     const line = this.lineOf(offset);
     return { file: this.file, line: line + 1, col: offset - this.#lineStarts[line]! + 1 };
   }
