@@ -24,15 +24,21 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/fsverity.h>
+#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 7
+#define BF_SHIM_ABI 8
+
+/* bf_probe_inodes: a kind's flag for a path on a stacked file system (ffi/shim.ts PROBE_STACKED). */
+#define BF_PROBE_STACKED 0x100
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
@@ -503,28 +509,30 @@ int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_siz
 	}
 }
 
+/* The probe program's slots (bpf/probe.bpf.c enum probe_slot). */
+enum { SLOT_INO = 2, SLOT_DEV = 3, SLOT_TID = 4, SLOT_TID_HITS = 5, SLOTS = 6 };
+
 /*
- * The kernel's (s_dev, i_ino) of the file at p as this process opens it, read from the probe
- * program's slots (bpf/probe.bpf.c: 1 hits, 2 ino, 3 dev). 0 when named; -1 when p cannot be
- * opened, or another open of this process came in between, five times over.
+ * The kernel's (s_dev, i_ino) of the file at p as this thread opens it, read from the probe
+ * program's slots: the first file the open presented, which is the one every hook on that path
+ * sees. Returns how many files the open presented (1; more on a stacked file system such as
+ * overlayfs, whose open presents its own file, then its layer's), or -1 when p cannot be opened.
  */
 static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, uint64_t *ino)
 {
-	for (int attempt = 0; attempt < 5; attempt++) {
-		uint64_t before = slots[1];
-		int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOATIME | O_NOCTTY | O_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		/* The program wrote them during open(); the syscall's return orders the reads. */
-		uint64_t i = slots[2], d = slots[3], after = slots[1];
-		close(fd);
-		if (after == before + 1) {
-			*dev = d;
-			*ino = i;
-			return 0;
-		}
-	}
-	return -1;
+	slots[SLOT_DEV] = 0;
+	uint64_t before = slots[SLOT_TID_HITS];
+	int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOATIME | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* The program wrote them during open(), on this thread. */
+	uint64_t i = slots[SLOT_INO], d = slots[SLOT_DEV], hits = slots[SLOT_TID_HITS] - before;
+	close(fd);
+	if (!hits || !d)
+		return -1;
+	*dev = d;
+	*ino = i;
+	return (int)hits;
 }
 
 /* A device number as the kernel keeps it in s_dev (MKDEV: major << 20 | minor). */
@@ -535,10 +543,12 @@ static uint64_t kernel_dev(dev_t d)
 
 /*
  * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), named by the probe program as
- * this process opens each one (probe_open): the map is memory-mapped, so naming a file costs its
+ * this thread opens each one (probe_open): the map is memory-mapped, so naming a file costs its
  * stat, open and close and no bpf() call. Only regular files and directories are opened (opening a
  * device or a FIFO can have side effects). For each path out gets {dev, ino, kind}: kind 0
- * missing, 1 regular file, 2 directory, 3 anything else; dev and ino 0 when it could not be named.
+ * missing, 1 regular file, 2 directory, 3 anything else, plus BF_PROBE_STACKED where the path is
+ * on a stacked file system (its open presented more than one file; or, where it could not be
+ * opened, statfs says overlayfs); dev and ino 0 when it could not be named.
  *
  * With by_stat, a path is named by its stat alone where its directory (the path up to its last
  * "/", as written) shows that stat names inodes as the kernel does: the directory, opened, has
@@ -552,9 +562,10 @@ static uint64_t kernel_dev(dev_t d)
 int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, uint64_t *out)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	volatile uint64_t *slots = mmap(NULL, page, PROT_READ, MAP_SHARED, slots_fd, 0);
+	volatile uint64_t *slots = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd, 0);
 	if (slots == MAP_FAILED)
 		return -errno;
+	slots[SLOT_TID] = (uint64_t)syscall(SYS_gettid);
 	char dir[PATH_MAX];
 	size_t dir_len = 0;
 	int dir_alike = 0;
@@ -577,7 +588,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 				dir_len = len;
 				struct stat ds;
 				uint64_t kdev, kino;
-				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino) == 0 &&
+				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino) == 1 &&
 					    kdev == kernel_dev(ds.st_dev) && kino == (uint64_t)ds.st_ino;
 				dir_dev = dir_alike ? ds.st_dev : 0;
 			}
@@ -587,8 +598,12 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 				continue;
 			}
 		}
-		probe_open(slots, p, &out[3 * i], &out[3 * i + 1]);
+		int presented = probe_open(slots, p, &out[3 * i], &out[3 * i + 1]);
+		struct statfs fs;
+		if (presented > 1 || (presented < 0 && statfs(p, &fs) == 0 && fs.f_type == OVERLAYFS_SUPER_MAGIC))
+			out[3 * i + 2] |= BF_PROBE_STACKED;
 	}
+	slots[SLOT_TID] = 0;
 	munmap((void *)slots, page);
 	return (int)n;
 }

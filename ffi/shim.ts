@@ -7,7 +7,9 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 7;
+export const SHIM_ABI = 8;
+/** Must equal BF_PROBE_STACKED in ffi/shim.c: bf_probe_inodes' flag for a path on a stacked file system. */
+const PROBE_STACKED = 0x100;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -232,6 +234,10 @@ export interface BtfEnum {
 export interface ProbedPath {
   kind: "missing" | "file" | "directory" | "other";
   key: { dev: number; ino: bigint } | null;
+  /** On a stacked file system (overlayfs): key is the stacked file's inode, which its hooks see. */
+  stacked: boolean;
+  /** Why the kernel's name of it cannot be trusted to last (src/kernel/probe.ts). */
+  unsound?: string;
 }
 const KINDS = ["missing", "file", "directory", "other"] as const;
 
@@ -257,10 +263,14 @@ export class BpfMap {
     if (!paths.length) return [];
     const out = new BigUint64Array(3 * paths.length);
     this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, nulSeparated(paths), paths.length, byStat ? 1 : 0, out));
-    return paths.map((_, i) => ({
-      kind: KINDS[Number(out[3 * i + 2])]!,
-      key: out[3 * i + 1] === 0n ? null : { dev: Number(out[3 * i]), ino: out[3 * i + 1]! },
-    }));
+    return paths.map((_, i) => {
+      const kind = Number(out[3 * i + 2]);
+      return {
+        kind: KINDS[kind & ~PROBE_STACKED]!,
+        key: out[3 * i + 1] === 0n ? null : { dev: Number(out[3 * i]), ino: out[3 * i + 1]! },
+        stacked: (kind & PROBE_STACKED) !== 0,
+      };
+    });
   }
 
   /** Read-only for every file descriptor from now on (BPF programs still write it). */

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { MAP_LIMITS, NetFlag, NetPolicy } from "../abi.ts";
 import { compile, type Compiled, type Measured } from "../compile/compile.ts";
-import { nameEntries, statNamesAlike, walkTree, type TreeWalk } from "../compile/tree.ts";
+import { nameEntries, soundWalk, statNamesAlike, walkTree, type TreeWalk } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { loadShim } from "../kernel/assets.ts";
@@ -76,6 +76,7 @@ export async function compileForHost(
     // stat names an entry where its tree's own directory shows that stat names inodes as the kernel does.
     const byStat = new Set([...walks.values()].flatMap((w) => (w.ok ? w.entries.filter((e) => e.stDev === w.statDev) : [])));
     await nameEntries(entries, kernelInodes, (e) => byStat.has(e));
+    for (const [root, walk] of walks) walks.set(root, soundWalk(walk));
     phases?.mark("walk directories");
   }
   const trees = (root: string): TreeWalk => walks.get(root) ?? { ok: false, why: "it was not walked (a bug: please report it)" };

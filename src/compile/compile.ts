@@ -79,11 +79,14 @@ class GrantEntry implements MapEntry {
   constructor(
     readonly key: Uint8Array,
     readonly value: Uint8Array,
-    readonly origin: Origin,
     private readonly rule: RuleInfo,
     private readonly grant: FileRuleSpec["allow"][number],
     private readonly exe: IdentifiedExe,
   ) {}
+  /** Found when asked: the grant's origin is itself built when read (src/compile/from-policy.ts). */
+  get origin(): Origin {
+    return this.grant.origin;
+  }
   get note(): string {
     return `rule ${this.rule.id}: ${this.grant.executable} (${this.exe.where}) may ${this.grant.access.join("+")}`;
   }
@@ -114,6 +117,8 @@ export interface PathFacts {
   type: "file" | "directory" | "other";
   /** For a file starting with "#!": the interpreter it names. */
   interpreter?: string;
+  /** Why the kernel's name of it cannot be trusted to last (an overlay with layers on several file systems). */
+  unsound?: string;
 }
 
 /** What a path is for decides what is worth learning about it (a script's "#!" only matters for executables). */
@@ -299,6 +304,10 @@ function itself(s: string): string {
   return s;
 }
 
+/** What to do about a path whose kernel name does not last (PathFacts.unsound). */
+const STACKED_HINT =
+  "protect the file by its path in the overlay's layer (its upperdir or lowerdir), or mount the overlay with all its layers on one file system";
+
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
   for (const a of access) bits |= a === "read" ? Access.READ : Access.WRITE;
@@ -338,6 +347,10 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       });
       continue;
     }
+    if (facts.unsound) {
+      problems.push({ origin: exe.origin, message: `Cannot identify executable "${exe.name}": "${exe.path}": ${facts.unsound}`, hint: STACKED_HINT.replace("protect the file", "name the program") });
+      continue;
+    }
     if (facts.interpreter !== undefined) {
       problems.push({
         origin: exe.origin,
@@ -372,6 +385,10 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         message: `Cannot protect "${spec.path}": path does not exist on this host`,
         hint: "create the file before starting the agent, or remove the rule; bomfather protects files by inode and cannot protect a file that is not there",
       });
+      return;
+    }
+    if (facts.unsound) {
+      problems.push({ origin: spec.origin, message: `Cannot protect "${spec.path}": ${facts.unsound}`, hint: STACKED_HINT });
       return;
     }
     const directory = facts.type === "directory";
@@ -433,7 +450,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       const at = firstSeen(grants.exes, grants.exes.length, exe.inode, itself, granted);
       const previous = at === -1 ? undefined : grants.entries[at];
       const bits = accessBits(allow.access) | (previous ? Grant.decode(previous.value).access : 0);
-      const entry = new GrantEntry(GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }), Grant.encode({ access: bits }), allow.origin, rule, allow, exe);
+      const entry = new GrantEntry(GrantKey.encode({ rule_id: rule.id, dev: exe.dev, ino: exe.ino }), Grant.encode({ access: bits }), rule, allow, exe);
       setGrant(grants, at, exe.inode, entry);
     }
   };
@@ -646,6 +663,10 @@ function guardForAgent(
   const guardedHere = new Set<string>();
   for (const g of agent.guarded) {
     const facts = host(g.path, "file");
+    if (facts?.unsound) {
+      problems.push({ origin: g.origin, message: `Cannot guard "${g.path}" for the agent: ${facts.unsound}`, hint: g.builtin ? "install the agent, its policy and its state on a file system the kernel names inodes on for good" : STACKED_HINT });
+      continue;
+    }
     if (!facts || facts.type !== g.type) {
       problems.push({
         origin: g.origin,

@@ -160,8 +160,13 @@ export function pathsOf(input: CompileInput): string[] {
  */
 export function probedFacts(path: string, role: PathRole, probed: ProbedPath | undefined): PathFacts | null {
   if (!probed || probed.kind === "missing") return probed ? null : hostFacts(path, role);
-  if (!probed.key || probed.kind === "other") return hostFacts(path, role, () => probed.key);
+  if (!probed.key || probed.kind === "other") {
+    const facts = hostFacts(path, role, () => probed.key);
+    if (facts && probed.unsound) facts.unsound = probed.unsound;
+    return facts;
+  }
   const facts: PathFacts = { dev: probed.key.dev, ino: probed.key.ino, type: probed.kind as "file" | "directory" };
+  if (probed.unsound) facts.unsound = probed.unsound;
   const interpreter = facts.type === "file" && role === "executable" ? scriptInterpreter(path) : undefined;
   if (interpreter !== undefined) facts.interpreter = interpreter;
   return facts;

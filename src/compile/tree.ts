@@ -20,6 +20,8 @@ export interface TreeEntry {
   seen: string;
   /** stat's st_dev. */
   stDev: bigint;
+  /** Once named: why the kernel's name of it cannot be trusted to last (src/kernel/overlay.ts). */
+  unsound?: string;
 }
 
 /** A directory as a walk found it: a later walk reads again only those that changed since. */
@@ -47,7 +49,7 @@ export type TreeWalk =
   | { ok: false; why: string };
 
 /** The kernel's (s_dev, i_ino) of the files and directories among paths (src/kernel/probe.ts kernelInodes). */
-export type NameInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint }>>;
+export type NameInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint; unsound?: string }>>;
 
 /**
  * A directory changed within this long of a walk may have changed again within the same tick of
@@ -122,8 +124,16 @@ export async function nameEntries(entries: TreeEntry[], name: NameInodes, statNa
     if (k) {
       e.dev = k.dev;
       e.ino = k.ino;
+      if (k.unsound) e.unsound = k.unsound;
     }
   }
+}
+
+/** The walk, or why it cannot be protected: an entry whose kernel name does not last (nameEntries). */
+export function soundWalk(walk: TreeWalk): TreeWalk {
+  if (!walk.ok) return walk;
+  const e = walk.entries.find((x) => x.unsound);
+  return e ? { ok: false, why: `"${e.path}" is below it, and ${e.unsound}` } : walk;
 }
 
 /**

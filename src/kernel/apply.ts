@@ -165,6 +165,8 @@ async function labelLate(
       if (!fresh.length) break;
       for (const e of fresh) seen.add(e.seen);
       await nameEntries(fresh, kernelInodes, (e) => e.stDev === tree.statDev);
+      const unsound = fresh.find((e) => e.unsound);
+      if (unsound) throw new ApplyError(`Cannot protect the directory "${tree.rule.path}": "${unsound.path}" appeared below it, and ${unsound.unsound}`);
       for (const e of fresh) {
         const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
         const k = bytesText(key);

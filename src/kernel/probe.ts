@@ -2,8 +2,12 @@
 // own name for a file's inode.
 import type { BpfMap, BpfObject, ProbedPath } from "../../ffi/shim.ts";
 import { loadShim, probeObject } from "./assets.ts";
+import { statSync } from "node:fs";
+import { kernelDev } from "../abi.ts";
+import { stackedVerdicts } from "./overlay.ts";
 
-const SLOT = { TGID: 0, HITS: 1, INO: 2, DEV: 3 } as const;
+/** bpf/probe.bpf.c enum probe_slot (the shim uses the others). */
+const SLOT = { TGID: 0, HITS: 1 } as const;
 
 export class Probe {
   private constructor(
@@ -62,12 +66,47 @@ export class Probe {
 
 /**
  * The kernel's (s_dev, i_ino) of each regular file and directory among paths that this process
- * can open. Nothing else is opened: opening a device or a FIFO can have side effects.
+ * can open, with why it cannot be trusted to last where it cannot (an overlay whose layers lie on
+ * different file systems): such a path is listed, named or not. Nothing else is opened: opening a
+ * device or a FIFO can have side effects.
  */
-export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint }>> {
-  const out = new Map<string, { dev: number; ino: bigint }>();
-  for (const [path, { key }] of await probePaths(paths)) if (key) out.set(path, key);
+export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint; unsound?: string }>> {
+  const out = new Map<string, { dev: number; ino: bigint; unsound?: string }>();
+  for (const [path, { key, unsound }] of await probePaths(paths)) {
+    if (unsound) out.set(path, { ...(key ?? { dev: 0, ino: 0n }), unsound });
+    else if (key) out.set(path, key);
+  }
   return out;
+}
+
+/**
+ * Marks the paths on a stacked file system whose kernel names of inodes do not last (src/kernel/
+ * overlay.ts). A path the probe could not open (a file the policy in force protects, at a reload)
+ * keeps stat's name only on an overlay whose layers share one file system, where stat names the
+ * overlay's inode; elsewhere stat's device is a layer's, which no hook sees: unsound.
+ */
+function judgeStacked(probed: ProbedPath[], paths: string[]): void {
+  const stacked: { p: ProbedPath; dev: number | undefined }[] = [];
+  probed.forEach((p, i) => {
+    if (!p.stacked) return;
+    const st = p.key ? null : statOrNull(paths[i]!);
+    stacked.push({ p, dev: p.key ? p.key.dev : st === null ? undefined : kernelDev(st) });
+  });
+  if (!stacked.length) return;
+  const verdicts = stackedVerdicts(stacked.flatMap(({ dev }) => (dev === undefined ? [] : [dev])));
+  for (const { p, dev } of stacked) {
+    const verdict = dev === undefined ? undefined : verdicts.get(dev);
+    if (verdict) p.unsound = verdict;
+    else if (verdict === undefined && !p.key) p.unsound = "it is on a stacked file system and cannot be opened to learn the kernel's name of its inode";
+  }
+}
+
+function statOrNull(path: string): bigint | null {
+  try {
+    return statSync(path, { bigint: true }).dev;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -83,6 +122,7 @@ export async function probePaths(paths: string[], byStat = false): Promise<Map<s
     const probed = probe.inodesOf(paths, byStat);
     const out = new Map<string, ProbedPath>();
     for (let i = 0; i < paths.length; i++) out.set(paths[i]!, probed[i]!);
+    judgeStacked(probed, paths);
     return out;
   } finally {
     probe.close();

@@ -525,3 +525,19 @@ test("a checked policy's rules and grants carry the file, line and column they w
     ["writer", ["read", "write"], { file: "p.yaml", line: 12, col: 9 }],
   ]);
 });
+
+test("a path whose kernel name does not last (an overlay with layers on several file systems) is refused, saying why", () => {
+  const why = 'it is on the overlay file system mounted on "/srv", whose layers lie on different file systems';
+  const unsound: HostFacts = (path, role) => {
+    const facts = host(path, role);
+    return facts && (path === "/srv/secret" || path === "/usr/bin/writer") ? { ...facts, unsound: why } : facts;
+  };
+  const r = compile(policy([rule("/srv/secret", 6, [grant("/usr/bin/reader", ["read"], 8)]), rule("/srv/other", 9, [])]), unsound);
+  expect(r.ok).toBe(false);
+  if (r.ok) return;
+  expect(r.problems.map((p) => [p.origin.line, p.message])).toEqual([
+    [21, `Cannot identify executable "writer": "/usr/bin/writer": ${why}`],
+    [6, `Cannot protect "/srv/secret": ${why}`],
+  ]);
+  expect(r.problems[1]!.hint).toContain("its upperdir or lowerdir");
+});

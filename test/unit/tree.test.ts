@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { kernelDev } from "../../src/abi.ts";
-import { nameEntries, statNamesAlike, walkChanges, walkTree } from "../../src/compile/tree.ts";
+import { nameEntries, soundWalk, statNamesAlike, walkChanges, walkTree } from "../../src/compile/tree.ts";
 
 /** A tree whose directories' times are an hour old (not "recent" for a later walk). */
 function tree(): string {
@@ -78,4 +78,14 @@ test("stat's names are trusted on the file system where the kernel names the dir
   expect(asked.map((p) => relative(root, p)).sort()).toEqual(["a", "a/b", "a/b/f", "c/g"]); // not c (trusted), not the link
   expect(w.entries.find((e) => e.path.endsWith("c/g"))!.dev).toBe(99);
   expect(w.entries.find((e) => e.path.endsWith("/c"))!.dev).toBe(kernelDev(w.rootDev));
+});
+
+test("a walk with an entry whose kernel name does not last cannot protect its directory, and says which", async () => {
+  const root = tree();
+  const w = walkTree(root, 100);
+  if (!w.ok) throw new Error(w.why);
+  expect(soundWalk(w)).toBe(w);
+  const why = "it is on the overlay file system mounted on \"/x\", whose layers lie on different file systems";
+  await nameEntries(w.entries, async (paths) => new Map(paths.map((p) => [p, p.endsWith("/g") ? { dev: 25, ino: 7n, unsound: why } : { dev: 1, ino: 2n }])));
+  expect(soundWalk(w)).toEqual({ ok: false, why: `"${join(root, "c/g")}" is below it, and ${why}` });
 });

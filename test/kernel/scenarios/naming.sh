@@ -22,6 +22,37 @@ ln -s /mnt/n-tmpfs/link-target.txt /srv/n/link.txt
 expect_ok naming-bound-readable-before cat /srv/n/bound.txt
 expect_eq naming-bound-content "bound in" "$BF_OUT"
 
+# Overlays. An open there presents the overlay's file, then its layer's; the hooks on the merged
+# path see the overlay's inode. With every layer on the tmpfs, that inode's number is its layer
+# file's, and lasts: protected by the merged path, a file of the lower layer, one copied up to the
+# upper layer before the agent starts, and a directory.
+load_module overlay || fail naming-setup "cannot load the overlay module"
+mkdir -p /mnt/n-tmpfs/same-lower/dir /mnt/n-tmpfs/same-up/u /mnt/n-tmpfs/same-up/w /mnt/n-same
+echo "in the lower layer" >/mnt/n-tmpfs/same-lower/lower.txt
+echo "copied up" >/mnt/n-tmpfs/same-lower/copied.txt
+echo "in a directory" >/mnt/n-tmpfs/same-lower/dir/below.txt
+echo "an overlay neighbour" >/mnt/n-tmpfs/same-lower/neighbour.txt
+mount -t overlay overlay -o lowerdir=/mnt/n-tmpfs/same-lower,upperdir=/mnt/n-tmpfs/same-up/u,workdir=/mnt/n-tmpfs/same-up/w /mnt/n-same ||
+  fail naming-setup "cannot mount an overlay with its layers on the tmpfs"
+echo "written through the overlay" >>/mnt/n-same/copied.txt
+[ -f /mnt/n-tmpfs/same-up/u/copied.txt ] || fail naming-setup "copied.txt was not copied up"
+# Layers on two file systems (lower on the root file system, upper on the tmpfs): two layers' files
+# can share the overlay's inode number, and a directory's changes; a rule there is refused, not
+# kept on a name that does not last. So is a directory with such an overlay mounted below it.
+mkdir -p /srv/n-mixed-lower /mnt/n-tmpfs/mixed-up/u /mnt/n-tmpfs/mixed-up/w /mnt/n-mixed /srv/n-tree/ovl
+echo "mixed" >/srv/n-mixed-lower/mixed.txt
+echo "in a tree" >/srv/n-tree/plain.txt
+mount -t overlay overlay -o lowerdir=/srv/n-mixed-lower,upperdir=/mnt/n-tmpfs/mixed-up/u,workdir=/mnt/n-tmpfs/mixed-up/w /mnt/n-mixed ||
+  fail naming-setup "cannot mount an overlay with its layers on two file systems"
+mount --bind /mnt/n-mixed /srv/n-tree/ovl || fail naming-setup "cannot bind the overlay below /srv/n-tree"
+for p in mixed tree; do
+  expect_status "naming-overlay-$p-refused" 1 bomfather --policy /policies/naming-overlay-$p.yaml
+  line=$(grep -n '^  - path:' /policies/naming-overlay-$p.yaml | head -n1 | cut -d: -f1)
+  expect_contains "naming-overlay-$p-names-line" "/policies/naming-overlay-$p.yaml:$line:" "$BF_ERR"
+  expect_contains "naming-overlay-$p-says-why" "whose layers lie on different file systems" "$BF_ERR"
+done
+expect_ok naming-overlay-mixed-nothing-applied cat /mnt/n-mixed/mixed.txt
+
 start_agent naming-agent-starts /policies/naming.yaml || exit 1
 
 for f in root.txt bound.txt link.txt; do
@@ -35,7 +66,18 @@ expect_fail_eperm naming-bound-source-denied cat /mnt/n-tmpfs/bound-source.txt
 expect_fail_eperm naming-link-target-denied cat /mnt/n-tmpfs/link-target.txt
 expect_ok naming-neighbour-readable cat /srv/n/neighbour.txt
 expect_ok naming-tmpfs-neighbour-readable cat /mnt/n-tmpfs/neighbour.txt
+for f in lower.txt copied.txt dir/below.txt; do
+  n=$(echo "$f" | tr / -)
+  expect_fail_eperm "naming-overlay-$n-denied" cat /mnt/n-same/$f
+  expect_ok "naming-overlay-$n-reader-reads" /usr/local/bin/trusted-reader /mnt/n-same/$f
+done
+expect_fail_eperm naming-overlay-write-denied sh -c 'echo x >>/mnt/n-same/lower.txt'
+expect_fail_eperm naming-overlay-remove-denied rm /mnt/n-same/copied.txt
+expect_ok naming-overlay-neighbour-readable cat /mnt/n-same/neighbour.txt
 
 stop_agent
+umount /srv/n-tree/ovl
+umount /mnt/n-mixed
+umount /mnt/n-same
 umount /srv/n/bound.txt
 umount /mnt/n-tmpfs
