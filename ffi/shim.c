@@ -39,6 +39,8 @@
 
 /* bf_probe_inodes: a kind's flag for a path on a stacked file system (ffi/shim.ts PROBE_STACKED). */
 #define BF_PROBE_STACKED 0x100
+/* bf_probe_inodes: values per path (ffi/shim.ts PROBE_STRIDE). */
+#define BF_PROBE_STRIDE 4
 
 #define BF_MAX_OBJECTS 8
 #define BF_MAX_LINKS 64
@@ -515,10 +517,11 @@ enum { SLOT_INO = 2, SLOT_DEV = 3, SLOT_TID = 4, SLOT_TID_HITS = 5, SLOTS = 6 };
 /*
  * The kernel's (s_dev, i_ino) of the file at p as this thread opens it, read from the probe
  * program's slots: the first file the open presented, which is the one every hook on that path
- * sees. Returns how many files the open presented (1; more on a stacked file system such as
- * overlayfs, whose open presents its own file, then its layer's), or -1 when p cannot be opened.
+ * sees; and the type of its file system (statfs's f_type). Returns how many files the open
+ * presented (1; more on a stacked file system such as overlayfs, whose open presents its own
+ * file, then its layer's), or -1 when p cannot be opened.
  */
-static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, uint64_t *ino)
+static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, uint64_t *ino, uint64_t *fs_type)
 {
 	slots[SLOT_DEV] = 0;
 	uint64_t before = slots[SLOT_TID_HITS];
@@ -527,11 +530,14 @@ static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, ui
 		return -1;
 	/* The program wrote them during open(), on this thread. */
 	uint64_t i = slots[SLOT_INO], d = slots[SLOT_DEV], hits = slots[SLOT_TID_HITS] - before;
+	struct statfs fs;
+	int typed = fstatfs(fd, &fs) == 0;
 	close(fd);
 	if (!hits || !d)
 		return -1;
 	*dev = d;
 	*ino = i;
+	*fs_type = typed ? (uint64_t)fs.f_type : 0;
 	return (int)hits;
 }
 
@@ -548,7 +554,9 @@ static uint64_t kernel_dev(dev_t d)
  * device or a FIFO can have side effects). For each path out gets {dev, ino, kind}: kind 0
  * missing, 1 regular file, 2 directory, 3 anything else, plus BF_PROBE_STACKED where the path is
  * on a stacked file system (its open presented more than one file; or, where it could not be
- * opened, statfs says overlayfs); dev and ino 0 when it could not be named.
+ * opened, statfs says overlayfs); dev and ino 0 when it could not be named; fs_type the type of
+ * the file system the kernel names it on (statfs's f_type; 0 when unknown). BF_PROBE_STRIDE
+ * values per path.
  *
  * With by_stat, a path is named by its stat alone where its directory (the path up to its last
  * "/", as written) shows that stat names inodes as the kernel does: the directory, opened, has
@@ -570,14 +578,16 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 	size_t dir_len = 0;
 	int dir_alike = 0;
 	dev_t dir_dev = 0;
+	uint64_t dir_fs = 0;
 	const char *p = paths;
 	for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) {
-		out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = 0;
+		uint64_t *o = out + (size_t)BF_PROBE_STRIDE * i; /* dev, ino, kind, fs_type */
+		o[0] = o[1] = o[2] = o[3] = 0;
 		struct stat st;
 		if (stat(p, &st) < 0)
 			continue;
-		out[3 * i + 2] = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3;
-		if (out[3 * i + 2] == 3)
+		o[2] = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3;
+		if (o[2] == 3)
 			continue;
 		if (by_stat) {
 			const char *slash = strrchr(p, '/');
@@ -588,20 +598,23 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 				dir_len = len;
 				struct stat ds;
 				uint64_t kdev, kino;
-				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino) == 1 &&
+				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino, &dir_fs) == 1 &&
 					    kdev == kernel_dev(ds.st_dev) && kino == (uint64_t)ds.st_ino;
 				dir_dev = dir_alike ? ds.st_dev : 0;
 			}
 			if (len && len == dir_len && dir_alike && st.st_dev == dir_dev) {
-				out[3 * i] = kernel_dev(st.st_dev);
-				out[3 * i + 1] = st.st_ino;
+				o[0] = kernel_dev(st.st_dev);
+				o[1] = st.st_ino;
+				o[3] = dir_fs; /* one device, one file system */
 				continue;
 			}
 		}
-		int presented = probe_open(slots, p, &out[3 * i], &out[3 * i + 1]);
+		int presented = probe_open(slots, p, &o[0], &o[1], &o[3]);
 		struct statfs fs;
-		if (presented > 1 || (presented < 0 && statfs(p, &fs) == 0 && fs.f_type == OVERLAYFS_SUPER_MAGIC))
-			out[3 * i + 2] |= BF_PROBE_STACKED;
+		if (presented < 0 && statfs(p, &fs) == 0)
+			o[3] = (uint64_t)fs.f_type;
+		if (presented > 1 || (presented < 0 && o[3] == OVERLAYFS_SUPER_MAGIC))
+			o[2] |= BF_PROBE_STACKED;
 	}
 	slots[SLOT_TID] = 0;
 	munmap((void *)slots, page);

@@ -10,6 +10,8 @@ import { cstr, memfdWith, strerror } from "./libc.ts";
 export const SHIM_ABI = 8;
 /** Must equal BF_PROBE_STACKED in ffi/shim.c: bf_probe_inodes' flag for a path on a stacked file system. */
 const PROBE_STACKED = 0x100;
+/** Must equal BF_PROBE_STRIDE in ffi/shim.c: bf_probe_inodes' values per path. */
+const PROBE_STRIDE = 4;
 
 const { i32, u32, u64, ptr } = FFIType;
 const symbols = {
@@ -236,8 +238,10 @@ export interface ProbedPath {
   key: { dev: number; ino: bigint } | null;
   /** On a stacked file system (overlayfs): key is the stacked file's inode, which its hooks see. */
   stacked: boolean;
-  /** Why the kernel's name of it cannot be trusted to last (src/kernel/probe.ts). */
-  unsound?: string;
+  /** The type of the file system it is on (statfs's f_type), 0 when unknown. */
+  fsType: number;
+  /** Why the kernel's name of it cannot be trusted to last, and what to do (src/kernel/probe.ts). */
+  unsound?: { why: string; hint: string };
 }
 const KINDS = ["missing", "file", "directory", "other"] as const;
 
@@ -261,14 +265,16 @@ export class BpfMap {
    */
   probeInodes(paths: string[], byStat = false): ProbedPath[] {
     if (!paths.length) return [];
-    const out = new BigUint64Array(3 * paths.length);
+    const out = new BigUint64Array(PROBE_STRIDE * paths.length);
     this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, nulSeparated(paths), paths.length, byStat ? 1 : 0, out));
     return paths.map((_, i) => {
-      const kind = Number(out[3 * i + 2]);
+      const at = PROBE_STRIDE * i;
+      const kind = Number(out[at + 2]);
       return {
         kind: KINDS[kind & ~PROBE_STACKED]!,
-        key: out[3 * i + 1] === 0n ? null : { dev: Number(out[3 * i]), ino: out[3 * i + 1]! },
+        key: out[at + 1] === 0n ? null : { dev: Number(out[at]), ino: out[at + 1]! },
         stacked: (kind & PROBE_STACKED) !== 0,
+        fsType: Number(out[at + 3]),
       };
     });
   }

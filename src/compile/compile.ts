@@ -117,8 +117,14 @@ export interface PathFacts {
   type: "file" | "directory" | "other";
   /** For a file starting with "#!": the interpreter it names. */
   interpreter?: string;
-  /** Why the kernel's name of it cannot be trusted to last (an overlay with layers on several file systems). */
-  unsound?: string;
+  /** Why the kernel's name of it cannot be trusted to last (FAT; an overlay with layers on several file systems). */
+  unsound?: Unsound;
+}
+
+/** Why the kernel's name of an inode cannot be trusted to last, and what to do instead. */
+export interface Unsound {
+  why: string;
+  hint: string;
 }
 
 /** What a path is for decides what is worth learning about it (a script's "#!" only matters for executables). */
@@ -304,10 +310,6 @@ function itself(s: string): string {
   return s;
 }
 
-/** What to do about a path whose kernel name does not last (PathFacts.unsound). */
-const STACKED_HINT =
-  "protect the file by its path in the overlay's layer (its upperdir or lowerdir), or mount the overlay with all its layers on one file system";
-
 function accessBits(access: readonly ("read" | "write")[]): number {
   let bits = 0;
   for (const a of access) bits |= a === "read" ? Access.READ : Access.WRITE;
@@ -348,7 +350,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       continue;
     }
     if (facts.unsound) {
-      problems.push({ origin: exe.origin, message: `Cannot identify executable "${exe.name}": "${exe.path}": ${facts.unsound}`, hint: STACKED_HINT.replace("protect the file", "name the program") });
+      problems.push({ origin: exe.origin, message: `Cannot identify executable "${exe.name}": "${exe.path}": ${facts.unsound.why}`, hint: facts.unsound.hint });
       continue;
     }
     if (facts.interpreter !== undefined) {
@@ -388,7 +390,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       return;
     }
     if (facts.unsound) {
-      problems.push({ origin: spec.origin, message: `Cannot protect "${spec.path}": ${facts.unsound}`, hint: STACKED_HINT });
+      problems.push({ origin: spec.origin, message: `Cannot protect "${spec.path}": ${facts.unsound.why}`, hint: facts.unsound.hint });
       return;
     }
     const directory = facts.type === "directory";
@@ -664,7 +666,7 @@ function guardForAgent(
   for (const g of agent.guarded) {
     const facts = host(g.path, "file");
     if (facts?.unsound) {
-      problems.push({ origin: g.origin, message: `Cannot guard "${g.path}" for the agent: ${facts.unsound}`, hint: g.builtin ? "install the agent, its policy and its state on a file system the kernel names inodes on for good" : STACKED_HINT });
+      problems.push({ origin: g.origin, message: `Cannot guard "${g.path}" for the agent: ${facts.unsound.why}`, hint: facts.unsound.hint });
       continue;
     }
     if (!facts || facts.type !== g.type) {

@@ -7,6 +7,7 @@
 import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { kernelDev } from "../abi.ts";
+import type { Unsound } from "./compile.ts";
 
 export interface TreeEntry {
   path: string;
@@ -20,8 +21,8 @@ export interface TreeEntry {
   seen: string;
   /** stat's st_dev. */
   stDev: bigint;
-  /** Once named: why the kernel's name of it cannot be trusted to last (src/kernel/overlay.ts). */
-  unsound?: string;
+  /** Once named: why the kernel's name of it cannot be trusted to last (src/kernel/probe.ts). */
+  unsound?: Unsound;
 }
 
 /** A directory as a walk found it: a later walk reads again only those that changed since. */
@@ -49,7 +50,7 @@ export type TreeWalk =
   | { ok: false; why: string };
 
 /** The kernel's (s_dev, i_ino) of the files and directories among paths (src/kernel/probe.ts kernelInodes). */
-export type NameInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint; unsound?: string }>>;
+export type NameInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint; unsound?: Unsound }>>;
 
 /**
  * A directory changed within this long of a walk may have changed again within the same tick of
@@ -133,7 +134,7 @@ export async function nameEntries(entries: TreeEntry[], name: NameInodes, statNa
 export function soundWalk(walk: TreeWalk): TreeWalk {
   if (!walk.ok) return walk;
   const e = walk.entries.find((x) => x.unsound);
-  return e ? { ok: false, why: `"${e.path}" is below it, and ${e.unsound}` } : walk;
+  return e ? { ok: false, why: `"${e.path}" is below it, and ${e.unsound!.why}` } : walk;
 }
 
 /**

@@ -166,7 +166,7 @@ async function labelLate(
       for (const e of fresh) seen.add(e.seen);
       await nameEntries(fresh, kernelInodes, (e) => e.stDev === tree.statDev);
       const unsound = fresh.find((e) => e.unsound);
-      if (unsound) throw new ApplyError(`Cannot protect the directory "${tree.rule.path}": "${unsound.path}" appeared below it, and ${unsound.unsound}`);
+      if (unsound) throw new ApplyError(`Cannot protect the directory "${tree.rule.path}": "${unsound.path}" appeared below it, and ${unsound.unsound!.why}`);
       for (const e of fresh) {
         const key = InodeKey.encode({ ino: e.ino, dev: e.dev });
         const k = bytesText(key);

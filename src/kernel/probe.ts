@@ -5,6 +5,8 @@ import { loadShim, probeObject } from "./assets.ts";
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { stackedVerdicts } from "./overlay.ts";
+import { fsTypeUnsound } from "./fstypes.ts";
+import type { Unsound } from "../compile/compile.ts";
 
 /** bpf/probe.bpf.c enum probe_slot (the shim uses the others). */
 const SLOT = { TGID: 0, HITS: 1 } as const;
@@ -66,12 +68,12 @@ export class Probe {
 
 /**
  * The kernel's (s_dev, i_ino) of each regular file and directory among paths that this process
- * can open, with why it cannot be trusted to last where it cannot (an overlay whose layers lie on
- * different file systems): such a path is listed, named or not. Nothing else is opened: opening a
+ * can open, with why it cannot be trusted to last where it cannot (FAT; an overlay whose layers lie
+ * on different file systems): such a path is listed, named or not. Nothing else is opened: opening a
  * device or a FIFO can have side effects.
  */
-export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint; unsound?: string }>> {
-  const out = new Map<string, { dev: number; ino: bigint; unsound?: string }>();
+export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: number; ino: bigint; unsound?: Unsound }>> {
+  const out = new Map<string, { dev: number; ino: bigint; unsound?: Unsound }>();
   for (const [path, { key, unsound }] of await probePaths(paths)) {
     if (unsound) out.set(path, { ...(key ?? { dev: 0, ino: 0n }), unsound });
     else if (key) out.set(path, key);
@@ -79,25 +81,34 @@ export async function kernelInodes(paths: string[]): Promise<Map<string, { dev: 
   return out;
 }
 
+const OVERLAY_HINT =
+  "protect the file by its path in the overlay's layer (its upperdir or lowerdir), or mount the overlay with all its layers on one file system";
+const FS_HINT = "keep what the policy names on a file system that keeps inode numbers (ext4, xfs, btrfs, tmpfs, and others on disk or over the network)";
+
 /**
- * Marks the paths on a stacked file system whose kernel names of inodes do not last (src/kernel/
- * overlay.ts). A path the probe could not open (a file the policy in force protects, at a reload)
- * keeps stat's name only on an overlay whose layers share one file system, where stat names the
- * overlay's inode; elsewhere stat's device is a layer's, which no hook sees: unsound.
+ * Marks the paths whose kernel names of inodes do not last: on a file system that makes its inode
+ * numbers up (src/kernel/fstypes.ts), or on an overlay whose layers lie on different file systems
+ * (src/kernel/overlay.ts). A path the probe could not open on an overlay (a file the policy in
+ * force protects, at a reload) keeps stat's name only where the layers share one file system, where
+ * stat names the overlay's inode; elsewhere stat's device is a layer's, which no hook sees.
  */
-function judgeStacked(probed: ProbedPath[], paths: string[]): void {
+function judgeNames(probed: ProbedPath[], paths: string[]): void {
   const stacked: { p: ProbedPath; dev: number | undefined }[] = [];
   probed.forEach((p, i) => {
-    if (!p.stacked) return;
-    const st = p.key ? null : statOrNull(paths[i]!);
-    stacked.push({ p, dev: p.key ? p.key.dev : st === null ? undefined : kernelDev(st) });
+    if (p.kind !== "file" && p.kind !== "directory") return;
+    const why = fsTypeUnsound(p.fsType);
+    if (why) p.unsound = { why, hint: FS_HINT };
+    else if (p.stacked) {
+      const st = p.key ? null : statOrNull(paths[i]!);
+      stacked.push({ p, dev: p.key ? p.key.dev : st === null ? undefined : kernelDev(st) });
+    }
   });
   if (!stacked.length) return;
   const verdicts = stackedVerdicts(stacked.flatMap(({ dev }) => (dev === undefined ? [] : [dev])));
   for (const { p, dev } of stacked) {
     const verdict = dev === undefined ? undefined : verdicts.get(dev);
-    if (verdict) p.unsound = verdict;
-    else if (verdict === undefined && !p.key) p.unsound = "it is on a stacked file system and cannot be opened to learn the kernel's name of its inode";
+    if (verdict) p.unsound = { why: verdict, hint: OVERLAY_HINT };
+    else if (verdict === undefined && !p.key) p.unsound = { why: "it is on a stacked file system and cannot be opened to learn the kernel's name of its inode", hint: OVERLAY_HINT };
   }
 }
 
@@ -122,7 +133,7 @@ export async function probePaths(paths: string[], byStat = false): Promise<Map<s
     const probed = probe.inodesOf(paths, byStat);
     const out = new Map<string, ProbedPath>();
     for (let i = 0; i < paths.length; i++) out.set(paths[i]!, probed[i]!);
-    judgeStacked(probed, paths);
+    judgeNames(probed, paths);
     return out;
   } finally {
     probe.close();

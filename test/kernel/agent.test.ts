@@ -34,7 +34,7 @@ const policies = keyedPolicies(tools, key, [
   { host: join(root, "policies", "ip-protection.yaml"), guest: "/policies/ip-protection.yaml" },
   { host: join(root, "policies", "policy-inheritance.yaml"), guest: "/policies/policy-inheritance.yaml" },
   { host: join(root, "policies", "file-boundaries.yaml"), guest: "/policies/file-boundaries.yaml" },
-  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor", "net-dns", "dirs", "naming", "naming-overlay-mixed", "naming-overlay-tree"].map((p) => ({
+  ...["inheritance", "monitor", "half-valid", "writes", "protection-monitor", "exec-identity", "runtime", "runtime-section", "runtime-env", "runtime-monitor", "net", "net-deny", "net-monitor", "net-dns", "dirs", "naming", "naming-overlay-mixed", "naming-overlay-tree", "naming-fat", "naming-procfs"].map((p) => ({
     host: join(import.meta.dir, "policies", `${p}.yaml`),
     guest: `/policies/${p}.yaml`,
   })),
@@ -499,6 +499,8 @@ const NAMING_CHECKS = [
   "tmpfs-neighbour-readable",
   ...["mixed", "tree"].flatMap((p) => [`overlay-${p}-refused`, `overlay-${p}-names-line`, `overlay-${p}-says-why`]),
   "overlay-mixed-nothing-applied",
+  ...["fat", "procfs"].flatMap((p) => [`${p}-refused`, `${p}-names-line`, `${p}-says-why`]),
+  "fat-nothing-applied",
   ...["lower.txt", "copied.txt", "dir-below.txt"].flatMap((f) => [`overlay-${f}-denied`, `overlay-${f}-reader-reads`]),
   "overlay-write-denied",
   "overlay-remove-denied",

@@ -36,10 +36,11 @@ export interface Kernel {
  * Modules the guest may load, with what they depend on. Debian's cloud kernels build loop as a
  * module (CONFIG_BLK_DEV_LOOP=m), and ext4 with fs-verity in (CONFIG_EXT4_FS=y, CONFIG_FS_VERITY=y,
  * crc16, crc32c, jbd2 and mbcache too): loop is all scenarios need to make a verity file system.
- * overlay: an overlay mount of a protected directory (scenarios/dirs.sh). A name the kernel has
- * built in is skipped (it is in modules.builtin).
+ * overlay: an overlay mount of a protected directory (scenarios/dirs.sh). vfat and the code pages
+ * it asks for by default: a FAT file system, whose inode numbers do not last (scenarios/naming.sh).
+ * A name the kernel has built in is skipped (it is in modules.builtin).
  */
-export const GUEST_MODULES = ["loop", "overlay"];
+export const GUEST_MODULES = ["loop", "overlay", "vfat", "nls_cp437", "nls_ascii"];
 
 const SOURCES: Record<KernelSeries, { suite: Suite; packagePattern: RegExp }> = {
   "6.1": { suite: "bookworm", packagePattern: /^linux-image-6\.1\..+-cloud-amd64-unsigned$/ },

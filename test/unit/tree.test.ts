@@ -86,6 +86,6 @@ test("a walk with an entry whose kernel name does not last cannot protect its di
   if (!w.ok) throw new Error(w.why);
   expect(soundWalk(w)).toBe(w);
   const why = "it is on the overlay file system mounted on \"/x\", whose layers lie on different file systems";
-  await nameEntries(w.entries, async (paths) => new Map(paths.map((p) => [p, p.endsWith("/g") ? { dev: 25, ino: 7n, unsound: why } : { dev: 1, ino: 2n }])));
+  await nameEntries(w.entries, async (paths) => new Map(paths.map((p) => [p, p.endsWith("/g") ? { dev: 25, ino: 7n, unsound: { why, hint: "" } } : { dev: 1, ino: 2n }])));
   expect(soundWalk(w)).toEqual({ ok: false, why: `"${join(root, "c/g")}" is below it, and ${why}` });
 });

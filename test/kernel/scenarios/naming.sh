@@ -53,6 +53,29 @@ for p in mixed tree; do
 done
 expect_ok naming-overlay-mixed-nothing-applied cat /mnt/n-mixed/mixed.txt
 
+# File systems that make inode numbers up (FAT numbers an inode anew each time it reads it in;
+# procfs most of its files each time it makes them): a rule keyed on one would stop applying once
+# the kernel let the inode go. Refused, naming the line and the file system.
+if load_module loop && load_module vfat && load_module nls_cp437 && load_module nls_ascii; then
+  truncate -s 8M /tmp/n-fat.img
+  if ! mkdosfs /tmp/n-fat.img >/dev/null || ! FAT_DEV=$(losetup -f) || ! losetup "$FAT_DEV" /tmp/n-fat.img ||
+    ! mkdir -p /mnt/n-fat || ! mount -t vfat "$FAT_DEV" /mnt/n-fat; then
+    fail naming-setup "cannot make and mount a FAT file system"
+  fi
+  echo "on FAT" >/mnt/n-fat/boot.cfg
+else
+  fail naming-setup "cannot load the FAT modules"
+fi
+refused_on() { # NAME POLICY WHY
+  expect_status "naming-$1-refused" 1 bomfather --policy "/policies/$2"
+  line=$(grep -n '^  - path:' "/policies/$2" | head -n1 | cut -d: -f1)
+  expect_contains "naming-$1-names-line" "/policies/$2:$line:" "$BF_ERR"
+  expect_contains "naming-$1-says-why" "$3" "$BF_ERR"
+}
+refused_on fat naming-fat.yaml "it is on FAT (vfat, msdos)"
+refused_on procfs naming-procfs.yaml "it is on procfs"
+expect_ok naming-fat-nothing-applied cat /mnt/n-fat/boot.cfg
+
 start_agent naming-agent-starts /policies/naming.yaml || exit 1
 
 for f in root.txt bound.txt link.txt; do
@@ -76,6 +99,7 @@ expect_fail_eperm naming-overlay-remove-denied rm /mnt/n-same/copied.txt
 expect_ok naming-overlay-neighbour-readable cat /mnt/n-same/neighbour.txt
 
 stop_agent
+umount /mnt/n-fat && losetup -d "$FAT_DEV" && rm -f /tmp/n-fat.img
 umount /srv/n-tree/ovl
 umount /mnt/n-mixed
 umount /mnt/n-same

@@ -1,6 +1,7 @@
-// Whether the kernel's names of inodes on an overlay last (src/kernel/overlay.ts): judged from
-// mountinfo's line of the overlay and the devices of its layers.
+// Whether the kernel's names of inodes last: by file system type (src/kernel/fstypes.ts), and on an
+// overlay, judged from mountinfo's line of it and the devices of its layers (src/kernel/overlay.ts).
 import { expect, test } from "bun:test";
+import { fsTypeUnsound } from "../../src/kernel/fstypes.ts";
 import { overlayMount, stackedUnsound } from "../../src/kernel/overlay.ts";
 
 // Lines as 6.1 and 6.12 write them: the overlay has s_dev 0:25 (kernel encoding 25) and 0:52.
@@ -33,4 +34,15 @@ test("layers on one file system: sound; on two: unsound, saying where; a layer n
   expect(stackedUnsound(53, MOUNTINFO, stDev)).toContain(`whose layer "/srv/x" cannot be found`);
   // Another stacked file system than overlayfs is not judged.
   expect(stackedUnsound(24, MOUNTINFO, stDev)).toBeUndefined();
+});
+
+test("file systems that make inode numbers up, and those not known, are refused; those that keep them are not", () => {
+  for (const kept of [0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x858458f6, 0xcafe4a11, 0x794c7630]) expect(fsTypeUnsound(kept)).toBeNull();
+  expect(fsTypeUnsound(0x4d44)).toContain("FAT (vfat, msdos)");
+  expect(fsTypeUnsound(0x2011bab0)).toContain("exFAT");
+  expect(fsTypeUnsound(0x9fa0)).toContain("procfs");
+  expect(fsTypeUnsound(0x65735546)).toContain("FUSE");
+  expect(fsTypeUnsound(0x12345678)).toContain("statfs type 0x12345678");
+  // Not read: not judged here (the path could be neither opened nor statfs'ed).
+  expect(fsTypeUnsound(0)).toBeNull();
 });
