@@ -551,12 +551,12 @@ static uint64_t kernel_dev(dev_t d)
  * The kernel's (s_dev, i_ino) of n paths (NUL-separated in paths), named by the probe program as
  * this thread opens each one (probe_open): the map is memory-mapped, so naming a file costs its
  * stat, open and close and no bpf() call. Only regular files and directories are opened (opening a
- * device or a FIFO can have side effects). For each path out gets {dev, ino, kind}: kind 0
- * missing, 1 regular file, 2 directory, 3 anything else, plus BF_PROBE_STACKED where the path is
- * on a stacked file system (its open presented more than one file; or, where it could not be
- * opened, statfs says overlayfs); dev and ino 0 when it could not be named; fs_type the type of
- * the file system the kernel names it on (statfs's f_type; 0 when unknown). BF_PROBE_STRIDE
- * values per path.
+ * device or a FIFO can have side effects). For each path out gets BF_PROBE_STRIDE values {dev,
+ * ino, kind, fs_type}: kind 0 missing, 1 regular file, 2 directory, 3 anything else, plus
+ * BF_PROBE_STACKED where the path is on a stacked file system (its open presented more than one
+ * file; or, where it could not be opened, statfs says overlayfs); dev and ino 0 when it could not
+ * be named; fs_type the type of the file system the kernel names it on (statfs's f_type; 0 when
+ * unknown).
  *
  * With by_stat, a path is named by its stat alone where its directory (the path up to its last
  * "/", as written) shows that stat names inodes as the kernel does: the directory, opened, has
