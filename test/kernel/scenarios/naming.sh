@@ -22,6 +22,15 @@ ln -s /mnt/n-tmpfs/link-target.txt /srv/n/link.txt
 expect_ok naming-bound-readable-before cat /srv/n/bound.txt
 expect_eq naming-bound-content "bound in" "$BF_OUT"
 
+# refused_on NAME POLICY WHY: the agent refuses POLICY (exit 1), naming its first rule's line and
+# saying WHY; checks naming-NAME-refused, -names-line, -says-why.
+refused_on() { # NAME POLICY WHY
+  expect_status "naming-$1-refused" 1 bomfather --policy "/policies/$2"
+  line=$(grep -n '^  - path:' "/policies/$2" | head -n1 | cut -d: -f1)
+  expect_contains "naming-$1-names-line" "/policies/$2:$line:" "$BF_ERR"
+  expect_contains "naming-$1-says-why" "$3" "$BF_ERR"
+}
+
 # Overlays. An open there presents the overlay's file, then its layer's; the hooks on the merged
 # path see the overlay's inode. With every layer on the tmpfs, that inode's number is its layer
 # file's, and lasts: protected by the merged path, a file of the lower layer, one copied up to the
@@ -46,10 +55,7 @@ mount -t overlay overlay -o lowerdir=/srv/n-mixed-lower,upperdir=/mnt/n-tmpfs/mi
   fail naming-setup "cannot mount an overlay with its layers on two file systems"
 mount --bind /mnt/n-mixed /srv/n-tree/ovl || fail naming-setup "cannot bind the overlay below /srv/n-tree"
 for p in mixed tree; do
-  expect_status "naming-overlay-$p-refused" 1 bomfather --policy /policies/naming-overlay-$p.yaml
-  line=$(grep -n '^  - path:' /policies/naming-overlay-$p.yaml | head -n1 | cut -d: -f1)
-  expect_contains "naming-overlay-$p-names-line" "/policies/naming-overlay-$p.yaml:$line:" "$BF_ERR"
-  expect_contains "naming-overlay-$p-says-why" "whose layers lie on different file systems" "$BF_ERR"
+  refused_on "overlay-$p" "naming-overlay-$p.yaml" "whose layers lie on different file systems"
 done
 expect_ok naming-overlay-mixed-nothing-applied cat /mnt/n-mixed/mixed.txt
 
@@ -66,12 +72,6 @@ if load_module loop && load_module vfat && load_module nls_cp437 && load_module 
 else
   fail naming-setup "cannot load the FAT modules"
 fi
-refused_on() { # NAME POLICY WHY
-  expect_status "naming-$1-refused" 1 bomfather --policy "/policies/$2"
-  line=$(grep -n '^  - path:' "/policies/$2" | head -n1 | cut -d: -f1)
-  expect_contains "naming-$1-names-line" "/policies/$2:$line:" "$BF_ERR"
-  expect_contains "naming-$1-says-why" "$3" "$BF_ERR"
-}
 refused_on fat naming-fat.yaml "it is on FAT (vfat, msdos)"
 refused_on procfs naming-procfs.yaml "it is on procfs"
 expect_ok naming-fat-nothing-applied cat /mnt/n-fat/boot.cfg
