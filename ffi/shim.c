@@ -35,7 +35,7 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 8
+#define BF_SHIM_ABI 9
 
 /* bf_probe_inodes: a kind's flag for a path on a stacked file system (ffi/shim.ts PROBE_STACKED). */
 #define BF_PROBE_STACKED 0x100
@@ -511,8 +511,69 @@ int bf_map_dump(int fd, void *keys, void *values, uint32_t max, uint32_t key_siz
 	}
 }
 
+/* The planned entries bf_entries_same compares against, for qsort_r and the binary search. */
+struct planned {
+	const char *keys;
+	uint32_t key_size;
+};
+
+static int planned_cmp(const void *a, const void *b, void *arg)
+{
+	const struct planned *p = arg;
+	return memcmp(p->keys + (size_t)*(const uint32_t *)a * p->key_size, p->keys + (size_t)*(const uint32_t *)b * p->key_size,
+		      p->key_size);
+}
+
+/*
+ * Whether held (count_held entries, as bf_map_dump reads a map) is exactly planned (count
+ * entries; keys and values back to back, keys distinct): the plan is sorted by key and each entry
+ * held looked up in it. Returns 0 when it is; 1 when held has an entry the plan does not (or a
+ * planned key with another value); 2 when it has fewer; -ENOMEM.
+ */
+int bf_entries_same(const void *keys, const void *values, uint32_t count, const void *held_keys, const void *held_values, uint32_t count_held,
+		    uint32_t key_size, uint32_t value_size)
+{
+	if (count_held > count)
+		return 1;
+	uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
+	if (!order)
+		return -ENOMEM;
+	struct planned p = { keys, key_size };
+	for (uint32_t i = 0; i < count; i++)
+		order[i] = i;
+	qsort_r(order, count, sizeof(uint32_t), planned_cmp, &p);
+	int ret = 0;
+	for (uint32_t h = 0; h < count_held && ret == 0; h++) {
+		const char *k = (const char *)held_keys + (size_t)h * key_size;
+		uint32_t lo = 0, hi = count;
+		ret = 1;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			int c = memcmp(k, (const char *)keys + (size_t)order[mid] * key_size, key_size);
+			if (c == 0) {
+				ret = memcmp((const char *)held_values + (size_t)h * value_size, (const char *)values + (size_t)order[mid] * value_size,
+					     value_size) ?
+					      1 :
+					      0;
+				break;
+			}
+			if (c < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+	}
+	free(order);
+	return ret == 0 && count_held != count ? 2 : ret;
+}
+
 /* The probe program's slots (bpf/probe.bpf.c enum probe_slot). */
 enum { SLOT_INO = 2, SLOT_DEV = 3, SLOT_TID = 4, SLOT_TID_HITS = 5, SLOTS = 6 };
+
+/* The last kernel device probe_open saw and its file system's type (statfs's f_type). */
+struct fs_seen {
+	uint64_t dev, fs_type;
+};
 
 /*
  * The kernel's (s_dev, i_ino) of the file at p as this thread opens it, read from the probe
@@ -521,7 +582,7 @@ enum { SLOT_INO = 2, SLOT_DEV = 3, SLOT_TID = 4, SLOT_TID_HITS = 5, SLOTS = 6 };
  * presented (1; more on a stacked file system such as overlayfs, whose open presents its own
  * file, then its layer's), or -1 when p cannot be opened.
  */
-static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, uint64_t *ino, uint64_t *fs_type)
+static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, uint64_t *ino, uint64_t *fs_type, struct fs_seen *seen)
 {
 	slots[SLOT_DEV] = 0;
 	uint64_t before = slots[SLOT_TID_HITS];
@@ -530,14 +591,18 @@ static int probe_open(volatile uint64_t *slots, const char *p, uint64_t *dev, ui
 		return -1;
 	/* The program wrote them during open(), on this thread. */
 	uint64_t i = slots[SLOT_INO], d = slots[SLOT_DEV], hits = slots[SLOT_TID_HITS] - before;
-	struct statfs fs;
-	int typed = fstatfs(fd, &fs) == 0;
+	/* One s_dev is one super block, so one file system type: asked once per run of a device. */
+	if (d && d != seen->dev) {
+		struct statfs fs;
+		seen->dev = d;
+		seen->fs_type = fstatfs(fd, &fs) == 0 ? (uint64_t)fs.f_type : 0;
+	}
 	close(fd);
 	if (!hits || !d)
 		return -1;
 	*dev = d;
 	*ino = i;
-	*fs_type = typed ? (uint64_t)fs.f_type : 0;
+	*fs_type = seen->fs_type;
 	return (int)hits;
 }
 
@@ -579,6 +644,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 	int dir_alike = 0;
 	dev_t dir_dev = 0;
 	uint64_t dir_fs = 0;
+	struct fs_seen seen = { 0, 0 };
 	const char *p = paths;
 	for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) {
 		uint64_t *o = out + (size_t)BF_PROBE_STRIDE * i; /* dev, ino, kind, fs_type */
@@ -598,7 +664,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 				dir_len = len;
 				struct stat ds;
 				uint64_t kdev, kino;
-				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino, &dir_fs) == 1 &&
+				dir_alike = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && probe_open(slots, dir, &kdev, &kino, &dir_fs, &seen) == 1 &&
 					    kdev == kernel_dev(ds.st_dev) && kino == (uint64_t)ds.st_ino;
 				dir_dev = dir_alike ? ds.st_dev : 0;
 			}
@@ -609,7 +675,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 				continue;
 			}
 		}
-		int presented = probe_open(slots, p, &o[0], &o[1], &o[3]);
+		int presented = probe_open(slots, p, &o[0], &o[1], &o[3], &seen);
 		struct statfs fs;
 		if (presented < 0 && statfs(p, &fs) == 0)
 			o[3] = (uint64_t)fs.f_type;

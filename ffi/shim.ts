@@ -7,7 +7,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 8;
+export const SHIM_ABI = 9;
 /** Must equal BF_PROBE_STACKED in ffi/shim.c: bf_probe_inodes' flag for a path on a stacked file system. */
 const PROBE_STACKED = 0x100;
 /** Must equal BF_PROBE_STRIDE in ffi/shim.c: bf_probe_inodes' values per path. */
@@ -38,6 +38,7 @@ const symbols = {
   bf_probe_inodes: { args: [i32, ptr, u32, i32, ptr], returns: i32 },
   bf_stat_inodes: { args: [ptr, u32, ptr], returns: i32 },
   bf_map_dump: { args: [i32, ptr, ptr, u32, u32, u32], returns: i32 },
+  bf_entries_same: { args: [ptr, ptr, u32, ptr, ptr, u32, u32, u32], returns: i32 },
   bf_obj_ids: { args: [i32, ptr, u32], returns: i32 },
   bf_unpin: { args: [ptr], returns: i32 },
   bf_ring_open: { args: [i32, ptr], returns: i32 },
@@ -136,9 +137,33 @@ export class Shim {
     return paths.map((_, i) => (out[2 * i] ? out[2 * i + 1]! : null));
   }
 
+  /**
+   * Whether held (entries as BpfMap.dump reads them) is exactly planned (keys distinct): "same";
+   * "extra" where held has an entry the plan does not, or another value for a planned key; "lost"
+   * where it has fewer. Compared here, not in JavaScript: a policy has tens of thousands of entries.
+   */
+  sameEntries(planned: Entries, held: Entries, keySize: number, valueSize: number): "same" | "extra" | "lost" {
+    for (const [what, e] of [["planned", planned], ["held", held]] as const) {
+      if (e.keys.length !== e.count * keySize || e.values.length !== e.count * valueSize) throw new Error(`Bug: ${what} entries of the wrong size`);
+    }
+    const some = (b: Uint8Array) => (b.length ? b : new Uint8Array(1)); // an empty array is no pointer
+    const r = this.check(
+      "Comparing a map with its plan",
+      this.lib.bf_entries_same(some(planned.keys), some(planned.values), planned.count, some(held.keys), some(held.values), held.count, keySize, valueSize),
+    );
+    return r === 0 ? "same" : r === 1 ? "extra" : "lost";
+  }
+
   unpin(path: string): void {
     this.check(`Unpinning "${path}"`, this.lib.bf_unpin(cstr(path)));
   }
+}
+
+/** Map entries back to back: count keys, then count values. */
+export interface Entries {
+  keys: Uint8Array;
+  values: Uint8Array;
+  count: number;
 }
 
 export class BpfObject {

@@ -376,5 +376,10 @@ export function kernelDev(stDev: number | bigint): number {
   const d = BigInt(stDev);
   const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
   const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
-  return Number(((major << 20n) | minor) & 0xffffffffn);
+  return mkdev(Number(major), Number(minor));
+}
+
+/** The kernel's s_dev of a device (MKDEV: major << 20 | minor), as mountinfo's "major:minor" names it. */
+export function mkdev(major: number, minor: number): number {
+  return (major * 2 ** 20 + minor) % 2 ** 32;
 }

@@ -23,7 +23,7 @@ import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type
 import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule } from "../compile/compile.ts";
 import { nameEntries, walkChanges } from "../compile/tree.ts";
 import { loadShim } from "./assets.ts";
-import type { BpfMap } from "../../ffi/shim.ts";
+import type { BpfMap, Entries, Shim } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
 export interface Applied {
@@ -71,17 +71,18 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
 
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
+    const shim = await loadShim();
     for (const kind of Object.keys(MAPS) as MapName[]) {
-      const batch = plan.find((b) => b.map === kind);
-      const planned = batch ? entryTable(kind, batch) : new Map<string, string>();
-      if (kind !== "files") {
-        checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
-        continue;
+      const batch = plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(0), values: new Uint8Array(0), count: 0 };
+      if (kind === "files" && trees.length) {
+        const planned = entryTable(kind, batch);
+        for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
+        for (const [k, v] of late) planned.set(k, v);
+        checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
+      } else {
+        const planned = kind === "files" && reconciled.length ? withEntries(kind, batch, reconciled) : batch;
+        checkHeld(shim, kind, planned, inner.get(kind)!.dump(planned.count));
       }
-      for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
-      for (const [k, v] of late) planned.set(k, v);
-      if (trees.length) checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
-      else checkHeld(kind, planned, inner.get(kind)!.dump(planned.size));
     }
 
     // 3. Stage in the slot not in force.
@@ -239,14 +240,19 @@ export function entryTable(kind: MapName, batch: { keys: Uint8Array; values: Uin
   return out;
 }
 
-/** Throws unless what map `kind` holds (as dumped) is exactly what was planned. */
-export function checkHeld(kind: MapName, planned: Map<string, string>, held: { keys: Uint8Array; values: Uint8Array; count: number }): void {
+/** Throws unless what map `kind` holds (as dumped) is exactly the planned entries (distinct keys). */
+export function checkHeld(shim: Shim, kind: MapName, planned: Entries, held: Entries): void {
   const { key, value } = MAPS[kind];
-  const keys = bytesText(held.keys);
-  const values = bytesText(held.values);
-  for (let i = 0; i < held.count; i++) {
-    if (planned.get(keys.slice(i * key.size, (i + 1) * key.size)) !== values.slice(i * value.size, (i + 1) * value.size))
-      throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
-  }
-  if (held.count !== planned.size) throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
+  const same = shim.sameEntries(planned, held, key.size, value.size);
+  if (same === "extra") throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
+  if (same === "lost") throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
+}
+
+/** A batch with entries written after it (one key, one entry: a later one replaces a planned one). */
+function withEntries(kind: MapName, batch: Entries, extra: readonly { key: Uint8Array; value: Uint8Array }[]): Entries {
+  const table = entryTable(kind, batch);
+  for (const e of extra) table.set(bytesText(e.key), bytesText(e.value));
+  const keys = Buffer.from([...table.keys()].join(""), "latin1");
+  const values = Buffer.from([...table.values()].join(""), "latin1");
+  return { keys, values, count: table.size };
 }

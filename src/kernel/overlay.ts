@@ -5,6 +5,7 @@
 // two files of different layers share an i_ino, and a directory's i_ino is made up each time its
 // inode is built, so a rule keyed on it could protect the wrong file, or nothing, a moment later.
 import { readFileSync, statSync } from "node:fs";
+import { mkdev } from "../abi.ts";
 
 /** One overlayfs mount, as /proc/self/mountinfo shows it. */
 export interface OverlayMount {
@@ -27,8 +28,7 @@ export function overlayMount(mountinfo: string, dev: number): OverlayMount | nul
     const dash = f.indexOf("-", 6);
     if (dash < 0 || f[dash + 1] !== "overlay") continue;
     const [major, minor] = (f[2] ?? "").split(":").map(Number);
-    // The kernel keeps s_dev as major << 20 | minor (MKDEV).
-    if ((major ?? 0) * 2 ** 20 + (minor ?? 0) !== dev) continue;
+    if (mkdev(major ?? 0, minor ?? 0) !== dev) continue;
     const layers: string[] = [];
     for (const opt of (f[dash + 3] ?? "").split(",")) {
       const eq = opt.indexOf("=");
@@ -69,14 +69,17 @@ export function stackedVerdicts(devs: Iterable<number>): Map<number, string | nu
   for (const dev of devs) {
     if (out.has(dev)) continue;
     mountinfo ??= readFileSync("/proc/self/mountinfo", "utf8");
-    out.set(dev, stackedUnsound(dev, mountinfo, (path) => {
-      try {
-        return statSync(path, { bigint: true }).dev;
-      } catch {
-        return null;
-      }
-    }));
+    out.set(dev, stackedUnsound(dev, mountinfo, stDevOrNull));
   }
   return out;
+}
+
+/** stat's st_dev of path, or null when it cannot be stat'ed. */
+export function stDevOrNull(path: string): bigint | null {
+  try {
+    return statSync(path, { bigint: true }).dev;
+  } catch {
+    return null;
+  }
 }
 

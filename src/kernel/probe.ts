@@ -2,9 +2,8 @@
 // own name for a file's inode.
 import type { BpfMap, BpfObject, ProbedPath } from "../../ffi/shim.ts";
 import { loadShim, probeObject } from "./assets.ts";
-import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import { stackedVerdicts } from "./overlay.ts";
+import { stackedVerdicts, stDevOrNull } from "./overlay.ts";
 import { fsTypeUnsound } from "./fstypes.ts";
 import type { Unsound } from "../compile/compile.ts";
 
@@ -94,29 +93,28 @@ const FS_HINT = "keep what the policy names on a file system that keeps inode nu
  */
 function judgeNames(probed: ProbedPath[], paths: string[]): void {
   const stacked: { p: ProbedPath; dev: number | undefined }[] = [];
-  probed.forEach((p, i) => {
-    if (p.kind !== "file" && p.kind !== "directory") return;
-    const why = fsTypeUnsound(p.fsType);
-    if (why) p.unsound = { why, hint: FS_HINT };
+  // Paths come in long runs on one file system: each run's type is judged once.
+  let lastType = 0;
+  let lastWhy: string | null = null;
+  for (let i = 0; i < probed.length; i++) {
+    const p = probed[i]!;
+    if (p.kind !== "file" && p.kind !== "directory") continue;
+    if (p.fsType !== lastType) {
+      lastType = p.fsType;
+      lastWhy = fsTypeUnsound(lastType);
+    }
+    if (lastWhy) p.unsound = { why: lastWhy, hint: FS_HINT };
     else if (p.stacked) {
-      const st = p.key ? null : statOrNull(paths[i]!);
+      const st = p.key ? null : stDevOrNull(paths[i]!);
       stacked.push({ p, dev: p.key ? p.key.dev : st === null ? undefined : kernelDev(st) });
     }
-  });
+  }
   if (!stacked.length) return;
   const verdicts = stackedVerdicts(stacked.flatMap(({ dev }) => (dev === undefined ? [] : [dev])));
   for (const { p, dev } of stacked) {
     const verdict = dev === undefined ? undefined : verdicts.get(dev);
     if (verdict) p.unsound = { why: verdict, hint: OVERLAY_HINT };
     else if (verdict === undefined && !p.key) p.unsound = { why: "it is on a stacked file system and cannot be opened to learn the kernel's name of its inode", hint: OVERLAY_HINT };
-  }
-}
-
-function statOrNull(path: string): bigint | null {
-  try {
-    return statSync(path, { bigint: true }).dev;
-  } catch {
-    return null;
   }
 }
 
