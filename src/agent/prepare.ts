@@ -53,7 +53,7 @@ export async function compileForHost(
   if (input.network && resolved) input.network.resolved = resolved;
   // Named by stat where a path's directory shows that stat names inodes as the kernel does, as
   // below protected directories; opened elsewhere.
-  const named = await probePaths([...new Set([...pathsOf(input), ...alsoName])], true);
+  const named = await probePaths(pathsOf(input, alsoName), true);
   phases?.mark("name files");
   // Digests are measured on the inode just named (only for executables that pin one).
   const shim = input.executables.some((e) => e.digest) ? await loadShim() : null;

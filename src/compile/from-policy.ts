@@ -2,7 +2,7 @@
 // diagnostics. The host facts come from stat(2) on the host the agent runs on.
 import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
-import { DEFAULTS, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
+import { DEFAULTS, itemStarts, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { parseCidr, parseHost, parsePort } from "../policy/net.ts";
 import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
@@ -39,10 +39,12 @@ export function compileInputOf(policy: Policy): CompileInput {
     // The checker accepted only "sha256:" and 64 hex digits.
     ...(exe.digest ? { digest: { hex: exe.digest.slice("sha256:".length).toLowerCase(), origin: origin(["executables", name, "digest"]) } } : {}),
   }));
-  const files = (policy.files ?? []).map((rule, i) => ({
+  const rules = policy.files ?? [];
+  const paths = itemStarts(policy, ["files"], "path", rules.length);
+  const files = rules.map((rule, i) => ({
     path: rule.path,
     mode: rule.mode ?? defaultMode,
-    origin: origin(["files", i, "path"]),
+    origin: paths[i]!,
     allow: rule.allow.map((grant, j) => new GrantSpec(grant.executable, typeof grant.access === "string" ? [grant.access] : grant.access, origin, i, j)),
   }));
   const runtime: RuntimeSpec = {};
@@ -141,9 +143,9 @@ export function hostsOf(policy: Policy): string[] {
   return [...out];
 }
 
-/** Every path a policy names on the host (executables, protected files, what the agent guards). */
-export function pathsOf(input: CompileInput): string[] {
-  const paths = new Set<string>();
+/** Every path a policy names on the host (executables, protected files, what the agent guards), and `also`, once each. */
+export function pathsOf(input: CompileInput, also: readonly string[] = []): string[] {
+  const paths = new Set<string>(also);
   for (const e of input.executables) paths.add(e.path);
   for (const f of input.files) paths.add(f.path);
   if (input.agent) {

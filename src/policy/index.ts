@@ -1,6 +1,6 @@
 // The policy language's public surface. See docs/policy.md for the language itself.
 
-export { checkPolicy, locate, localHost, scriptInterpreter, valueStarts } from "./check.ts";
+export { checkPolicy, itemStarts, locate, localHost, scriptInterpreter, valueStarts } from "./check.ts";
 export type { CheckOptions, CheckResult, Location } from "./check.ts";
 export { formatDiagnostics, formatDiagnosticsJson, formatReport, formatRuntimeProtection, formatVerdict, MAX_PRINTED } from "./format.ts";
 export { unsupported, ENFORCED } from "./support.ts";

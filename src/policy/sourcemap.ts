@@ -78,6 +78,27 @@ export class SourceMap {
   valueStart(path: ValuePath): { file: string; line: number; col: number } {
     const place = walk(this.#root, path, path.length).place;
     if (!place) return { file: this.file, line: 1, col: 1 };
+    return this.#startOf(place);
+  }
+
+  /**
+   * valueStart of [...list, i, field] for each item i of the list at `list`, found in one walk:
+   * a policy's file rules are compiled by the ten thousand, each carrying where its path was written.
+   */
+  itemStarts(list: ValuePath, field: string, count: number): { file: string; line: number; col: number }[] {
+    const at = walk(this.#root, list, list.length);
+    const items = at.depth === list.length && Array.isArray(at.place?.kids) ? at.place.kids : undefined;
+    const out: { file: string; line: number; col: number }[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const item = items?.[i];
+      const kids = item?.kids;
+      const place = kids === undefined || Array.isArray(kids) ? undefined : kids[field];
+      out[i] = place ? this.#startOf(place) : this.valueStart([...list, i, field]);
+    }
+    return out;
+  }
+
+  #startOf(place: Place): { file: string; line: number; col: number } {
     const offset = SourceMap.#shownAtKey(place) ? place.keyStart! : place.start;
     const line = this.lineOf(offset);
     return { file: this.file, line: line + 1, col: offset - this.#lineStarts[line]! + 1 };

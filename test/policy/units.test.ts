@@ -228,6 +228,18 @@ files:
     expect(locate(r.policy!, ["files", 0])).toEqual({ file: "p.yaml", line: 5, col: 5, endCol: 17 });
     expect(locate(r.policy!, ["files", 0, "path"], "key")).toEqual({ file: "p.yaml", line: 5, col: 5, endCol: 9 });
   });
+  test("itemStarts: each item's field where valueStart finds it, for both readers and for an item without the field", () => {
+    const block = "version: 1\nfiles:\n  - path: /srv/a\n    allow: []\n  - allow: []\n  -   path: /srv/c\n";
+    const flow = "version: 1\nfiles: [{path: /srv/a}, {allow: []},\n  {path: &p /srv/c}]\n";
+    for (const t of [block, flow, text]) {
+      const m = parsePolicyText(t, "p.yaml").map;
+      const each = [0, 1, 2].map((i) => m.valueStart(["files", i, "path"]));
+      expect(m.itemStarts(["files"], "path", 3)).toEqual(each);
+    }
+    const m = parsePolicyText(block, "p.yaml").map;
+    expect(m.itemStarts(["files"], "path", 3).map((o) => [o.line, o.col])).toEqual([[3, 11], [5, 5], [6, 13]]);
+    expect(m.itemStarts(["nothing"], "path", 1)).toEqual([m.valueStart(["nothing", 0, "path"])]);
+  });
   test("unclosed quotes and brackets are found at their opening", () => {
     expect(unclosedOpener('a: "x\n', 6)).toEqual({ offset: 3, char: '"' });
     expect(unclosedOpener("a: [x, {y: 1}\n", 14)).toEqual({ offset: 3, char: "[" });
