@@ -17,7 +17,7 @@ import { kernelDev } from "../abi.ts";
 import { hostsOf, type AgentPaths } from "../compile/from-policy.ts";
 import { formatDiagnostics, formatVerdict, type Policy } from "../policy/index.ts";
 import { CliError, EXIT } from "../exit.ts";
-import { apply } from "../kernel/apply.ts";
+import { apply, SETTLE_ROUNDS, unsettledList } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
 import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
@@ -121,6 +121,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   const runId = randomBytes(8).toString("hex");
   const { compiled } = prepared;
   let generation: number;
+  let firstGeneration: number;
   try {
     if (pinned && !inForce && kernel.generation() !== 0) {
       throw new CliError(
@@ -132,15 +133,25 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     kernel.registerSelf(); // before anything else: the maps of a first install are the agent's alone from now on
     kernel.configure(identity);
     kernel.agentCgroups(agentCgroups());
-    generation = Math.max(...kernel.slots().generations) + 1;
-    const applied = await apply(kernel, compiled, generation, kernelInodes);
-    phases.mark("apply");
+    const applied = await apply(kernel, compiled, Math.max(...kernel.slots().generations) + 1, kernelInodes, () => {
+      phases.mark("apply");
+      kernel.attach(runId);
+      // What appeared below the protected directories before the programs were attached was not
+      // labelled: the programs look under parents until the agent has walked the trees again (serve).
+      if (compiled.trees) kernel.unsettleTrees();
+      phases.mark("attach");
+    });
+    phases.mark("verify");
+    generation = applied.generation;
+    firstGeneration = applied.from;
+    if (applied.unsettled.length) {
+      throw new CliError(
+        `Cannot protect ${unsettledList(applied.unsettled)}: the file at the path was replaced again each time the agent protected the one it found (${SETTLE_ROUNDS} times while it started)`,
+        EXIT.CANNOT_ENFORCE,
+        "another process keeps renaming files over it: stop it, then start the agent again",
+      );
+    }
     for (const path of applied.reconciled) status(`bomfather: "${path}" was replaced while the policy was applied; the file now at that path is protected\n`);
-    kernel.attach(runId);
-    phases.mark("attach");
-    // What appeared below the protected directories before the programs were attached was not
-    // labelled: the programs look under parents until the agent has walked the trees again (serve).
-    if (compiled.trees) kernel.unsettleTrees();
     status(describeExecutables(compiled, kernel.digestsAtExec));
     kernel.registerSelf();
     const released = kernel.releaseOthers(runId);
@@ -169,6 +180,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     policy: text.policy,
     hosts,
     generation,
+    firstGeneration,
     rules: compiled.rules,
     baseline,
     // Said once the control socket listens: from then on a signed shutdown can reach the agent.

@@ -14,7 +14,7 @@ import { renameSync, writeFileSync, fsyncSync, openSync, closeSync } from "node:
 import { formatDiagnostics, type Diagnostic, type Policy } from "../policy/index.ts";
 import { Challenges, ControlServer, agentIdentity as controlIdentity, controlEventLine, policyKeys, type ControlHandler, type HandlerResult } from "../control/index.ts";
 import { decodeEvent, type EventRule } from "../events.ts";
-import { apply } from "../kernel/apply.ts";
+import { apply, SETTLE_ROUNDS, unsettledList, type Applied } from "../kernel/apply.ts";
 import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import type { RuleInfo } from "../compile/compile.ts";
@@ -77,6 +77,8 @@ export interface Running {
   /** The addresses of the policy's host names. */
   hosts: HostAddresses;
   generation: number;
+  /** The first generation of these rules (apply may have put the policy in force more than once). */
+  firstGeneration?: number;
   rules: readonly RuleInfo[];
   /** Set by serve: what a reload changes beyond the kernel (where events go). */
   onReload?: (policy: Policy) => void;
@@ -97,7 +99,8 @@ export type Stopped = "shutdown" | "signal" | "leave";
 
 export async function serve(r: Running): Promise<Stopped> {
   const { kernel, state, out } = r;
-  const known = new Map<number, readonly RuleInfo[]>([[r.generation, r.rules]]);
+  const known = new Map<number, readonly RuleInfo[]>();
+  for (let g = r.firstGeneration ?? r.generation; g <= r.generation; g++) known.set(g, r.rules);
   const cache = new Map<number, RuleRecord[] | null>();
   const rules = (generation: number, id: number): EventRule | undefined => {
     const mine = known.get(generation)?.[id];
@@ -277,9 +280,9 @@ async function reload(
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
   }
-  let generation: number;
+  let applied: Applied;
   try {
-    generation = await applyGeneration(r, host.compiled, known);
+    applied = await applyGeneration(r, host.compiled, known);
     phases.mark("apply");
   } catch (e) {
     return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
@@ -292,23 +295,39 @@ async function reload(
   r.hosts = hosts;
   challenges.setKeys(policyKeys(text.policy));
   const policySha256 = sha256(bytes);
+  const { generation } = applied;
   r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
   phases.mark("record");
   for (const p of resolved.problems) r.out.status(`bomfather: warning: ${p}\n`);
   for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);
   r.out.status(describeExecutables(host.compiled, r.kernel.digestsAtExec));
   r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}, in ${phases}\n`);
-  return { ok: true, message: `enforcing the new policy as generation ${generation}` };
+  const unsettled = unsettledWarning(r, applied);
+  return { ok: true, message: `enforcing the new policy as generation ${generation}${unsettled ? `, except: ${unsettled}` : ""}` };
+}
+
+/**
+ * Applied.unsettled said on the agent's status, and returned for a reply; "" when every file is
+ * protected. The generation stays in force: it protects everything else, and the policy before it
+ * did not protect those files either (a protected file cannot be replaced by whom the policy does
+ * not let write it).
+ */
+function unsettledWarning(r: Running, applied: Applied): string {
+  if (!applied.unsettled.length) return "";
+  const why =
+    `${unsettledList(applied.unsettled)} not protected: the file at the path was replaced again each time the agent protected the one it found ` +
+    `(${SETTLE_ROUNDS} times); another process keeps renaming files over it: stop it, then reload`;
+  r.out.status(`bomfather: warning: ${why}\n`);
+  return why;
 }
 
 /** A compiled policy in force as the next generation; its rules named for events. */
-async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>): Promise<number> {
-  const generation = Math.max(...r.kernel.slots().generations) + 1;
-  await apply(r.kernel, compiled, generation, kernelInodes);
-  r.generation = generation;
+async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>): Promise<Applied> {
+  const applied = await apply(r.kernel, compiled, Math.max(...r.kernel.slots().generations) + 1, kernelInodes);
+  r.generation = applied.generation;
   r.rules = compiled.rules;
-  known.set(generation, compiled.rules);
-  return generation;
+  for (let g = applied.from; g <= applied.generation; g++) known.set(g, compiled.rules);
+  return applied;
 }
 
 /**
@@ -321,8 +340,10 @@ async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, reas
   const addresses = r.hosts.addresses();
   const host = await compileForHost(r.policy, r.paths, phases, [], addresses);
   if (!host.ok) throw new Error(host.diagnostics.map((d) => d.message).join("; "));
-  const generation = await applyGeneration(r, host.compiled, known);
+  const applied = await applyGeneration(r, host.compiled, known);
+  const { generation } = applied;
   phases.mark("apply");
+  unsettledWarning(r, applied);
   const inForce = r.state.inForce();
   if (inForce) r.state.recordInForce({ ...inForce, generation, appliedAt: new Date().toISOString() }, host.compiled.rules);
   for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);

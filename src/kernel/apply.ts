@@ -1,9 +1,7 @@
 // apply(plan, generation): a compiled policy becomes the one the kernel enforces, atomically.
 //
 // 1. Fresh inner maps (files, grants, executables) are created and registered as the agent's own at
-//    once (agent.bpf.h refuses their descriptors to anyone else), filled, and checked against the
-//    files on disk: a protected file replaced by a rename since it was compiled is protected again.
-//    With rules on directories, the files map goes into the slot not in force first, so that the
+//    once (agent.bpf.h refuses their descriptors to anyone else), and filled. With rules on directories, the files map goes into the slot not in force first, so that the
 //    kernel labels what is created below a directory from the moment the directory's entry is
 //    written (bpf/tree.bpf.h); the trees are then walked again, and what appeared between the
 //    compiler's walk and that moment is labelled too.
@@ -19,27 +17,98 @@
 // Then the changes below directories counted before the second walk are settled (bpf/tree.bpf.h).
 // A failure before 4 leaves the kernel enforcing what it enforced (the new inner maps are closed
 // and freed).
+// 5. Once in force (at a start, once the programs are attached too), the files at the protected
+//    paths are checked against the files the generation protects: one replaced (renamed over)
+//    after the compiler named it and before its entry was in force is protected by one more
+//    generation, built the same way (the kernel saw nothing: no program ran, or no entry held it).
 import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
-import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule } from "../compile/compile.ts";
+import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule, type Unsound } from "../compile/compile.ts";
 import { nameEntries, walkChanges } from "../compile/tree.ts";
 import { loadShim } from "./assets.ts";
 import type { BpfMap, Entries, Shim } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 
 export interface Applied {
+  /** The generation in force: the last of those applied (from `from`), all of one compiled policy. */
   generation: number;
+  from: number;
   slot: 0 | 1;
-  /** Protected paths whose file was replaced while the generation was built, protected again. */
+  /** Protected paths whose file was replaced while the policy was applied: the file now there is protected. */
   reconciled: string[];
+  /**
+   * Protected paths whose file was replaced again in each of SETTLE_ROUNDS generations: the file
+   * now there is not protected (someone keeps replacing it). Empty when every file is.
+   */
+  unsettled: string[];
+}
+
+/** A protected path's file replaced since it was named, and the entry that protects the file now there. */
+interface Replaced {
+  path: string;
+  /** null: the file now there cannot be named (it no longer opens, or its file system's names do not last). */
+  key: Uint8Array | null;
+  value: Uint8Array;
+}
+type Named = Replaced & { key: Uint8Array };
+
+/** Generations applied, each protecting the files found replaced during the one before, before giving up. */
+export const SETTLE_ROUNDS = 3;
+
+/** Applied.unsettled for a message: '"a"', '"a" and "b"', '"a", "b" and 3 more'. */
+export function unsettledList(paths: readonly string[]): string {
+  const shown = paths.slice(0, 2).map((p) => `"${p}"`);
+  const more = paths.length - shown.length;
+  return more ? `${shown.join(", ")} and ${more} more` : shown.join(" and ");
 }
 
 /** The kernel's names of some paths' inodes (src/kernel/probe.ts kernelInodes). */
-export type KernelInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint }>>;
+export type KernelInodes = (paths: string[]) => Promise<Map<string, { dev: number; ino: bigint; unsound?: Unsound }>>;
 
 export class ApplyError extends Error {}
 
-/** kernelInodes names the files found replaced in step 1. */
-export async function apply(kernel: Kernel, compiled: Compiled, generation: number, kernelInodes: KernelInodes): Promise<Applied> {
+/**
+ * The compiled policy in force as generation `generation`, then checked: a protected file replaced
+ * (renamed over) after it was named and before its entry was in force is not the file the entry
+ * protects, and the kernel saw nothing. Once the generation is in force (and, at a start, the
+ * programs attached: `whenInForce`), a protected file can no longer be replaced by anyone the
+ * policy does not let write it, so what is found replaced then is protected in one more
+ * generation, and so on up to SETTLE_ROUNDS. kernelInodes names those files, and what appears
+ * below protected directories.
+ */
+export async function apply(
+  kernel: Kernel,
+  compiled: Compiled,
+  generation: number,
+  kernelInodes: KernelInodes,
+  whenInForce: () => void = () => {},
+): Promise<Applied> {
+  const from = generation;
+  let replaced: Named[] = [];
+  for (let round = 1; ; round++) {
+    const built = await build(kernel, compiled, generation, kernelInodes, replaced);
+    try {
+      if (round === 1) whenInForce();
+      const more = await replacedSince(compiled, built.files, replaced, kernelInodes);
+      const again = new Set(more.map((r) => r.path));
+      if (!more.length || round === SETTLE_ROUNDS || more.some((r) => r.key === null)) {
+        return { generation, from, slot: built.slot, reconciled: replaced.map((r) => r.path).filter((p) => !again.has(p)), unsettled: [...again] };
+      }
+      replaced = [...replaced.filter((r) => !again.has(r.path)), ...(more as Named[])];
+      generation = Math.max(...kernel.slots().generations) + 1;
+    } finally {
+      built.files.close();
+    }
+  }
+}
+
+/** One generation built, checked and put in force (steps 1 to 4); its files map stays open for the caller. */
+async function build(
+  kernel: Kernel,
+  compiled: Compiled,
+  generation: number,
+  kernelInodes: KernelInodes,
+  replaced: readonly Named[],
+): Promise<{ slot: 0 | 1; files: BpfMap }> {
   const before = kernel.slots();
   if (generation <= Math.max(...before.generations)) {
     throw new Error(`Bug: generation ${generation} is not newer than those the kernel holds (${before.generations.join(", ")})`);
@@ -63,7 +132,7 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     }
     const plan = batches(compiled.entries);
     for (const b of plan) inner.get(b.map)!.updateMany(b.keys, b.values, b.count);
-    const reconciled = await reconcile(compiled, inner.get("files")!, kernelInodes);
+    for (const r of replaced) inner.get("files")!.update(r.key, r.value);
     // Directories moved (or file systems mounted) below a protected one up to now are in what the
     // walk finds next; those after it, the kernel counts on.
     const moved = kernel.trees().moved;
@@ -76,11 +145,11 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
       const batch = plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(0), values: new Uint8Array(0), count: 0 };
       if (kind === "files" && trees.length) {
         const planned = entryTable(kind, batch);
-        for (const r of reconciled) planned.set(bytesText(r.key), bytesText(r.value));
+        for (const r of replaced) planned.set(bytesText(r.key), bytesText(r.value));
         for (const [k, v] of late) planned.set(k, v);
         checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
       } else {
-        const planned = kind === "files" && reconciled.length ? withEntries(kind, batch, reconciled) : batch;
+        const planned = kind === "files" && replaced.length ? withEntries(kind, batch, replaced) : batch;
         checkHeld(shim, kind, planned, inner.get(kind)!.dump(planned.count));
       }
     }
@@ -100,7 +169,9 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
     writeState(kernel, slot, generations, treeBits);
     stagedEarly = false;
     kernel.settleTrees(moved);
-    return { generation, slot, reconciled: reconciled.map((r) => r.path) };
+    const files = inner.get("files")!;
+    inner.delete("files"); // the caller's to close
+    return { slot, files };
   } catch (e) {
     // A files map staged early and refused leaves the slot: nothing half-built stays in the kernel.
     if (stagedEarly) kernel.obj.map(MAPS.files.outer, 4, 4).delete(u32(slot));
@@ -110,26 +181,30 @@ export async function apply(kernel: Kernel, compiled: Compiled, generation: numb
   }
 }
 
-/** Protected paths whose file is no longer the one compiled: the file now there gets the rule too. */
-async function reconcile(
-  compiled: Compiled,
-  files: BpfMap,
-  kernelInodes: KernelInodes,
-): Promise<{ path: string; key: Uint8Array; value: Uint8Array }[]> {
-  // A rule whose file is another rule's is reconciled as that rule; a runtime or network rule has
-  // no file. Where nothing is at the path any more, there is nothing to protect.
+/**
+ * Protected paths whose file is no longer the one the generation in force protects (compiled, or
+ * found replaced before: `replaced`), with the entry that protects the file now there. A file the
+ * kernel labelled itself (a program the policy lets write it saved it by renaming a new file over
+ * it) is in `files` already and protected. Where nothing is at the path any more, there is
+ * nothing to protect.
+ */
+async function replacedSince(compiled: Compiled, files: BpfMap, replaced: readonly Named[], kernelInodes: KernelInodes): Promise<Replaced[]> {
+  // A rule whose file is another rule's is checked as that rule; a runtime or network rule has no file.
   const carried = compiled.rules.filter((rule) => rule.coveredBy === undefined && carriesFile(rule));
+  const expected = new Map(replaced.map((r) => [r.path, InodeKey.decode(r.key).ino]));
   const now = (await loadShim()).statInodes(carried.map((rule) => rule.path));
-  const replaced = carried.filter((rule, i) => now[i] !== null && now[i] !== rule.inode.ino);
-  if (!replaced.length) return [];
-  const keys = await kernelInodes(replaced.map((r) => r.path));
-  const out = [];
-  for (const rule of replaced) {
+  const moved = carried.filter((rule, i) => now[i] !== null && now[i] !== (expected.get(rule.path) ?? rule.inode.ino));
+  if (!moved.length) return [];
+  const keys = await kernelInodes(moved.map((r) => r.path));
+  const out: Replaced[] = [];
+  for (const rule of moved) {
     const k = keys.get(rule.path);
-    if (!k) continue;
-    const entry = { path: rule.path, key: InodeKey.encode({ ino: k.ino, dev: k.dev }), value: fileRuleValue(rule) };
-    files.update(entry.key, entry.value);
-    out.push(entry);
+    // Gone meanwhile: nothing to protect; a file that cannot be named (no longer opens, or on a
+    // file system whose names do not last) cannot be protected by another generation either.
+    if (!k && (await loadShim()).statInodes([rule.path])[0] === null) continue;
+    const key = k && !k.unsound ? InodeKey.encode({ ino: k.ino, dev: k.dev }) : null;
+    if (key && files.lookup(key)) continue;
+    out.push({ path: rule.path, key, value: fileRuleValue(rule) });
   }
   return out;
 }

@@ -62,3 +62,27 @@ stop_agent
 expect_eq life-stops-cleanly 0 "$BG_STATUS"
 expect_ok life-readable-after-stop cat /srv/demo/secret.txt
 expect_eq life-pins-removed "" "$(ls /sys/fs/bpf/bomfather 2>/dev/null)"
+
+# A protected file renamed over again and again while the agent starts: each generation protects
+# the file it found at the path, and the next file is renamed over it before that generation is in
+# force (the programs attached, the kernel saw nothing). The agent does not claim to enforce what it
+# does not: it refuses to start, names the path, and leaves nothing behind. Once the renames stop,
+# it starts, and the file then at the path is protected (renaming another over it is refused).
+rm -f /tmp/stop-race
+start_bg /tmp/race.log sh -c 'n=0; while [ ! -f /tmp/stop-race ]; do echo "racer $n" >/srv/demo/.race && mv -f /srv/demo/.race /srv/demo/secret.txt; n=$((n + 1)); done; echo "renames $n"'
+RACER=$BG_PID
+sleep 1
+expect_status life-replaced-throughout-refused 3 timeout 120 bomfather --policy "$POLICY"
+expect_contains life-replaced-throughout-names-path 'Cannot protect "/srv/demo/secret.txt"' "$BF_ERR"
+expect_contains life-replaced-throughout-says-why "was replaced again each time the agent protected the one it found" "$BF_ERR"
+touch /tmp/stop-race
+wait "$RACER"
+show_file /tmp/race.log
+expect_eq life-replaced-throughout-nothing-left "" "$(ls /sys/fs/bpf/bomfather 2>/dev/null)"
+expect_ok life-replaced-throughout-readable cat /srv/demo/secret.txt
+start_agent life-starts-once-renames-stop "$POLICY" || exit 1
+expect_fail_eperm life-file-then-at-path-denied cat /srv/demo/secret.txt
+expect_ok life-file-then-at-path-trusted-reads /usr/local/bin/trusted-reader /srv/demo/secret.txt
+expect_fail_eperm life-rename-over-refused sh -c 'echo renamed >/srv/demo/.race && mv -f /srv/demo/.race /srv/demo/secret.txt'
+stop_agent
+expect_eq life-stops-cleanly-again 0 "$BG_STATUS"
