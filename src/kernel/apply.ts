@@ -1,10 +1,11 @@
 // apply(plan, generation): a compiled policy becomes the one the kernel enforces, atomically.
 //
 // 1. Fresh inner maps (files, grants, executables) are created and registered as the agent's own at
-//    once (agent.bpf.h refuses their descriptors to anyone else), and filled. With rules on directories, the files map goes into the slot not in force first, so that the
-//    kernel labels what is created below a directory from the moment the directory's entry is
-//    written (bpf/tree.bpf.h); the trees are then walked again, and what appeared between the
-//    compiler's walk and that moment is labelled too.
+//    once (agent.bpf.h refuses their descriptors to anyone else), and filled. With rules on
+//    directories, the files map goes into the slot not in force first, so that the kernel labels
+//    what is created below a directory from the moment the directory's entry is written
+//    (bpf/tree.bpf.h); the trees are then walked again, and what appeared between the compiler's
+//    walk and that moment is labelled too.
 // 2. They are frozen (no file descriptor can write them any more; BPF programs still do), then read
 //    back and compared with the plan byte for byte: whatever slipped in before the registration is
 //    found here, and the generation is refused. What the kernel itself did meanwhile below the
