@@ -63,6 +63,24 @@ expect_eq life-stops-cleanly 0 "$BG_STATUS"
 expect_ok life-readable-after-stop cat /srv/demo/secret.txt
 expect_eq life-pins-removed "" "$(ls /sys/fs/bpf/bomfather 2>/dev/null)"
 
+# A file renamed over the protected one once, right after the agent named it (its probe opens the
+# directory after it stat'ed the file) and before its generation is in force: once the agent says
+# it enforces, the file at the path is protected (one more generation), and it says so.
+echo "swapped in" >/srv/demo/.swap
+start_bg /tmp/swap.log /opt/tools/reach swap-on-open /srv/demo /srv/demo/.swap /srv/demo/secret.txt
+SWAPPER=$BG_PID
+wait_for_line /tmp/swap.log "^watching" 30 "$SWAPPER" || fail life-swap-setup "reach swap-on-open did not start"
+start_agent life-swapped-agent-starts "$POLICY" || exit 1
+wait "$SWAPPER"
+show_file /tmp/swap.log
+expect_contains life-swapped-during-start "swapped" "$(cat /tmp/swap.log)"
+expect_contains life-swapped-said '"/srv/demo/secret.txt" was replaced while the policy was applied' "$(cat /tmp/agent.err)"
+expect_fail_eperm life-swapped-file-denied cat /srv/demo/secret.txt
+bf_capture /usr/local/bin/trusted-reader /srv/demo/secret.txt
+expect_eq life-swapped-file-trusted-reads "swapped in" "$BF_OUT"
+stop_agent
+expect_eq life-swapped-stops-cleanly 0 "$BG_STATUS"
+
 # A protected file renamed over again and again while the agent starts: each generation protects
 # the file it found at the path, and the next file is renamed over it before that generation is in
 # force (the programs attached, the kernel saw nothing). The agent does not claim to enforce what it

@@ -9,6 +9,7 @@
 //   reach send-fd FILE SOCKET               open FILE, serve its descriptor once on SOCKET
 //   reach recv-fd SOCKET                    receive a descriptor (SCM_RIGHTS) and read it
 //   reach prctl-name NAME                   set and read back the thread name (prctl works)
+//   reach swap-on-open DIR NEW FILE          once something opens DIR, rename NEW over FILE; print "swapped"
 //   reach setxattr|removexattr FILE NAME   set ("planted") or remove an extended attribute
 //   reach fexec PROG ARG0 ARGS...            run PROG through its descriptor (execveat, AT_EMPTY_PATH)
 //   reach memfd-exec|tmpfile-exec|deleted-exec PROG ARG0 ARGS...
@@ -33,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <sys/ioctl.h>
+#include <sys/inotify.h>
 #include <linux/fs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -305,6 +307,20 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "send-fd") && argc == 4)
 		return send_fd(file, argv[3]);
+	if (!strcmp(mode, "swap-on-open") && argc == 5) {
+		int in = inotify_init1(IN_CLOEXEC);
+		if (in < 0 || inotify_add_watch(in, argv[2], IN_OPEN) < 0)
+			return fail("inotify");
+		printf("watching\n");
+		fflush(stdout);
+		char ev[sizeof(struct inotify_event) + 256];
+		if (read(in, ev, sizeof(ev)) <= 0)
+			return fail("read inotify");
+		if (rename(argv[3], argv[4]) < 0)
+			return fail("rename");
+		printf("swapped\n");
+		return 0;
+	}
 	if (!strcmp(mode, "prctl-name")) {
 		char name[16] = { 0 };
 		if (prctl(PR_SET_NAME, argv[2], 0, 0, 0) < 0 || prctl(PR_GET_NAME, name, 0, 0, 0) < 0)
