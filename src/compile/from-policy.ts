@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import { kernelDev } from "../abi.ts";
 import { DEFAULTS, itemStarts, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
-import { parseCidr, parseHost, parsePort } from "../policy/net.ts";
+import { parseCidr, parseHost, parsePort, type Cidr } from "../policy/net.ts";
 import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
 import type { NetworkSpec, Protocol } from "./net.ts";
 import { startupCode } from "../jit.ts";
@@ -84,7 +84,7 @@ function networkSpecOf(policy: Policy, origin: (path: ValuePath) => Origin, keyO
     origin: keyOrigin(net.default !== undefined ? ["network", "default"] : ["network"]),
     destinations: Object.entries(net.destinations ?? {}).map(([name, d]) => ({
       name,
-      addresses: (d.addresses ?? []).map((a, i) => ({ cidr: must(parseCidr(a)), origin: origin(["network", "destinations", name, "addresses", i]) })),
+      addresses: addressesOf(policy, name, d.addresses ?? [], must),
       hosts: (d.hosts ?? []).map((h, i) => ({ name: must(parseHost(h)), origin: origin(["network", "destinations", name, "hosts", i]) })),
       ports: (d.ports ?? []).map((p) => must(parsePort(p))),
       protocols: d.protocol ? [d.protocol as Protocol] : ["tcp", "udp"],
@@ -99,6 +99,12 @@ function networkSpecOf(policy: Policy, origin: (path: ValuePath) => Origin, keyO
       origin: keyOrigin(["network", "confine", i]),
     })),
   };
+}
+
+/** A destination's addresses, each with where it was written (found in one walk of the source map). */
+function addressesOf(policy: Policy, name: string, addresses: string[], must: <T>(r: { ok: true; value: T } | { ok: false; message: string }) => T): { cidr: Cidr; origin: Origin }[] {
+  const origins = itemStarts(policy, ["network", "destinations", name, "addresses"], undefined, addresses.length);
+  return addresses.map((a, i) => ({ cidr: must(parseCidr(a)), origin: origins[i]! }));
 }
 
 /** Where the agent's own things are on this host. */

@@ -99,6 +99,23 @@ interface Prefix {
   origin: Origin;
 }
 
+/**
+ * An entry of the address and port maps, of which a policy with many addresses makes tens of
+ * thousands: its note is written when read (only tests and debug output read it).
+ */
+class NetEntry implements MapEntry {
+  constructor(
+    readonly map: "dests" | "ports",
+    readonly key: Uint8Array,
+    readonly value: Uint8Array,
+    readonly origin: Origin,
+    private readonly describe: () => string,
+  ) {}
+  get note(): string {
+    return this.describe();
+  }
+}
+
 /** IPv4 as IPv4-mapped IPv6: the kernel's trie holds one family. */
 export function mappedPrefix(cidr: Cidr): { bytes: Uint8Array; len: number } {
   if (cidr.family === 6) return { bytes: cidr.bytes, len: cidr.prefix };
@@ -118,7 +135,15 @@ function maskTo(bytes: Uint8Array, len: number): Uint8Array {
   return out;
 }
 
-const prefixId = (bytes: Uint8Array, len: number) => `${Buffer.from(bytes).toString("hex")}/${len}`;
+/** Each byte's two hex digits. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** A prefix's key in the compiler's maps: its bytes in hex and its length. */
+function prefixId(bytes: Uint8Array, len: number): string {
+  let id = "";
+  for (let i = 0; i < bytes.length; i++) id += HEX[bytes[i]!]!;
+  return `${id}/${len}`;
+}
 
 /** A prefix as people write it. */
 export function prefixText(bytes: Uint8Array, len: number): string {
@@ -145,6 +170,14 @@ function subtract(spans: readonly Span[], cut: readonly Span[]): Span[] {
 }
 
 const byPort = (a: Span, b: Span) => a.lo - b.lo;
+
+/** One destination's spans, overlapping ones merged, sorted by port (what claiming them one by one gives). */
+function disjoint(spans: Span[]): Span[] {
+  if (spans.length === 1) return spans;
+  const out: Span[] = [];
+  for (const s of spans) out.push(...subtract([s], out));
+  return out.sort(byPort);
+}
 
 /** The prefix lengths a set of prefixes uses, longest first. */
 function lengthsOf(held: ReadonlyMap<string, Prefix>): number[] {
@@ -232,12 +265,18 @@ export function compileNetwork(
   const claim = (d: DestinationSpec, rule: number, bytes: Uint8Array, len: number, origin: Origin, host?: string): void => {
     const flags = (d.mode === "monitor" ? DestFlag.MONITOR : 0) | (d.allow ? DestFlag.RESERVED : 0);
     const ranges = d.ports.length ? d.ports : [ALL_PORTS];
+    // Ports of one destination may overlap (a warning): merged.
+    const mine = disjoint(ranges.map((r) => ({ lo: r.lo, hi: r.hi, rule, flags })));
     const id = prefixId(bytes, len);
-    let p = prefixes.get(id);
-    if (!p) prefixes.set(id, (p = { bytes, len, own: { tcp: [], udp: [] }, origin }));
+    const p = prefixes.get(id);
+    if (!p) {
+      // The first destination at a prefix (nearly always the only one): its ports as they are.
+      const own: Cover = { tcp: [], udp: [] };
+      for (const proto of d.protocols) own[proto] = mine.slice();
+      prefixes.set(id, { bytes, len, own, origin });
+      return;
+    }
     for (const proto of d.protocols) {
-      const mine = ranges.map((r) => ({ lo: r.lo, hi: r.hi, rule, flags }));
-      // Ports of one destination may overlap (a warning): merge them as one rule's spans.
       let spans = subtract(mine, p.own[proto].filter((x) => x.rule === rule));
       if (host !== undefined) {
         const taken = p.own[proto].filter((x) => x.rule !== rule);
@@ -290,30 +329,20 @@ export function compileNetwork(
   let portEntries = 0;
   for (const p of ordered) {
     p.cover = coverOf(p.own, enclosing(prefixes, lengths, p.bytes, p.len)?.cover);
-    const at = prefixText(p.bytes, p.len);
+    const at = () => prefixText(p.bytes, p.len);
     const key = DestKey.encode({ prefixlen: p.len, addr: p.bytes });
     const whole = uniform(p.cover);
     const origin = p.origin;
     if (whole) {
-      entries.push({
-        map: "dests",
-        key,
-        value: Dest.encode({ rule_id: whole.rule, ports: 0, flags: whole.flags }),
-        origin,
-        note: `${at}: every port and protocol is rule ${whole.rule}'s (${rules[whole.rule]!.path})${flagNote(whole.flags)}`,
-      });
+      const value = Dest.encode({ rule_id: whole.rule, ports: 0, flags: whole.flags });
+      entries.push(new NetEntry("dests", key, value, origin, () => `${at()}: every port and protocol is rule ${whole.rule}'s (${rules[whole.rule]!.path})${flagNote(whole.flags)}`));
       continue;
     }
     const id = ++portsIds;
     // For sockets without ports (a raw socket's sendto): the prefix is reserved if a destination here is.
     const reserved = [...p.cover.tcp, ...p.cover.udp].find((s) => s.flags & DestFlag.RESERVED);
-    entries.push({
-      map: "dests",
-      key,
-      value: Dest.encode({ rule_id: reserved?.rule ?? 0, ports: id, flags: reserved?.flags ?? 0 }),
-      origin,
-      note: `${at}: ports id ${id}${reserved ? `; reserved by rule ${reserved.rule} for sockets without ports` : ""}`,
-    });
+    const value = Dest.encode({ rule_id: reserved?.rule ?? 0, ports: id, flags: reserved?.flags ?? 0 });
+    entries.push(new NetEntry("dests", key, value, origin, () => `${at()}: ports id ${id}${reserved ? `; reserved by rule ${reserved.rule} for sockets without ports` : ""}`));
     for (const proto of ["tcp", "udp"] as const) {
       for (const s of p.cover[proto]) {
         for (const [port, bits] of portBlocks(s.lo, s.hi)) {
@@ -326,13 +355,10 @@ export function compileNetwork(
           data[5] = port >> 8;
           data[6] = port & 0xff;
           portEntries++;
-          entries.push({
-            map: "ports",
-            key: PortKey.encode({ prefixlen: 40 + bits, data }),
-            value: PortDest.encode({ rule_id: s.rule, flags: s.flags }),
-            origin,
-            note: `${at} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${s.rule} (${rules[s.rule]!.path})${flagNote(s.flags)}`,
-          });
+          const value = PortDest.encode({ rule_id: s.rule, flags: s.flags });
+          entries.push(
+            new NetEntry("ports", PortKey.encode({ prefixlen: 40 + bits, data }), value, origin, () => `${at()} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${s.rule} (${rules[s.rule]!.path})${flagNote(s.flags)}`),
+          );
         }
       }
     }

@@ -87,8 +87,8 @@ export function valueStarts(policy: Policy): (path: ValuePath) => { file: string
   return (path) => map.valueStart(path);
 }
 
-/** valueStarts(policy) of [...list, i, field] for each of the first count items of the list at `list`, in one walk. */
-export function itemStarts(policy: Policy, list: ValuePath, field: string, count: number): { file: string; line: number; col: number }[] {
+/** valueStarts(policy) of [...list, i, field] (of [...list, i] without a field) for each of the first count items of the list at `list`, in one walk. */
+export function itemStarts(policy: Policy, list: ValuePath, field: string | undefined, count: number): { file: string; line: number; col: number }[] {
   const map = sources.get(policy);
   if (!map) return Array.from({ length: count }, () => ({ ...NO_SOURCE }));
   return map.itemStarts(list, field, count);

@@ -14,18 +14,32 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; h
 
 const fail = <T>(message: string, hint?: string): Parsed<T> => (hint === undefined ? { ok: false, message } : { ok: false, message, hint });
 
+/**
+ * Four decimal numbers from 0 to 255, without leading zeros, separated by dots. Read a character at
+ * a time: a policy can list tens of thousands of addresses, each parsed by the checker and again
+ * by the compiler.
+ */
 export function parseIPv4(s: string): Uint8Array | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
+  const n = s.length;
+  if (n < 7 || n > 15) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? s.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255 || part > 3) return undefined;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - 0x30);
+      if (++digits > 3) return undefined;
+    } else return undefined;
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
 export function parseIPv6(s: string): Uint8Array | undefined {
@@ -116,11 +130,33 @@ function mask(bytes: Uint8Array, prefix: number): Uint8Array {
   return out;
 }
 
+/** Whether a bit past `prefix` is set. */
+function bitsPast(bytes: Uint8Array, prefix: number): boolean {
+  for (let i = prefix >> 3; i < bytes.length; i++) {
+    const keep = Math.max(0, prefix - i * 8);
+    if (bytes[i]! & (0xff >> keep)) return true;
+  }
+  return false;
+}
+
+/** "0" to "128" without leading zeros, or -1. */
+function prefixLength(text: string): number {
+  const n = text.length;
+  if (n === 0 || n > 3 || (n > 1 && text.charCodeAt(0) === 0x30)) return -1;
+  let value = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    value = value * 10 + (c - 0x30);
+  }
+  return value;
+}
+
 /** An address ("10.0.0.5", "2001:db8::1", "::ffff:10.0.0.5") or a CIDR ("10.0.0.0/8"). */
 export function parseCidr(text: string): Parsed<Cidr> {
-  const q = JSON.stringify(text);
+  const q = () => JSON.stringify(text);
   if (text.includes("%"))
-    return fail(`Address ${q} has a zone index`, "zone indices (\"%eth0\") are not supported; write the address alone");
+    return fail(`Address ${q()} has a zone index`, "zone indices (\"%eth0\") are not supported; write the address alone");
   const slash = text.indexOf("/");
   const addr = slash === -1 ? text : text.slice(0, slash);
   const prefixText = slash === -1 ? undefined : text.slice(slash + 1);
@@ -131,30 +167,31 @@ export function parseCidr(text: string): Parsed<Cidr> {
     bytes = parseIPv6(addr);
     if (!bytes) {
       if (/^[0-9.]+$/.test(addr))
-        return fail(`Invalid IPv4 address ${q}`, "write four numbers from 0 to 255 without leading zeros, such as \"10.0.0.5\"");
-      if (addr.includes(":")) return fail(`Invalid IPv6 address ${q}`, 'write it as in "2001:db8::1"');
-      return fail(`Invalid address ${q}`, 'write an IPv4 or IPv6 address or CIDR, such as "10.0.0.0/8"; put DNS names under "hosts"');
+        return fail(`Invalid IPv4 address ${q()}`, "write four numbers from 0 to 255 without leading zeros, such as \"10.0.0.5\"");
+      if (addr.includes(":")) return fail(`Invalid IPv6 address ${q()}`, 'write it as in "2001:db8::1"');
+      return fail(`Invalid address ${q()}`, 'write an IPv4 or IPv6 address or CIDR, such as "10.0.0.0/8"; put DNS names under "hosts"');
     }
     family = 6;
   }
   const max = family === 4 ? 32 : 128;
   let prefix = max;
   if (prefixText !== undefined) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > max)
-      return fail(`Invalid prefix length ${JSON.stringify("/" + prefixText)} in ${q}`, `an IPv${family} prefix length is a number from 0 to ${max}`);
-    prefix = Number(prefixText);
+    prefix = prefixLength(prefixText);
+    if (prefix === -1 || prefix > max)
+      return fail(`Invalid prefix length ${JSON.stringify("/" + prefixText)} in ${q()}`, `an IPv${family} prefix length is a number from 0 to ${max}`);
   }
-  const masked = mask(bytes, prefix);
-  if (!masked.every((b, i) => b === bytes![i])) {
+  if (bitsPast(bytes, prefix)) {
+    const masked = mask(bytes, prefix);
     const suggestion = `${family === 4 ? formatIPv4(masked) : formatIPv6(masked)}/${prefix}`;
-    return fail(`Address ${q} has bits set past its /${prefix} prefix`, `did you mean ${JSON.stringify(suggestion)}?`);
+    return fail(`Address ${q()} has bits set past its /${prefix} prefix`, `did you mean ${JSON.stringify(suggestion)}?`);
   }
-  if (family === 6 && isMappedV4(masked) && prefix >= 96) {
-    const v4 = masked.slice(12);
+  if (family === 6 && isMappedV4(bytes) && prefix >= 96) {
+    const v4 = bytes.slice(12);
     return { ok: true, value: { family: 4, bytes: v4, prefix: prefix - 96, canonical: `${formatIPv4(v4)}/${prefix - 96}` } };
   }
-  const canonical = `${family === 4 ? formatIPv4(masked) : formatIPv6(masked)}/${prefix}`;
-  return { ok: true, value: { family, bytes: masked, prefix, canonical } };
+  // An IPv4 address parseIPv4 accepts is written as formatIPv4 writes it (no leading zeros).
+  const canonical = `${family === 4 ? addr : formatIPv6(bytes)}/${prefix}`;
+  return { ok: true, value: { family, bytes, prefix, canonical } };
 }
 
 export interface PortRange {

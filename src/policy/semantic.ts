@@ -360,10 +360,13 @@ class Meaning {
       kind: string;
       raw: string;
       dest: string;
-      at: ValuePath;
+      /** Where it was written: ["network", "destinations", dest, list, index], made when needed. */
+      list: "addresses" | "hosts";
+      index: number;
       ports: PortRange[];
       protocols: string[];
     }
+    const claimAt = (c: { dest: string; list: string; index: number }): ValuePath => ["network", "destinations", c.dest, c.list, c.index];
     const claims = new Map<string, Claim[]>();
     for (const [name, dest] of entries(destinations)) {
       const at: ValuePath = ["network", "destinations", name];
@@ -383,43 +386,53 @@ class Meaning {
         ports.push(r.value);
       });
       const protocols = isStr(dest.protocol) ? [dest.protocol] : ["tcp", "udp"];
-      const claim = (kind: string, raw: string, key: string, where: ValuePath): void => {
-        const what = () => `${kind} ${quote(raw)}`;
+      // One call per address of policies that list tens of thousands: paths and messages are made
+      // only for a problem.
+      const claim = (kind: string, raw: string, key: string, list: "addresses" | "hosts", index: number): void => {
         const others = claims.get(key);
-        for (const o of others ?? []) {
-          if (o.dest === name) {
-            this.warn(where, `${what()} is listed twice in ${quote(name)}`, `remove one (line ${this.line(o.at)})`);
-            return;
-          }
-          const portsClash =
-            o.ports.length === 0 || ports.length === 0 || o.ports.some((a) => ports.some((b) => rangesOverlap(a, b)));
-          const protocolsClash = o.protocols.some((p) => protocols.includes(p));
-          if (portsClash && protocolsClash) {
-            this.error(
-              where,
-              `${what()} is in both ${quote(o.dest)} and ${quote(name)}`,
-              `${quote(o.dest)} names it on line ${this.line(o.at)}; a connection must match one destination, so merge them or give them different ports`,
-            );
-            return;
+        if (others) {
+          const where = claimAt({ dest: name, list, index });
+          const what = `${kind} ${quote(raw)}`;
+          for (const o of others) {
+            if (o.dest === name) {
+              this.warn(where, `${what} is listed twice in ${quote(name)}`, `remove one (line ${this.line(claimAt(o))})`);
+              return;
+            }
+            const portsClash =
+              o.ports.length === 0 || ports.length === 0 || o.ports.some((a) => ports.some((b) => rangesOverlap(a, b)));
+            const protocolsClash = o.protocols.some((p) => protocols.includes(p));
+            if (portsClash && protocolsClash) {
+              this.error(
+                where,
+                `${what} is in both ${quote(o.dest)} and ${quote(name)}`,
+                `${quote(o.dest)} names it on line ${this.line(claimAt(o))}; a connection must match one destination, so merge them or give them different ports`,
+              );
+              return;
+            }
           }
         }
-        const claim: Claim = { kind, raw, dest: name, at: where, ports, protocols };
+        const claim: Claim = { kind, raw, dest: name, list, index, ports, protocols };
         if (others) others.push(claim);
         else claims.set(key, [claim]);
       };
-      list(dest.addresses).forEach((a, i) => {
-        if (!isStr(a)) return;
+      const addresses = list(dest.addresses);
+      for (let i = 0; i < addresses.length; i++) {
+        const a = addresses[i];
+        if (!isStr(a)) continue;
         const r = parseCidr(a);
-        if (!r.ok) return this.error([...at, "addresses", i], r.message, r.hint);
+        if (!r.ok) {
+          this.error([...at, "addresses", i], r.message, r.hint);
+          continue;
+        }
         if (r.value.prefix === 0)
           this.warn([...at, "addresses", i], `Address ${quote(a)} covers every IPv${r.value.family} address`, "name the networks you mean");
-        claim("Address", a, `addr ${r.value.canonical}`, [...at, "addresses", i]);
-      });
+        claim("Address", a, `addr ${r.value.canonical}`, "addresses", i);
+      }
       list(dest.hosts).forEach((h, i) => {
         if (!isStr(h)) return;
         const r = parseHost(h);
         if (!r.ok) return this.error([...at, "hosts", i], r.message, r.hint);
-        claim("Host", h, `host ${r.value}`, [...at, "hosts", i]);
+        claim("Host", h, `host ${r.value}`, "hosts", i);
       });
       this.refs([...at, "allow"], dest.allow, "Executable");
     }

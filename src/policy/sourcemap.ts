@@ -82,18 +82,22 @@ export class SourceMap {
   }
 
   /**
-   * valueStart of [...list, i, field] for each item i of the list at `list`, found in one walk:
-   * a policy's file rules are compiled by the ten thousand, each carrying where its path was written.
+   * valueStart of [...list, i, field] (of [...list, i] without a field) for each item i of the list
+   * at `list`, found in one walk: a policy's file rules and addresses are compiled by the ten
+   * thousand, each carrying where it was written.
    */
-  itemStarts(list: ValuePath, field: string, count: number): { file: string; line: number; col: number }[] {
+  itemStarts(list: ValuePath, field: string | undefined, count: number): { file: string; line: number; col: number }[] {
     const at = walk(this.#root, list, list.length);
     const items = at.depth === list.length && Array.isArray(at.place?.kids) ? at.place.kids : undefined;
     const out: { file: string; line: number; col: number }[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const item = items?.[i];
-      const kids = item?.kids;
-      const place = kids === undefined || Array.isArray(kids) ? undefined : kids[field];
-      out[i] = place ? this.#startOf(place) : this.valueStart([...list, i, field]);
+      let place: Place | undefined = item;
+      if (field !== undefined) {
+        const kids = item?.kids;
+        place = kids === undefined || Array.isArray(kids) ? undefined : kids[field];
+      }
+      out[i] = place ? this.#startOf(place) : this.valueStart(field === undefined ? [...list, i] : [...list, i, field]);
     }
     return out;
   }

@@ -240,6 +240,16 @@ files:
     expect(m.itemStarts(["files"], "path", 3).map((o) => [o.line, o.col])).toEqual([[3, 11], [5, 5], [6, 13]]);
     expect(m.itemStarts(["nothing"], "path", 1)).toEqual([m.valueStart(["nothing", 0, "path"])]);
   });
+  test("itemStarts without a field: where each item of a list starts, for both readers, past the list's end too", () => {
+    const block = "addresses:\n  - 10.0.0.0/8\n  -   192.0.2.1\n  - [x]\n";
+    const flow = "addresses: [10.0.0.0/8,\n  192.0.2.1, [x]]\n";
+    for (const t of [block, flow]) {
+      const m = parsePolicyText(t, "p.yaml").map;
+      expect(m.itemStarts(["addresses"], undefined, 4)).toEqual([0, 1, 2, 3].map((i) => m.valueStart(["addresses", i])));
+    }
+    const m = parsePolicyText(block, "p.yaml").map;
+    expect(m.itemStarts(["addresses"], undefined, 3).map((o) => [o.line, o.col])).toEqual([[2, 5], [3, 7], [4, 5]]);
+  });
   test("unclosed quotes and brackets are found at their opening", () => {
     expect(unclosedOpener('a: "x\n', 6)).toEqual({ offset: 3, char: '"' });
     expect(unclosedOpener("a: [x, {y: 1}\n", 14)).toEqual({ offset: 3, char: "[" });

@@ -115,6 +115,17 @@ describe("destinations", () => {
     expect(find(c.entries, "11.0.0.1", 443, "tcp")).toBeUndefined();
   });
 
+  test("a destination whose ports overlap (a warning of the checker) makes each port block once, for one address or two", () => {
+    const ports = [{ lo: 80, hi: 80 }, { lo: 1, hi: 100 }, { lo: 90, hi: 200 }, { lo: 80, hi: 80 }, { lo: 64, hi: 95 }];
+    const c = compiled({ destinations: [dest("web", ["192.0.2.1", "192.0.2.0/24"], { ports })] });
+    const web = ruleNamed(c, "network.destinations.web");
+    const keys = c.entries.filter((e) => e.map === "ports").map((e) => Buffer.from(e.key).toString("hex"));
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const address of ["192.0.2.1", "192.0.2.9"]) {
+      for (const port of [1, 80, 100, 101, 200]) expect(find(c.entries, address, port, "tcp")).toBe(web);
+      expect(find(c.entries, address, 201, "udp")).toBeUndefined();
+    }
+  });
   test("a destination on a port inside a prefix with none: other ports match nothing", () => {
     const c = compiled({ destinations: [dest("dns", ["10.0.0.2"], { ports: [{ lo: 53, hi: 53 }] })] });
     const dns = ruleNamed(c, "network.destinations.dns");
