@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -35,10 +37,12 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 9
+#define BF_SHIM_ABI 10
 
 /* bf_probe_inodes: a kind's flag for a path on a stacked file system (ffi/shim.ts PROBE_STACKED). */
 #define BF_PROBE_STACKED 0x100
+/* bf_probe_inodes: a kind's flag for a path whose last component is a symbolic link (ffi/shim.ts PROBE_LINK). */
+#define BF_PROBE_LINK 0x200
 /* bf_probe_inodes: values per path (ffi/shim.ts PROBE_STRIDE). */
 #define BF_PROBE_STRIDE 4
 
@@ -617,9 +621,10 @@ static uint64_t kernel_dev(dev_t d)
  * this thread opens each one (probe_open): the map is memory-mapped, so naming a file costs its
  * stat, open and close and no bpf() call. Only regular files and directories are opened (opening a
  * device or a FIFO can have side effects). For each path out gets BF_PROBE_STRIDE values {dev,
- * ino, kind, fs_type}: kind 0 missing, 1 regular file, 2 directory, 3 anything else, plus
- * BF_PROBE_STACKED where the path is on a stacked file system (its open presented more than one
- * file; or, where it could not be opened, statfs says overlayfs); dev and ino 0 when it could not
+ * ino, kind, fs_type}: kind 0 missing, 1 regular file, 2 directory, 3 anything else (what a
+ * symbolic link leads to), plus BF_PROBE_STACKED where the path is on a stacked file system (its
+ * open presented more than one file; or, where it could not be opened, statfs says overlayfs), and
+ * BF_PROBE_LINK where its last component is a symbolic link; dev and ino 0 when it could not
  * be named; fs_type the type of the file system the kernel names it on (statfs's f_type; 0 when
  * unknown).
  *
@@ -650,11 +655,16 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 		uint64_t *o = out + (size_t)BF_PROBE_STRIDE * i; /* dev, ino, kind, fs_type */
 		o[0] = o[1] = o[2] = o[3] = 0;
 		struct stat st;
-		if (stat(p, &st) < 0)
+		if (lstat(p, &st) < 0)
+			continue;
+		uint64_t link = S_ISLNK(st.st_mode) ? BF_PROBE_LINK : 0;
+		if (link && stat(p, &st) < 0)
 			continue;
 		o[2] = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3;
-		if (o[2] == 3)
+		if (o[2] == 3) {
+			o[2] |= link;
 			continue;
+		}
 		if (by_stat) {
 			const char *slash = strrchr(p, '/');
 			size_t len = !slash ? 0 : slash == p ? 1 : (size_t)(slash - p);
@@ -671,6 +681,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 			if (len && len == dir_len && dir_alike && st.st_dev == dir_dev) {
 				o[0] = kernel_dev(st.st_dev);
 				o[1] = st.st_ino;
+				o[2] |= link;
 				o[3] = dir_fs; /* one device, one file system */
 				continue;
 			}
@@ -681,6 +692,7 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 			o[3] = (uint64_t)fs.f_type;
 		if (presented > 1 || (presented < 0 && o[3] == OVERLAYFS_SUPER_MAGIC))
 			o[2] |= BF_PROBE_STACKED;
+		o[2] |= link;
 	}
 	slots[SLOT_TID] = 0;
 	munmap((void *)slots, page);
@@ -701,6 +713,81 @@ int bf_stat_inodes(const char *paths, uint32_t n, uint64_t *out)
 		int ok = stat(p, &st) == 0;
 		out[2 * i] = ok;
 		out[2 * i + 1] = ok ? (uint64_t)st.st_ino : 0;
+	}
+	return (int)n;
+}
+
+/* ------------------------------------------------------------------ directory watches */
+
+/*
+ * What changes the file a path in a directory names: an entry created, removed or renamed in the
+ * directory (a hard link is created), or the directory itself renamed or removed.
+ */
+#define BF_WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+
+/* An inotify instance for bf_watch_add; -errno when none can be made. */
+int bf_watch_open(void)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Watch a directory (not through a symbolic link): its watch descriptor, or -errno. */
+int bf_watch_add(int fd, const char *dir)
+{
+	int wd = inotify_add_watch(fd, dir, BF_WATCH_MASK);
+	return wd < 0 ? -errno : wd;
+}
+
+/*
+ * The watch descriptors of the directories that changed since they were watched: the events
+ * queued on fd are read (all of them), and each directory's descriptor is written to out once (at
+ * most max). Returns how many; *all is set to 1 when anything may have changed: the queue
+ * overflowed (or held more than max directories), or the mount table of mount_fd (an open
+ * /proc/self/mountinfo) changed since it was opened (a file system or a file mounted over a path).
+ * -errno when the queue or the mount table cannot be read.
+ */
+int bf_watch_changes(int fd, int mount_fd, int32_t *out, uint32_t max, int32_t *all)
+{
+	*all = 0;
+	struct pollfd pfd = { .fd = mount_fd, .events = POLLPRI };
+	int r = poll(&pfd, 1, 0);
+	if (r < 0)
+		return -errno;
+	if (r > 0 && (pfd.revents & POLLNVAL))
+		return -EBADF;
+	if (r > 0 && (pfd.revents & (POLLPRI | POLLERR)))
+		*all = 1;
+	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	uint32_t n = 0;
+	for (;;) {
+		ssize_t len = read(fd, buf, sizeof(buf));
+		if (len < 0) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (len == 0)
+			break;
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+			p += sizeof(*e) + e->len;
+			if (e->mask & IN_Q_OVERFLOW || e->wd < 0) {
+				*all = 1;
+				continue;
+			}
+			uint32_t i = 0;
+			while (i < n && out[i] != e->wd)
+				i++;
+			if (i < n)
+				continue;
+			if (n == max)
+				*all = 1;
+			else
+				out[n++] = e->wd;
+		}
 	}
 	return (int)n;
 }

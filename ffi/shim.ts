@@ -7,9 +7,11 @@ import { dlopen, FFIType } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 9;
+export const SHIM_ABI = 10;
 /** Must equal BF_PROBE_STACKED in ffi/shim.c: bf_probe_inodes' flag for a path on a stacked file system. */
 const PROBE_STACKED = 0x100;
+/** Must equal BF_PROBE_LINK in ffi/shim.c: bf_probe_inodes' flag for a path whose last component is a symbolic link. */
+const PROBE_LINK = 0x200;
 /** Must equal BF_PROBE_STRIDE in ffi/shim.c: bf_probe_inodes' values per path. */
 const PROBE_STRIDE = 4;
 
@@ -46,6 +48,9 @@ const symbols = {
   bf_ring_close: { args: [i32], returns: i32 },
   bf_btf_describe: { args: [i32, ptr, ptr, u32], returns: i32 },
   bf_measure_verity: { args: [i32, ptr, u32], returns: i32 },
+  bf_watch_open: { args: [], returns: i32 },
+  bf_watch_add: { args: [i32, ptr], returns: i32 },
+  bf_watch_changes: { args: [i32, i32, ptr, u32, ptr], returns: i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -152,6 +157,32 @@ export class Shim {
       this.lib.bf_entries_same(some(planned.keys), some(planned.values), planned.count, some(held.keys), some(held.values), held.count, keySize, valueSize),
     );
     return r === 0 ? "same" : r === 1 ? "extra" : "lost";
+  }
+
+  /** A new inotify instance (non-blocking) for watchDirectory and changedDirectories; close it with closeFd. */
+  openWatch(): number {
+    return this.check("Watching directories (inotify)", this.lib.bf_watch_open());
+  }
+
+  /** Watch a directory of a path for entries created, removed or renamed, and for its own rename or removal: its watch descriptor, or -errno. */
+  watchDirectory(fd: number, dir: string): number {
+    return this.lib.bf_watch_add(fd, cstr(dir));
+  }
+
+  /**
+   * The watch descriptors of the directories that changed since they were watched (each once), or
+   * "all" when anything may have (events lost, or the mount table of mountFd, an open
+   * /proc/self/mountinfo, changed). Throws NativeError when the events cannot be read.
+   */
+  changedDirectories(fd: number, mountFd: number, watched: number): number[] | "all" {
+    const out = new Int32Array(Math.max(watched, 1));
+    const all = new Int32Array(1);
+    const n = this.check("Reading the changes of watched directories", this.lib.bf_watch_changes(fd, mountFd, out, out.length, all));
+    return all[0] ? "all" : [...out.subarray(0, n)];
+  }
+
+  closeFd(fd: number): void {
+    this.lib.bf_fd_close(fd);
   }
 
   unpin(path: string): void {
@@ -267,6 +298,8 @@ export interface ProbedPath {
   fsType: number;
   /** Why the kernel's name of it cannot be trusted to last, and what to do (src/kernel/probe.ts). */
   unsound?: { why: string; hint: string };
+  /** Its last component is a symbolic link (kind and key are what it leads to). */
+  link: boolean;
 }
 const KINDS = ["missing", "file", "directory", "other"] as const;
 
@@ -292,14 +325,20 @@ export class BpfMap {
     if (!paths.length) return [];
     const out = new BigUint64Array(PROBE_STRIDE * paths.length);
     this.shim.check("Naming files as the kernel does", this.lib.bf_probe_inodes(this.fd, nulSeparated(paths), paths.length, byStat ? 1 : 0, out));
+    // Device, kind and file system type are read as numbers from the 32-bit halves of their u64
+    // (little-endian), without making a BigInt of each; the inode number is one.
+    const words = new Uint32Array(out.buffer);
+    const number = (at: number) => (words[2 * at + 1] === 0 ? words[2 * at]! : Number(out[at]));
     return paths.map((_, i) => {
       const at = PROBE_STRIDE * i;
-      const kind = Number(out[at + 2]);
+      const kind = number(at + 2);
+      const ino = out[at + 1]!;
       return {
-        kind: KINDS[kind & ~PROBE_STACKED]!,
-        key: out[at + 1] === 0n ? null : { dev: Number(out[at]), ino: out[at + 1]! },
+        kind: KINDS[kind & ~(PROBE_STACKED | PROBE_LINK)]!,
+        key: ino === 0n ? null : { dev: number(at), ino },
         stacked: (kind & PROBE_STACKED) !== 0,
-        fsType: Number(out[at + 3]),
+        fsType: number(at + 3),
+        link: (kind & PROBE_LINK) !== 0,
       };
     });
   }

@@ -3,13 +3,14 @@
 // this host's files as the kernel names them. Shared by the start of the agent and by a reload.
 import { createHash } from "node:crypto";
 import { MAP_LIMITS, NetFlag, NetPolicy } from "../abi.ts";
-import { compile, type Compiled, type Measured } from "../compile/compile.ts";
+import { compile, type CompileInput, type Compiled, type Measured } from "../compile/compile.ts";
 import { nameEntries, soundWalk, statNamesAlike, walkTree, type TreeWalk } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { loadShim } from "../kernel/assets.ts";
 import { kernelInodes, probePaths } from "../kernel/probe.ts";
 import { measureDigest } from "../kernel/verity.ts";
+import { Watch, type Since } from "../kernel/watch.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
 import type { Cidr } from "../policy/net.ts";
 import type { Phases } from "./phases.ts";
@@ -40,7 +41,8 @@ export function checkText(
 /**
  * This host's files, named as the kernel names them (the probe program runs: the host must enforce),
  * with the agent's own files and directories guarded. Paths in alsoName are named in the same
- * pass (one load of the probe program), for the caller: every name is in `named`.
+ * pass (one load of the probe program), for the caller: every name is in `named`. `since` tells
+ * apply which paths still name the files named here (src/kernel/watch.ts); the caller closes it.
  */
 export async function compileForHost(
   policy: Policy,
@@ -48,12 +50,31 @@ export async function compileForHost(
   phases?: Phases,
   alsoName: string[] = [],
   resolved?: ReadonlyMap<string, readonly Cidr[]>,
-): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
+): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath>; since: Since | null } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
   if (input.network && resolved) input.network.resolved = resolved;
+  const paths = pathsOf(input, alsoName);
+  // Their directories watched first: a file replaced from now on is a change the watch sees.
+  const watch = await Watch.start(paths);
+  try {
+    const host = await nameAndCompile(input, paths, phases);
+    if (host.ok && watch) return { ...host, since: watch.since(host.named) };
+    watch?.close();
+    return host.ok ? { ...host, since: null } : host;
+  } catch (e) {
+    watch?.close();
+    throw e;
+  }
+}
+
+async function nameAndCompile(
+  input: CompileInput,
+  paths: string[],
+  phases: Phases | undefined,
+): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
   // Named by stat where a path's directory shows that stat names inodes as the kernel does, as
   // below protected directories; opened elsewhere.
-  const named = await probePaths(pathsOf(input, alsoName), true);
+  const named = await probePaths(paths, true);
   phases?.mark("name files");
   // Digests are measured on the inode just named (only for executables that pin one).
   const shim = input.executables.some((e) => e.digest) ? await loadShim() : null;
@@ -92,6 +113,7 @@ export async function preparePolicy(bytes: string | Uint8Array, file: string, ag
   if (!text.ok) return { ok: false, stage: "text", diagnostics: text.diagnostics };
   const host = await compileForHost(text.policy, agent);
   if (!host.ok) return { ok: false, stage: "host", diagnostics: host.diagnostics };
+  host.since?.close();
   return { ok: true, policy: text.policy, compiled: host.compiled, sha256: sha256(bytes) };
 }
 

@@ -114,6 +114,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     kernel = await Kernel.open();
     phases.mark("load");
   } catch (e) {
+    host.since?.close();
     state.release();
     if (e instanceof LoadError) throw loadFailure(e);
     throw e;
@@ -133,14 +134,21 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     kernel.registerSelf(); // before anything else: the maps of a first install are the agent's alone from now on
     kernel.configure(identity);
     kernel.agentCgroups(agentCgroups());
-    const applied = await apply(kernel, compiled, Math.max(...kernel.slots().generations) + 1, kernelInodes, () => {
-      phases.mark("apply");
-      kernel.attach(runId);
-      // What appeared below the protected directories before the programs were attached was not
-      // labelled: the programs look under parents until the agent has walked the trees again (serve).
-      if (compiled.trees) kernel.unsettleTrees();
-      phases.mark("attach");
-    });
+    const applied = await apply(
+      kernel,
+      compiled,
+      Math.max(...kernel.slots().generations) + 1,
+      kernelInodes,
+      () => {
+        phases.mark("apply");
+        kernel.attach(runId);
+        // What appeared below the protected directories before the programs were attached was not
+        // labelled: the programs look under parents until the agent has walked the trees again (serve).
+        if (compiled.trees) kernel.unsettleTrees();
+        phases.mark("attach");
+      },
+      host.since ?? undefined,
+    );
     phases.mark("verify");
     generation = applied.generation;
     firstGeneration = applied.from;
@@ -163,6 +171,8 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     state.release();
     if (e instanceof LoadError) throw loadFailure(e);
     throw e;
+  } finally {
+    host.since?.close();
   }
   const baseline = kernel.counters();
   state.recordInForce(

@@ -17,6 +17,7 @@ import { decodeEvent, type EventRule } from "../events.ts";
 import { apply, SETTLE_ROUNDS, unsettledList, type Applied } from "../kernel/apply.ts";
 import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
 import { kernelInodes } from "../kernel/probe.ts";
+import type { Since } from "../kernel/watch.ts";
 import type { RuleInfo } from "../compile/compile.ts";
 import { hostsOf, type AgentPaths } from "../compile/from-policy.ts";
 import type { Compiled } from "../compile/compile.ts";
@@ -33,6 +34,11 @@ import type { AgentState, RuleRecord } from "./state.ts";
  */
 const BUSY_POLL_MS = 10;
 const IDLE_POLL_MS = 250;
+/**
+ * After a request, the loop stays busy this long: a signed request is two connections (the
+ * challenge, then the response a moment later), and the second need not wait for an idle tick.
+ */
+const REQUEST_LINGER_MS = 2000;
 
 export interface Output {
   /** Status messages (stderr). */
@@ -209,6 +215,8 @@ export async function serve(r: Running): Promise<Stopped> {
   };
   let seen = r.baseline;
   let lastCheck = Date.now();
+  let accepted = 0;
+  let lingerUntil = 0;
   /** One pass; true when it found work (so the next comes soon). */
   const tick = (): boolean => {
     let busy = false;
@@ -234,7 +242,11 @@ export async function serve(r: Running): Promise<Stopped> {
       checkTrees();
     }
     server.poll();
-    return busy || server.connections > 0;
+    if (server.accepted !== accepted) {
+      accepted = server.accepted;
+      lingerUntil = Date.now() + REQUEST_LINGER_MS;
+    }
+    return busy || server.connections > 0 || Date.now() < lingerUntil;
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const loop = () => {
@@ -282,10 +294,12 @@ async function reload(
   }
   let applied: Applied;
   try {
-    applied = await applyGeneration(r, host.compiled, known);
+    applied = await applyGeneration(r, host.compiled, known, host.since);
     phases.mark("apply");
   } catch (e) {
     return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
+  } finally {
+    host.since?.close();
   }
   r.identity = { ...r.identity, ...protectionFlags(text.policy) };
   r.kernel.configure(r.identity);
@@ -322,8 +336,8 @@ function unsettledWarning(r: Running, applied: Applied): string {
 }
 
 /** A compiled policy in force as the next generation; its rules named for events. */
-async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>): Promise<Applied> {
-  const applied = await apply(r.kernel, compiled, Math.max(...r.kernel.slots().generations) + 1, kernelInodes);
+async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>, since: Since | null): Promise<Applied> {
+  const applied = await apply(r.kernel, compiled, Math.max(...r.kernel.slots().generations) + 1, kernelInodes, undefined, since ?? undefined);
   r.generation = applied.generation;
   r.rules = compiled.rules;
   for (let g = applied.from; g <= applied.generation; g++) known.set(g, compiled.rules);
@@ -340,7 +354,12 @@ async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, reas
   const addresses = r.hosts.addresses();
   const host = await compileForHost(r.policy, r.paths, phases, [], addresses);
   if (!host.ok) throw new Error(host.diagnostics.map((d) => d.message).join("; "));
-  const applied = await applyGeneration(r, host.compiled, known);
+  let applied: Applied;
+  try {
+    applied = await applyGeneration(r, host.compiled, known, host.since);
+  } finally {
+    host.since?.close();
+  }
   const { generation } = applied;
   phases.mark("apply");
   unsettledWarning(r, applied);

@@ -2,7 +2,8 @@
 // user may enter. Never a network port.
 //
 // The server never blocks: every descriptor is non-blocking and the agent's loop calls poll()
-// (every 50 ms or so), which accepts, reads, answers and closes what is ready and returns. Each
+// (every 250 ms when idle, every 10 ms during and just after a request: src/agent/serve.ts),
+// which accepts, reads, answers and closes what is ready and returns. Each
 // requester's uid, pid and executable come from the kernel (SO_PEERCRED, /proc/PID/exe) and go
 // into every event. Requests are one JSON line each (see protocol.ts); the decisions after a
 // verified signature belong to the ControlHandler the agent supplies.
@@ -123,6 +124,7 @@ export class ControlServer {
   /** An exception from onRequest or after() inside a queued submit, thrown by the next poll(). */
   private failure: { error: unknown } | undefined;
   private closed = false;
+  private acceptedCount = 0;
 
   private constructor(
     readonly path: string,
@@ -153,6 +155,11 @@ export class ControlServer {
   /** Open connections (for tests and for the agent's status). */
   get connections(): number {
     return this.conns.size;
+  }
+
+  /** Connections accepted since the socket opened (the agent's loop looks soon again after one). */
+  get accepted(): number {
+    return this.acceptedCount;
   }
 
   /**
@@ -213,6 +220,7 @@ export class ControlServer {
       }
       const c: Conn = { fd, peer, state: "reading", input: [], inputBytes: 0, deadline: this.clock() + this.limits.requestDeadlineMs, output: Buffer.alloc(0) };
       this.conns.add(c);
+      this.acceptedCount++;
     }
   }
 

@@ -22,12 +22,15 @@
 //    paths are checked against the files the generation protects: one replaced (renamed over)
 //    after the compiler named it and before its entry was in force is protected by one more
 //    generation, built the same way (the kernel saw nothing: no program ran, or no entry held it).
+//    Paths in directories that a watch begun before the naming saw unchanged (src/kernel/watch.ts)
+//    are known to name the same files without a look; the others are stat'ed.
 import { FileFlag, FileRule, InodeKey, MAP_LIMITS, MAPS, ObjectKind, State, type MapName } from "../abi.ts";
 import { batches, carriesFile, fileRuleValue, type Compiled, type TreeRule, type Unsound } from "../compile/compile.ts";
 import { nameEntries, walkChanges } from "../compile/tree.ts";
 import { loadShim } from "./assets.ts";
 import type { BpfMap, Entries, Shim } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
+import type { Since } from "./watch.ts";
 
 export interface Applied {
   /** The generation in force: the last of those applied (from `from`), all of one compiled policy. */
@@ -82,6 +85,7 @@ export async function apply(
   generation: number,
   kernelInodes: KernelInodes,
   whenInForce: () => void = () => {},
+  since?: Since,
 ): Promise<Applied> {
   const from = generation;
   let replaced: Named[] = [];
@@ -89,7 +93,7 @@ export async function apply(
     const built = await build(kernel, compiled, generation, kernelInodes, replaced);
     try {
       if (round === 1) whenInForce();
-      const more = await replacedSince(compiled, built.files, replaced, kernelInodes);
+      const more = await replacedSince(compiled, built.files, replaced, kernelInodes, since);
       const again = new Set(more.map((r) => r.path));
       if (!more.length || round === SETTLE_ROUNDS || more.some((r) => r.key === null)) {
         return { generation, from, slot: built.slot, reconciled: replaced.map((r) => r.path).filter((p) => !again.has(p)), unsettled: [...again] };
@@ -187,12 +191,14 @@ async function build(
  * found replaced before: `replaced`), with the entry that protects the file now there. A file the
  * kernel labelled itself (a program the policy lets write it saved it by renaming a new file over
  * it) is in `files` already and protected. Where nothing is at the path any more, there is
- * nothing to protect.
+ * nothing to protect. Paths whose directories a watch saw unchanged since they were named
+ * (`since`) still name the file named then: only the others are looked at.
  */
-async function replacedSince(compiled: Compiled, files: BpfMap, replaced: readonly Named[], kernelInodes: KernelInodes): Promise<Replaced[]> {
-  // A rule whose file is another rule's is checked as that rule; a runtime or network rule has no file.
-  const carried = compiled.rules.filter((rule) => rule.coveredBy === undefined && carriesFile(rule));
+async function replacedSince(compiled: Compiled, files: BpfMap, replaced: readonly Named[], kernelInodes: KernelInodes, since?: Since): Promise<Replaced[]> {
   const expected = new Map(replaced.map((r) => [r.path, InodeKey.decode(r.key).ino]));
+  const unchanged = since?.unchanged();
+  // A rule whose file is another rule's is checked as that rule; a runtime or network rule has no file.
+  const carried = compiled.rules.filter((rule) => rule.coveredBy === undefined && carriesFile(rule) && (expected.has(rule.path) || !unchanged?.(rule.path)));
   const now = (await loadShim()).statInodes(carried.map((rule) => rule.path));
   const moved = carried.filter((rule, i) => now[i] !== null && now[i] !== (expected.get(rule.path) ?? rule.inode.ino));
   if (!moved.length) return [];

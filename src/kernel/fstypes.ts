@@ -62,3 +62,16 @@ export function fsTypeUnsound(fsType: number): string | null {
   if (known) return `it is on ${known}: a rule keyed on its inode number would stop applying once the kernel reads the inode in again`;
   return `bomfather does not know whether its file system (statfs type 0x${fsType.toString(16)}) keeps inode numbers, and a rule keyed on one that does not would stop applying unseen`;
 }
+
+/**
+ * Local file systems: every change of a directory's entries goes through this kernel, which
+ * reports it to a watch of the directory (src/kernel/watch.ts). Not network file systems (a change
+ * made on the server or another client is not seen), FUSE or stacked ones (overlayfs: a change in
+ * a layer is not reported on the overlay).
+ */
+const LOCAL: ReadonlySet<number> = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x01021994]);
+
+/** Whether a watch of a directory on a file system of type fsType sees every change of its entries. */
+export function fsTypeLocal(fsType: number): boolean {
+  return LOCAL.has(fsType);
+}

@@ -81,6 +81,30 @@ expect_eq life-swapped-file-trusted-reads "swapped in" "$BF_OUT"
 stop_agent
 expect_eq life-swapped-stops-cleanly 0 "$BG_STATUS"
 
+# The same through a symbolic link: the policy names /srv/linked/secret, a link to a file in
+# another directory, and the file is renamed over in that directory right after the agent named it.
+# The link's own directory did not change, but the file the path leads to did: the agent looks
+# (a watch of the link's directory cannot vouch for its target) and protects the file now there.
+mkdir -p /srv/linked /srv/target
+echo "the linked secret" >/srv/target/real
+ln -sfn /srv/target/real /srv/linked/secret
+echo "swapped at the target" >/srv/target/.new
+sed 's|path: /srv/demo/secret.txt|path: /srv/linked/secret|' "$POLICY" >/tmp/linked.yaml
+start_bg /tmp/swap-link.log /opt/tools/reach swap-on-open /srv/linked /srv/target/.new /srv/target/real
+SWAPPER=$BG_PID
+wait_for_line /tmp/swap-link.log "^watching" 30 "$SWAPPER" || fail life-link-swap-setup "reach swap-on-open did not start"
+start_agent life-link-swapped-agent-starts /tmp/linked.yaml || exit 1
+wait "$SWAPPER"
+show_file /tmp/swap-link.log
+expect_contains life-link-swapped-during-start "swapped" "$(cat /tmp/swap-link.log)"
+expect_contains life-link-swapped-said '"/srv/linked/secret" was replaced while the policy was applied' "$(cat /tmp/agent.err)"
+expect_fail_eperm life-link-swapped-file-denied cat /srv/linked/secret
+expect_fail_eperm life-link-swapped-target-denied cat /srv/target/real
+bf_capture /usr/local/bin/trusted-reader /srv/linked/secret
+expect_eq life-link-swapped-trusted-reads "swapped at the target" "$BF_OUT"
+stop_agent
+expect_eq life-link-swapped-stops-cleanly 0 "$BG_STATUS"
+
 # A protected file renamed over again and again while the agent starts: each generation protects
 # the file it found at the path, and the next file is renamed over it before that generation is in
 # force (the programs attached, the kernel saw nothing). The agent does not claim to enforce what it

@@ -220,14 +220,17 @@ describe("limits", () => {
 
   test("connections beyond the limit wait in the kernel's queue until a slot frees", async () => {
     const a = start({ limits: { maxConnections: 2, requestDeadlineMs: 400 } });
+    expect(a.server.accepted).toBe(0);
     const held = [raw(a.path, null), raw(a.path, null)];
     await sleep(50);
     expect(a.server.connections).toBe(2);
+    expect(a.server.accepted).toBe(2);
     const t0 = performance.now();
     const waiting = requestAgent({ op: "challenge", action: "shutdown" }, { path: a.path });
     await sleep(100);
     expect(a.server.connections).toBe(2);
     expect(await waiting).toMatchObject({ ok: true });
+    expect(a.server.accepted).toBe(3); // counted, open or not
     expect(performance.now() - t0).toBeGreaterThanOrEqual(300); // served once the silent ones were cut off
     for (const r of await Promise.all(held)) expect(JSON.parse(r.text)).toMatchObject({ reason: "timeout" });
   });
