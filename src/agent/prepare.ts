@@ -12,6 +12,7 @@ import { kernelInodes, probePaths } from "../kernel/probe.ts";
 import { measureDigest } from "../kernel/verity.ts";
 import { Watch, type Since } from "../kernel/watch.ts";
 import { checkPolicy, type Diagnostic, type Policy } from "../policy/index.ts";
+import { firstOf } from "../policy/diagnostic.ts";
 import type { Cidr } from "../policy/net.ts";
 import type { Phases } from "./phases.ts";
 
@@ -124,7 +125,7 @@ export async function preparePolicy(bytes: string | Uint8Array, file: string, ag
 export function describeExecutables(compiled: Compiled, digestsAtExec: boolean): string {
   const exes = compiled.rules.filter((r) => r.kind === "executable");
   if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return describeTrees(compiled) + describeNetwork(compiled);
-  const list = (paths: string[]) => (paths.length <= 10 ? paths.join(", ") : `${paths.slice(0, 10).join(", ")} and ${paths.length - 10} more`);
+  const list = (paths: string[]) => firstOf(paths, 10);
   const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
   const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
   let out = "";
@@ -155,8 +156,8 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
 function describeTrees(compiled: Compiled): string {
   if (!compiled.trees?.length) return "";
   const trees = [...compiled.trees].sort((a, b) => a.rule.id - b.rule.id);
-  const shown = trees.slice(0, 10).map((t) => `${t.rule.path} (${t.labelled} below it)`);
-  return `bomfather: protected directories (everything below them, and what is created, linked or moved in later): ${shown.join(", ")}${trees.length > 10 ? ` and ${trees.length - 10} more` : ""}\n`;
+  const shown = firstOf(trees.map((t) => `${t.rule.path} (${t.labelled} below it)`), 10);
+  return `bomfather: protected directories (everything below them, and what is created, linked or moved in later): ${shown}\n`;
 }
 
 function describeNetwork(compiled: Compiled): string {

@@ -30,6 +30,7 @@ import { nameEntries, walkChanges } from "../compile/tree.ts";
 import { loadShim } from "./assets.ts";
 import type { BpfMap, Entries, Shim } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
+import { firstOf } from "../policy/diagnostic.ts";
 import type { Since } from "./watch.ts";
 
 export interface Applied {
@@ -60,9 +61,7 @@ export const SETTLE_ROUNDS = 3;
 
 /** Applied.unsettled for a message: '"a"', '"a" and "b"', '"a", "b" and 3 more'. */
 export function unsettledList(paths: readonly string[]): string {
-  const shown = paths.slice(0, 2).map((p) => `"${p}"`);
-  const more = paths.length - shown.length;
-  return more ? `${shown.join(", ")} and ${more} more` : shown.join(" and ");
+  return firstOf(paths.map((p) => `"${p}"`), 2, " and ");
 }
 
 /** The kernel's names of some paths' inodes (src/kernel/probe.ts kernelInodes). */
@@ -149,8 +148,7 @@ async function build(
     for (const kind of Object.keys(MAPS) as MapName[]) {
       const batch = plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(0), values: new Uint8Array(0), count: 0 };
       if (kind === "files" && trees.length) {
-        const planned = entryTable(kind, batch);
-        for (const r of replaced) planned.set(bytesText(r.key), bytesText(r.value));
+        const planned = plannedTable(kind, batch, replaced);
         for (const [k, v] of late) planned.set(k, v);
         checkTreesHeld(planned, new Set(trees.map((t) => bytesText(t.child))), inner.get(kind)!.dump(MAP_LIMITS.files));
       } else {
@@ -199,7 +197,8 @@ async function replacedSince(compiled: Compiled, files: BpfMap, replaced: readon
   const unchanged = since?.unchanged();
   // A rule whose file is another rule's is checked as that rule; a runtime or network rule has no file.
   const carried = compiled.rules.filter((rule) => rule.coveredBy === undefined && carriesFile(rule) && (expected.has(rule.path) || !unchanged?.(rule.path)));
-  const now = (await loadShim()).statInodes(carried.map((rule) => rule.path));
+  const shim = await loadShim();
+  const now = shim.statInodes(carried.map((rule) => rule.path));
   const moved = carried.filter((rule, i) => now[i] !== null && now[i] !== (expected.get(rule.path) ?? rule.inode.ino));
   if (!moved.length) return [];
   const keys = await kernelInodes(moved.map((r) => r.path));
@@ -208,7 +207,7 @@ async function replacedSince(compiled: Compiled, files: BpfMap, replaced: readon
     const k = keys.get(rule.path);
     // Gone meanwhile: nothing to protect; a file that cannot be named (no longer opens, or on a
     // file system whose names do not last) cannot be protected by another generation either.
-    if (!k && (await loadShim()).statInodes([rule.path])[0] === null) continue;
+    if (!k && shim.statInodes([rule.path])[0] === null) continue;
     const key = k && !k.unsound ? InodeKey.encode({ ino: k.ino, dev: k.dev }) : null;
     if (key && files.lookup(key)) continue;
     out.push({ path: rule.path, key, value: fileRuleValue(rule) });
@@ -330,10 +329,16 @@ export function checkHeld(shim: Shim, kind: MapName, planned: Entries, held: Ent
   if (same === "lost") throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
 }
 
-/** A batch with entries written after it (one key, one entry: a later one replaces a planned one). */
-function withEntries(kind: MapName, batch: Entries, extra: readonly { key: Uint8Array; value: Uint8Array }[]): Entries {
+/** The plan's entries of a map (bytesText key -> value), with `extra` written over them. */
+function plannedTable(kind: MapName, batch: Entries, extra: readonly { key: Uint8Array; value: Uint8Array }[]): Map<string, string> {
   const table = entryTable(kind, batch);
   for (const e of extra) table.set(bytesText(e.key), bytesText(e.value));
+  return table;
+}
+
+/** A batch with entries written after it (one key, one entry: a later one replaces a planned one). */
+function withEntries(kind: MapName, batch: Entries, extra: readonly { key: Uint8Array; value: Uint8Array }[]): Entries {
+  const table = plannedTable(kind, batch, extra);
   const keys = Buffer.from([...table.keys()].join(""), "latin1");
   const values = Buffer.from([...table.values()].join(""), "latin1");
   return { keys, values, count: table.size };

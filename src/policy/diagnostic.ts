@@ -80,6 +80,15 @@ export function quoteList(values: readonly string[], conjunction = "and"): strin
   return `${q.slice(0, -1).join(", ")} ${conjunction} ${q[q.length - 1]}`;
 }
 
+/**
+ * Up to `max` items for a message: all of them when they fit ("a, b", or "a and b" with
+ * join " and "), else the first `max` and how many more ("a, b and 3 more").
+ */
+export function firstOf(items: readonly string[], max: number, join = ", "): string {
+  if (items.length <= max) return items.join(join);
+  return `${items.slice(0, max).join(", ")} and ${items.length - max} more`;
+}
+
 /** `"a", "b", "c"` as in `expected one of "read", "write"`. */
 export function quoteAll(values: readonly string[]): string {
   return values.map((v) => quote(v, Infinity)).join(", ");

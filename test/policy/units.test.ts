@@ -19,6 +19,8 @@ import {
   type Diagnostic,
 } from "../../src/policy/index.ts";
 import { decodePolicy, firstInvalidUtf8 } from "../../src/policy/decode.ts";
+import { firstOf } from "../../src/policy/diagnostic.ts";
+import { unsettledList } from "../../src/kernel/apply.ts";
 import { parsePolicyText, unclosedOpener } from "../../src/policy/parse.ts";
 import { analysePath, normalizePath, pathProblems } from "../../src/policy/paths.ts";
 import { closest, editDistance } from "../../src/policy/suggest.ts";
@@ -259,6 +261,15 @@ files:
 });
 
 describe("formatting", () => {
+  test("firstOf: all items when they fit, else the first and how many more", () => {
+    expect(firstOf([], 2)).toBe("");
+    expect(firstOf(["a", "b"], 2)).toBe("a, b");
+    expect(firstOf(["a", "b"], 2, " and ")).toBe("a and b");
+    expect(firstOf(["a", "b", "c", "d", "e"], 2, " and ")).toBe("a, b and 3 more");
+    expect(unsettledList(["/a"])).toBe('"/a"');
+    expect(unsettledList(["/a", "/b"])).toBe('"/a" and "/b"');
+    expect(unsettledList(["/a", "/b", "/c"])).toBe('"/a", "/b" and 1 more');
+  });
   const text = "version: 1\nfiles:\n\t- x\n";
   const d: Diagnostic = { file: "p.yaml", line: 1, col: 10, endCol: 11, severity: "error", message: "Boom", hint: "fix it", path: ["version"] };
   test("the exact human format", () => {
