@@ -135,19 +135,26 @@ function maskTo(bytes: Uint8Array, len: number): Uint8Array {
   return out;
 }
 
-/** Each byte's two hex digits. */
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/**
+ * A prefix's key in the compiler's maps. An IPv4 prefix (::ffff:a.b.c.d, 96 bits or more), nearly
+ * every one a policy names, is a number: its address and length (40 bits, exact in a double);
+ * any other, its bytes in hex and its length. Tens of thousands are made for a large policy.
+ */
+type PrefixId = number | string;
+function prefixId(bytes: Uint8Array, len: number): PrefixId {
+  if (len >= 96 && isMapped(bytes)) return (((bytes[12]! * 256 + bytes[13]!) * 256 + bytes[14]!) * 256 + bytes[15]!) * 256 + len;
+  return `${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex")}/${len}`;
+}
 
-/** A prefix's key in the compiler's maps: its bytes in hex and its length. */
-function prefixId(bytes: Uint8Array, len: number): string {
-  let id = "";
-  for (let i = 0; i < bytes.length; i++) id += HEX[bytes[i]!]!;
-  return `${id}/${len}`;
+/** ::ffff:0:0/96, the IPv4-mapped addresses. */
+function isMapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
 /** A prefix as people write it. */
 export function prefixText(bytes: Uint8Array, len: number): string {
-  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff && len >= 96;
+  const mapped = len >= 96 && isMapped(bytes);
   return mapped ? `${formatIPv4(bytes.subarray(12))}/${len - 96}` : `${formatIPv6(bytes)}/${len}`;
 }
 
@@ -180,7 +187,7 @@ function disjoint(spans: Span[]): Span[] {
 }
 
 /** The prefix lengths a set of prefixes uses, longest first. */
-function lengthsOf(held: ReadonlyMap<string, Prefix>): number[] {
+function lengthsOf(held: ReadonlyMap<PrefixId, Prefix>): number[] {
   return [...new Set([...held.values()].map((p) => p.len))].sort((a, b) => b - a);
 }
 
@@ -188,7 +195,7 @@ function lengthsOf(held: ReadonlyMap<string, Prefix>): number[] {
  * The longest prefix of `held` shorter than `below` bits that contains bytes: one map lookup per
  * prefix length it uses (lengthsOf, a handful), not a scan of the prefixes.
  */
-function enclosing(held: ReadonlyMap<string, Prefix>, lengths: readonly number[], bytes: Uint8Array, below: number): Prefix | undefined {
+function enclosing(held: ReadonlyMap<PrefixId, Prefix>, lengths: readonly number[], bytes: Uint8Array, below: number): Prefix | undefined {
   for (const len of lengths) {
     if (len >= below) continue;
     const p = held.get(prefixId(maskTo(bytes, len), len));
@@ -260,7 +267,7 @@ export function compileNetwork(
   // Destinations: one rule each; their addresses become prefixes. Written addresses first: a host
   // name's address that one of them (or an earlier destination's name) holds already stays theirs.
   const ruleOf = new Map<string, number>();
-  const prefixes = new Map<string, Prefix>();
+  const prefixes = new Map<PrefixId, Prefix>();
   const warnings: string[] = [];
   const claim = (d: DestinationSpec, rule: number, bytes: Uint8Array, len: number, origin: Origin, host?: string): void => {
     const flags = (d.mode === "monitor" ? DestFlag.MONITOR : 0) | (d.allow ? DestFlag.RESERVED : 0);
