@@ -660,11 +660,9 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 		uint64_t link = S_ISLNK(st.st_mode) ? BF_PROBE_LINK : 0;
 		if (link && stat(p, &st) < 0)
 			continue;
-		o[2] = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3;
-		if (o[2] == 3) {
-			o[2] |= link;
+		o[2] = (S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 3) | link;
+		if ((o[2] & 3) == 3)
 			continue;
-		}
 		if (by_stat) {
 			const char *slash = strrchr(p, '/');
 			size_t len = !slash ? 0 : slash == p ? 1 : (size_t)(slash - p);
@@ -681,7 +679,6 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 			if (len && len == dir_len && dir_alike && st.st_dev == dir_dev) {
 				o[0] = kernel_dev(st.st_dev);
 				o[1] = st.st_ino;
-				o[2] |= link;
 				o[3] = dir_fs; /* one device, one file system */
 				continue;
 			}
@@ -692,7 +689,6 @@ int bf_probe_inodes(int slots_fd, const char *paths, uint32_t n, int by_stat, ui
 			o[3] = (uint64_t)fs.f_type;
 		if (presented > 1 || (presented < 0 && o[3] == OVERLAYFS_SUPER_MAGIC))
 			o[2] |= BF_PROBE_STACKED;
-		o[2] |= link;
 	}
 	slots[SLOT_TID] = 0;
 	munmap((void *)slots, page);

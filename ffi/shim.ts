@@ -159,7 +159,7 @@ export class Shim {
     return r === 0 ? "same" : r === 1 ? "extra" : "lost";
   }
 
-  /** A new inotify instance (non-blocking) for watchDirectory and changedDirectories; close it with closeFd. */
+  /** A new inotify instance (non-blocking) for watchDirectory and changedDirectories; close it with node's closeSync. */
   openWatch(): number {
     return this.check("Watching directories (inotify)", this.lib.bf_watch_open());
   }
@@ -179,10 +179,6 @@ export class Shim {
     const all = new Int32Array(1);
     const n = this.check("Reading the changes of watched directories", this.lib.bf_watch_changes(fd, mountFd, out, out.length, all));
     return all[0] ? "all" : [...out.subarray(0, n)];
-  }
-
-  closeFd(fd: number): void {
-    this.lib.bf_fd_close(fd);
   }
 
   unpin(path: string): void {

@@ -2,7 +2,7 @@
 import { readlinkSync } from "node:fs";
 import { constants } from "node:os";
 import { Access, Event, EventKind, Fileless, NetReason, Op, RULE_BUILTIN, Unsafe, Verdict } from "./abi.ts";
-import { formatIPv4, formatIPv6 } from "./policy/net.ts";
+import { formatIPv4, formatIPv6, isMappedV4 } from "./policy/net.ts";
 
 /** A policy rule as an event names it. */
 export interface EventRule {
@@ -93,7 +93,7 @@ const SOCKET_TYPES: Record<number, string> = { 1: "SOCK_STREAM", 2: "SOCK_DGRAM"
 
 /** "10.0.0.5:443", "[2001:db8::1]:443" (an IPv4-mapped address as IPv4). */
 export function destinationText(addr: Uint8Array, port: number): string {
-  const mapped = addr.subarray(0, 10).every((b) => b === 0) && addr[10] === 0xff && addr[11] === 0xff;
+  const mapped = isMappedV4(addr);
   return mapped ? `${formatIPv4(addr.subarray(12, 16))}:${port}` : `[${formatIPv6(addr)}]:${port}`;
 }
 const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));

@@ -16,10 +16,6 @@ import { firstOf } from "../policy/diagnostic.ts";
 import type { Cidr } from "../policy/net.ts";
 import type { Phases } from "./phases.ts";
 
-export type Prepared =
-  | { ok: true; policy: Policy; compiled: Compiled; sha256: string }
-  | { ok: false; stage: "text" | "host"; diagnostics: Diagnostic[] };
-
 export function sha256(bytes: string | Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
@@ -43,7 +39,9 @@ export function checkText(
  * This host's files, named as the kernel names them (the probe program runs: the host must enforce),
  * with the agent's own files and directories guarded. Paths in alsoName are named in the same
  * pass (one load of the probe program), for the caller: every name is in `named`. `since` tells
- * apply which paths still name the files named here (src/kernel/watch.ts); the caller closes it.
+ * apply which paths still name the files named here (src/kernel/watch.ts); the caller closes it,
+ * or keeps it while the generation is in force and passes it as `inForce` to the next one: a path
+ * it still vouches for is not named again.
  */
 export async function compileForHost(
   policy: Policy,
@@ -51,17 +49,19 @@ export async function compileForHost(
   phases?: Phases,
   alsoName: string[] = [],
   resolved?: ReadonlyMap<string, readonly Cidr[]>,
-): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath>; since: Since | null } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
+  inForce?: Since,
+): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath>; since?: Since } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
   const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
   if (input.network && resolved) input.network.resolved = resolved;
   const paths = pathsOf(input, alsoName);
-  // Their directories watched first: a file replaced from now on is a change the watch sees.
+  // Their directories watched first: a file replaced from now on is a change the watch sees. The
+  // watch of the generation in force is asked after that: what it vouches for is still so now.
   const watch = await Watch.start(paths);
   try {
-    const host = await nameAndCompile(input, paths, phases);
+    const host = await nameAndCompile(input, paths, phases, watch ? inForce?.stillNamed() : undefined);
     if (host.ok && watch) return { ...host, since: watch.since(host.named) };
     watch?.close();
-    return host.ok ? { ...host, since: null } : host;
+    return host;
   } catch (e) {
     watch?.close();
     throw e;
@@ -72,10 +72,9 @@ async function nameAndCompile(
   input: CompileInput,
   paths: string[],
   phases: Phases | undefined,
+  stillNamed: ((path: string) => ProbedPath | undefined) | undefined,
 ): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath> } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
-  // Named by stat where a path's directory shows that stat names inodes as the kernel does, as
-  // below protected directories; opened elsewhere.
-  const named = await probePaths(paths, true);
+  const named = await nameOnce(paths, stillNamed);
   phases?.mark("name files");
   // Digests are measured on the inode just named (only for executables that pin one).
   const shim = input.executables.some((e) => e.digest) ? await loadShim() : null;
@@ -108,14 +107,23 @@ async function nameAndCompile(
   return { ok: false, diagnostics: problemsAsDiagnostics(compiled.problems), kernel: compiled.problems.some((p) => p.kernel) };
 }
 
-/** Both, for a host known to enforce (a reload). */
-export async function preparePolicy(bytes: string | Uint8Array, file: string, agent: AgentPaths): Promise<Prepared> {
-  const text = checkText(bytes, file);
-  if (!text.ok) return { ok: false, stage: "text", diagnostics: text.diagnostics };
-  const host = await compileForHost(text.policy, agent);
-  if (!host.ok) return { ok: false, stage: "host", diagnostics: host.diagnostics };
-  host.since?.close();
-  return { ok: true, policy: text.policy, compiled: host.compiled, sha256: sha256(bytes) };
+/**
+ * Each path named as the kernel names it: by stat where a path's directory shows that stat names
+ * inodes as the kernel does, as below protected directories; opened elsewhere. A path the
+ * generation in force named, and whose watch vouches that it still names that file, keeps its
+ * name; the probe program is loaded only for the others.
+ */
+async function nameOnce(paths: string[], stillNamed: ((path: string) => ProbedPath | undefined) | undefined): Promise<Map<string, ProbedPath>> {
+  if (!stillNamed) return probePaths(paths, true);
+  const named = new Map<string, ProbedPath>();
+  const rest: string[] = [];
+  for (const path of paths) {
+    const kept = stillNamed(path);
+    if (kept) named.set(path, kept);
+    else rest.push(path);
+  }
+  if (rest.length) for (const [path, p] of await probePaths(rest, true)) named.set(path, p);
+  return named;
 }
 
 /**

@@ -3,7 +3,7 @@
 // or a protocol (a second LPM trie), grants (who a destination's allow names, which destinations a
 // confinement reaches) and confinements. Pure, as the rest of the compiler.
 import { Access, Confinement, Dest, DestFlag, DestKey, Grant, GrantKey, InodeKey, MAP_LIMITS, Mode, NetFlag, NetPolicy, PortDest, PortKey } from "../abi.ts";
-import { formatIPv4, formatIPv6, parseCidr, type Cidr, type PortRange } from "../policy/net.ts";
+import { formatIPv4, formatIPv6, isMappedV4, parseCidr, type Cidr, type PortRange } from "../policy/net.ts";
 import type { CompileProblem, MapEntry, Origin, RuleInfo } from "./compile.ts";
 
 export type Protocol = "tcp" | "udp";
@@ -142,19 +142,13 @@ function maskTo(bytes: Uint8Array, len: number): Uint8Array {
  */
 type PrefixId = number | string;
 function prefixId(bytes: Uint8Array, len: number): PrefixId {
-  if (len >= 96 && isMapped(bytes)) return (((bytes[12]! * 256 + bytes[13]!) * 256 + bytes[14]!) * 256 + bytes[15]!) * 256 + len;
+  if (len >= 96 && isMappedV4(bytes)) return (((bytes[12]! * 256 + bytes[13]!) * 256 + bytes[14]!) * 256 + bytes[15]!) * 256 + len;
   return `${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex")}/${len}`;
-}
-
-/** ::ffff:0:0/96, the IPv4-mapped addresses. */
-function isMapped(bytes: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
-  return bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
 /** A prefix as people write it. */
 export function prefixText(bytes: Uint8Array, len: number): string {
-  const mapped = len >= 96 && isMapped(bytes);
+  const mapped = len >= 96 && isMappedV4(bytes);
   return mapped ? `${formatIPv4(bytes.subarray(12))}/${len - 96}` : `${formatIPv6(bytes)}/${len}`;
 }
 

@@ -88,8 +88,11 @@ export function parseIPv6(s: string): Uint8Array | undefined {
   return out;
 }
 
-function isMappedV4(b: Uint8Array): boolean {
-  return b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+/** 16 bytes in ::ffff:0:0/96, the IPv4-mapped addresses. */
+export function isMappedV4(b: Uint8Array): boolean {
+  if (b.length !== 16) return false;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
 }
 
 export function formatIPv4(b: Uint8Array): string {
