@@ -3,17 +3,7 @@
 import { parseArgs as parseArgv } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { ABI_VERSION } from "./abi.ts";
-import {
-  checkPolicy,
-  formatDiagnostics,
-  formatDiagnosticsJson,
-  formatReport,
-  formatRuntimeProtection,
-  formatVerdict,
-  hasErrors,
-  type CheckResult,
-  type Diagnostic,
-} from "./policy/index.ts";
+import type { CheckResult, Diagnostic } from "./policy/index.ts";
 import { ReadError, readPolicyBytes, STDIN_NAME } from "./policy/read.ts";
 import { closest } from "./policy/suggest.ts";
 import { USAGE as CONTROL_USAGE } from "./control/commands.ts";
@@ -236,11 +226,9 @@ function readPolicy(file: string): { name: string; bytes: Uint8Array } {
   }
 }
 
-function printDiagnostics(diags: readonly Diagnostic[], text: string | undefined): void {
-  if (diags.length) process.stderr.write(formatDiagnostics(diags, text ?? ""));
-}
-
-function cmdCheck(a: Args): number {
+async function cmdCheck(a: Args): Promise<number> {
+  // The checker is loaded by the commands that use it: the others (shutdown, reload...) start without it.
+  const { checkPolicy, formatDiagnosticsJson, formatReport, formatRuntimeProtection, formatVerdict, hasErrors } = await import("./policy/index.ts");
   const json = a.options.json === true;
   const all: Diagnostic[] = [];
   for (const file of a.positionals) {

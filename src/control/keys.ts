@@ -11,8 +11,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import nacl from "tweetnacl";
 import { encodeSpki, parsePublicKey } from "../policy/keys.ts";
-import { NAME, NAME_HINT } from "../policy/semantic.ts";
-import { KEY_OPERATIONS } from "../policy/schema.ts";
+import { KEY_OPERATIONS, NAME, NAME_HINT } from "../policy/words.ts";
 import { ControlError } from "./error.ts";
 
 /** An Ed25519 key pair ready to sign. */

@@ -27,9 +27,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import nacl from "tweetnacl";
-import { MAX_POLICY_BYTES, type Policy } from "../policy/index.ts";
+import { MAX_POLICY_BYTES } from "../policy/decode.ts";
+import type { Policy } from "../policy/index.ts";
 import { parsePublicKey } from "../policy/keys.ts";
-import { KEY_OPERATIONS } from "../policy/schema.ts";
+import { KEY_OPERATIONS } from "../policy/words.ts";
 import { fingerprint, type SigningKey } from "./keys.ts";
 
 export const DOMAIN = "bomfather-control-v1";

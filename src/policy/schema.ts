@@ -13,6 +13,7 @@
 //              "monitor"), answered with "did you mean"; near misses ("Monitor") are found anyway
 
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { KEY_OPERATIONS } from "./words.ts";
 
 /** The only policy version this code understands. */
 export const POLICY_VERSION = 1;
@@ -22,7 +23,7 @@ export const ACCESSES = ["read", "write"] as const;
 export const PROTOCOLS = ["tcp", "udp"] as const;
 export const NETWORK_DEFAULTS = ["allow", "deny"] as const;
 export const ENV_ACTIONS = ["deny", "neutralise"] as const;
-export const KEY_OPERATIONS = ["shutdown", "reload"] as const;
+export { KEY_OPERATIONS };
 export const EVENT_KINDS = ["deny", "monitor", "allow"] as const;
 
 /** Defaults of every optional key whose absence means something. docs/policy.md repeats them. */

@@ -23,6 +23,7 @@ import { interpreterKind, isSystemDirectory, pathKey, pathProblems, type Problem
 import { closest } from "./suggest.ts";
 import { startupCode } from "../jit.ts";
 import { firstSeen, seenMap } from "../seen.ts";
+import { NAME, NAME_HINT } from "./words.ts";
 
 /** What the checker may learn about the machine it runs on. */
 export type PathKind = "file" | "directory" | "other" | "missing";
@@ -32,8 +33,7 @@ export interface Host {
   interpreter?(path: string): string | undefined;
 }
 
-export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const NAME_HINT = 'a name has up to 64 letters, digits, ".", "_" or "-", and starts with a letter or digit';
+export { NAME, NAME_HINT };
 const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
 
 /** A variable (or prefix) the dynamic loader reads, which secure-execution mode makes it ignore. */
