@@ -219,8 +219,8 @@ export async function serve(r: Running): Promise<Stopped> {
   let lastCheck = Date.now();
   let accepted = 0;
   let lingerUntil = 0;
-  /** One pass; true when it found work (so the next comes soon). */
-  const tick = (): boolean => {
+  /** One pass; when the next comes: at once while a request is being received, soon while there is work, else after an idle while. */
+  const tick = (): number => {
     let busy = false;
     for (let batch = 0; batch < 64; batch++) {
       const records = kernel.poll(0);
@@ -248,11 +248,12 @@ export async function serve(r: Running): Promise<Stopped> {
       accepted = server.accepted;
       lingerUntil = Date.now() + REQUEST_LINGER_MS;
     }
-    return busy || server.connections > 0 || Date.now() < lingerUntil;
+    if (server.receiving) return 0;
+    return busy || server.connections > 0 || Date.now() < lingerUntil ? BUSY_POLL_MS : IDLE_POLL_MS;
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const loop = () => {
-    timer = setTimeout(loop, tick() ? BUSY_POLL_MS : IDLE_POLL_MS);
+    timer = setTimeout(loop, tick());
   };
   loop();
   r.onReady();

@@ -6,10 +6,9 @@
 // is refused with a ControlError naming what was given. The public side, and the base64 SPKI that
 // `agent.keys` holds, come from src/policy/keys.ts.
 
-import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
-import nacl from "tweetnacl";
 import { encodeSpki, parsePublicKey } from "../policy/keys.ts";
 import { KEY_OPERATIONS, NAME, NAME_HINT } from "../policy/words.ts";
 import { ControlError } from "./error.ts";
@@ -18,8 +17,8 @@ import { ControlError } from "./error.ts";
 export interface SigningKey {
   /** The 32-byte public key. */
   publicKey: Uint8Array;
-  /** tweetnacl's 64-byte secret key (seed followed by the public key). */
-  secretKey: Uint8Array;
+  /** The 64-byte Ed25519 signature of message (RFC 8032: the same bytes tweetnacl makes). */
+  sign(message: Uint8Array): Uint8Array;
   /** What the key file was, for messages: "PKCS#8 PEM" or "OpenSSH". */
   format: string;
 }
@@ -46,9 +45,19 @@ function sshString(b: Uint8Array): Buffer {
   return Buffer.concat([len, b]);
 }
 
+/** RFC 8410's PKCS#8 wrapping of a 32-byte Ed25519 seed, before the seed. */
+const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
+
+/**
+ * A key pair from its seed, through node:crypto: the requester signs natively (tweetnacl's
+ * JavaScript costs tens of milliseconds for the pair and the signature, a large share of a
+ * `bomfather reload` under a slow CPU); the agent verifies with tweetnacl and checks beyond it
+ * (src/control/protocol.ts).
+ */
 function fromSeed(seed: Uint8Array, format: string): SigningKey {
-  const pair = nacl.sign.keyPair.fromSeed(seed);
-  return { publicKey: pair.publicKey, secretKey: pair.secretKey, format };
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: "der", type: "pkcs8" });
+  const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+  return { publicKey: new Uint8Array(spki.subarray(spki.length - 32)), sign: (message) => new Uint8Array(sign(null, message, key)), format };
 }
 
 /** Read and parse a private key file; throws ControlError with what was wrong and a hint. */
@@ -95,7 +104,7 @@ export function parsePrivateKey(data: Uint8Array, name: string): SigningKey {
   }
   const jwk = key.export({ format: "jwk" });
   const seed = Buffer.from(String(jwk.d), "base64url");
-  if (seed.length !== nacl.sign.seedLength) throw new ControlError(`Key ${q(name)} holds a ${seed.length}-byte Ed25519 seed; expected 32`, WANTED);
+  if (seed.length !== 32) throw new ControlError(`Key ${q(name)} holds a ${seed.length}-byte Ed25519 seed; expected 32`, WANTED);
   return fromSeed(seed, "PKCS#8 PEM");
 }
 

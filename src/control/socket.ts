@@ -157,6 +157,16 @@ export class ControlServer {
     return this.conns.size;
   }
 
+  /**
+   * Whether a request is partly received: its sender writes the rest at once, as fast as the agent
+   * reads it (a reload's policy, up to megabytes, is many socket buffers), so the loop reads again
+   * at once rather than at its next tick.
+   */
+  get receiving(): boolean {
+    for (const c of this.conns) if (c.state === "reading" && c.inputBytes > 0) return true;
+    return false;
+  }
+
   /** Connections accepted since the socket opened (the agent's loop looks soon again after one). */
   get accepted(): number {
     return this.acceptedCount;

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nacl from "tweetnacl";
 import { ControlError } from "../../../src/control/error.ts";
-import { fingerprint, parsePrivateKey, policyKeyLines, readPrivateKey, writeKeyPair } from "../../../src/control/keys.ts";
+import { fingerprint, parsePrivateKey, policyKeyLines, readPrivateKey, writeKeyPair, type SigningKey } from "../../../src/control/keys.ts";
 import { checkPolicy, parsePublicKey } from "../../../src/policy/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bomfather-keys-"));
@@ -44,11 +44,15 @@ beforeAll(() => {
   sh("ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", "ssh-ecdsa");
 });
 
-/** The key signs, and node:crypto (not tweetnacl) verifies with the given public key. */
-function signsFor(key: { secretKey: Uint8Array }, publicPem: string): boolean {
+/**
+ * The key signs (through node:crypto), and both the agent's verifier (tweetnacl) and node:crypto
+ * accept the signature with the given public key.
+ */
+function signsFor(key: SigningKey, publicPem: string): boolean {
   const msg = Buffer.from("bomfather key test");
-  const sig = nacl.sign.detached(msg, key.secretKey);
-  return verify(null, msg, createPublicKey(publicPem), sig);
+  const sig = key.sign(msg);
+  const pub = parsePublicKey(publicPem);
+  return pub.ok && nacl.sign.detached.verify(msg, sig, pub.value) && verify(null, msg, createPublicKey(publicPem), sig);
 }
 
 describe("keys that are read", () => {
@@ -156,4 +160,14 @@ describe("keygen", () => {
     expect(() => writeKeyPair(at("-bad name"))).toThrow('Invalid key name "-bad name"');
     expect(() => writeKeyPair(join(dir, "no-such-dir", "k"))).toThrow(/its directory does not exist/);
   });
+});
+
+test("a key read from a file signs the bytes tweetnacl makes for its seed (RFC 8032 section 7.1, test 1)", () => {
+  const seed = Buffer.from("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "hex");
+  const key = parsePrivateKey(Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), "rfc.der");
+  const pair = nacl.sign.keyPair.fromSeed(seed);
+  expect(Buffer.from(key.publicKey).toString("hex")).toBe("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  for (const msg of [new Uint8Array(0), Buffer.from("bomfather"), new Uint8Array(1000).fill(7)]) {
+    expect(Buffer.from(key.sign(msg)).equals(Buffer.from(nacl.sign.detached(msg, pair.secretKey)))).toBe(true);
+  }
 });

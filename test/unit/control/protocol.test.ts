@@ -7,6 +7,7 @@ import { join } from "node:path";
 import nacl from "tweetnacl";
 import { fingerprint, type SigningKey } from "../../../src/control/keys.ts";
 import {
+  parseRequest,
   agentIdentity,
   Challenges,
   formatUuid,
@@ -52,7 +53,11 @@ function secretScalar(seed: Uint8Array): bigint {
 // RFC 8032 section 7.1, test 1: a published key, so the vectors can be checked by anyone.
 const SEED = Buffer.from("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "hex");
 const RFC_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const keyOf = (seed: Uint8Array): SigningKey => ({ ...nacl.sign.keyPair.fromSeed(seed), format: "test" });
+const rfcPair = nacl.sign.keyPair.fromSeed(SEED);
+const keyOf = (seed: Uint8Array): SigningKey => {
+  const pair = nacl.sign.keyPair.fromSeed(seed);
+  return { publicKey: pair.publicKey, sign: (m) => nacl.sign.detached(m, pair.secretKey), format: "test" };
+};
 const rfcKey = keyOf(SEED);
 
 const range = (start: number, n: number) => Uint8Array.from({ length: n }, (_, i) => start + i);
@@ -112,7 +117,7 @@ describe("fixed vectors", () => {
     const c = fixed(action);
     const message = encodeMessage(c);
     expect(Buffer.from(message).toString("hex")).toBe(v.message);
-    const signature = nacl.sign.detached(message, rfcKey.secretKey);
+    const signature = nacl.sign.detached(message, rfcPair.secretKey);
     expect(Buffer.from(signature).toString("base64")).toBe(v.signature);
     // Another implementation (node:crypto over BoringSSL) signs the same bytes the same way.
     const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), SEED]);
@@ -195,7 +200,7 @@ describe("malformed text", () => {
 describe("signature checks tweetnacl alone does not make", () => {
   test("S + L verifies in tweetnacl, and is not canonical", () => {
     const m = encodeMessage(fixed("shutdown"));
-    const sig = nacl.sign.detached(m, rfcKey.secretKey);
+    const sig = nacl.sign.detached(m, rfcPair.secretKey);
     const twin = addL(sig);
     expect(nacl.sign.detached.verify(m, twin, rfcKey.publicKey)).toBe(true); // why the check exists
     expect(hasCanonicalS(sig)).toBe(true);
@@ -442,5 +447,18 @@ describe("Challenges refuses", () => {
     if (!c.ok) throw new Error();
     c.value.nonce = range(0x77, 32);
     expect(why(a.challenges.verify(signChallenge(c.value, ops), shutdown))).toBe("unknown-challenge");
+  });
+});
+
+describe("a submit request's policy", () => {
+  const submit = (policy: unknown) => parseRequest(JSON.stringify({ op: "submit", action: "reload", response: "r", policy }));
+  test("canonical base64 is decoded; anything else is refused", () => {
+    const ok = submit(Buffer.from("version: 1\n").toString("base64"));
+    expect(ok.ok && ok.value.op === "submit" && Buffer.from(ok.value.policy!).toString()).toBe("version: 1\n");
+    expect(submit("").ok).toBe(true);
+    for (const bad of ["@@@@", "QQ=", "QQ", "QR==", "QQ==QQ==", " QQ==", "QQ==\n", 42, null]) {
+      const r = submit(bad);
+      expect(r.ok ? "accepted" : !r.reply.ok && r.reply.message).toBe("policy must be base64");
+    }
   });
 });

@@ -13,7 +13,10 @@ import type { SigningKey } from "../../../src/control/keys.ts";
 import { Challenges, MAX_RELOAD_POLICY_BYTES, parseChallenge, sha256, signChallenge, type PolicyKey, type Reply } from "../../../src/control/protocol.ts";
 import { ControlServer, type ControlEvent, type ControlHandler, type HandlerResult, type ServerLimits } from "../../../src/control/socket.ts";
 
-const keyOf = (b: number): SigningKey => ({ ...nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(b)), format: "test" });
+const keyOf = (b: number): SigningKey => {
+  const pair = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(b));
+  return { publicKey: pair.publicKey, sign: (m) => nacl.sign.detached(m, pair.secretKey), format: "test" };
+};
 const ops = keyOf(1);
 const stranger = keyOf(2);
 const KEYS: PolicyKey[] = [{ name: "ops", publicKey: ops.publicKey, allow: ["shutdown", "reload"] }];
