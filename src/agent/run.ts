@@ -166,12 +166,13 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     protectFromOomKiller(status);
     if (pinned) status(`bomfather: adopted the kernel side left by an earlier run (released ${released.filter((r) => r.startsWith("link-")).length} program(s) of earlier runs)\n`);
   } catch (e) {
-    host.since?.close();
     if (pinned) kernel.close(); // the earlier run's programs and pins go on enforcing
     else kernel.uninstall(); // nothing half-installed stays behind
     state.release();
     if (e instanceof LoadError) throw loadFailure(e);
     throw e;
+  } finally {
+    host.since?.close();
   }
   const baseline = kernel.counters();
   state.recordInForce(
@@ -191,7 +192,6 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
     generation,
     firstGeneration,
     rules: compiled.rules,
-    names: host.since,
     baseline,
     // Said once the control socket listens: from then on a signed shutdown can reach the agent.
     onReady: () =>

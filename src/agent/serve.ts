@@ -86,8 +86,6 @@ export interface Running {
   /** The first generation of these rules (apply may have put the policy in force more than once). */
   firstGeneration?: number;
   rules: readonly RuleInfo[];
-  /** The watch of the paths the generation in force named (src/kernel/watch.ts): the next generation names only what it does not vouch for. Closed with the next generation, or at the end. */
-  names?: Since;
   /** Set by serve: what a reload changes beyond the kernel (where events go). */
   onReload?: (policy: Policy) => void;
   /** Called once the agent listens and counts: what it says to its operator that it enforces. */
@@ -263,7 +261,6 @@ export async function serve(r: Running): Promise<Stopped> {
   tick(); // the last events, and the reply to the shutdown request
   server.close();
   events.sink.close();
-  r.names?.close();
   return why;
 }
 
@@ -292,7 +289,7 @@ async function reload(
   }
   const hosts = r.hosts.forNames(hostsOf(text.policy));
   const resolved = await hosts.refresh(true);
-  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses(), r.names);
+  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses());
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
   }
@@ -301,8 +298,9 @@ async function reload(
     applied = await applyGeneration(r, host.compiled, known, host.since);
     phases.mark("apply");
   } catch (e) {
-    host.since?.close();
     return { ok: false, reason: "apply-failed", message: `The new policy could not be applied (${(e as Error).message}); the running policy stays` };
+  } finally {
+    host.since?.close();
   }
   r.identity = { ...r.identity, ...protectionFlags(text.policy) };
   r.kernel.configure(r.identity);
@@ -338,11 +336,9 @@ function unsettledWarning(r: Running, applied: Applied): string {
   return why;
 }
 
-/** A compiled policy in force as the next generation; its rules named for events, its watch kept (Running.names). */
+/** A compiled policy in force as the next generation; its rules named for events. */
 async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>, since: Since | undefined): Promise<Applied> {
   const applied = await apply(r.kernel, compiled, Math.max(...r.kernel.slots().generations) + 1, kernelInodes, undefined, since);
-  r.names?.close();
-  r.names = since;
   r.generation = applied.generation;
   r.rules = compiled.rules;
   for (let g = applied.from; g <= applied.generation; g++) known.set(g, compiled.rules);
@@ -357,14 +353,13 @@ async function applyGeneration(r: Running, compiled: Compiled, known: Map<number
 async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, reason: "addresses" | "directories"): Promise<void> {
   const phases = new Phases();
   const addresses = r.hosts.addresses();
-  const host = await compileForHost(r.policy, r.paths, phases, [], addresses, r.names);
+  const host = await compileForHost(r.policy, r.paths, phases, [], addresses);
   if (!host.ok) throw new Error(host.diagnostics.map((d) => d.message).join("; "));
   let applied: Applied;
   try {
     applied = await applyGeneration(r, host.compiled, known, host.since);
-  } catch (e) {
+  } finally {
     host.since?.close();
-    throw e;
   }
   const { generation } = applied;
   phases.mark("apply");

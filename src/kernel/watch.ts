@@ -47,12 +47,6 @@ function chainOf(dir: string): string[] {
  */
 export interface Since {
   unchanged(): (path: string) => boolean;
-  /**
-   * What the probe said of a path, while the path still names that file: a generation kept in
-   * force keeps its watch open, and the next generation (a reload, new addresses, a walk of the
-   * directories) names again only the paths this does not vouch for.
-   */
-  stillNamed(): (path: string) => ProbedPath | undefined;
   close(): void;
 }
 
@@ -65,10 +59,6 @@ export class Watch {
     private readonly chains: Map<string, number[] | null>,
     private readonly watched: number,
   ) {}
-
-  /** The directories that changed since the watch began (events are read once, so they add up). */
-  readonly #moved = new Set<number>();
-  #all = false;
 
   /**
    * Watches the directories of `paths` (to be named right after). null where this process cannot
@@ -112,17 +102,12 @@ export class Watch {
 
   /**
    * Once the generation is in force: the paths whose file is still the one named after start()
-   * (by the probe: `named`), as a test of one path. Reads the events queued until now; a directory
-   * that changed once is never vouched for again by this watch.
+   * (by the probe: `named`), as a test of one path. Reads the events queued until now.
    */
   unchanged(named: ReadonlyMap<string, ProbedPath>): (path: string) => boolean {
-    if (!this.#all) {
-      const changed = this.shim.changedDirectories(this.fd, this.mountFd, this.watched);
-      if (changed === "all") this.#all = true;
-      else for (const wd of changed) this.#moved.add(wd);
-    }
-    if (this.#all) return () => false;
-    const moved = this.#moved;
+    const changed = this.shim.changedDirectories(this.fd, this.mountFd, this.watched);
+    if (changed === "all") return () => false;
+    const moved = new Set(changed);
     const quiet = new Set<string>();
     for (const [dir, chain] of this.chains) if (chain && !chain.some((wd) => moved.has(wd))) quiet.add(dir);
     // Asked for each protected path, in runs of one directory: the last directory's answer is kept.
@@ -143,14 +128,7 @@ export class Watch {
 
   /** Since, for the paths the probe named after start(). */
   since(named: ReadonlyMap<string, ProbedPath>): Since {
-    return {
-      unchanged: () => this.unchanged(named),
-      stillNamed: () => {
-        const still = this.unchanged(named);
-        return (path) => (still(path) ? named.get(path) : undefined);
-      },
-      close: () => this.close(),
-    };
+    return { unchanged: () => this.unchanged(named), close: () => this.close() };
   }
 
   close(): void {
