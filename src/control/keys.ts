@@ -9,7 +9,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
-import { encodeSpki, parsePublicKey } from "../policy/keys.ts";
+import { encodeSpki, parsePublicKey, PKCS8_PREFIX } from "../policy/keys.ts";
 import { KEY_OPERATIONS, NAME, NAME_HINT } from "../policy/words.ts";
 import { ControlError } from "./error.ts";
 
@@ -45,9 +45,6 @@ function sshString(b: Uint8Array): Buffer {
   return Buffer.concat([len, b]);
 }
 
-/** RFC 8410's PKCS#8 wrapping of a 32-byte Ed25519 seed, before the seed. */
-const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
-
 /**
  * A key pair from its seed, through node:crypto: the requester signs natively (tweetnacl's
  * JavaScript costs tens of milliseconds for the pair and the signature, a large share of a
@@ -55,7 +52,7 @@ const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
  * (src/control/protocol.ts).
  */
 function fromSeed(seed: Uint8Array, format: string): SigningKey {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: "der", type: "pkcs8" });
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
   const spki = createPublicKey(key).export({ format: "der", type: "spki" });
   return { publicKey: new Uint8Array(spki.subarray(spki.length - 32)), sign: (message) => new Uint8Array(sign(null, message, key)), format };
 }
