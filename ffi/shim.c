@@ -5,6 +5,9 @@
  * Rules of this file:
  * - every function returns >= 0 on success and a negative errno on failure;
  * - no callbacks into JavaScript and no threads: the agent calls in, gets an answer, goes on;
+ *   one exception, the waker (bf_waker_*): a thread that only waits for a descriptor to become
+ *   readable and then wakes the agent's event loop, so that an idle agent answers a request at
+ *   once instead of at its next idle tick;
  * - data crosses the boundary in buffers owned by the caller (JavaScript);
  * - libbpf's messages (verifier logs included) are kept in a buffer that bf_last_log() copies out.
  *
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -37,7 +41,7 @@
 #include <bpf/libbpf.h>
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
-#define BF_SHIM_ABI 10
+#define BF_SHIM_ABI 11
 
 /* bf_probe_inodes: a kind's flag for a path on a stacked file system (ffi/shim.ts PROBE_STACKED). */
 #define BF_PROBE_STACKED 0x100
@@ -894,6 +898,105 @@ int bf_ring_close(int rh)
 		return -EBADF;
 	ring_buffer__free(rings[rh].rb);
 	memset(&rings[rh], 0, sizeof(rings[rh]));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ waker */
+
+/*
+ * One thread per process that waits, without spinning, for a descriptor (the control socket) to
+ * become readable, then calls wake() once: a thread-safe callback that queues a call on the
+ * agent's event loop (ffi/shim.ts Waker). Armed again by the agent when its loop goes idle: while
+ * it is busy it looks often anyway, and a descriptor that stays readable (a queue the agent does
+ * not drain at once) cannot make the thread call again and again.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int fd;
+	int stop_pipe[2];
+	int armed, stopping, running;
+	void (*wake)(void);
+} waker = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .stop_pipe = { -1, -1 } };
+
+static void *waker_main(void *arg)
+{
+	for (;;) {
+		pthread_mutex_lock(&waker.mu);
+		while (!waker.armed && !waker.stopping)
+			pthread_cond_wait(&waker.cv, &waker.mu);
+		int stopping = waker.stopping;
+		pthread_mutex_unlock(&waker.mu);
+		if (stopping)
+			return NULL;
+		struct pollfd p[2] = { { .fd = waker.fd, .events = POLLIN }, { .fd = waker.stop_pipe[0], .events = POLLIN } };
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents)
+			return NULL;
+		if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
+			continue;
+		pthread_mutex_lock(&waker.mu);
+		waker.armed = 0;
+		pthread_mutex_unlock(&waker.mu);
+		waker.wake();
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			return NULL; /* nothing more will come from it */
+	}
+}
+
+/* Start the thread on fd (not armed yet). At most one waker per process: -EBUSY for a second. */
+int bf_waker_start(int fd, void (*wake)(void))
+{
+	if (waker.running)
+		return -EBUSY;
+	if (pipe2(waker.stop_pipe, O_CLOEXEC) < 0)
+		return -errno;
+	waker.fd = fd;
+	waker.wake = wake;
+	waker.armed = 0;
+	waker.stopping = 0;
+	int err = pthread_create(&waker.thread, NULL, waker_main, NULL);
+	if (err) {
+		close(waker.stop_pipe[0]);
+		close(waker.stop_pipe[1]);
+		return -err;
+	}
+	waker.running = 1;
+	return 0;
+}
+
+/* Wake the agent once, when fd is next readable (at once if it is now). */
+int bf_waker_arm(void)
+{
+	if (!waker.running)
+		return -EBADF;
+	pthread_mutex_lock(&waker.mu);
+	waker.armed = 1;
+	pthread_cond_signal(&waker.cv);
+	pthread_mutex_unlock(&waker.mu);
+	return 0;
+}
+
+/* End the thread and wait for it: no call of wake() follows (the caller may then free it). */
+int bf_waker_stop(void)
+{
+	if (!waker.running)
+		return -EBADF;
+	pthread_mutex_lock(&waker.mu);
+	waker.stopping = 1;
+	pthread_cond_signal(&waker.cv);
+	pthread_mutex_unlock(&waker.mu);
+	if (write(waker.stop_pipe[1], "x", 1) < 0) {
+		/* the pipe is ours and empty: cannot fail; the thread sees stopping anyway once woken */
+	}
+	pthread_join(waker.thread, NULL);
+	close(waker.stop_pipe[0]);
+	close(waker.stop_pipe[1]);
+	waker.stop_pipe[0] = waker.stop_pipe[1] = -1;
+	waker.running = 0;
 	return 0;
 }
 

@@ -3,11 +3,11 @@
 //
 // The shim is embedded in the binary; it is copied into a memfd and dlopen()ed from
 // /proc/self/fd/N, so the agent needs no writable or executable /tmp.
-import { dlopen, FFIType } from "bun:ffi";
+import { dlopen, FFIType, JSCallback } from "bun:ffi";
 import { cstr, memfdWith, strerror } from "./libc.ts";
 
 /** Must equal BF_SHIM_ABI in ffi/shim.c. */
-export const SHIM_ABI = 10;
+export const SHIM_ABI = 11;
 /** Must equal BF_PROBE_STACKED in ffi/shim.c: bf_probe_inodes' flag for a path on a stacked file system. */
 const PROBE_STACKED = 0x100;
 /** Must equal BF_PROBE_LINK in ffi/shim.c: bf_probe_inodes' flag for a path whose last component is a symbolic link. */
@@ -51,6 +51,9 @@ const symbols = {
   bf_watch_open: { args: [], returns: i32 },
   bf_watch_add: { args: [i32, ptr], returns: i32 },
   bf_watch_changes: { args: [i32, i32, ptr, u32, ptr], returns: i32 },
+  bf_waker_start: { args: [i32, FFIType.function], returns: i32 },
+  bf_waker_arm: { args: [], returns: i32 },
+  bf_waker_stop: { args: [], returns: i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -100,6 +103,20 @@ export class Shim {
 
   numPossibleCpus(): number {
     return this.check("Counting possible CPUs", this.lib.bf_num_possible_cpus());
+  }
+
+  /**
+   * A thread that waits for fd to become readable and then calls wake on the JavaScript thread
+   * (queued on its event loop, which it wakes), once per arm(). One per process.
+   */
+  waker(fd: number, wake: () => void): Waker {
+    const callback = new JSCallback(wake, { args: [], returns: "void", threadsafe: true });
+    const r = this.lib.bf_waker_start(fd, callback.ptr!);
+    if (r < 0) {
+      callback.close();
+      this.check("Starting the waker thread", r);
+    }
+    return new Waker(this.lib, callback);
   }
 
   boottimeNs(): bigint {
@@ -424,6 +441,28 @@ export class Ring {
 
   close(): void {
     this.lib.bf_ring_close(this.handle);
+  }
+}
+
+/** See Shim.waker. */
+export class Waker {
+  private stopped = false;
+  constructor(
+    private readonly lib: Lib,
+    private readonly callback: JSCallback,
+  ) {}
+
+  /** Call wake once, when the descriptor is next readable (at once if it is now). */
+  arm(): void {
+    if (!this.stopped) this.lib.bf_waker_arm();
+  }
+
+  /** End the thread (waits for it): wake is not called again. Before the descriptor is closed. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.lib.bf_waker_stop();
+    this.callback.close();
   }
 }
 

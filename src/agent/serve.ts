@@ -1,7 +1,8 @@
 // The running agent: one timer drives everything on the JavaScript thread, nothing blocks it.
 // - the kernel's events are drained (without waiting) and printed as JSON lines;
 // - new kernel-side failures are reported once a second;
-// - the control socket is polled: a signed shutdown stops the agent, a signed reload applies a new
+// - the control socket is polled, and a thread wakes the loop when a connection waits (ffi/shim.c
+//   waker): a signed shutdown stops the agent, a signed reload applies a new
 //   policy as the next generation (src/control is the protocol; this module says what a request does);
 // - the policy's host names are asked again before their addresses expire (dns.ts): when the
 //   addresses change, the same policy is applied again as the next generation.
@@ -16,6 +17,7 @@ import { Challenges, ControlServer, agentIdentity as controlIdentity, controlEve
 import { decodeEvent, type EventRule } from "../events.ts";
 import { apply, SETTLE_ROUNDS, unsettledList, type Applied } from "../kernel/apply.ts";
 import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
+import { loadShim } from "../kernel/assets.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import type { Since } from "../kernel/watch.ts";
 import type { RuleInfo } from "../compile/compile.ts";
@@ -249,13 +251,25 @@ export async function serve(r: Running): Promise<Stopped> {
     if (server.receiving) return 0;
     return busy || server.connections > 0 || Date.now() < lingerUntil ? BUSY_POLL_MS : IDLE_POLL_MS;
   };
+  // Idle, the loop also wakes as soon as a connection waits: the first of a request's two need
+  // not wait for the idle tick (up to IDLE_POLL_MS).
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let idle = false;
+  const waker = (await loadShim()).waker(server.listening, () => {
+    if (!idle) return;
+    clearTimeout(timer);
+    loop();
+  });
   const loop = () => {
-    timer = setTimeout(loop, tick());
+    const ms = tick();
+    idle = ms === IDLE_POLL_MS;
+    if (idle) waker.arm();
+    timer = setTimeout(loop, ms);
   };
   loop();
   r.onReady();
   const why = await stopped;
+  waker.stop();
   clearTimeout(timer);
   clearTimeout(hostsTimer);
   tick(); // the last events, and the reply to the shutdown request

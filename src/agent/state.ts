@@ -64,7 +64,9 @@ export class AgentState {
 
   recordInForce(state: InForce, rules: readonly RuleInfo[]): void {
     const table: RuleRecord[] = rules.map((r) => ({ id: r.id, path: r.path, file: r.origin.file, line: r.origin.line, builtin: r.builtin }));
-    writeJson(generationFile(this.dir, state.generation), { generation: state.generation, policyFile: state.policyFile, rules: table });
+    // One line: a table of tens of thousands of rules is written at every reload, and JSON's
+    // indented form takes ten times as long to make.
+    writeJson(generationFile(this.dir, state.generation), { generation: state.generation, policyFile: state.policyFile, rules: table }, false);
     writeJson(join(this.dir, "state.json"), state);
     const kept = readdirSync(this.dir)
       .map((f) => Number(f.match(/^generation-(\d+)\.json$/)?.[1]))
@@ -101,8 +103,8 @@ function readJson<T>(path: string): T | null {
   }
 }
 
-function writeJson(path: string, value: unknown): void {
+function writeJson(path: string, value: unknown, indented = true): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
+  writeFileSync(tmp, (indented ? JSON.stringify(value, null, 2) : JSON.stringify(value)) + "\n", { mode: 0o600 });
   renameSync(tmp, path);
 }

@@ -2,8 +2,8 @@
 // user may enter. Never a network port.
 //
 // The server never blocks: every descriptor is non-blocking and the agent's loop calls poll()
-// (every 250 ms when idle, every 10 ms during and just after a request: src/agent/serve.ts),
-// which accepts, reads, answers and closes what is ready and returns. Each
+// (every 250 ms when idle, or at once when a connection waits; every 10 ms during and just after
+// a request: src/agent/serve.ts), which accepts, reads, answers and closes what is ready and returns. Each
 // requester's uid, pid and executable come from the kernel (SO_PEERCRED, /proc/PID/exe) and go
 // into every event. Requests are one JSON line each (see protocol.ts); the decisions after a
 // verified signature belong to the ControlHandler the agent supplies.
@@ -150,6 +150,11 @@ export class ControlServer {
     }
     chmodSync(path, 0o600);
     return new ControlServer(path, fd, statSync(path), opts);
+  }
+
+  /** The listening descriptor: readable when a connection waits to be accepted (the agent's waker watches it). */
+  get listening(): number {
+    return this.fd;
   }
 
   /** Open connections (for tests and for the agent's status). */

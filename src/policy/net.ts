@@ -155,8 +155,25 @@ function prefixLength(text: string): number {
   return value;
 }
 
+/**
+ * parseCidr's answers to the texts it was asked lately: the checker and the compiler each read
+ * every address of a policy, and a reload reads again the thousands the policy before it had.
+ * Answers are shared, never changed. Emptied when full.
+ */
+const parsedCidrs = new Map<string, Parsed<Cidr>>();
+const PARSED_CIDRS_MAX = 1 << 16;
+
 /** An address ("10.0.0.5", "2001:db8::1", "::ffff:10.0.0.5") or a CIDR ("10.0.0.0/8"). */
 export function parseCidr(text: string): Parsed<Cidr> {
+  let r = parsedCidrs.get(text);
+  if (r) return r;
+  r = parseCidrText(text);
+  if (parsedCidrs.size >= PARSED_CIDRS_MAX) parsedCidrs.clear();
+  parsedCidrs.set(text, r);
+  return r;
+}
+
+function parseCidrText(text: string): Parsed<Cidr> {
   const q = () => JSON.stringify(text);
   if (text.includes("%"))
     return fail(`Address ${q()} has a zone index`, "zone indices (\"%eth0\") are not supported; write the address alone");

@@ -73,6 +73,13 @@ describe("addresses", () => {
     expect(parseCidr("10.0.0.1/24")).toMatchObject({ hint: 'did you mean "10.0.0.0/24"?' });
     expect(bad("fe80::1%eth0")).toBe('Address "fe80::1%eth0" has a zone index');
   });
+  test("a text asked again gets the answer of the first time (the checker, the compiler and a reload read the same addresses)", () => {
+    for (const text of ["10.1.2.0/24", "2001:db8::/32", "::ffff:10.0.0.1", "10.0.0.1/24"]) {
+      const first = parseCidr(text);
+      expect(parseCidr(text)).toBe(first);
+      expect(parseCidr(`${text}`.slice(0))).toEqual(first);
+    }
+  });
 });
 
 describe("ports", () => {

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { acceptUnix, closeFd, listenUnix, probeUnix } from "../../ffi/socket.ts";
 import { loadShim } from "../../src/kernel/assets.ts";
 
 const shim = await loadShim();
@@ -27,5 +28,61 @@ describe("statInodes", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("waker", () => {
+  test("wakes the event loop once per arm when a connection waits on its socket, never after stop", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bf-waker-"));
+    const path = join(dir, "s.sock");
+    const fd = listenUnix(path, 4);
+    let woken = 0;
+    let resolve = () => {};
+    const next = () => new Promise<void>((res) => (resolve = res));
+    const waker = shim.waker(fd, () => {
+      woken++;
+      resolve();
+    });
+    try {
+      expect(() => shim.waker(fd, () => {})).toThrow(/waker thread.*busy/i); // one per process
+      // Armed, nobody connecting: no call.
+      waker.arm();
+      await Bun.sleep(50);
+      expect(woken).toBe(0);
+      // A connection waits: one call, at once (no timer is due: the event loop is woken).
+      let woke = next();
+      const t0 = performance.now();
+      expect(probeUnix(path)).toBe("listening");
+      await woke;
+      expect(performance.now() - t0).toBeLessThan(200);
+      expect(woken).toBe(1);
+      // Still waiting, not armed again: no second call.
+      await Bun.sleep(50);
+      expect(woken).toBe(1);
+      // Armed while one waits: at once.
+      woke = next();
+      waker.arm();
+      await woke;
+      expect(woken).toBe(2);
+      // Accepted, armed again: quiet until the next connection.
+      closeFd(acceptUnix(fd));
+      waker.arm();
+      await Bun.sleep(50);
+      expect(woken).toBe(2);
+      woke = next();
+      expect(probeUnix(path)).toBe("listening");
+      await woke;
+      expect(woken).toBe(3);
+    } finally {
+      waker.stop();
+    }
+    // Stopped: arming does nothing, and another waker may start.
+    waker.arm();
+    expect(probeUnix(path)).toBe("listening");
+    await Bun.sleep(50);
+    expect(woken).toBe(3);
+    shim.waker(fd, () => {}).stop();
+    closeFd(fd);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
