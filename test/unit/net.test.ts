@@ -115,6 +115,29 @@ describe("destinations", () => {
     expect(find(c.entries, "11.0.0.1", 443, "tcp")).toBeUndefined();
   });
 
+  test("IPv6 too: the most specific prefix decides, the ports it leaves out fall to the enclosing one, and prefixes differing in length or a low bit are apart", () => {
+    const c = compiled({
+      destinations: [
+        dest("wide", ["fd00::/16"]),
+        dest("web", ["fd00:1::/32", "fd00:1:0:0:0:0:0:1"], { ports: [{ lo: 443, hi: 443 }], protocols: ["tcp"] }),
+        dest("deep", ["fd00:1::/33"], { ports: [{ lo: 22, hi: 22 }], protocols: ["tcp"] }),
+        dest("one", ["fd00:1::1:0/112"], { ports: [{ lo: 8080, hi: 8080 }], protocols: ["tcp"] }),
+      ],
+    });
+    const [wide, web, deep, one] = ["wide", "web", "deep", "one"].map((n) => ruleNamed(c, `network.destinations.${n}`));
+    expect(find(c.entries, "fd00:1::1", 443, "tcp")).toBe(web);
+    expect(find(c.entries, "fd00:1::1", 80, "tcp")).toBe(wide);
+    expect(find(c.entries, "fd00:1::5", 22, "tcp")).toBe(deep);
+    expect(find(c.entries, "fd00:1::5", 443, "tcp")).toBe(web);
+    expect(find(c.entries, "fd00:1::5", 80, "udp")).toBe(wide);
+    expect(find(c.entries, "fd00:1:8000::5", 22, "tcp")).toBe(wide);
+    expect(find(c.entries, "fd00:1:8000::5", 443, "tcp")).toBe(web);
+    expect(find(c.entries, "fd00:1::1:7", 8080, "tcp")).toBe(one);
+    expect(find(c.entries, "fd00:1::1:7", 22, "tcp")).toBe(deep);
+    expect(find(c.entries, "fd00:1::1:7", 53, "udp")).toBe(wide);
+    expect(find(c.entries, "fd01::1", 443, "tcp")).toBeUndefined();
+  });
+
   test("a destination whose ports overlap (a warning of the checker) makes each port block once, for one address or two", () => {
     const ports = [{ lo: 80, hi: 80 }, { lo: 1, hi: 100 }, { lo: 90, hi: 200 }, { lo: 80, hi: 80 }, { lo: 64, hi: 95 }];
     const c = compiled({ destinations: [dest("web", ["192.0.2.1", "192.0.2.0/24"], { ports })] });
