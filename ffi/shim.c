@@ -290,14 +290,25 @@ int bf_prog_attach(int h, const char *prog_name, const char *pin_path)
 	return 0;
 }
 
-/* Detach every link and free the object: the kernel forgets it unless something is pinned. */
-int bf_obj_close(int h)
+/* Detach every link of the object (destroyed: a pinned one stays in the kernel), keeping it loaded. */
+int bf_obj_detach(int h)
 {
 	struct bf_object *o = get_object(h);
 	if (!o)
 		return -EBADF;
 	for (int i = o->nlinks - 1; i >= 0; i--)
 		bpf_link__destroy(o->links[i]);
+	o->nlinks = 0;
+	return 0;
+}
+
+/* Detach every link and free the object: the kernel forgets it unless something is pinned. */
+int bf_obj_close(int h)
+{
+	int err = bf_obj_detach(h);
+	if (err)
+		return err;
+	struct bf_object *o = get_object(h);
 	bpf_object__close(o->obj);
 	memset(o, 0, sizeof(*o));
 	return 0;

@@ -27,6 +27,7 @@ const symbols = {
   bf_obj_load: { args: [i32], returns: i32 },
   bf_prog_attach: { args: [i32, ptr, ptr], returns: i32 },
   bf_obj_close: { args: [i32], returns: i32 },
+  bf_obj_detach: { args: [i32], returns: i32 },
   bf_map_fd: { args: [i32, ptr, u32, u32], returns: i32 },
   bf_map_update: { args: [i32, ptr, ptr, u64], returns: i32 },
   bf_map_lookup: { args: [i32, ptr, ptr], returns: i32 },
@@ -240,6 +241,11 @@ export class BpfObject {
       `Attaching program "${prog}"${pinPath ? ` (pinned at "${pinPath}")` : ""}`,
       this.lib.bf_prog_attach(this.handle, cstr(prog), pinPath === undefined ? null : cstr(pinPath)),
     );
+  }
+
+  /** Detach every program attached through this object (a pinned link stays), keeping it loaded. */
+  detach(): void {
+    this.shim.check(`Detaching the programs of "${this.name}"`, this.lib.bf_obj_detach(this.handle));
   }
 
   /**

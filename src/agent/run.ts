@@ -20,7 +20,7 @@ import { CliError, EXIT } from "../exit.ts";
 import { apply, SETTLE_ROUNDS, unsettledList } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
 import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
-import { kernelInodes } from "../kernel/probe.ts";
+import { guardProbe, kernelInodes } from "../kernel/probe.ts";
 import { HostAddresses } from "./dns.ts";
 import { Phases } from "./phases.ts";
 import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
@@ -132,6 +132,7 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
       );
     }
     kernel.registerSelf(); // before anything else: the maps of a first install are the agent's alone from now on
+    await guardProbe((ids) => kernel.registerObjects(ids)); // kept for reloads: what it reports is the agent's alone too
     kernel.configure(identity);
     kernel.agentCgroups(agentCgroups());
     const applied = await apply(

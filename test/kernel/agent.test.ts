@@ -177,6 +177,7 @@ const SELF_PROTECTION_CHECKS = [
   "bpf-other-maps-by-id-open",
   "bpf-programs-by-id-refused",
   "bpf-links-by-id-refused",
+  "bpf-probe-by-id-refused",
   "unpin-map-refused",
   "unpin-link-refused",
   "rename-pin-refused",
