@@ -113,7 +113,10 @@ export async function serve(r: Running): Promise<Stopped> {
   const rules = (generation: number, id: number): EventRule | undefined => {
     const mine = known.get(generation)?.[id];
     if (mine) return { path: mine.path, file: mine.origin.file, line: mine.origin.line, builtin: mine.builtin };
-    if (!cache.has(generation)) cache.set(generation, state.rules(generation));
+    if (!cache.has(generation)) {
+      if (cache.size >= 4) cache.clear(); // each a whole rule table; read again if need be
+      cache.set(generation, state.rules(generation));
+    }
     return cache.get(generation)?.find((x) => x.id === id);
   };
 
@@ -350,12 +353,24 @@ function unsettledWarning(r: Running, applied: Applied): string {
   return why;
 }
 
-/** A compiled policy in force as the next generation; its rules named for events. */
+/**
+ * A compiled policy in force as the next generation; its rules named for events. Known in memory
+ * from before it is in force (the loop decodes events while apply waits), for as long as a slot
+ * of the kernel holds it; older generations' events are named from their rule tables on disk
+ * (state.ts), so that the agent does not hold every policy it ever enforced.
+ */
 async function applyGeneration(r: Running, compiled: Compiled, known: Map<number, readonly RuleInfo[]>, since: Since | undefined): Promise<Applied> {
-  const applied = await apply(r.kernel, compiled, Math.max(...r.kernel.slots().generations) + 1, kernelInodes, undefined, since);
+  const from = Math.max(...r.kernel.slots().generations) + 1;
+  for (let g = from; g < from + SETTLE_ROUNDS; g++) known.set(g, compiled.rules);
+  let applied: Applied;
+  try {
+    applied = await apply(r.kernel, compiled, from, kernelInodes, undefined, since);
+  } finally {
+    const held = r.kernel.slots().generations;
+    for (const g of known.keys()) if (g < Math.min(...held) || g > Math.max(...held)) known.delete(g);
+  }
   r.generation = applied.generation;
   r.rules = compiled.rules;
-  for (let g = applied.from; g <= applied.generation; g++) known.set(g, compiled.rules);
   return applied;
 }
 
