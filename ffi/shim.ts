@@ -450,6 +450,9 @@ export class Ring {
   }
 }
 
+/** Callbacks of stopped wakers, kept from the collector (see Waker.stop). */
+const stoppedCallbacks: JSCallback[] = [];
+
 /** See Shim.waker. */
 export class Waker {
   private stopped = false;
@@ -463,12 +466,16 @@ export class Waker {
     if (!this.stopped) this.lib.bf_waker_arm();
   }
 
-  /** End the thread (waits for it): wake is not called again. Before the descriptor is closed. */
+  /**
+   * End the thread (waits for it): wake is not called again. Before the descriptor is closed.
+   * The callback itself is never freed: a call the thread queued just before may still wait on
+   * the event loop (a few bytes, once per process).
+   */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     this.lib.bf_waker_stop();
-    this.callback.close();
+    stoppedCallbacks.push(this.callback);
   }
 }
 

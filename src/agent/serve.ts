@@ -258,8 +258,9 @@ export async function serve(r: Running): Promise<Stopped> {
   // not wait for the idle tick (up to IDLE_POLL_MS).
   let timer: ReturnType<typeof setTimeout> | undefined;
   let idle = false;
+  let over = false;
   const waker = (await loadShim()).waker(server.listening, () => {
-    if (!idle) return;
+    if (!idle || over) return; // a call queued just before the waker stopped finds the loop over
     clearTimeout(timer);
     loop();
   });
@@ -272,6 +273,7 @@ export async function serve(r: Running): Promise<Stopped> {
   loop();
   r.onReady();
   const why = await stopped;
+  over = true;
   waker.stop();
   clearTimeout(timer);
   clearTimeout(hostsTimer);
