@@ -397,6 +397,21 @@ int bf_inner_map_create(int h, const char *outer_name, const char *name)
 	return -ENOENT; /* not a map-in-map of this object, or the object is not loaded yet */
 }
 
+/*
+ * Whether the kernel still has the map, program or link with this id (kind as enum
+ * bf_object_kind): 1 yes, 0 no (freed), or a negative errno.
+ */
+int bf_obj_id_alive(uint32_t kind, uint32_t id)
+{
+	int fd = kind == 1 ? bpf_map_get_fd_by_id(id) : kind == 2 ? bpf_prog_get_fd_by_id(id) : kind == 3 ? bpf_link_get_fd_by_id(id) : -1;
+	if (kind < 1 || kind > 3)
+		return -EINVAL;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	close(fd);
+	return 1;
+}
+
 /* The kernel's id of the map behind fd. */
 int64_t bf_map_id(int fd)
 {

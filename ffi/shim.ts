@@ -37,6 +37,7 @@ const symbols = {
   bf_inner_map_create: { args: [i32, ptr, ptr], returns: i32 },
   bf_fd_close: { args: [i32], returns: i32 },
   bf_map_id: { args: [i32], returns: FFIType.i64 },
+  bf_obj_id_alive: { args: [u32, u32], returns: i32 },
   bf_map_freeze: { args: [i32], returns: i32 },
   bf_probe_inodes: { args: [i32, ptr, u32, i32, ptr], returns: i32 },
   bf_stat_inodes: { args: [ptr, u32, ptr], returns: i32 },
@@ -118,6 +119,11 @@ export class Shim {
       this.check("Starting the waker thread", r);
     }
     return new Waker(this.lib, callback);
+  }
+
+  /** Whether the kernel still has the map (kind 1), program (2) or link (3) with this id. */
+  objectAlive(kind: number, id: number): boolean {
+    return this.check(`Looking up BPF object ${id}`, this.lib.bf_obj_id_alive(kind, id)) === 1;
   }
 
   boottimeNs(): bigint {

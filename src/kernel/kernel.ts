@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue, NET_MAP, NetPolicy, TREES_MAP, TreesEntry } from "../abi.ts";
-import { NativeError, records, type BpfMap, type BpfObject, type Ring } from "../../ffi/shim.ts";
+import { NativeError, records, type BpfMap, type BpfObject, type Ring, type Shim } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
 
 /** The bpffs directory holding the agent's pinned maps and links. */
@@ -132,6 +132,11 @@ export interface AgentIdentity {
   reportAllow: boolean;
 }
 
+/** bpf(2)'s errno for an update of a full hash map. */
+const E2BIG = 7;
+/** More entries than bf_objects_v1 holds (maps.bpf.h): the registry is read whole. */
+const REGISTRY_READ_MAX = 4096;
+
 export class LoadError extends Error {
   constructor(
     message: string,
@@ -158,6 +163,7 @@ export class Kernel {
   private readonly stats: BpfMap;
 
   private constructor(
+    private readonly shim: Shim,
     readonly obj: BpfObject,
     readonly wallOffsetNs: bigint,
     /** The programs loaded (and attached by attach()): PROGRAMS less those this kernel cannot take. */
@@ -191,7 +197,7 @@ export class Kernel {
       if (missing.length) throw new Error(`Bug: programs ${missing.join(", ")} are in the BPF object but not in PROGRAMS`);
       const programs = selectPrograms(obj);
       obj.load();
-      return new Kernel(obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs(), programs);
+      return new Kernel(shim, obj, BigInt(Date.now()) * 1_000_000n - shim.boottimeNs(), programs);
     } catch (e) {
       obj.close();
       if (e instanceof NativeError) throw new LoadError(e.message, e.log);
@@ -268,7 +274,33 @@ export class Kernel {
   /** Maps, programs and links whose file descriptors bpf() then hands to the agent only. */
   registerObjects(objects: [number, number][]): void {
     const map = this.obj.map(OBJECTS_MAP, ObjectKey.size, 4);
-    for (const [kind, id] of objects) map.update(ObjectKey.encode({ kind, id }), u32(1));
+    for (const [kind, id] of objects) {
+      const key = ObjectKey.encode({ kind, id });
+      try {
+        map.update(key, u32(1));
+      } catch (e) {
+        if (!(e instanceof NativeError) || e.errno !== E2BIG || !this.forgetFreedObjects(map)) throw e;
+        map.update(key, u32(1));
+      }
+    }
+  }
+
+  /**
+   * The registry is full (every generation adds its maps, every naming the probe's link): the
+   * objects the kernel has freed since leave it (an earlier generation's maps, a link detached).
+   * A freed object's id is not given again until ids go round (2^31). Whether any left.
+   */
+  private forgetFreedObjects(map: BpfMap): boolean {
+    const held = map.dump(REGISTRY_READ_MAX);
+    let forgotten = 0;
+    for (let i = 0; i < held.count; i++) {
+      const key = held.keys.slice(i * ObjectKey.size, (i + 1) * ObjectKey.size);
+      const { kind, id } = ObjectKey.decode(key);
+      if (this.shim.objectAlive(kind, id)) continue;
+      map.delete(key);
+      forgotten++;
+    }
+    return forgotten > 0;
   }
 
   /** Every map, program and link of this run's object (call once attached). */

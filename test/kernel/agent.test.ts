@@ -508,6 +508,8 @@ const NAMING_CHECKS = [
   "overlay-neighbour-readable",
 ].map((c) => `naming-${c}`);
 
+const RELOADS_CHECKS = ["agent-starts", "all-applied", "generations", "still-protected", "trusted-reads", "event-names-line"].map((c) => `reloads-${c}`);
+
 const CONTROL_CHECKS = [
   "agent-starts",
   "other-unprotected",
@@ -622,12 +624,13 @@ const CHECKS_OF: Record<string, string[]> = {
   naming: NAMING_CHECKS,
   control: CONTROL_CHECKS,
   lifecycle: LIFECYCLE_CHECKS,
+  reloads: RELOADS_CHECKS,
 };
 const pick = <T>(all: T[], name: (t: T) => string) => (only ? all.filter((t) => only.includes(name(t))) : all);
 
 kernelSuite({
   scenarios: pick(
-    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime", "net", "dirs", "naming"],
+    ["file-slice", "file-reach", "writes", "identity", "inheritance", "exec-identity", "modes", "flood", "events-pipe", "doctor", "lifecycle", "self-protection", "control", "examples", "verity", "digest", "runtime", "net", "dirs", "naming", "reloads"],
     (n) => n,
   ).map(scenario),
   timeoutMs: 1_200_000,
@@ -753,6 +756,7 @@ kernelSuite({
     ...LIFECYCLE_CHECKS,
     ...SELF_PROTECTION_CHECKS,
     ...CONTROL_CHECKS,
+    ...RELOADS_CHECKS,
     ...EXEC_IDENTITY_CHECKS,
     ...DIGEST_CHECKS,
     ...RUNTIME_CHECKS,
