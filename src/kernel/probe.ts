@@ -69,7 +69,12 @@ export class Probe {
     }
     if (users === 0) {
       probe.obj.attach("probe_file_open");
-      register?.(probe.obj.objectIds()); // its link: new at each attach
+      try {
+        register?.(probe.obj.objectIds()); // its link: new at each attach
+      } catch (e) {
+        probe.obj.detach();
+        throw e;
+      }
     }
     users++;
     return new Probe(probe.obj, probe.slots);
