@@ -403,9 +403,9 @@ int bf_inner_map_create(int h, const char *outer_name, const char *name)
  */
 int bf_obj_id_alive(uint32_t kind, uint32_t id)
 {
-	int fd = kind == 1 ? bpf_map_get_fd_by_id(id) : kind == 2 ? bpf_prog_get_fd_by_id(id) : kind == 3 ? bpf_link_get_fd_by_id(id) : -1;
 	if (kind < 1 || kind > 3)
 		return -EINVAL;
+	int fd = kind == 1 ? bpf_map_get_fd_by_id(id) : kind == 2 ? bpf_prog_get_fd_by_id(id) : bpf_link_get_fd_by_id(id);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	close(fd);
@@ -946,6 +946,15 @@ static struct {
 	void (*wake)(void);
 } waker = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .stop_pipe = { -1, -1 } };
 
+/* Set one of the waker's flags under its lock and tell the thread. */
+static void set_flag(int *flag, int value)
+{
+	pthread_mutex_lock(&waker.mu);
+	*flag = value;
+	pthread_cond_signal(&waker.cv);
+	pthread_mutex_unlock(&waker.mu);
+}
+
 static void *waker_main(void *arg)
 {
 	for (;;) {
@@ -962,13 +971,14 @@ static void *waker_main(void *arg)
 			continue;
 		if (n < 0 || p[1].revents)
 			return NULL;
+		/* A descriptor closed under it (POLLNVAL) can never be readable again: end, never spin. */
+		if (p[0].revents & POLLNVAL)
+			return NULL;
 		if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
 			continue;
-		pthread_mutex_lock(&waker.mu);
-		waker.armed = 0;
-		pthread_mutex_unlock(&waker.mu);
+		set_flag(&waker.armed, 0);
 		waker.wake();
-		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+		if (p[0].revents & (POLLERR | POLLHUP))
 			return NULL; /* nothing more will come from it */
 	}
 }
@@ -999,22 +1009,19 @@ int bf_waker_arm(void)
 {
 	if (!waker.running)
 		return -EBADF;
-	pthread_mutex_lock(&waker.mu);
-	waker.armed = 1;
-	pthread_cond_signal(&waker.cv);
-	pthread_mutex_unlock(&waker.mu);
+	set_flag(&waker.armed, 1);
 	return 0;
 }
 
-/* End the thread and wait for it: no call of wake() follows (the caller may then free it). */
+/*
+ * End the thread and wait for it: the thread makes no call of wake() after this returns (one it
+ * made before may still wait on the agent's loop: ffi/shim.ts keeps the callback for that).
+ */
 int bf_waker_stop(void)
 {
 	if (!waker.running)
 		return -EBADF;
-	pthread_mutex_lock(&waker.mu);
-	waker.stopping = 1;
-	pthread_cond_signal(&waker.cv);
-	pthread_mutex_unlock(&waker.mu);
+	set_flag(&waker.stopping, 1);
 	if (write(waker.stop_pipe[1], "x", 1) < 0) {
 		/* the pipe is ours and empty: cannot fail; the thread sees stopping anyway once woken */
 	}

@@ -2,7 +2,7 @@
 // own name for a file's inode.
 import type { BpfMap, BpfObject, ProbedPath } from "../../ffi/shim.ts";
 import { loadShim, probeObject } from "./assets.ts";
-import { kernelDev } from "../abi.ts";
+import { kernelDev, ObjectKind } from "../abi.ts";
 import { stackedVerdicts, stDevOrNull } from "./overlay.ts";
 import { fsTypeUnsound } from "./fstypes.ts";
 import type { Unsound } from "../compile/compile.ts";
@@ -70,7 +70,8 @@ export class Probe {
     if (users === 0) {
       probe.obj.attach("probe_file_open");
       try {
-        register?.(probe.obj.objectIds()); // its link: new at each attach
+        // Its maps and program were registered by guardProbe; its link is new at each attach.
+        register?.(probe.obj.objectIds().filter(([kind]) => kind === ObjectKind.LINK));
       } catch (e) {
         probe.obj.detach();
         throw e;
