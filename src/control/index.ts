@@ -7,7 +7,7 @@
 // when it stops:         server.close()
 // The command line:      keygenCommand, signCommand, shutdownCommand, reloadCommand and USAGE.
 
-export { agentIdentity, Challenges, policyKeys, ACTIONS, REASONS, REQUEST_REASONS, CHALLENGE_TTL_NS, MAX_OUTSTANDING } from "./protocol.ts";
+export { agentIdentity, Challenges, policyKeys, verifierSelfTest, ACTIONS, REASONS, REQUEST_REASONS, CHALLENGE_TTL_NS, MAX_OUTSTANDING } from "./protocol.ts";
 export type { Action, AgentIdentity, KeyInfo, PolicyKey, Reason, Refusal, Verdict } from "./protocol.ts";
 export { ControlServer, SOCKET_DIR, SOCKET_PATH, RELOAD_NAME, DEFAULT_LIMITS } from "./socket.ts";
 export type { ControlEvent, ControlHandler, HandlerResult, Peer, ServerLimits, ServerOptions } from "./socket.ts";

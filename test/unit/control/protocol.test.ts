@@ -23,6 +23,8 @@ import {
   policyKeys,
   sha256,
   signChallenge,
+  KNOWN_ANSWER,
+  verifierSelfTest,
   type Action,
   type AgentIdentity,
   type Challenge,
@@ -110,6 +112,14 @@ const VECTORS = {
 describe("fixed vectors", () => {
   test("the RFC 8032 key", () => {
     expect(Buffer.from(rfcKey.publicKey).toString("hex")).toBe(RFC_PUBLIC);
+  });
+
+  test("the agent's self-test of its verifier holds RFC 8032's first vector, and passes", () => {
+    // Made here from the RFC's seed by node:crypto: the vector the agent checks is the RFC's.
+    const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), SEED]);
+    expect(sign(null, Buffer.alloc(0), createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).toString("hex")).toBe(KNOWN_ANSWER.signature);
+    expect(KNOWN_ANSWER.publicKey).toBe(RFC_PUBLIC);
+    expect(() => verifierSelfTest()).not.toThrow();
   });
 
   test.each(["shutdown", "reload"] as const)("%s: message bytes, signature, challenge and response text", (action) => {
