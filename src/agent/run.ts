@@ -21,6 +21,7 @@ import { apply, SETTLE_ROUNDS, unsettledList } from "../kernel/apply.ts";
 import { canEnforce, formatChecks, runChecks } from "../kernel/doctor.ts";
 import { Kernel, LoadError, PIN_ROOT, type AgentIdentity } from "../kernel/kernel.ts";
 import { guardProbe, kernelInodes } from "../kernel/probe.ts";
+import { verifierSelfTest } from "../control/index.ts";
 import { HostAddresses } from "./dns.ts";
 import { Phases } from "./phases.ts";
 import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
@@ -37,7 +38,8 @@ export async function runAgent(file: string, bytes: Uint8Array): Promise<number>
   ).write;
   const out: Output = { status, events };
 
-  // 1. The policy and the host.
+  // 1. The policy and the host. First the verifier of signed requests, before the kernel is touched.
+  verifierSelfTest();
   const phases = new Phases();
   const text = checkText(bytes, file);
   phases.mark("check");

@@ -13,7 +13,7 @@
 // terminal's Ctrl-C), and the process exits leaving its pinned programs to enforce ("leave").
 import { renameSync, writeFileSync, fsyncSync, openSync, closeSync } from "node:fs";
 import { formatDiagnostics, type Diagnostic, type Policy } from "../policy/index.ts";
-import { Challenges, ControlServer, verifierSelfTest, agentIdentity as controlIdentity, controlEventLine, policyKeys, type ControlHandler, type HandlerResult } from "../control/index.ts";
+import { Challenges, ControlServer, agentIdentity as controlIdentity, controlEventLine, policyKeys, type ControlHandler, type HandlerResult } from "../control/index.ts";
 import { decodeEvent, type EventRule } from "../events.ts";
 import { apply, SETTLE_ROUNDS, unsettledList, type Applied } from "../kernel/apply.ts";
 import type { AgentIdentity, Counters, Kernel } from "../kernel/kernel.ts";
@@ -123,7 +123,6 @@ export async function serve(r: Running): Promise<Stopped> {
   let stop: (why: Stopped) => void = () => {};
   const stopped = new Promise<Stopped>((resolve) => (stop = resolve));
 
-  verifierSelfTest();
   const challenges = new Challenges({ identity: controlIdentity(), keys: policyKeys(r.policy) });
   const handler: ControlHandler = {
     // Enforcement ends before the reply: once the requester hears back, nothing is enforced.
