@@ -198,7 +198,7 @@ function buildBpf(name: string, include: string): string {
 function buildShim(native: { include: string; libs: string[] }): string {
   const src = join(root, "ffi", "shim.c");
   const so = join(out, "libbomfather.so");
-  if (upToDate(so, [src, ...native.libs])) return so;
+  if (upToDate(so, [src, join(root, "bpf", "bomfather.h"), ...native.libs])) return so;
   step("ffi/shim.c -> libbomfather.so");
   const versionScript = join(out, "shim.map");
   writeFileSync(versionScript, "{ global: bf_*; local: *; };\n");

@@ -39,6 +39,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "../bpf/bomfather.h"
 
 /* Bumped whenever a signature below changes; ffi/shim.ts checks it at start-up. */
 #define BF_SHIM_ABI 11
@@ -403,9 +404,20 @@ int bf_inner_map_create(int h, const char *outer_name, const char *name)
  */
 int bf_obj_id_alive(uint32_t kind, uint32_t id)
 {
-	if (kind < 1 || kind > 3)
+	int fd;
+	switch (kind) {
+	case BF_OBJECT_MAP:
+		fd = bpf_map_get_fd_by_id(id);
+		break;
+	case BF_OBJECT_PROG:
+		fd = bpf_prog_get_fd_by_id(id);
+		break;
+	case BF_OBJECT_LINK:
+		fd = bpf_link_get_fd_by_id(id);
+		break;
+	default:
 		return -EINVAL;
-	int fd = kind == 1 ? bpf_map_get_fd_by_id(id) : kind == 2 ? bpf_prog_get_fd_by_id(id) : bpf_link_get_fd_by_id(id);
+	}
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	close(fd);
@@ -423,7 +435,7 @@ int64_t bf_map_id(int fd)
 
 /*
  * The kernel ids of the object's maps, programs and links, as (kind, id) pairs of u32 into out
- * (kind: 1 map, 2 program, 3 link, as enum bf_object_kind). Returns the number of pairs.
+ * (kind: enum bf_object_kind). Returns the number of pairs.
  */
 int bf_obj_ids(int h, uint32_t *out, uint32_t max_pairs)
 {
@@ -442,7 +454,7 @@ int bf_obj_ids(int h, uint32_t *out, uint32_t max_pairs)
 			return -errno;
 		if (n == max_pairs)
 			return -ENOSPC;
-		out[2 * n] = 1;
+		out[2 * n] = BF_OBJECT_MAP;
 		out[2 * n + 1] = info.id;
 		n++;
 	}
@@ -457,7 +469,7 @@ int bf_obj_ids(int h, uint32_t *out, uint32_t max_pairs)
 			return -errno;
 		if (n == max_pairs)
 			return -ENOSPC;
-		out[2 * n] = 2;
+		out[2 * n] = BF_OBJECT_PROG;
 		out[2 * n + 1] = info.id;
 		n++;
 	}
@@ -468,7 +480,7 @@ int bf_obj_ids(int h, uint32_t *out, uint32_t max_pairs)
 			return -errno;
 		if (n == max_pairs)
 			return -ENOSPC;
-		out[2 * n] = 3;
+		out[2 * n] = BF_OBJECT_LINK;
 		out[2 * n + 1] = info.id;
 		n++;
 	}

@@ -1,7 +1,7 @@
 // No VM: which failed boots the harness may retry. Only a guest kernel that crashed before
 // any scenario started; never one that died while our scenarios (and our BPF programs) ran.
 import { expect, test } from "bun:test";
-import { diedBeforeScenarios } from "./harness.ts";
+import { diedBeforeScenarios, guestClockAhead } from "./harness.ts";
 import { consoleProblems } from "./vm.ts";
 
 const panic = "[    1.23] RIP: 0010:sched_clock_cpu+0x9/0x190\n[    1.23] Kernel panic - not syncing: Fatal exception in interrupt\n";
@@ -45,4 +45,23 @@ test("an ordinary boot has no console problem", () => {
     "[   40.100000] reboot: Power down",
   ].join("\n");
   expect(consoleProblems(boot)).toEqual([]);
+});
+
+// The soak of 2026-12-02 on 6.1: the machine was paused and resumed on another host while the VM
+// ran 141 s; the guest's TSC jumped by five days and its lockup detector panicked.
+const booted = "[   40.512000] Run /init as init process";
+const jumped = [
+  booted,
+  "[462494.763841] watchdog: BUG: soft lockup - CPU#0 stuck for 430604s! [bomfather:9806]",
+  "[462494.791446] Kernel panic - not syncing: softlockup: hung tasks",
+].join("\n");
+
+test("a guest clock that ran ahead of the host's is recognised, with the line that shows it", () => {
+  expect(guestClockAhead({ console: jumped, durationMs: 140_801 })).toContain("stuck for 430604s");
+});
+
+test("a guest clock within the VM's life on the host is not a jump, whatever the console says", () => {
+  expect(guestClockAhead({ console: booted, durationMs: 140_801 })).toBeUndefined();
+  // A real lockup: the guest's time stays within the VM's life.
+  expect(guestClockAhead({ console: reports.join("\n"), durationMs: 620_000 })).toBeUndefined();
 });

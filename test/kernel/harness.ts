@@ -97,6 +97,17 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
       );
       boot = await bootOnce();
     }
+    // A guest whose clock ran ahead of the host's jumped with the host CPU's TSC (the machine was
+    // paused and resumed elsewhere): its deadlines and lockup detectors fired on time that never
+    // passed, so the run proves nothing either way and is run once more.
+    let ahead = options.icount ? undefined : guestClockAhead(boot);
+    for (let retry = 1; retry <= CLOCK_RETRIES && ahead; retry++) {
+      process.stderr.write(
+        `[kernel ${kernel.package}] the guest's clock jumped ahead of the host's (${ahead}); the run proves nothing, running it again (${retry}/${CLOCK_RETRIES})\n`,
+      );
+      boot = await bootOnce();
+      ahead = guestClockAhead(boot);
+    }
     const results = parseResults(boot.results, {
       scenarios: options.scenarios.map(scenarioName),
       expected: options.expected,
@@ -170,6 +181,26 @@ export function kernelSuite(options: KernelSuiteOptions): void {
 }
 
 const BOOT_RETRIES = 2;
+const CLOCK_RETRIES = 1;
+
+/** Seconds by which the guest's clock may lead the host's measure of the VM's life (QEMU starts first, so it never should). */
+const CLOCK_SLACK_SECONDS = 30;
+
+/**
+ * When the guest kernel's clock ran ahead of the host's monotonic clock (its console timestamps
+ * later than the VM's whole life on the host), the first such console line and how far ahead;
+ * otherwise undefined. Not meaningful under counted time, where an idle guest skips ahead.
+ */
+export function guestClockAhead(boot: Pick<BootResult, "console" | "durationMs">): string | undefined {
+  const limit = boot.durationMs / 1000 + CLOCK_SLACK_SECONDS;
+  for (const line of boot.console.replaceAll("\r", "").split("\n")) {
+    const stamp = /^\[\s*(\d+\.\d+)\]/.exec(line);
+    if (stamp && Number(stamp[1]) > limit) {
+      return `guest time ${Number(stamp[1]).toFixed(0)} s after a VM life of ${(boot.durationMs / 1000).toFixed(0)} s: ${line.trim()}`;
+    }
+  }
+  return undefined;
+}
 
 /** The guest kernel panicked or oopsed before /init started the first scenario. */
 export function diedBeforeScenarios(boot: Pick<BootResult, "results" | "console">): boolean {

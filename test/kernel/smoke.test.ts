@@ -16,6 +16,7 @@ const scenario = (name: string) => join(import.meta.dir, "scenarios", `${name}.s
 const SMOKE_CHECKS = [
   "smoke-kernel-series",
   "smoke-lsm-has-bpf",
+  "smoke-clock-not-tsc",
   "smoke-mounts",
   "smoke-glibc-binary-runs",
   "smoke-glibc-binary-output",

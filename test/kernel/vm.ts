@@ -44,6 +44,18 @@ export const KERNEL_PARAMETERS = [
 ];
 
 /**
+ * Kernel parameters of every boot in host time (not counted time): the guest keeps time by QEMU's
+ * virtual clock (the host's CLOCK_MONOTONIC, through the emulated HPET), not by its TSC. Under TCG
+ * the guest's TSC is the host CPU's own, and this machine's TSC is the physical host's: when the
+ * sandbox is paused and resumed on another host, it jumps by days while CLOCK_MONOTONIC does not.
+ * With the TSC as clocksource and sched_clock the guest then saw every deadline pass at once
+ * (a scenario's 10 s wait failed instantly) and "soft lockup - CPU#0 stuck for 430604s" (a panic:
+ * softlockup_panic=1). tsc=unstable makes the kernel pick the HPET and clamp sched_clock to it, a
+ * tick at most ahead. Counted time needs none of this: there the TSC counts guest instructions.
+ */
+export const HOST_TIME_PARAMETERS = ["tsc=unstable"];
+
+/**
  * QEMU's counted time for the bench: the guest's clock advances by 2^shift ns per guest instruction
  * executed, never with the host's clock, so what the guest times is a count of its own
  * instructions, whatever else the host is doing. sleep=off: an idle guest jumps to its next timer.
@@ -86,7 +98,12 @@ export interface BootResult {
 export async function bootVM(options: BootOptions): Promise<BootResult> {
   if (!Bun.which(QEMU)) throw new Error(`Cannot boot the test VM: ${QEMU} not found (Debian package qemu-system-x86)`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_VM_TIMEOUT_MS;
-  const append = [...KERNEL_PARAMETERS, `lsm=${options.lsm ?? DEFAULT_LSM}`, options.append ?? ""];
+  const append = [
+    ...KERNEL_PARAMETERS,
+    ...(options.icount ? [] : HOST_TIME_PARAMETERS),
+    `lsm=${options.lsm ?? DEFAULT_LSM}`,
+    options.append ?? "",
+  ];
 
   const work = mkdtempSync(join(tmpdir(), "bomfather-vm-"));
   const resultsFile = join(work, "results.txt");

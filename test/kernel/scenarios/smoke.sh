@@ -11,6 +11,12 @@ lsm=$(cat /sys/kernel/security/lsm)
 echo "lsm: $lsm"
 expect_contains smoke-lsm-has-bpf ",bpf" ",$lsm"
 
+# The guest keeps time by the host's monotonic clock, not by the host CPU's TSC, which jumps when
+# the machine running the tests is paused and resumed elsewhere (test/kernel/vm.ts HOST_TIME_PARAMETERS).
+clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
+echo "clocksource: $clocksource"
+expect_eq smoke-clock-not-tsc hpet "$clocksource"
+
 mounts=$(cat /proc/mounts)
 missing=""
 for mount in "securityfs /sys/kernel/security" "bpf /sys/fs/bpf" "cgroup2 /sys/fs/cgroup" "tmpfs /tmp" "proc /proc"; do
