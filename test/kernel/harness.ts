@@ -9,7 +9,7 @@ import { ensureHostTools } from "./host-tools.ts";
 import { buildInitramfs, scenarioName, type GuestFile } from "./initramfs.ts";
 import { ensureKernel, guestModuleFiles, KERNEL_SERIES, type Kernel, type KernelSeries } from "./kernels.ts";
 import { describeFailure, parseResults, type Results } from "./protocol.ts";
-import { bootVM, consoleProblems, DEFAULT_LSM, DEFAULT_VM_TIMEOUT_MS, type BootResult } from "./vm.ts";
+import { bootVM, consoleProblems, DEFAULT_LSM, DEFAULT_VM_TIMEOUT_MS, serialLines, type BootResult } from "./vm.ts";
 
 export interface RunScenariosOptions {
   series: KernelSeries;
@@ -112,7 +112,7 @@ export async function runScenariosWithDetails(options: RunScenariosOptions): Pro
       scenarios: options.scenarios.map(scenarioName),
       expected: options.expected,
       vmProblem: boot.problem,
-      consoleTail: boot.console.replaceAll("\r", "").split("\n").slice(-40).join("\n"),
+      consoleTail: serialLines(boot.console).slice(-40).join("\n"),
       consoleLog,
     });
     const problems = consoleProblems(boot.console);
@@ -193,7 +193,7 @@ const CLOCK_SLACK_SECONDS = 30;
  */
 export function guestClockAhead(boot: Pick<BootResult, "console" | "durationMs">): string | undefined {
   const limit = boot.durationMs / 1000 + CLOCK_SLACK_SECONDS;
-  for (const line of boot.console.replaceAll("\r", "").split("\n")) {
+  for (const line of serialLines(boot.console)) {
     const stamp = /^\[\s*(\d+\.\d+)\]/.exec(line);
     if (stamp && Number(stamp[1]) > limit) {
       return `guest time ${Number(stamp[1]).toFixed(0)} s after a VM life of ${(boot.durationMs / 1000).toFixed(0)} s: ${line.trim()}`;

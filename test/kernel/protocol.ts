@@ -10,6 +10,8 @@
 // parseResults turns that text into one result per check plus one per scenario script; a run
 // without BFTEST-DONE fails every result, reported or not: a crashed VM never passes silently.
 
+import { serialLines } from "./vm.ts";
+
 export interface CheckResult {
   ok: boolean;
   /** One line: what was checked and what happened. */
@@ -48,7 +50,7 @@ export function parseResults(text: string, options: ParseOptions): Results {
   let current: string | undefined;
   let done = false;
 
-  for (const rawLine of text.replaceAll("\r", "").split("\n")) {
+  for (const rawLine of serialLines(text)) {
     // A script whose last line lacks a newline leaves /init's next marker at the end of that line.
     let line = rawLine;
     const marker = line.search(INIT_MARKER);

@@ -175,10 +175,15 @@ async function collect(stream: ReadableStream<Uint8Array>, echo: boolean, file?:
  */
 export function consoleProblems(console: string): string[] {
   const problems: string[] = [];
-  for (const line of console.replaceAll("\r", "").split("\n")) {
+  for (const line of serialLines(console)) {
     if (CONSOLE_PROBLEM.test(line)) problems.push(line.trim());
   }
   return problems;
+}
+
+/** The lines a serial port carried (the console, or the results port), without carriage returns. */
+export function serialLines(text: string): string[] {
+  return text.replaceAll("\r", "").split("\n");
 }
 
 const CONSOLE_PROBLEM = new RegExp(
