@@ -28,10 +28,14 @@ import { checkText, compileForHost, describeExecutables, sha256 } from "./prepar
 import { protectionFlags, serve, type Output, type Running } from "./serve.ts";
 import { streamSink } from "./sink.ts";
 import { AgentState, RUN_DIR } from "./state.ts";
+import { headroom } from "./headroom.ts";
 
 
 /** file: the policy as given; bytes: its content, read within the size limit (src/policy/read.ts). */
 export async function runAgent(file: string, bytes: Uint8Array): Promise<number> {
+  // Before anything is parsed: the start itself allocates what a reload does (src/agent/headroom.ts).
+  headroom.want(bytes.length);
+  headroom.settle();
   const status = streamSink(process.stderr, () => {}).write;
   const events = streamSink(process.stdout, (why) =>
     status(`bomfather: warning: cannot write events to stdout (${why}); enforcement continues, events are no longer printed\n`),

@@ -144,6 +144,11 @@ async function measureKernel(series: KernelSeries, dir: string, key: TestKey, pr
     `kernel ${series}: map memory with the large policy (bpftool's memlock): ${(memory.allMaps / 2 ** 20).toFixed(1)} MiB in ${memory.maps} maps, ` +
       `of which the network's (${NET.addresses} CIDRs) ${(memory.network / 2 ** 20).toFixed(1)} MiB`,
   );
+  // The agent's own memory, idle after the reloads of the large policy: resident, and its peak.
+  const mem = log.match(/^AGENTMEM VmHWM: (\d+) VmRSS: (\d+)/m);
+  if (!mem) throw new Error(`bench on ${series}: no AGENTMEM line\n${log}`);
+  perKernel.agentMemory = { residentKiB: Number(mem[2]), peakKiB: Number(mem[1]) };
+  print(`kernel ${series}: the agent's memory after the reloads, idle: ${(Number(mem[2]) / 1024).toFixed(0)} MiB resident, ${(Number(mem[1]) / 1024).toFixed(0)} MiB at its peak`);
   const empty = programCosts(log, "empty");
   const agent = programCosts(log, "agent");
   perKernel.programs = { empty, agent };

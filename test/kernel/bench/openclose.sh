@@ -147,6 +147,10 @@ while [ $round -lt 3 ]; do
   echo "STEPS reload-scale $(grep 'reloaded' /tmp/agent.err | tail -1)"
   round=$((round + 1))
 done
+# The agent's memory once idle again (its full collection done): resident now, and at its peak
+# (the start and the reloads above).
+settle
+echo "AGENTMEM $(awk '/^(VmRSS|VmHWM):/ { printf "%s %s ", $1, $2 }' /proc/$AGENT/status)"
 stop_agent
 
 # Protected directories: BENCH_TREE_FILES files below /srv/tree (a wide directory and a chain 32
