@@ -5,7 +5,7 @@
 // collection left (the young generation is collected more often, and cheaply). A start or a reload
 // allocates about 42 bytes for each byte of the policy, most of it alive until the change ends (the
 // parsed text, the rules, the entries): for the bench's large policy (1.3 MB) about 55 MB, more than
-// the idle agent's heap (26 MB after a start, 41 MB after reloads). So the first reloads after a
+// the idle agent's heap (26 MB after a start, about 35 MB after reloads). So the first reloads after a
 // start, and the start itself, each ran a full collection while the new policy was half built,
 // with both policies alive: measured under counted time on 6.1 (BUN_JSC_logGC), 170-260 ms of
 // pauses and the collector's thread taking the VM's one CPU beside the work for up to 1.5 s.
