@@ -18,7 +18,11 @@
 
 /** Bytes allocated for each byte of a policy by a start or a reload, with some margin (measured: about 42). */
 export const HEADROOM_PER_POLICY_BYTE = 48;
-/** The most room kept, whatever the policy (the largest policy a reader accepts is far below it). */
+/**
+ * The most room kept, whatever the policy: it binds above 5.3 MiB of policy (the reader accepts up
+ * to 8 MiB, src/policy/decode.ts), far beyond the bench's large policy (1.3 MB); such a change may
+ * run a full collection halfway, as every change did before.
+ */
 export const HEADROOM_MAX = 256 << 20;
 
 /** The room for a policy of `policyBytes` bytes. */
