@@ -3,7 +3,8 @@
 // this host's files as the kernel names them. Shared by the start of the agent and by a reload.
 import { createHash } from "node:crypto";
 import { MAP_LIMITS, NetFlag, NetPolicy } from "../abi.ts";
-import { compile, type CompileInput, type Compiled, type Measured } from "../compile/compile.ts";
+import { compile, type CompileInput, type Compiled, type Measured, type RuleInfo } from "../compile/compile.ts";
+import { RuleIds, ruleWithId } from "../compile/ids.ts";
 import { nameEntries, soundWalk, statNamesAlike, walkTree, type TreeWalk } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
@@ -42,6 +43,8 @@ export function checkText(
  * apply which paths still name the files named here (src/kernel/watch.ts); the caller closes it
  * once the generation is in force: a watch kept open would put every open and close in the watched
  * directories on the kernel's slower notification path (measured: open+close 2.5% slower).
+ * inForce: the rules of the generation in force (a reload): a rule they have too keeps its id
+ * (src/compile/ids.ts).
  */
 export async function compileForHost(
   policy: Policy,
@@ -49,8 +52,9 @@ export async function compileForHost(
   phases?: Phases,
   alsoName: string[] = [],
   resolved?: ReadonlyMap<string, readonly Cidr[]>,
+  inForce?: readonly RuleInfo[],
 ): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath>; since?: Since } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
-  const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent) };
+  const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent), ids: new RuleIds(inForce) };
   if (input.network && resolved) input.network.resolved = resolved;
   const paths = pathsOf(input, alsoName);
   // Their directories watched first: a file replaced from now on is a change the watch sees.
@@ -115,7 +119,7 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
   if (!exes.length && !compiled.rules.some((r) => r.kind === "runtime")) return describeTrees(compiled) + describeNetwork(compiled);
   const list = (paths: string[]) => firstOf(paths, 10);
   const immutable = exes.filter((r) => r.coveredBy === undefined).map((r) => r.path);
-  const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${compiled.rules[r.coveredBy!]!.origin.line} grants write)`);
+  const updatable = exes.filter((r) => r.coveredBy !== undefined).map((r) => `${r.path} (by what line ${ruleWithId(compiled.rules, r.coveredBy!)!.origin.line} grants write)`);
   let out = "";
   const monitored = exes.filter((r) => r.mode === "monitor").map((r) => r.path);
   if (monitored.length) out += `bomfather: monitor mode: what follows is reported, not refused, for ${list(monitored)}\n`;
@@ -143,7 +147,8 @@ export function describeExecutables(compiled: Compiled, digestsAtExec: boolean):
 /** The protected directories and how much each covers. */
 function describeTrees(compiled: Compiled): string {
   if (!compiled.trees?.length) return "";
-  const trees = [...compiled.trees].sort((a, b) => a.rule.id - b.rule.id);
+  const order = new Map(compiled.rules.map((r, i) => [r, i]));
+  const trees = [...compiled.trees].sort((a, b) => order.get(a.rule)! - order.get(b.rule)!); // the policy's order
   const shown = firstOf(trees.map((t) => `${t.rule.path} (${t.labelled} below it)`), 10);
   return `bomfather: protected directories (everything below them, and what is created, linked or moved in later): ${shown}\n`;
 }

@@ -21,6 +21,7 @@ import { loadShim } from "../kernel/assets.ts";
 import { kernelInodes } from "../kernel/probe.ts";
 import type { Since } from "../kernel/watch.ts";
 import type { RuleInfo } from "../compile/compile.ts";
+import { ruleWithId } from "../compile/ids.ts";
 import { hostsOf, type AgentPaths } from "../compile/from-policy.ts";
 import type { Compiled } from "../compile/compile.ts";
 import { HostAddresses } from "./dns.ts";
@@ -112,7 +113,7 @@ export async function serve(r: Running): Promise<Stopped> {
   for (let g = r.firstGeneration ?? r.generation; g <= r.generation; g++) known.set(g, r.rules);
   const cache = new Map<number, RuleRecord[] | null>();
   const rules = (generation: number, id: number): EventRule | undefined => {
-    const mine = known.get(generation)?.[id];
+    const mine = ruleWithId(known.get(generation), id);
     if (mine) return { path: mine.path, file: mine.origin.file, line: mine.origin.line, builtin: mine.builtin };
     if (!cache.has(generation)) {
       if (cache.size >= 4) cache.clear(); // each a whole rule table; read again if need be
@@ -330,7 +331,7 @@ async function reload(
   }
   const hosts = r.hosts.forNames(hostsOf(text.policy));
   const resolved = await hosts.refresh(true);
-  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses());
+  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses(), r.rules);
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
   }
@@ -407,7 +408,7 @@ async function applyGeneration(r: Running, compiled: Compiled, known: Map<number
 async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, reason: "addresses" | "directories"): Promise<void> {
   const phases = new Phases();
   const addresses = r.hosts.addresses();
-  const host = await compileForHost(r.policy, r.paths, phases, [], addresses);
+  const host = await compileForHost(r.policy, r.paths, phases, [], addresses, r.rules);
   if (!host.ok) throw new Error(host.diagnostics.map((d) => d.message).join("; "));
   let applied: Applied;
   try {

@@ -3,6 +3,7 @@
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
 import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
 import { compileNetwork, type NetworkSpec } from "./net.ts";
+import { RuleIds } from "./ids.ts";
 import type { TreeWalk, WalkedDir } from "./tree.ts";
 import { startupCode } from "../jit.ts";
 import { firstSeen, seenMap } from "../seen.ts";
@@ -203,6 +204,8 @@ export interface CompileInput {
   runtime?: RuntimeSpec;
   network?: NetworkSpec;
   agent?: AgentSpec;
+  /** The ids rules keep across generations (a reload: those of the generation in force); none: 0, 1, 2, ... */
+  ids?: RuleIds;
 }
 
 export interface CompileProblem {
@@ -331,7 +334,8 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   const rules: RuleInfo[] = [];
   const entries: MapEntry[] = [];
   const protectedBy = new ByInode<RuleInfo>(); // inode -> a policy rule
-  const grantsOf: RuleGrants[] = []; // by policy rule id
+  const grantsOf = new Map<RuleInfo, RuleGrants>(); // a policy file rule's grants, in the policy's order
+  const ids = input.ids ?? new RuleIds();
 
   // Every named executable, by inode: the kernel needs them all to decide inheritance.
   const exes = new Map<string, IdentifiedExe>(); // name -> facts
@@ -420,7 +424,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       return;
     }
     const rule: RuleInfo = {
-      id: rules.length,
+      id: ids.id("file", spec.path),
       kind: "file",
       path: spec.path,
       origin: spec.origin,
@@ -436,7 +440,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     rules.push(rule);
     protectedBy.set(facts.dev, facts.ino, rule);
     const grants: RuleGrants = { exes: [], entries: [] };
-    grantsOf.push(grants); // at rule.id: policy rules are numbered from 0, before any guard
+    grantsOf.set(rule, grants);
     // Where an executable already has the rule's entry (a map only for a long allow list).
     const granted = seenMap<string>(spec.allow.length);
     entries.push(new FileRuleEntry(InodeKey.encode({ ino: facts.ino, dev: facts.dev }), fileRuleValue(rule), spec.origin, rule));
@@ -479,7 +483,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     }
     room -= walked.entries.length;
     // The agent lists the directories to label them again (a directory moved in, a reload).
-    if (agentExe) addAgentGrant(grantsOf[rule.id]!, agentExe, rule, Access.READ, rule.origin, ", to walk the directory");
+    if (agentExe) addAgentGrant(grantsOf.get(rule)!, agentExe, rule, Access.READ, rule.origin, ", to walk the directory");
     const child = fileRuleValue(rule, FileFlag.TREE);
     // A named executable below it is read to run it: writing it needs the rule, running it does not.
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
@@ -492,9 +496,9 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       entries.push(new BelowEntry(InodeKey.encode({ ino: e.ino, dev: e.dev }), exeByInode.has(e.dev, e.ino) ? childOfExe : child, rule, e.dir, e.dev, e.ino));
     }
   }
-  if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems);
+  if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems, ids);
   const holdsGrant = new Set<string>(); // "dev:ino" of each named executable a policy rule grants
-  for (const grants of grantsOf) {
+  for (const grants of grantsOf.values()) {
     for (const entry of grants.entries) entries.push(entry);
     for (const exe of grants.exes) holdsGrant.add(exe);
   }
@@ -513,7 +517,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   for (const { spec, dev, ino, verified } of identified) {
     const inode = `${dev}:${ino}`;
     const covering = protectedBy.get(dev, ino);
-    const rule: RuleInfo = { id: rules.length, kind: "executable", path: spec.path, origin: spec.origin, inode: { dev, ino }, mode: spec.mode };
+    const rule: RuleInfo = { id: ids.id("executable", spec.path), kind: "executable", path: spec.path, origin: spec.origin, inode: { dev, ino }, mode: spec.mode };
     if (covering) rule.coveredBy = covering.id;
     rules.push(rule);
     const key = InodeKey.encode({ ino, dev });
@@ -563,7 +567,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
 
   // The policy's own runtime settings: one entry of the exes map, at inode 0 (no file has it).
   if (fileless) {
-    const rule: RuleInfo = { id: rules.length, kind: "runtime", path: "runtime.fileless", origin: fileless.origin, inode: { dev: 0, ino: 0n }, mode: fileless.mode };
+    const rule: RuleInfo = { id: ids.id("runtime", "runtime.fileless"), kind: "runtime", path: "runtime.fileless", origin: fileless.origin, inode: { dev: 0, ino: 0n }, mode: fileless.mode };
     rules.push(rule);
     entries.push({
       map: "exes",
@@ -574,7 +578,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     });
   }
 
-  const network = input.network ? compileNetwork(input.network, exes, rules, entries, problems) : undefined;
+  const network = input.network ? compileNetwork(input.network, exes, rules, entries, problems, ids) : undefined;
 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug. (Port entries depend
@@ -655,8 +659,9 @@ function guardForAgent(
   rules: RuleInfo[],
   entries: MapEntry[],
   protectedBy: ByInode<RuleInfo>,
-  grantsOf: RuleGrants[],
+  grantsOf: Map<RuleInfo, RuleGrants>,
   problems: CompileProblem[],
+  ids: RuleIds,
 ): void {
   const exe = host(agent.exe, "executable");
   if (!exe || exe.type !== "file") {
@@ -682,11 +687,11 @@ function guardForAgent(
     guardedHere.add(inode);
     const policyRule = protectedBy.get(facts.dev, facts.ino);
     if (policyRule) {
-      addAgentGrant(grantsOf[policyRule.id]!, exe, policyRule, Access.READ | Access.WRITE, g.origin);
+      addAgentGrant(grantsOf.get(policyRule)!, exe, policyRule, Access.READ | Access.WRITE, g.origin);
       continue;
     }
     const rule: RuleInfo = {
-      id: rules.length,
+      id: ids.id("guard", g.path),
       kind: "guard",
       path: g.path,
       origin: g.origin,

@@ -5,6 +5,7 @@
 import { Access, Confinement, Dest, DestFlag, DestKey, Grant, GrantKey, InodeKey, MAP_LIMITS, Mode, NetFlag, NetPolicy, PortDest, PortKey } from "../abi.ts";
 import { formatIPv4, formatIPv6, isMappedV4, parseCidr, type Cidr, type PortRange } from "../policy/net.ts";
 import type { CompileProblem, MapEntry, Origin, RuleInfo } from "./compile.ts";
+import { RuleIds } from "./ids.ts";
 
 export type Protocol = "tcp" | "udp";
 
@@ -250,7 +251,7 @@ function uniform(cover: Cover): Span | undefined {
 }
 
 /**
- * The section's rules (ids from rules.length on) and map entries. exes: the executables found on
+ * The section's rules (their ids from `ids`) and map entries. exes: the executables found on
  * the host, by name (a name missing is one whose problem is reported already).
  */
 export function compileNetwork(
@@ -259,9 +260,10 @@ export function compileNetwork(
   rules: RuleInfo[],
   entries: MapEntry[],
   problems: CompileProblem[],
+  ids: RuleIds = new RuleIds(),
 ): CompiledNetwork {
   const noFile = { dev: 0, ino: 0n };
-  const defaultRule: RuleInfo = { id: rules.length, kind: "network", path: "network.default", origin: spec.origin, inode: noFile, mode: spec.mode };
+  const defaultRule: RuleInfo = { id: ids.id("network", "network.default"), kind: "network", path: "network.default", origin: spec.origin, inode: noFile, mode: spec.mode };
   rules.push(defaultRule);
 
   const grants = new Map<string, { bits: number; rule: number; exe: NetExe; origin: Origin; names: string[] }>();
@@ -277,6 +279,7 @@ export function compileNetwork(
   // Destinations: one rule each; their addresses become prefixes. Written addresses first: a host
   // name's address that one of them (or an earlier destination's name) holds already stays theirs.
   const ruleOf = new Map<string, number>();
+  const pathOf = new Map<number, string>(); // a destination's rule id -> its path, for notes
   const prefixes = new Map<PrefixId, Prefix>();
   const warnings: string[] = [];
   // A destination's own spans, the same at each of its addresses: made once.
@@ -302,7 +305,7 @@ export function compileNetwork(
         const taken = p.own[proto].filter((x) => x.rule !== rule);
         const left = subtract(spans, taken);
         if (left.length !== spans.length || left.some((x, i) => x.lo !== spans[i]!.lo || x.hi !== spans[i]!.hi)) {
-          const other = rules[taken[0]!.rule]!.path;
+          const other = pathOf.get(taken[0]!.rule)!;
           warnings.push(`"${host}" (${d.name}) resolves to ${prefixText(bytes, len)}, which ${other} names already for some of the same ports: those stay ${other}'s`);
         }
         spans = left;
@@ -312,9 +315,11 @@ export function compileNetwork(
     }
   };
   for (const d of spec.destinations) {
-    const rule: RuleInfo = { id: rules.length, kind: "destination", path: `network.destinations.${d.name}`, origin: d.origin, inode: noFile, mode: d.mode };
+    const path = `network.destinations.${d.name}`;
+    const rule: RuleInfo = { id: ids.id("destination", path), kind: "destination", path, origin: d.origin, inode: noFile, mode: d.mode };
     rules.push(rule);
     ruleOf.set(d.name, rule.id);
+    pathOf.set(rule.id, path);
     const mine = spansOf(d, rule.id);
     for (const a of d.addresses) {
       const { bytes, len } = mappedPrefix(a.cidr);
@@ -358,7 +363,7 @@ export function compileNetwork(
     const origin = p.origin;
     if (whole) {
       const value = Dest.encode({ rule_id: whole.rule, ports: 0, flags: whole.flags });
-      entries.push(new NetEntry("dests", key, value, origin, () => `${at()}: every port and protocol is rule ${whole.rule}'s (${rules[whole.rule]!.path})${flagNote(whole.flags)}`));
+      entries.push(new NetEntry("dests", key, value, origin, () => `${at()}: every port and protocol is rule ${whole.rule}'s (${pathOf.get(whole.rule)})${flagNote(whole.flags)}`));
       continue;
     }
     const id = ++portsIds;
@@ -380,7 +385,7 @@ export function compileNetwork(
           portEntries++;
           const value = PortDest.encode({ rule_id: s.rule, flags: s.flags });
           entries.push(
-            new NetEntry("ports", PortKey.encode({ prefixlen: 40 + bits, data }), value, origin, () => `${at()} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${s.rule} (${rules[s.rule]!.path})${flagNote(s.flags)}`),
+            new NetEntry("ports", PortKey.encode({ prefixlen: 40 + bits, data }), value, origin, () => `${at()} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${s.rule} (${pathOf.get(s.rule)})${flagNote(s.flags)}`),
           );
         }
       }
@@ -395,7 +400,7 @@ export function compileNetwork(
 
   // Confinements: the executable's entry, and a grant to reach each destination of its "to".
   for (const [i, c] of spec.confine.entries()) {
-    const rule: RuleInfo = { id: rules.length, kind: "confinement", path: `network.confine[${i}]`, origin: c.origin, inode: noFile, mode: c.mode };
+    const rule: RuleInfo = { id: ids.id("confinement", `network.confine[${i}]`), kind: "confinement", path: `network.confine[${i}]`, origin: c.origin, inode: noFile, mode: c.mode };
     rules.push(rule);
     const exe = exes.get(c.executable);
     if (!exe) continue;
@@ -418,7 +423,7 @@ export function compileNetwork(
       key: GrantKey.encode({ rule_id: g.rule, dev: g.exe.dev, ino: g.exe.ino }),
       value: Grant.encode({ access: g.bits }),
       origin: g.origin,
-      note: `rule ${g.rule} (${rules[g.rule]!.path}): ${g.names.join(", ")} (dev ${g.exe.dev}, ino ${g.exe.ino})`,
+      note: `rule ${g.rule} (${pathOf.get(g.rule)}): ${g.names.join(", ")} (dev ${g.exe.dev}, ino ${g.exe.ino})`,
     });
   }
 

@@ -32,6 +32,7 @@ import type { BpfMap, Entries, Shim } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 import { firstOf } from "../policy/diagnostic.ts";
 import type { Since } from "./watch.ts";
+import { READ_ONLY_MAPS, type SealedMap } from "./sealed.ts";
 
 export interface Applied {
   /** The generation in force: the last of those applied (from `from`), all of one compiled policy. */
@@ -120,22 +121,34 @@ async function build(
   const slot = (1 - before.active) as 0 | 1;
   const inner = new Map<MapName, BpfMap>();
   let stagedEarly = false;
+  const plan = batches(compiled.entries);
+  const entriesOf = (kind: MapName): Entries => plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(0), values: new Uint8Array(0), count: 0 };
+  // 0. A map that BPF programs only read, whose entries are those of the generation in force byte for
+  // byte, is that generation's map: sealed and checked when it was built, unchanged since (src/kernel/sealed.ts).
+  const kept = new Map<MapName, SealedMap>();
+  for (const kind of READ_ONLY_MAPS) {
+    const same = kernel.sealed.holding(before.active, kind, entriesOf(kind));
+    if (same) kept.set(kind, same);
+  }
   try {
     // 1. Build.
     for (const kind of Object.keys(MAPS) as MapName[]) {
+      if (kept.has(kind)) continue;
       const { outer, key, value } = MAPS[kind];
       const map = kernel.obj.createInnerMap(outer, `bf_${kind}_${generation}`.slice(0, 15), key.size, value.size);
       inner.set(kind, map);
       kernel.registerObjects([[ObjectKind.MAP, map.id()]]);
     }
     const trees = compiled.trees ?? [];
-    const stage = (kind: MapName) => kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(inner.get(kind)!.fd));
+    const stage = (kind: MapName, map: BpfMap) => {
+      kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(map.fd));
+      if (READ_ONLY_MAPS.has(kind)) kernel.sealed.put(slot, kind, { map, entries: entriesOf(kind) });
+    };
     if (trees.length) {
-      stage("files");
+      stage("files", inner.get("files")!);
       stagedEarly = true;
     }
-    const plan = batches(compiled.entries);
-    for (const b of plan) inner.get(b.map)!.updateMany(b.keys, b.values, b.count);
+    for (const b of plan) inner.get(b.map)?.updateMany(b.keys, b.values, b.count);
     for (const r of replaced) inner.get("files")!.update(r.key, r.value);
     // Directories moved (or file systems mounted) below a protected one up to now are in what the
     // walk finds next; those after it, the kernel counts on.
@@ -145,8 +158,8 @@ async function build(
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
     const shim = await loadShim();
-    for (const kind of Object.keys(MAPS) as MapName[]) {
-      const batch = plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(0), values: new Uint8Array(0), count: 0 };
+    for (const kind of inner.keys()) {
+      const batch = entriesOf(kind);
       if (kind === "files" && trees.length) {
         const planned = plannedTable(kind, batch, replaced);
         for (const [k, v] of late) planned.set(k, v);
@@ -157,8 +170,9 @@ async function build(
       }
     }
 
-    // 3. Stage in the slot not in force.
-    for (const kind of inner.keys()) if (!(trees.length && kind === "files")) stage(kind);
+    // 3. Stage in the slot not in force (a map kept: unless that slot holds it already).
+    for (const [kind, map] of inner) if (!(trees.length && kind === "files")) stage(kind, map);
+    for (const [kind, { map }] of kept) if (!kernel.sealed.holds(slot, kind, map)) stage(kind, map);
     kernel.setEnvRules(slot, compiled.envPatterns ?? []);
     kernel.setNetPolicy(slot, compiled.net);
     const generations: [number, number] = [...before.generations];
@@ -180,7 +194,8 @@ async function build(
     if (stagedEarly) kernel.obj.map(MAPS.files.outer, 4, 4).delete(u32(slot));
     throw e;
   } finally {
-    for (const map of inner.values()) map.close(); // the outer maps hold them now (or nothing does)
+    // The outer maps hold them now (or nothing does); those sealed stay open for the next generation.
+    for (const map of inner.values()) if (!kernel.sealed.kept(map)) map.close();
   }
 }
 

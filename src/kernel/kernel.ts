@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { Agent, AGENT_CGROUPS_MAP, AGENT_MAP, AgentFlag, EVENTS_MAP, MAPS, OBJECTS_MAP, ObjectKey, STATE_MAP, STATS_MAP, State, Stat, TASKS_MAP, VERITY_MAP, ENV_MAP, EnvRules, envRulesValue, NET_MAP, NetPolicy, TREES_MAP, TreesEntry } from "../abi.ts";
 import { NativeError, records, type BpfMap, type BpfObject, type Ring, type Shim } from "../../ffi/shim.ts";
 import { agentObject, loadShim } from "./assets.ts";
+import { SealedMaps } from "./sealed.ts";
 
 /** The bpffs directory holding the agent's pinned maps and links. */
 export const PIN_ROOT = "/sys/fs/bpf/bomfather";
@@ -161,6 +162,8 @@ export class Kernel {
   private ring: Ring | null = null;
   readonly state: BpfMap;
   private readonly stats: BpfMap;
+  /** The maps of each slot that apply sealed and BPF programs only read (src/kernel/sealed.ts). */
+  readonly sealed = new SealedMaps();
 
   private constructor(
     private readonly shim: Shim,
@@ -367,6 +370,7 @@ export class Kernel {
   close(): void {
     this.ring?.close();
     this.ring = null;
+    this.sealed.close();
     this.obj.close();
   }
 
@@ -381,6 +385,7 @@ export class Kernel {
       const outer = this.obj.map(MAPS[kind].outer, 4, 4);
       for (const slot of [0, 1]) if (generations[slot] !== 0) outer.delete(u32(slot));
     }
+    this.sealed.close(); // the grants maps left their slots: no slot is known to hold a map any more
     this.state.update(u32(0), State.encode({ active: 0, generation0: 0, generation1: 0, trees: 0 }));
   }
 
