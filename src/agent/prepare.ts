@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { MAP_LIMITS, NetFlag, NetPolicy } from "../abi.ts";
 import { compile, type CompileInput, type Compiled, type Measured, type RuleInfo } from "../compile/compile.ts";
 import { RuleIds, ruleWithId } from "../compile/ids.ts";
+import type { NetworkMemo } from "../compile/net-memo.ts";
 import { nameEntries, soundWalk, statNamesAlike, walkTree, type TreeWalk } from "../compile/tree.ts";
 import { agentSpecOf, compileInputOf, pathsOf, probedFacts, problemsAsDiagnostics, type AgentPaths } from "../compile/from-policy.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
@@ -43,8 +44,9 @@ export function checkText(
  * apply which paths still name the files named here (src/kernel/watch.ts); the caller closes it
  * once the generation is in force: a watch kept open would put every open and close in the watched
  * directories on the kernel's slower notification path (measured: open+close 2.5% slower).
- * inForce: the rules of the generation in force (a reload): a rule they have too keeps its id
- * (src/compile/ids.ts).
+ * inForce: what the generation in force was compiled to (a reload): a rule it has too keeps its id
+ * (src/compile/ids.ts), and its network section is taken again if nothing it depends on changed
+ * (src/compile/net-memo.ts).
  */
 export async function compileForHost(
   policy: Policy,
@@ -52,9 +54,9 @@ export async function compileForHost(
   phases?: Phases,
   alsoName: string[] = [],
   resolved?: ReadonlyMap<string, readonly Cidr[]>,
-  inForce?: readonly RuleInfo[],
+  inForce?: { rules: readonly RuleInfo[]; network?: NetworkMemo },
 ): Promise<{ ok: true; compiled: Compiled; named: Map<string, ProbedPath>; since?: Since } | { ok: false; diagnostics: Diagnostic[]; kernel: boolean }> {
-  const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent), ids: new RuleIds(inForce) };
+  const input = { ...compileInputOf(policy), agent: agentSpecOf(policy, agent), ids: new RuleIds(inForce?.rules), networkBefore: inForce?.network };
   if (input.network && resolved) input.network.resolved = resolved;
   const paths = pathsOf(input, alsoName);
   // Their directories watched first: a file replaced from now on is a change the watch sees.

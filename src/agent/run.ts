@@ -238,6 +238,7 @@ async function start(file: string, bytes: Uint8Array, out: Output): Promise<Runn
     generation,
     firstGeneration,
     rules: compiled.rules,
+    network: compiled.network,
     baseline,
     // Said once the control socket listens: from then on a signed shutdown can reach the agent.
     onReady: enforcing(status, `${file}: ${compiled.rules.length} rule(s), ${compiled.entries.length} kernel map entries, policy generation ${generation}`, phases),

@@ -24,6 +24,7 @@ import type { RuleInfo } from "../compile/compile.ts";
 import { ruleWithId } from "../compile/ids.ts";
 import { hostsOf, type AgentPaths } from "../compile/from-policy.ts";
 import type { Compiled } from "../compile/compile.ts";
+import type { NetworkMemo } from "../compile/net-memo.ts";
 import { HostAddresses } from "./dns.ts";
 import { Phases } from "./phases.ts";
 import { headroom } from "./headroom.ts";
@@ -90,6 +91,8 @@ export interface Running {
   /** The first generation of these rules (apply may have put the policy in force more than once). */
   firstGeneration?: number;
   rules: readonly RuleInfo[];
+  /** What its network section compiled to: a reload that leaves the section as it is takes it again. */
+  network?: NetworkMemo;
   /** Set by serve: what a reload changes beyond the kernel (where events go). */
   onReload?: (policy: Policy) => void;
   /** Called once the agent listens and counts: what it says to its operator that it enforces. */
@@ -143,7 +146,7 @@ export async function serve(r: Running): Promise<Stopped> {
     reload: (bytes, key, _peer, name) =>
       serial(async () => {
         if (ending) return { ok: false, reason: "apply-failed", message: "The agent is stopping: a signed shutdown came first" };
-        const result = await reload(r, bytes, name, known, challenges, key.name);
+        const result = await reload(r, bytes, name, known, challenges, key.name, (write) => (unrecorded = write));
         scheduleHosts();
         collect = true;
         return result;
@@ -164,8 +167,23 @@ export async function serve(r: Running): Promise<Stopped> {
    * (src/agent/headroom.ts) is made just before, so that this collection counts it.
    */
   let collect = true;
+  /**
+   * The rule table of the generation a reload applied, written at that same idle tick (or before
+   * the next change, or at the end) rather than before the reply: a table of tens of thousands of
+   * rules takes about 0.08 s of a reload in the bench's VM. Until then `known` names its events.
+   */
+  let unrecorded: (() => void) | null = null;
+  const record = () => {
+    const write = unrecorded;
+    unrecorded = null;
+    try {
+      write?.();
+    } catch (e) {
+      out.status(`bomfather: warning: a rule table could not be written to ${state.dir} (${(e as Error).message}): a later run names that generation's events "unknown rule"\n`);
+    }
+  };
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = busy.then(work, work);
+    const next = busy.then(record).then(work, work);
     busy = next.catch(() => {});
     return next;
   };
@@ -287,6 +305,7 @@ export async function serve(r: Running): Promise<Stopped> {
     idle = ms === IDLE_POLL_MS;
     if (idle && collect) {
       collect = false;
+      record();
       headroom.settle(); // the room for the policy now in force, counted by this collection
       Bun.gc(true);
     }
@@ -301,6 +320,7 @@ export async function serve(r: Running): Promise<Stopped> {
   clearTimeout(timer);
   clearTimeout(hostsTimer);
   tick(); // the last events, and the reply to the shutdown request
+  record();
   server.close();
   events.sink.close();
   return why;
@@ -319,6 +339,7 @@ async function reload(
   known: Map<number, readonly RuleInfo[]>,
   challenges: Challenges,
   keyName: string,
+  recordLater: (write: () => void) => void,
 ): Promise<HandlerResult> {
   // Checked once, under the policy file's own name (its rules are that file's lines once it
   // replaces it); the requester's diagnostics name the file they sent.
@@ -331,7 +352,7 @@ async function reload(
   }
   const hosts = r.hosts.forNames(hostsOf(text.policy));
   const resolved = await hosts.refresh(true);
-  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses(), r.rules);
+  const host = await compileForHost(text.policy, r.paths, phases, [], hosts.addresses(), r);
   if (!host.ok) {
     return { ok: false, reason: "invalid-policy", message: "The new policy cannot be enforced on this host; the running policy stays", diagnostics: forRequester(host.diagnostics) };
   }
@@ -354,12 +375,15 @@ async function reload(
   challenges.setKeys(policyKeys(text.policy));
   const policySha256 = sha256(bytes);
   const { generation } = applied;
-  r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() }, host.compiled.rules);
+  r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() });
+  const { rules } = host.compiled;
+  recordLater(() => r.state.recordRules(generation, r.policyFile, rules));
   phases.mark("record");
   for (const p of resolved.problems) r.out.status(`bomfather: warning: ${p}\n`);
   for (const w of host.compiled.warnings ?? []) r.out.status(`bomfather: warning: ${w}\n`);
   r.out.status(describeExecutables(host.compiled, r.kernel.digestsAtExec));
-  r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}, in ${phases}\n`);
+  const kept = applied.kept.length ? ` (${applied.kept.join(", ")} unchanged)` : "";
+  r.out.status(`bomfather: reloaded ${r.policyFile} (key "${keyName}"): ${host.compiled.rules.length} rule(s), policy generation ${generation}${kept}, in ${phases}\n`);
   const unsettled = unsettledWarning(r, applied);
   return { ok: true, message: `enforcing the new policy as generation ${generation}${unsettled ? `, except: ${unsettled}` : ""}` };
 }
@@ -397,6 +421,7 @@ async function applyGeneration(r: Running, compiled: Compiled, known: Map<number
   }
   r.generation = applied.generation;
   r.rules = compiled.rules;
+  r.network = compiled.network;
   return applied;
 }
 
@@ -408,7 +433,7 @@ async function applyGeneration(r: Running, compiled: Compiled, known: Map<number
 async function reapply(r: Running, known: Map<number, readonly RuleInfo[]>, reason: "addresses" | "directories"): Promise<void> {
   const phases = new Phases();
   const addresses = r.hosts.addresses();
-  const host = await compileForHost(r.policy, r.paths, phases, [], addresses, r.rules);
+  const host = await compileForHost(r.policy, r.paths, phases, [], addresses, r);
   if (!host.ok) throw new Error(host.diagnostics.map((d) => d.message).join("; "));
   let applied: Applied;
   try {

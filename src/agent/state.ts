@@ -62,12 +62,22 @@ export class AgentState {
     return readJson<InForce>(join(this.dir, "state.json"));
   }
 
-  recordInForce(state: InForce, rules: readonly RuleInfo[]): void {
+  /**
+   * The policy in force, with its generation's rule table first when `rules` are given. A reload
+   * writes the table once idle (src/agent/serve.ts recordRules): until then, the agent names
+   * that generation's events from memory.
+   */
+  recordInForce(state: InForce, rules?: readonly RuleInfo[]): void {
+    if (rules) this.recordRules(state.generation, state.policyFile, rules);
+    writeJson(join(this.dir, "state.json"), state);
+  }
+
+  /** The rule table of a generation, for events named after it has left the agent's memory (or by a later run). */
+  recordRules(generation: number, policyFile: string, rules: readonly RuleInfo[]): void {
     const table: RuleRecord[] = rules.map((r) => ({ id: r.id, path: r.path, file: r.origin.file, line: r.origin.line, builtin: r.builtin }));
     // One line: a table of tens of thousands of rules is written at every reload, and JSON's
     // indented form takes ten times as long to make.
-    writeJson(generationFile(this.dir, state.generation), { generation: state.generation, policyFile: state.policyFile, rules: table }, false);
-    writeJson(join(this.dir, "state.json"), state);
+    writeJson(generationFile(this.dir, generation), { generation, policyFile, rules: table }, false);
     const kept = readdirSync(this.dir)
       .map((f) => Number(f.match(/^generation-(\d+)\.json$/)?.[1]))
       .filter((n) => Number.isInteger(n))

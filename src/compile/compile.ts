@@ -2,7 +2,8 @@
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
 import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
-import { compileNetwork, type NetworkSpec } from "./net.ts";
+import type { NetworkSpec } from "./net.ts";
+import { compileNetworkOnce, type NetworkMemo } from "./net-memo.ts";
 import { RuleIds } from "./ids.ts";
 import type { TreeWalk, WalkedDir } from "./tree.ts";
 import { startupCode } from "../jit.ts";
@@ -206,6 +207,8 @@ export interface CompileInput {
   agent?: AgentSpec;
   /** The ids rules keep across generations (a reload: those of the generation in force); none: 0, 1, 2, ... */
   ids?: RuleIds;
+  /** What the network section of the generation in force compiled to (Compiled.network): taken again if nothing it depends on changed. */
+  networkBefore?: NetworkMemo;
 }
 
 export interface CompileProblem {
@@ -227,6 +230,8 @@ export interface Compiled {
   warnings?: string[];
   /** The rules on directories, deepest first: apply labels what appears below them while it builds the generation. */
   trees?: TreeRule[];
+  /** What the network section compiled to, for the next compile (src/compile/net-memo.ts). */
+  network?: NetworkMemo;
 }
 
 /** A rule on a directory, for apply: what it has labelled, and the value a new entry below it takes. */
@@ -578,7 +583,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     });
   }
 
-  const network = input.network ? compileNetwork(input.network, exes, rules, entries, problems, ids) : undefined;
+  const network = input.network ? compileNetworkOnce(input.network, exes, rules, entries, problems, ids, input.networkBefore) : undefined;
 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug. (Port entries depend
@@ -598,6 +603,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
           entries,
           ...(envPatterns ? { envPatterns } : {}),
           ...(network ? { net: network.net } : {}),
+          ...(network?.memo ? { network: network.memo } : {}),
           ...(network?.warnings.length ? { warnings: network.warnings } : {}),
           ...(treeOut.length ? { trees: treeOut } : {}),
         },

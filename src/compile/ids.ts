@@ -8,44 +8,47 @@
 //
 // An id names a rule within one generation only: events carry their generation, and each
 // generation's table names its rules (src/agent/state.ts). Fresh ids are the smallest numbers that
-// no rule of the generation in force has, so ids stay below twice the number of rules.
+// no rule of the generation in force has: ids do not grow with the number of reloads.
 import type { RuleInfo } from "./compile.ts";
 
 type Kind = RuleInfo["kind"];
 
 export class RuleIds {
-  /** "kind\0path" -> id in the generation in force. */
-  private readonly before = new Map<string, number>();
+  /** kind -> path -> id in the generation in force, for the rules not given their id yet. */
+  private readonly before = new Map<Kind, Map<string, number>>();
   /** Ids of the generation in force: a fresh id is none of them. */
   private readonly old = new Set<number>();
-  /** Ids given in this generation. */
-  private readonly given = new Set<number>();
   private cursor = 0;
 
   /** previous: the rules of the generation in force (none at a start: ids 0, 1, 2, ... in order). */
   constructor(previous: readonly Pick<RuleInfo, "id" | "kind" | "path">[] = []) {
     for (const r of previous) {
-      this.before.set(key(r.kind, r.path), r.id);
+      let paths = this.before.get(r.kind);
+      if (!paths) this.before.set(r.kind, (paths = new Map()));
+      paths.set(r.path, r.id);
       this.old.add(r.id);
     }
   }
 
-  /** The id of the rule of this kind at this path: the one it had, unless given already; else a fresh one. */
+  /**
+   * The id of the rule of this kind at this path: the one it had, the first time it is asked for;
+   * otherwise a fresh one. Kept ids are distinct (they were in force), and fresh ones are none of them.
+   */
+  /** The id id() would give a rule kept from the generation in force, without giving it; undefined for a fresh one. */
+  peek(kind: Kind, path: string): number | undefined {
+    return this.before.get(kind)?.get(path);
+  }
+
   id(kind: Kind, path: string): number {
-    const had = this.before.size ? this.before.get(key(kind, path)) : undefined;
-    if (had !== undefined && !this.given.has(had)) {
-      this.given.add(had);
+    const paths = this.before.get(kind);
+    const had = paths?.get(path);
+    if (had !== undefined) {
+      paths!.delete(path);
       return had;
     }
-    while (this.old.has(this.cursor) || this.given.has(this.cursor)) this.cursor++;
-    const id = this.cursor++;
-    this.given.add(id);
-    return id;
+    while (this.old.has(this.cursor)) this.cursor++;
+    return this.cursor++;
   }
-}
-
-function key(kind: Kind, path: string): string {
-  return `${kind}\0${path}`;
 }
 
 /** The rule with this id in a generation's rules (ids are positions at a start; after a reload, not always). */

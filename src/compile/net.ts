@@ -115,6 +115,15 @@ class NetEntry implements MapEntry {
   get note(): string {
     return this.describe();
   }
+  /** The same entry, written at another line (src/compile/net-memo.ts). */
+  at(origin: Origin): NetEntry {
+    return new NetEntry(this.map, this.key, this.value, origin, this.describe);
+  }
+}
+
+/** A network entry as written at another line: the same map, key, value and note. */
+export function entryAt(entry: MapEntry, origin: Origin): MapEntry {
+  return entry instanceof NetEntry ? entry.at(origin) : { map: entry.map, key: entry.key, value: entry.value, origin, note: entry.note };
 }
 
 /** IPv4 as IPv4-mapped IPv6: the kernel's trie holds one family. */

@@ -46,6 +46,8 @@ export interface Applied {
    * now there is not protected (someone keeps replacing it). Empty when every file is.
    */
   unsettled: string[];
+  /** The maps the last generation took as they were from the one before (unchanged entries: src/kernel/sealed.ts). */
+  kept: MapName[];
 }
 
 /** A protected path's file replaced since it was named, and the entry that protects the file now there. */
@@ -96,7 +98,7 @@ export async function apply(
       const more = await replacedSince(compiled, built.files, replaced, kernelInodes, since);
       const again = new Set(more.map((r) => r.path));
       if (!more.length || round === SETTLE_ROUNDS || more.some((r) => r.key === null)) {
-        return { generation, from, slot: built.slot, reconciled: replaced.map((r) => r.path).filter((p) => !again.has(p)), unsettled: [...again] };
+        return { generation, from, slot: built.slot, reconciled: replaced.map((r) => r.path).filter((p) => !again.has(p)), unsettled: [...again], kept: built.kept };
       }
       replaced = [...replaced.filter((r) => !again.has(r.path)), ...(more as Named[])];
       generation = Math.max(...kernel.slots().generations) + 1;
@@ -113,7 +115,7 @@ async function build(
   generation: number,
   kernelInodes: KernelInodes,
   replaced: readonly Named[],
-): Promise<{ slot: 0 | 1; files: BpfMap }> {
+): Promise<{ slot: 0 | 1; files: BpfMap; kept: MapName[] }> {
   const before = kernel.slots();
   if (generation <= Math.max(...before.generations)) {
     throw new Error(`Bug: generation ${generation} is not newer than those the kernel holds (${before.generations.join(", ")})`);
@@ -188,7 +190,7 @@ async function build(
     kernel.settleTrees(moved);
     const files = inner.get("files")!;
     inner.delete("files"); // the caller's to close
-    return { slot, files };
+    return { slot, files, kept: [...kept.keys()] };
   } catch (e) {
     // A files map staged early and refused leaves the slot: nothing half-built stays in the kernel.
     if (stagedEarly) kernel.obj.map(MAPS.files.outer, 4, 4).delete(u32(slot));

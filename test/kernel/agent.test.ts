@@ -320,6 +320,8 @@ const NET_CHECKS = [
   ...["launcher-runs-signer", "lab-monitored"],
   ...["event-rule", "event-op", "event-protocol", "event-reason", "event-exe", "event-v6-send", "event-confined", "event-socket", "event-monitor", "event-monitor-rule"],
   ...["agent-stops", "after-open"],
+  ...["starts", "file-open-before", "files-applied", "files-kept-network", "file-rule-holds", "kms-still-reserved", "kms-signer", "signer-still-confined"].map((c) => `reload-${c}`),
+  ...["launcher-still-confined", "launcher-local", "moved-applied", "moved-rebuilt", "old-kms-open", "new-kms-reserved", "new-kms-signer", "signer-confined-after", "agent-stops"].map((c) => `reload-${c}`),
   ...["deny-starts", "deny-named", "deny-named-udp", "deny-unnamed", "deny-unnamed-udp", "deny-unspec-udp", "deny-unspec-named", "deny-v6", "deny-mapped", "deny-mapped-named"],
   ...["deny-raw", "deny-raw6", "deny-packet", "deny-control", "deny-event", "deny-agent-stops"],
   ...["monitor-starts", "monitor-unnamed", "monitor-raw", "monitor-event", "monitor-agent-stops"],
@@ -508,7 +510,7 @@ const NAMING_CHECKS = [
   "overlay-neighbour-readable",
 ].map((c) => `naming-${c}`);
 
-const RELOADS_CHECKS = ["agent-starts", "all-applied", "generations", "still-protected", "trusted-reads", "event-names-line"].map((c) => `reloads-${c}`);
+const RELOADS_CHECKS = ["agent-starts", "all-applied", "generations", "still-protected", "trusted-reads", "event-names-line", "table-recorded"].map((c) => `reloads-${c}`);
 
 const CONTROL_CHECKS = [
   "agent-starts",

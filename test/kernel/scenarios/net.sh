@@ -141,6 +141,35 @@ stop_agent
 expect_eq net-agent-stops 0 "$BG_STATUS"
 net_allowed net-after-open ECONNREFUSED $EGRESS connect tcp 127.0.0.10 443
 
+# Reloads. One that adds a file rule only leaves the network maps as they were (the same entries:
+# src/kernel/sealed.ts) and every network decision holds across it; one that moves a destination
+# rebuilds them, and the new decision holds at once.
+mkdir -p /srv/net-reload
+echo "net reload secret" >/srv/net-reload/secret.txt
+cp /policies/net.yaml /tmp/net-reload.yaml
+{ cat /policies/net.yaml; printf 'files:\n  - path: /srv/net-reload/secret.txt\n'; } >/tmp/net-files.yaml
+sed 's/addresses: \[127.0.0.10\]/addresses: [127.0.0.11]/' /tmp/net-files.yaml >/tmp/net-moved.yaml
+start_agent net-reload-starts /tmp/net-reload.yaml || exit 1
+expect_ok net-reload-file-open-before cat /srv/net-reload/secret.txt
+bf_capture bomfather reload --policy /tmp/net-files.yaml --sign /opt/keys/test.pem
+expect_eq net-reload-files-applied 0 "$BF_STATUS"
+expect_contains net-reload-files-kept-network "dests, ports, confined unchanged" "$(grep 'reloaded' /tmp/agent.err | tail -n1)"
+expect_fail_eperm net-reload-file-rule-holds cat /srv/net-reload/secret.txt
+net_refused net-reload-kms-still-reserved $EGRESS connect tcp 127.0.0.10 443
+net_allowed net-reload-kms-signer ECONNREFUSED $SIGNER connect tcp 127.0.0.10 443
+net_refused net-reload-signer-still-confined $SIGNER connect tcp 10.1.1.1 80
+net_refused net-reload-launcher-still-confined /usr/local/bin/net-launcher $EGRESS connect tcp 10.1.1.1 80
+net_allowed net-reload-launcher-local ECONNREFUSED /usr/local/bin/net-launcher $EGRESS connect tcp 127.0.0.20 80
+bf_capture bomfather reload --policy /tmp/net-moved.yaml --sign /opt/keys/test.pem
+expect_eq net-reload-moved-applied 0 "$BF_STATUS"
+expect_not_contains net-reload-moved-rebuilt "dests" "$(grep 'reloaded' /tmp/agent.err | tail -n1 | sed -n 's/.*(\(.*\) unchanged).*/\1/p')"
+net_allowed net-reload-old-kms-open ECONNREFUSED $EGRESS connect tcp 127.0.0.10 443
+net_refused net-reload-new-kms-reserved $EGRESS connect tcp 127.0.0.11 443
+net_allowed net-reload-new-kms-signer ECONNREFUSED $SIGNER connect tcp 127.0.0.11 443
+net_refused net-reload-signer-confined-after $SIGNER connect tcp 10.1.1.1 80
+stop_agent
+expect_eq net-reload-agent-stops 0 "$BG_STATUS"
+
 # default: deny: only what is named; sockets the rules cannot see, refused to everyone.
 start_agent net-deny-starts /policies/net-deny.yaml || exit 1
 net_allowed net-deny-named ECONNREFUSED $EGRESS connect tcp 127.0.0.1 80

@@ -36,4 +36,8 @@ expect_ok reloads-trusted-reads /usr/local/bin/trusted-reader /srv/demo/secret.t
 sleep 1
 ev=$(grep '"action":"deny"' /var/log/bomfather/events.jsonl | tail -n1)
 expect_contains reloads-event-names-line "\"rule\":\"/tmp/reloads.yaml:6\"" "$ev"
+# The last generation's rule table is on disk once the agent is idle (written after the reply), for
+# its events named after it leaves the agent's memory or by a later run.
+for _ in $(seq 50); do [ -s "/run/bomfather/generation-$generation.json" ] && break; sleep 0.2; done
+expect_contains reloads-table-recorded '"path":"/srv/demo/secret.txt","file":"/tmp/reloads.yaml","line":6' "$(cat "/run/bomfather/generation-$generation.json" 2>&1)"
 stop_agent
