@@ -143,10 +143,10 @@ export async function serve(r: Running): Promise<Stopped> {
           after: () => stop("shutdown"),
         };
       }),
-    reload: (bytes, key, _peer, name) =>
+    reload: (bytes, key, _peer, name, policySha256) =>
       serial(async () => {
         if (ending) return { ok: false, reason: "apply-failed", message: "The agent is stopping: a signed shutdown came first" };
-        const result = await reload(r, bytes, name, known, challenges, key.name, (write) => (unrecorded = write));
+        const result = await reload(r, { bytes, name, sha256: policySha256 }, known, challenges, key.name, (write) => (unrecorded = write));
         scheduleHosts();
         collect = true;
         return result;
@@ -334,8 +334,7 @@ export async function serve(r: Running): Promise<Stopped> {
  */
 async function reload(
   r: Running,
-  bytes: Uint8Array,
-  name: string,
+  { bytes, name, sha256: policySha256 }: { bytes: Uint8Array; name: string; sha256: string },
   known: Map<number, readonly RuleInfo[]>,
   challenges: Challenges,
   keyName: string,
@@ -373,7 +372,6 @@ async function reload(
   r.policy = text.policy;
   r.hosts = hosts;
   challenges.setKeys(policyKeys(text.policy));
-  const policySha256 = sha256(bytes);
   const { generation } = applied;
   r.state.recordInForce({ policyFile: r.policyFile, policySha256, generation, runId: r.runId, pid: process.pid, appliedAt: new Date().toISOString() });
   const { rules } = host.compiled;

@@ -366,20 +366,19 @@ export function compileNetwork(
   let portEntries = 0;
   for (const p of ordered) {
     p.cover = coverOf(p.own, enclosing(prefixes, lengths, p.bytes, p.len)?.cover);
-    const at = () => prefixText(p.bytes, p.len);
     const key = DestKey.encode({ prefixlen: p.len, addr: p.bytes });
     const whole = uniform(p.cover);
     const origin = p.origin;
     if (whole) {
       const value = Dest.encode({ rule_id: whole.rule, ports: 0, flags: whole.flags });
-      entries.push(new NetEntry("dests", key, value, origin, () => `${at()}: every port and protocol is rule ${whole.rule}'s (${pathOf.get(whole.rule)})${flagNote(whole.flags)}`));
+      entries.push(new NetEntry("dests", key, value, origin, wholeNote(p.bytes, p.len, whole.rule, pathOf.get(whole.rule)!, whole.flags)));
       continue;
     }
     const id = ++portsIds;
     // For sockets without ports (a raw socket's sendto): the prefix is reserved if a destination here is.
     const reserved = [...p.cover.tcp, ...p.cover.udp].find((s) => s.flags & DestFlag.RESERVED);
     const value = Dest.encode({ rule_id: reserved?.rule ?? 0, ports: id, flags: reserved?.flags ?? 0 });
-    entries.push(new NetEntry("dests", key, value, origin, () => `${at()}: ports id ${id}${reserved ? `; reserved by rule ${reserved.rule} for sockets without ports` : ""}`));
+    entries.push(new NetEntry("dests", key, value, origin, portsIdNote(p.bytes, p.len, id, reserved?.rule)));
     for (const proto of ["tcp", "udp"] as const) {
       for (const s of p.cover[proto]) {
         for (const [port, bits] of portBlocks(s.lo, s.hi)) {
@@ -394,7 +393,7 @@ export function compileNetwork(
           portEntries++;
           const value = PortDest.encode({ rule_id: s.rule, flags: s.flags });
           entries.push(
-            new NetEntry("ports", PortKey.encode({ prefixlen: 40 + bits, data }), value, origin, () => `${at()} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${s.rule} (${pathOf.get(s.rule)})${flagNote(s.flags)}`),
+            new NetEntry("ports", PortKey.encode({ prefixlen: 40 + bits, data }), value, origin, portNote(p.bytes, p.len, proto, port, bits, s.rule, pathOf.get(s.rule)!, s.flags)),
           );
         }
       }
@@ -442,6 +441,21 @@ export function compileNetwork(
     (spec.default === "deny" && spec.mode === "monitor" ? NetFlag.DENY_MONITOR : 0) |
     (entries.some((e) => e.map === "confined") ? NetFlag.CONFINES : 0);
   return { net: NetPolicy.encode({ flags, default_rule: defaultRule.id }), warnings: [...new Set(warnings)] };
+}
+
+// The notes of address and port entries, written when read. Made here, outside compileNetwork, so
+// that an entry kept for the next reload (src/compile/net-memo.ts) keeps alive only what its note
+// says, not everything compileNetwork's scope holds (every prefix and its ports).
+function wholeNote(bytes: Uint8Array, len: number, rule: number, path: string, flags: number): () => string {
+  return () => `${prefixText(bytes, len)}: every port and protocol is rule ${rule}'s (${path})${flagNote(flags)}`;
+}
+
+function portsIdNote(bytes: Uint8Array, len: number, id: number, reservedBy: number | undefined): () => string {
+  return () => `${prefixText(bytes, len)}: ports id ${id}${reservedBy !== undefined ? `; reserved by rule ${reservedBy} for sockets without ports` : ""}`;
+}
+
+function portNote(bytes: Uint8Array, len: number, proto: Protocol, port: number, bits: number, rule: number, path: string, flags: number): () => string {
+  return () => `${prefixText(bytes, len)} ${proto} ports ${port}-${port + 2 ** (16 - bits) - 1}: rule ${rule} (${path})${flagNote(flags)}`;
 }
 
 function flagNote(flags: number): string {

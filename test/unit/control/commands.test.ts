@@ -1,4 +1,5 @@
 // keygen, sign, shutdown and reload against an in-process agent socket at a temporary path.
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,9 +48,9 @@ beforeAll(() => {
     challenges: new Challenges({ identity: { host: "web-3", bootId: new Uint8Array(16).fill(1), runId: new Uint8Array(16).fill(2) }, keys }),
     handler: {
       shutdown: async (key) => (calls.push(`shutdown by ${key.name}`), { ok: true, message: "Stopping: enforcement ends now" }),
-      reload: async (policy, key, _peer, name) => {
+      reload: async (policy, key, _peer, name, sha256) => {
         if (reloadResult) return reloadResult;
-        calls.push(`reload of ${name} by ${key.name}: ${Buffer.from(policy).toString()}`);
+        calls.push(`reload of ${name} by ${key.name} (sha256 ${sha256}): ${Buffer.from(policy).toString()}`);
         return { ok: true, message: "Enforcing the new policy (generation 2)" };
       },
     },
@@ -83,7 +84,9 @@ describe("signing here: --sign KEY", () => {
     const r = await run((io) => reloadCommand({ policy: at("new.yaml"), sign: at("release") }, io));
     expect(r).toMatchObject({ code: 0, out: "" });
     expect(r.err).toBe("bomfather: Enforcing the new policy (generation 2)\n");
-    expect(calls.at(-1)).toBe(`reload of ${at("new.yaml")} by release: version: 1\n# the new policy\n`);
+    // The handler is given the SHA-256 the verification computed: that of the bytes it is given.
+    const sha256 = createHash("sha256").update("version: 1\n# the new policy\n").digest("hex");
+    expect(calls.at(-1)).toBe(`reload of ${at("new.yaml")} by release (sha256 ${sha256}): version: 1\n# the new policy\n`);
   });
 
   test("a reload the agent refuses prints its diagnostics and exits 1", async () => {
