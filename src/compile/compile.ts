@@ -1,9 +1,11 @@
 // The policy compiler: a pure function from a checked policy (and facts about the target
 // host's files, handed in) to the entries of the kernel maps. Nothing here touches the
 // kernel or the filesystem, so every byte it emits is pinned by unit tests.
-import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, MAPS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
+import { Access, Exe, ExeFlag, FileFlag, GrantKey, Grant, InodeKey, FileRule, MAP_LIMITS, Mode, POLICY_ENTRY_INO, type MapName } from "../abi.ts";
 import type { NetworkSpec } from "./net.ts";
 import { compileNetworkOnce, type NetworkMemo } from "./net-memo.ts";
+import { batches } from "./batches.ts";
+export { batches, type Batch } from "./batches.ts";
 import { RuleIds } from "./ids.ts";
 import type { TreeWalk, WalkedDir } from "./tree.ts";
 import { startupCode } from "../jit.ts";
@@ -736,32 +738,6 @@ function addAgentGrant(grants: RuleGrants, exe: PathFacts, rule: RuleInfo, acces
   const at = grants.exes.indexOf(id);
   const held = at === -1 ? 0 : Grant.decode(grants.entries[at]!.value).access;
   setGrant(grants, at, id, agentGrant(exe, rule, access | held, origin, why));
-}
-
-/** Group entries by map, keys and values back to back, for batched updates. */
-export function batches(entries: readonly MapEntry[]): { map: MapName; keys: Uint8Array; values: Uint8Array; count: number }[] {
-  type Batch = { map: MapName; keys: Uint8Array; values: Uint8Array; count: number };
-  const names = Object.keys(MAPS) as MapName[];
-  const counts = Object.fromEntries(names.map((n) => [n, 0])) as Record<MapName, number>;
-  for (let i = 0; i < entries.length; i++) counts[entries[i]!.map]++;
-  const out: Batch[] = [];
-  const byMap = {} as Record<MapName, Batch>;
-  for (const map of names) {
-    if (!counts[map]) continue;
-    const batch = { map, keys: new Uint8Array(MAPS[map].key.size * counts[map]), values: new Uint8Array(MAPS[map].value.size * counts[map]), count: 0 };
-    out.push(batch);
-    byMap[map] = batch;
-  }
-  // One pass over the entries (not one for each map).
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    const b = byMap[e.map];
-    const { key, value } = MAPS[e.map];
-    b.keys.set(e.key, b.count * key.size);
-    b.values.set(e.value, b.count * value.size);
-    b.count++;
-  }
-  return out;
 }
 
 startupCode(compile, ByInode.prototype, inoKey, setGrant, itself, accessBits, fileRuleValue, batches);

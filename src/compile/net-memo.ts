@@ -9,6 +9,8 @@
 import type { CompileProblem, MapEntry, Origin, RuleInfo } from "./compile.ts";
 import type { RuleIds } from "./ids.ts";
 import type { Cidr } from "../policy/net.ts";
+import type { MapName } from "../abi.ts";
+import { batches, type Batch } from "./batches.ts";
 import { compileNetwork, entryAt, type CompiledNetwork, type NetExe, type NetworkSpec } from "./net.ts";
 
 /** What a network section compiled to, for the next compile (Compiled.network). */
@@ -19,7 +21,12 @@ export interface NetworkMemo {
   rules: { rule: RuleInfo; at: number }[];
   entries: { entry: MapEntry; at: number }[];
   result: CompiledNetwork;
+  /** The maps only this section fills (addresses, ports, confinements), packed once for the kernel (src/compile/batches.ts). */
+  packed: Partial<Record<MapName, Batch>>;
 }
+
+/** The maps whose every entry comes from the network section. */
+const NETWORK_MAPS: ReadonlySet<MapName> = new Set<MapName>(["dests", "ports", "confined"]);
 
 /**
  * compileNetwork, or what `before` compiled when nothing the section depends on changed. Returns
@@ -37,7 +44,7 @@ export function compileNetworkOnce(
   const signature = signatureOf(spec, exes);
   const origins = originsOf(spec);
   if (before?.signature === signature && before.rules.every(({ rule }) => ids.peek(rule.kind, rule.path) === rule.id)) {
-    const memo: NetworkMemo = { signature, rules: [], entries: [], result: before.result };
+    const memo: NetworkMemo = { signature, rules: [], entries: [], result: before.result, packed: before.packed };
     for (const { rule, at } of before.rules) {
       ids.id(rule.kind, rule.path);
       const now = { ...rule, origin: origins[at]! };
@@ -56,9 +63,11 @@ export function compileNetworkOnce(
   if (problems.length > problemCount) return result;
   const index = new Map<Origin, number>();
   origins.forEach((o, i) => index.has(o) || index.set(o, i));
-  const memo: NetworkMemo = { signature, rules: [], entries: [], result };
+  const mine = entries.slice(entryCount);
+  const packed = Object.fromEntries(batches(mine.filter((e) => NETWORK_MAPS.has(e.map))).map((b) => [b.map, b]));
+  const memo: NetworkMemo = { signature, rules: [], entries: [], result, packed };
   for (const rule of rules.slice(ruleCount)) memo.rules.push({ rule, at: index.get(rule.origin) ?? -1 });
-  for (const entry of entries.slice(entryCount)) memo.entries.push({ entry, at: index.get(entry.origin) ?? -1 });
+  for (const entry of mine) memo.entries.push({ entry, at: index.get(entry.origin) ?? -1 });
   // An origin that is no place of the section (none is, today) could not be found in the next text.
   if (memo.rules.some((r) => r.at < 0) || memo.entries.some((e) => e.at < 0)) return result;
   return { ...result, memo };

@@ -1,5 +1,8 @@
 // apply(plan, generation): a compiled policy becomes the one the kernel enforces, atomically.
 //
+// 0. A map no BPF program adds to whose entries are those of the generation in force is that
+//    generation's map (src/kernel/sealed.ts); the exes map, which the kernel removes entries from,
+//    only if it still holds them all. Steps 1 and 2 build the others; step 3 stages it too.
 // 1. Fresh inner maps (files, grants, executables) are created and registered as the agent's own at
 //    once (agent.bpf.h refuses their descriptors to anyone else), and filled. With rules on
 //    directories, the files map goes into the slot not in force first, so that the kernel labels
@@ -32,7 +35,7 @@ import type { BpfMap, Entries, Shim } from "../../ffi/shim.ts";
 import type { Kernel } from "./kernel.ts";
 import { firstOf } from "../policy/diagnostic.ts";
 import type { Since } from "./watch.ts";
-import { READ_ONLY_MAPS, type SealedMap } from "./sealed.ts";
+import { KEEPABLE_MAPS, SHRINKING_MAPS, type SealedMap } from "./sealed.ts";
 
 export interface Applied {
   /** The generation in force: the last of those applied (from `from`), all of one compiled policy. */
@@ -123,14 +126,16 @@ async function build(
   const slot = (1 - before.active) as 0 | 1;
   const inner = new Map<MapName, BpfMap>();
   let stagedEarly = false;
-  const plan = batches(compiled.entries);
+  const plan = batches(compiled.entries, compiled.network?.packed);
   const entriesOf = (kind: MapName): Entries => plan.find((b) => b.map === kind) ?? { keys: new Uint8Array(0), values: new Uint8Array(0), count: 0 };
-  // 0. A map that BPF programs only read, whose entries are those of the generation in force byte for
-  // byte, is that generation's map: sealed and checked when it was built, unchanged since (src/kernel/sealed.ts).
+  // 0. A map that BPF programs do not add to, whose entries are those of the generation in force
+  // byte for byte, is that generation's map: sealed and checked when it was built (src/kernel/sealed.ts).
+  // One they remove from (exes) is read back first: an entry gone (its file deleted) means building it again.
   const kept = new Map<MapName, SealedMap>();
-  for (const kind of READ_ONLY_MAPS) {
+  const shim = await loadShim();
+  for (const kind of KEEPABLE_MAPS) {
     const same = kernel.sealed.holding(before.active, kind, entriesOf(kind));
-    if (same) kept.set(kind, same);
+    if (same && (!SHRINKING_MAPS.has(kind) || holdsAll(shim, kind, same))) kept.set(kind, same);
   }
   try {
     // 1. Build.
@@ -144,7 +149,7 @@ async function build(
     const trees = compiled.trees ?? [];
     const stage = (kind: MapName, map: BpfMap) => {
       kernel.obj.map(MAPS[kind].outer, 4, 4).update(u32(slot), u32(map.fd));
-      if (READ_ONLY_MAPS.has(kind)) kernel.sealed.put(slot, kind, { map, entries: entriesOf(kind) });
+      if (KEEPABLE_MAPS.has(kind)) kernel.sealed.put(slot, kind, { map, entries: entriesOf(kind) });
     };
     if (trees.length) {
       stage("files", inner.get("files")!);
@@ -159,7 +164,6 @@ async function build(
 
     // 2. Freeze, and check that the maps hold the plan and nothing else.
     for (const map of inner.values()) map.freeze();
-    const shim = await loadShim();
     for (const kind of inner.keys()) {
       const batch = entriesOf(kind);
       if (kind === "files" && trees.length) {
@@ -190,7 +194,7 @@ async function build(
     kernel.settleTrees(moved);
     const files = inner.get("files")!;
     inner.delete("files"); // the caller's to close
-    return { slot, files, kept: [...kept.keys()] };
+    return { slot, files, kept: (Object.keys(MAPS) as MapName[]).filter((k) => kept.has(k)) };
   } catch (e) {
     // A files map staged early and refused leaves the slot: nothing half-built stays in the kernel.
     if (stagedEarly) kernel.obj.map(MAPS.files.outer, 4, 4).delete(u32(slot));
@@ -336,6 +340,13 @@ export function entryTable(kind: MapName, batch: { keys: Uint8Array; values: Uin
   const out = new Map<string, string>();
   for (let i = 0; i < batch.count; i++) out.set(keys.slice(i * key.size, (i + 1) * key.size), values.slice(i * value.size, (i + 1) * value.size));
   return out;
+}
+
+/** Does a sealed map still hold exactly the entries it was sealed with (read back now)? */
+function holdsAll(shim: Shim, kind: MapName, sealed: SealedMap): boolean {
+  const { key, value } = MAPS[kind];
+  // Room for one more than sealed: a map holding more is not the same (rather than an error).
+  return shim.sameEntries(sealed.entries, sealed.map.dump(sealed.entries.count + 1), key.size, value.size) === "same";
 }
 
 /** Throws unless what map `kind` holds (as dumped) is exactly the planned entries (distinct keys). */

@@ -1,19 +1,24 @@
-// The maps of each slot that no BPF program writes, and the entries each holds. apply built each
+// The maps of each slot that no BPF program adds to, and the entries each holds. apply built each
 // one, froze it (no file descriptor writes it any more) and read it back: it holds exactly the
-// entries it was planned with, and nothing changes them after that. So a new generation whose
+// entries it was planned with, and nothing adds to them after that. So a new generation whose
 // entries for such a map are the same, byte for byte, as those of the generation in force takes
-// that very map (src/kernel/apply.ts): nothing to build, fill, freeze or read back, and nothing to
-// stage when the slot not in force holds it already. Rule ids kept across generations
-// (src/compile/ids.ts) make this the common case: a policy change touches the maps it changes.
+// that very map (src/kernel/apply.ts): nothing to build, fill or freeze, and nothing to stage when
+// the slot not in force holds it already. Rule ids kept across generations (src/compile/ids.ts)
+// make this the common case: a policy change touches the maps it changes.
 //
-// Which maps the kernel writes is a fact of bpf/: the files map (labels below protected
-// directories, protection carried across renames, entries of files gone) and the exes map (entries
-// of executables gone). The others it only reads.
+// Which maps the kernel writes is a fact of bpf/ (test/unit/sealed.test.ts reads it there): it
+// adds to the files map (labels below protected directories, protection carried across renames)
+// and removes from the files and exes maps (the entries of files gone for good). The exes map is
+// kept only if it still holds every entry when read back; the others it only reads.
 import type { MapName } from "../abi.ts";
 import type { BpfMap, Entries } from "../../ffi/shim.ts";
 
 /** The maps only read by BPF programs: their entries stay those they were sealed with. */
 export const READ_ONLY_MAPS: ReadonlySet<MapName> = new Set<MapName>(["grants", "dests", "ports", "confined"]);
+/** The maps BPF programs remove entries from, and never add to: kept while they hold every entry. */
+export const SHRINKING_MAPS: ReadonlySet<MapName> = new Set<MapName>(["exes"]);
+/** The maps a generation may take from the one before. */
+export const KEEPABLE_MAPS: ReadonlySet<MapName> = new Set([...READ_ONLY_MAPS, ...SHRINKING_MAPS]);
 
 export interface SealedMap {
   map: BpfMap;
@@ -36,11 +41,11 @@ export class SealedMaps {
   }
 
   /**
-   * `sealed` is now in `slot` for `kind` (READ_ONLY_MAPS only). The map it replaces is closed unless
+   * `sealed` is now in `slot` for `kind` (KEEPABLE_MAPS only). The map it replaces is closed unless
    * the other slot holds it too (the outer map keeps it as long as a slot refers to it).
    */
   put(slot: 0 | 1, kind: MapName, sealed: SealedMap): void {
-    if (!READ_ONLY_MAPS.has(kind)) throw new Error(`Bug: the ${kind} map is written by BPF programs: it cannot be kept sealed`);
+    if (!KEEPABLE_MAPS.has(kind)) throw new Error(`Bug: BPF programs add to the ${kind} map: it cannot be kept sealed`);
     const old = this.slots[slot][kind];
     this.slots[slot][kind] = sealed;
     if (old && old.map !== sealed.map && old.map !== this.slots[1 - slot]![kind]?.map) old.map.close();
@@ -61,5 +66,6 @@ export class SealedMaps {
 }
 
 function sameEntries(a: Entries, b: Entries): boolean {
+  if (a === b) return true;
   return a.count === b.count && Buffer.from(a.keys.buffer, a.keys.byteOffset, a.keys.byteLength).equals(b.keys) && Buffer.from(a.values.buffer, a.values.byteOffset, a.values.byteLength).equals(b.values);
 }

@@ -147,13 +147,13 @@ net_allowed net-after-open ECONNREFUSED $EGRESS connect tcp 127.0.0.10 443
 mkdir -p /srv/net-reload
 echo "net reload secret" >/srv/net-reload/secret.txt
 cp /policies/net.yaml /tmp/net-reload.yaml
-{ cat /policies/net.yaml; printf 'files:\n  - path: /srv/net-reload/secret.txt\n'; } >/tmp/net-files.yaml
+{ cat /policies/net.yaml; printf 'files:\n  - path: /srv/net-reload/secret.txt\n    allow: [{ executable: signer, access: read }]\n'; } >/tmp/net-files.yaml
 sed 's/addresses: \[127.0.0.10\]/addresses: [127.0.0.11]/' /tmp/net-files.yaml >/tmp/net-moved.yaml
 start_agent net-reload-starts /tmp/net-reload.yaml || exit 1
 expect_ok net-reload-file-open-before cat /srv/net-reload/secret.txt
 bf_capture bomfather reload --policy /tmp/net-files.yaml --sign /opt/keys/test.pem
 expect_eq net-reload-files-applied 0 "$BF_STATUS"
-expect_contains net-reload-files-kept-network "dests, ports, confined unchanged" "$(grep 'reloaded' /tmp/agent.err | tail -n1)"
+expect_contains net-reload-files-kept-network "(exes, dests, ports, confined unchanged)" "$(grep 'reloaded' /tmp/agent.err | tail -n1)"
 expect_fail_eperm net-reload-file-rule-holds cat /srv/net-reload/secret.txt
 net_refused net-reload-kms-still-reserved $EGRESS connect tcp 127.0.0.10 443
 net_allowed net-reload-kms-signer ECONNREFUSED $SIGNER connect tcp 127.0.0.10 443
