@@ -28,7 +28,7 @@ import type { NetworkMemo } from "../compile/net-memo.ts";
 import { HostAddresses } from "./dns.ts";
 import { Phases } from "./phases.ts";
 import { headroom } from "./headroom.ts";
-import { checkText, compileForHost, describeExecutables, sha256 } from "./prepare.ts";
+import { checkText, compileForHost, describeExecutables } from "./prepare.ts";
 import { fileSink, streamSink, type Sink } from "./sink.ts";
 import type { AgentState, RuleRecord } from "./state.ts";
 

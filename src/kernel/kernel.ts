@@ -162,7 +162,7 @@ export class Kernel {
   private ring: Ring | null = null;
   readonly state: BpfMap;
   private readonly stats: BpfMap;
-  /** The maps of each slot that apply sealed and BPF programs only read (src/kernel/sealed.ts). */
+  /** The maps of each slot that apply sealed and BPF programs do not add to (src/kernel/sealed.ts). */
   readonly sealed = new SealedMaps();
 
   private constructor(
