@@ -332,6 +332,51 @@ function digestWords(hex: string): { digest0: bigint; digest1: bigint; digest2: 
   return { digest0: word(0), digest1: word(1), digest2: word(2), digest3: word(3) };
 }
 
+// compile() runs once per start or reload, and loops over thousands of rules: a loop in its own
+// body makes the engine compile all of compile() again (its optimizing tier, to enter it in the
+// middle of the loop) at every reload, 130 to 170 ms of the bench's VM each time, since such code
+// serves one call only. Its long loops live in the small functions below instead, and in each().
+
+/** f on each item, in order. */
+function each<T>(items: Iterable<T>, f: (item: T) => void): void {
+  for (const item of items) f(item);
+}
+
+/** What is below a protected directory that no more specific rule claimed: one entry each, labelled as the tree's. */
+function labelBelow(
+  tree: TreeRule,
+  below: readonly { dev: number; ino: bigint; dir: boolean }[],
+  protectedBy: ByInode<RuleInfo>,
+  exeByInode: ByInode<ExecutableSpec>,
+  childOfExe: Uint8Array,
+  entries: MapEntry[],
+): void {
+  const { rule, child } = tree;
+  for (const e of below) {
+    if (protectedBy.has(e.dev, e.ino)) continue;
+    tree.labelled++;
+    protectedBy.set(e.dev, e.ino, rule);
+    entries.push(new BelowEntry(InodeKey.encode({ ino: e.ino, dev: e.dev }), exeByInode.has(e.dev, e.ino) ? childOfExe : child, rule, e.dir, e.dev, e.ino));
+  }
+}
+
+/** Every policy rule's grant entries appended to entries, in the policy's order; the executables ("dev:ino") they grant. */
+function grantEntries(grantsOf: ReadonlyMap<RuleInfo, RuleGrants>, entries: MapEntry[]): Set<string> {
+  const holdsGrant = new Set<string>();
+  for (const grants of grantsOf.values()) {
+    for (const entry of grants.entries) entries.push(entry);
+    for (const exe of grants.exes) holdsGrant.add(exe);
+  }
+  return holdsGrant;
+}
+
+/** How many entries go to each map. */
+function countByMap(entries: readonly MapEntry[]): Record<MapName, number> {
+  const counts = { exes: 0, files: 0, grants: 0, dests: 0, ports: 0, confined: 0 };
+  for (let i = 0; i < entries.length; i++) counts[entries[i]!.map]++;
+  return counts;
+}
+
 /**
  * measured: the fs-verity digest of each executable the policy pins by digest, as this host
  * measures it on the very file compiled (required when one is pinned).
@@ -349,7 +394,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   const identified: { spec: ExecutableSpec; dev: number; ino: bigint; verified: boolean }[] = [];
   const exeByInode = new ByInode<ExecutableSpec>();
   const unidentified = new Set<string>(); // names whose problem is already reported
-  for (const exe of input.executables) {
+  const identify = (exe: ExecutableSpec): void => {
     unidentified.add(exe.name);
     const facts = host(exe.path, "executable");
     if (!facts || facts.type !== "file") {
@@ -358,11 +403,11 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         message: `Cannot identify executable "${exe.name}": "${exe.path}" ${facts ? `is a ${facts.type}` : "does not exist on this host"}`,
         hint: "install the executable before starting the agent, or fix its path; bomfather knows a program by its file",
       });
-      continue;
+      return;
     }
     if (facts.unsound) {
       problems.push({ origin: exe.origin, message: `Cannot identify executable "${exe.name}": "${exe.path}": ${facts.unsound.why}`, hint: facts.unsound.hint });
-      continue;
+      return;
     }
     if (facts.interpreter !== undefined) {
       problems.push({
@@ -370,7 +415,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         message: `Executable "${exe.name}": "${exe.path}" is a script run by "${facts.interpreter}", and the kernel knows a running script as its interpreter: a grant to "${exe.name}" would never apply`,
         hint: `name a compiled program, or the interpreter "${facts.interpreter}" (which trusts every script it runs)`,
       });
-      continue;
+      return;
     }
     const inode = `${facts.dev}:${facts.ino}`;
     const twin = exeByInode.get(facts.dev, facts.ino);
@@ -380,14 +425,15 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
         message: `"${exe.path}" is the same file as executable "${twin.name}" ("${twin.path}", line ${twin.origin.line}): one program, one name`,
         hint: "hard links and symbolic links to one program are one executable; keep one name",
       });
-      continue;
+      return;
     }
-    if (exe.digest && !digestHolds(exe, exe.digest, measured?.(exe.path), problems)) continue;
+    if (exe.digest && !digestHolds(exe, exe.digest, measured?.(exe.path), problems)) return;
     exeByInode.set(facts.dev, facts.ino, exe);
     exes.set(exe.name, { dev: facts.dev, ino: facts.ino, inode, where: `dev ${facts.dev}, ino ${facts.ino}` });
     unidentified.delete(exe.name);
     identified.push({ spec: exe, dev: facts.dev, ino: facts.ino, verified: exe.digest !== undefined });
-  }
+  };
+  each(input.executables, identify);
 
   // One rule per call: the engine optimizes this small function quickly, not all of compile().
   const protect = (spec: FileRuleSpec): void => {
@@ -469,7 +515,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   };
   startupCode(protect);
   const treeRules: RuleInfo[] = [];
-  for (const spec of input.files) protect(spec);
+  each(input.files, protect);
   // What is below each protected directory, the deepest directories first: the most specific rule
   // decides (a file rule, or a rule on a directory below, claimed its inodes already).
   const treeOut: TreeRule[] = [];
@@ -496,23 +542,16 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
     const childOfExe = FileRule.encode({ ...FileRule.decode(child), guards: Access.WRITE });
     const tree: TreeRule = { rule, child, seen: new Set(walked.entries.map((e) => e.seen)), labelled: 0, dirs: walked.dirs, statDev: walked.statDev };
     treeOut.push(tree);
-    for (const e of walked.entries) {
-      if (protectedBy.has(e.dev, e.ino)) continue;
-      tree.labelled++;
-      protectedBy.set(e.dev, e.ino, rule);
-      entries.push(new BelowEntry(InodeKey.encode({ ino: e.ino, dev: e.dev }), exeByInode.has(e.dev, e.ino) ? childOfExe : child, rule, e.dir, e.dev, e.ino));
-    }
+    labelBelow(tree, walked.entries, protectedBy, exeByInode, childOfExe, entries);
   }
   if (input.agent) guardForAgent(input.agent, host, rules, entries, protectedBy, grantsOf, problems, ids);
-  const holdsGrant = new Set<string>(); // "dev:ino" of each named executable a policy rule grants
-  for (const grants of grantsOf.values()) {
-    for (const entry of grants.entries) entries.push(entry);
-    for (const exe of grants.exes) holdsGrant.add(exe);
-  }
+  const holdsGrant = grantEntries(grantsOf, entries); // "dev:ino" of each named executable a policy rule grants
   // A destination's allow is a grant too; a confinement is a restriction, which no hijack escapes.
   const confinedNames = new Set<string>();
-  for (const d of input.network?.destinations ?? []) for (const name of d.allow ?? []) if (exes.has(name)) holdsGrant.add(exes.get(name)!.inode);
-  for (const c of input.network?.confine ?? []) confinedNames.add(c.executable);
+  each(input.network?.destinations ?? [], (d) => {
+    for (const name of d.allow ?? []) if (exes.has(name)) holdsGrant.add(exes.get(name)!.inode);
+  });
+  each(input.network?.confine ?? [], (c) => confinedNames.add(c.executable));
 
   const { ptrace, fileless, environment } = input.runtime ?? {};
   /** Does a runtime part's `protect` ("all", or names) name this executable? */
@@ -521,7 +560,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   // Named executables last (their rule ids follow every file rule's): each is a rule that names it in
   // events and keeps its file from changing. A file a policy rule protects keeps that rule (whoever
   // it grants write may update the program); any other named executable's file nobody may change.
-  for (const { spec, dev, ino, verified } of identified) {
+  const named = ({ spec, dev, ino, verified }: (typeof identified)[number]): void => {
     const inode = `${dev}:${ino}`;
     const covering = protectedBy.get(dev, ino);
     const rule: RuleInfo = { id: ids.id("executable", spec.path), kind: "executable", path: spec.path, origin: spec.origin, inode: { dev, ino }, mode: spec.mode };
@@ -570,7 +609,8 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
       origin: spec.origin,
       note: `executable ${spec.name}: ${spec.path} (dev ${dev}, ino ${ino}) as rule ${rule.id}${spec.inherit ? ", children inherit" : ""}${runtime ? ", protected while it runs" : ""}${spec.digest ? `, fs-verity sha256:${spec.digest.hex}` : ""}`,
     });
-  }
+  };
+  each(identified, named);
 
   // The policy's own runtime settings: one entry of the exes map, at inode 0 (no file has it).
   if (fileless) {
@@ -590,8 +630,7 @@ export function compile(input: CompileInput, host: HostFacts, measured?: (path: 
   // The checker refuses a policy whose rules would not fit (src/policy/support.ts); names that
   // share an inode only make the counts smaller, so an overflow here is a bug. (Port entries depend
   // on how ranges split: compileNetwork reports those.)
-  const counts = { exes: 0, files: 0, grants: 0, dests: 0, ports: 0, confined: 0 };
-  for (const e of entries) counts[e.map]++;
+  const counts = countByMap(entries);
   for (const map of ["exes", "files", "grants", "confined"] as const) {
     if (counts[map] > MAP_LIMITS[map] && !problems.length) throw new Error(`Bug: ${counts[map]} entries for the ${map} map, which holds ${MAP_LIMITS[map]}`);
   }
@@ -740,4 +779,4 @@ function addAgentGrant(grants: RuleGrants, exe: PathFacts, rule: RuleInfo, acces
   setGrant(grants, at, id, agentGrant(exe, rule, access | held, origin, why));
 }
 
-startupCode(compile, ByInode.prototype, inoKey, setGrant, itself, accessBits, fileRuleValue, batches);
+startupCode(compile, ByInode.prototype, inoKey, setGrant, itself, accessBits, fileRuleValue, batches, each, labelBelow, grantEntries, countByMap);

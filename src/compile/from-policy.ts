@@ -5,7 +5,7 @@ import { kernelDev } from "../abi.ts";
 import { DEFAULTS, itemStarts, locate, scriptInterpreter, valueStarts, type Diagnostic, type Policy, type ValuePath } from "../policy/index.ts";
 import type { ProbedPath } from "../../ffi/shim.ts";
 import { parseCidr, parseHost, parsePort, type Cidr } from "../policy/net.ts";
-import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
+import type { AgentSpec, CompileInput, CompileProblem, ExecutableSpec, FileRuleSpec, GuardedSpec, Origin, PathFacts, PathRole, RuntimeSpec } from "./compile.ts";
 import type { NetworkSpec, Protocol } from "./net.ts";
 import { startupCode } from "../jit.ts";
 
@@ -40,13 +40,7 @@ export function compileInputOf(policy: Policy): CompileInput {
     ...(exe.digest ? { digest: { hex: exe.digest.slice("sha256:".length).toLowerCase(), origin: origin(["executables", name, "digest"]) } } : {}),
   }));
   const rules = policy.files ?? [];
-  const paths = itemStarts(policy, ["files"], "path", rules.length);
-  const files = rules.map((rule, i) => ({
-    path: rule.path,
-    mode: rule.mode ?? defaultMode,
-    origin: paths[i]!,
-    allow: rule.allow.map((grant, j) => new GrantSpec(grant.executable, typeof grant.access === "string" ? [grant.access] : grant.access, origin, i, j)),
-  }));
+  const files = fileSpecsOf(rules, itemStarts(policy, ["files"], "path", rules.length), origin, defaultMode);
   const runtime: RuntimeSpec = {};
   const { ptrace, fileless, environment } = policy.runtime ?? {};
   const keyOrigin = (path: ValuePath): Origin => {
@@ -101,10 +95,31 @@ function networkSpecOf(policy: Policy, origin: (path: ValuePath) => Origin, keyO
   };
 }
 
+// The two loops below run once per rule and per address, by the ten thousand: plain loops in
+// functions of their own (kept out of the engine's costliest tier, src/jit.ts), not callbacks made
+// at each call.
+
+/** The file rules, defaults filled in; paths: where each rule's path was written. */
+function fileSpecsOf(rules: NonNullable<Policy["files"]>, paths: Origin[], origin: (path: ValuePath) => Origin, defaultMode: "enforce" | "monitor"): FileRuleSpec[] {
+  const out: FileRuleSpec[] = new Array(rules.length);
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    const allow: GrantSpec[] = new Array(rule.allow.length);
+    for (let j = 0; j < rule.allow.length; j++) {
+      const grant = rule.allow[j]!;
+      allow[j] = new GrantSpec(grant.executable, typeof grant.access === "string" ? [grant.access] : grant.access, origin, i, j);
+    }
+    out[i] = { path: rule.path, mode: rule.mode ?? defaultMode, origin: paths[i]!, allow };
+  }
+  return out;
+}
+
 /** A destination's addresses, each with where it was written (found in one walk of the source map). */
 function addressesOf(policy: Policy, name: string, addresses: string[], must: <T>(r: { ok: true; value: T } | { ok: false; message: string }) => T): { cidr: Cidr; origin: Origin }[] {
   const origins = itemStarts(policy, ["network", "destinations", name, "addresses"], undefined, addresses.length);
-  return addresses.map((a, i) => ({ cidr: must(parseCidr(a)), origin: origins[i]! }));
+  const out: { cidr: Cidr; origin: Origin }[] = new Array(addresses.length);
+  for (let i = 0; i < addresses.length; i++) out[i] = { cidr: must(parseCidr(addresses[i]!)), origin: origins[i]! };
+  return out;
 }
 
 /** Where the agent's own things are on this host. */
@@ -212,4 +227,4 @@ export function problemsAsDiagnostics(problems: CompileProblem[]): Diagnostic[] 
   }));
 }
 
-startupCode(compileInputOf, probedFacts);
+startupCode(compileInputOf, probedFacts, fileSpecsOf, addressesOf, GrantSpec);
