@@ -24,15 +24,17 @@ export function sha256(bytes: string | Uint8Array): string {
 
 /**
  * The text alone: every problem at once, what this version cannot enforce included (checkPolicy
- * refuses it, as `check` does). Warnings stay in `diagnostics`. The host is not looked at here:
+ * refuses it, as `check` does). before: the policy in force, at a reload (what the edit left alone
+ * is not read again: src/policy/splice.ts). Warnings stay in `diagnostics`. The host is not looked at here:
  * compileForHost names every path as the kernel does and refuses what is missing, so a second look
  * at thousands of paths would only cost time.
  */
 export function checkText(
   bytes: string | Uint8Array,
   file: string,
+  before?: Policy,
 ): { ok: true; policy: Policy; diagnostics: Diagnostic[]; text: string } | { ok: false; stage: "text"; diagnostics: Diagnostic[]; text: string } {
-  const { policy, diagnostics, text } = checkPolicy(bytes, file, { host: null });
+  const { policy, diagnostics, text } = checkPolicy(bytes, file, { host: null, before });
   if (!policy) return { ok: false, stage: "text", diagnostics, text: text ?? "" };
   return { ok: true, policy, diagnostics, text: text ?? "" };
 }

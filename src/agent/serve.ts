@@ -343,7 +343,7 @@ async function reload(
   // Checked once, under the policy file's own name (its rules are that file's lines once it
   // replaces it); the requester's diagnostics name the file they sent.
   const phases = new Phases();
-  const text = checkText(bytes, r.policyFile);
+  const text = checkText(bytes, r.policyFile, r.policy);
   phases.mark("check");
   const forRequester = (diagnostics: Diagnostic[]) => formatDiagnostics(diagnostics.map((d) => ({ ...d, file: name })), text.text);
   if (!text.ok) {

@@ -27,7 +27,7 @@ export interface DuplicateKey {
 }
 
 export type BlockStyle =
-  | { ok: true; value: unknown; root: Place; duplicates: DuplicateKey[] }
+  | { ok: true; value: unknown; root: Place; duplicates: DuplicateKey[]; values: number }
   | { ok: false; offset: number; reason: string };
 
 /** Why the reader declined, and where. */
@@ -82,9 +82,44 @@ export function readBlockStyle(text: string, maxDepth: number, maxValues: number
   try {
     const r = new Reader(text, maxDepth, maxValues);
     const value = r.root();
-    return { ok: true, value, root: r.at, duplicates: r.duplicates };
+    return { ok: true, value, root: r.at, duplicates: r.duplicates, values: r.valueCount };
   } catch (e) {
     if (e instanceof Decline) return { ok: false, offset: Math.min(e.offset, text.length), reason: e.reason };
+    throw e;
+  }
+}
+
+/** What readChildren read: the children's values and places, the count of values, and where the block's first line is (when it starts at `from`). */
+export interface Children {
+  value: unknown;
+  kids: Place[] | Keyed;
+  values: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * The children of a block list or mapping at column `ind` whose first child starts the line at
+ * `from`, read up to `limit` (a line start: where the block, or the part of it read, ends), as the
+ * whole text's reading would read them: `depth` is the block's nesting, `values` the count of
+ * values outside them. Null where that is not what the text holds there (the block ends before the
+ * limit, a child is not at the column, a duplicate key), or where the reader declines. A list's
+ * items come as an array; a mapping's entries as an object. Places are offsets in `text`.
+ */
+export function readChildren(
+  text: string,
+  limit: number,
+  from: number,
+  ind: number,
+  depth: number,
+  values: number,
+  maxDepth: number,
+  maxValues: number,
+): Children | null {
+  try {
+    return new Reader(text, maxDepth, maxValues, limit).children(from, ind, depth, values);
+  } catch (e) {
+    if (e instanceof Decline) return null;
     throw e;
   }
 }
@@ -108,6 +143,10 @@ class Reader {
   private eof = false;
   private values = 0;
   private depth = 0;
+  /** Values read so far (each has a place). */
+  get valueCount(): number {
+    return this.values;
+  }
   private readonly path: (string | number)[] = [];
   /**
    * The last key (or short value) read of each length and first character. A policy repeats a few
@@ -120,7 +159,23 @@ class Reader {
     private readonly t: string,
     private readonly maxDepth: number,
     private readonly maxValues: number,
+    /** Where the text ends for this reader (readChildren reads a part of it). */
+    private readonly limit = t.length,
   ) {}
+
+  /** readChildren: the items (or entries) of a block at column ind, from the line at `from` to the limit. */
+  children(from: number, ind: number, depth: number, values: number): Children | null {
+    this.seek(from);
+    if (this.eof) return { value: null, kids: [], values, start: from, end: from };
+    if (this.line !== from || this.ind !== ind) return null;
+    this.depth = depth;
+    this.values = values;
+    const at = from + ind;
+    const value = this.isItem(at) ? this.list(ind) : this.mapping(ind, at);
+    // Up to the limit and no further; a duplicate key is left to the full read, which places it.
+    if (!this.eof || this.duplicates.length) return null;
+    return { value, kids: this.at.kids!, values: this.values - 1, start: this.at.start, end: this.at.end };
+  }
 
   root(): unknown {
     this.seek(0);
@@ -135,7 +190,7 @@ class Reader {
   /** Move to the first line at or after `from` that holds more than spaces and a comment. */
   private seek(from: number): void {
     const t = this.t;
-    const n = t.length;
+    const n = this.limit;
     let p = from;
     while (p < n) {
       let q = p;

@@ -28,6 +28,12 @@ export interface CheckOptions {
   host?: Host | null;
   /** What this version enforces (support.ts's ENFORCED unless given; tests use this). */
   enforced?: Readonly<Record<string, boolean>>;
+  /**
+   * A policy this text was likely edited from (a reload: the policy in force), as checkPolicy
+   * returned it: the reading of what the edit left alone is taken from its own (src/policy/splice.ts).
+   * The result is the same without it.
+   */
+  before?: Policy;
 }
 
 export interface CheckResult {
@@ -133,7 +139,8 @@ function check(input: string | Uint8Array, file: string, options: CheckOptions):
   if (!decoded.ok) return { policy: null, diagnostics: [decoded.diagnostic] };
   const text = decoded.text;
 
-  const parsed = parsePolicyText(text, file);
+  const beforeMap = options.before && sources.get(options.before);
+  const parsed = parsePolicyText(text, file, beforeMap ? { value: options.before, map: beforeMap } : undefined);
   if (parsed.value === undefined) return { policy: null, diagnostics: sortDiagnostics(parsed.diagnostics), text };
 
   const value = parsed.value;

@@ -9,6 +9,7 @@ import type * as Yaml from "yaml";
 import type { Alias, Document, Node as YamlNode, YAMLError } from "yaml";
 import { diagnostic, quote, type Diagnostic, type Span, type ValuePath } from "./diagnostic.ts";
 import { readBlockStyle } from "./blockstyle.ts";
+import { readAfterEdit } from "./splice.ts";
 import { lineEndOf, lineStartsOf, SourceMap, type Place } from "./sourcemap.ts";
 
 export { SourceMap } from "./sourcemap.ts";
@@ -46,8 +47,21 @@ export interface Parsed {
  */
 export const FULL_YAML_MAX_CHARS = 1024 * 1024;
 
-export function parsePolicyText(text: string, file: string): Parsed {
+/**
+ * before: the reading of a text this one was edited from (a reload: the policy in force), when the
+ * block-style reader read it: what the edit left alone is taken from it (splice.ts).
+ */
+export function parsePolicyText(text: string, file: string, before?: { value: unknown; map: SourceMap }): Parsed {
   const map = new SourceMap(file, text, lineStartsOf(text));
+  const root = before?.map.tree();
+  if (before && root && before.map.blockValues !== undefined) {
+    const read = readAfterEdit({ text: before.map.text, value: before.value, root, values: before.map.blockValues }, text, MAX_DEPTH, MAX_VALUES);
+    if (read) {
+      map.setRoot(read.root);
+      map.blockValues = read.values;
+      return { value: read.value, map, diagnostics: [] };
+    }
+  }
 
   // Policies are nearly always plain block style, which the fast reader takes in one pass. It
   // declines anything else (anchors, flow mappings, multi-line strings, errors...), and the full
@@ -55,6 +69,7 @@ export function parsePolicyText(text: string, file: string): Parsed {
   const block = readBlockStyle(text, MAX_DEPTH, MAX_VALUES);
   if (block.ok) {
     map.setRoot(block.root);
+    if (!block.duplicates.length) map.blockValues = block.values;
     const diagnostics = block.duplicates.map((d) => duplicateKey(file, map, d.path, d.keyStart, d.keyEnd, d.firstKeyStart));
     return { value: block.value, map, diagnostics };
   }

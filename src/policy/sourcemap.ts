@@ -30,6 +30,8 @@ export class SourceMap {
   #root: Place | undefined;
   readonly #lineStarts: readonly number[];
   #lastLine = 0;
+  /** Set when the block-style reader read the text, with no duplicate key: how many values it holds (splice.ts). */
+  blockValues: number | undefined;
 
   constructor(
     readonly file: string,
