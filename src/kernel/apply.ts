@@ -344,15 +344,19 @@ export function entryTable(kind: MapName, batch: { keys: Uint8Array; values: Uin
 
 /** Does a sealed map still hold exactly the entries it was sealed with (read back now)? */
 function holdsAll(shim: Shim, kind: MapName, sealed: SealedMap): boolean {
-  const { key, value } = MAPS[kind];
   // Room for one more than sealed: a map holding more is not the same (rather than an error).
-  return shim.sameEntries(sealed.entries, sealed.map.dump(sealed.entries.count + 1), key.size, value.size) === "same";
+  return held(shim, kind, sealed.entries, sealed.map.dump(sealed.entries.count + 1)) === "same";
+}
+
+/** What map `kind` holds (as dumped) against the planned entries (distinct keys): the same, more, or fewer. */
+function held(shim: Shim, kind: MapName, planned: Entries, dumped: Entries): ReturnType<Shim["sameEntries"]> {
+  const { key, value } = MAPS[kind];
+  return shim.sameEntries(planned, dumped, key.size, value.size);
 }
 
 /** Throws unless what map `kind` holds (as dumped) is exactly the planned entries (distinct keys). */
-export function checkHeld(shim: Shim, kind: MapName, planned: Entries, held: Entries): void {
-  const { key, value } = MAPS[kind];
-  const same = shim.sameEntries(planned, held, key.size, value.size);
+export function checkHeld(shim: Shim, kind: MapName, planned: Entries, dumped: Entries): void {
+  const same = held(shim, kind, planned, dumped);
   if (same === "extra") throw new ApplyError(`The new policy's ${kind} map holds an entry the policy does not: another process wrote it before it was sealed`);
   if (same === "lost") throw new ApplyError(`The new policy's ${kind} map lost entries before it was sealed`);
 }
