@@ -8,7 +8,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_DEPTH, MAX_VALUES, parsePolicyText, SourceMap } from "../../src/policy/parse.ts";
 import { readAfterEdit } from "../../src/policy/splice.ts";
-import type { Place } from "../../src/policy/sourcemap.ts";
 import { checkPolicy } from "../../src/policy/index.ts";
 import { compileInputOf } from "../../src/compile/from-policy.ts";
 import { largePolicy } from "../kernel/bench/tools.ts";
@@ -146,9 +145,3 @@ describe("the reload of a large policy", () => {
   });
 });
 
-/** Every place's offsets, for a failing comparison's message. */
-export function offsets(p: Place | undefined): unknown {
-  if (!p) return p;
-  const kids = Array.isArray(p.kids) ? p.kids.map(offsets) : p.kids ? Object.fromEntries(Object.entries(p.kids).map(([k, v]) => [k, offsets(v)])) : undefined;
-  return [p.start, p.end, p.keyStart, p.keyEnd, kids];
-}
